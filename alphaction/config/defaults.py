@@ -1,0 +1,181 @@
+"""The one config schema of alphaction.
+
+Every key the toolkit reads lives here, with its AlphAction default where AlphAction had the key, and a
+one-line comment (meaning, unit). YAML files under ``config_files/`` only override these values; derived
+values (for instance loss weights that follow the class-group sizes) are computed in the builders.
+Use :func:`alphaction.config.get_cfg` to get a fresh clone; never mutate this module's ``_C``.
+"""
+from __future__ import annotations
+
+from .cfgnode import CfgNode as CN
+
+_C = CN()
+
+_C.MODEL = CN()
+_C.MODEL.WEIGHT = ""  # checkpoint to start from (local path); OUTPUT_DIR/last_checkpoint takes precedence when resuming
+_C.MODEL.DEVICE = ""  # "cpu", "cuda" or "cuda:N"; empty: cuda when available, else cpu
+_C.MODEL.META_ARCHITECTURE = "ActionDetector"  # only the ROI-based action detector for now
+
+# ---------------------------------------------------------------------------------------------------
+# Backbone
+# ---------------------------------------------------------------------------------------------------
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.CONV_BODY = "Slowfast-Resnet50"  # Slowfast-Resnet50 | Slowfast-Resnet101 | Slowfast-Resnet14 (1 block per stage, CPU)
+_C.MODEL.BACKBONE.FROZEN_BN = False  # BN statistics and affine terms become buffers (never trained)
+_C.MODEL.BACKBONE.BN_MOMENTUM = 0.1  # BatchNorm momentum (trainable BN only)
+_C.MODEL.BACKBONE.BN_EPSILON = 1e-5  # BatchNorm epsilon
+_C.MODEL.BACKBONE.BN_INIT_GAMMA = 0.0  # initial gamma of the last BN of each bottleneck (trainable BN only)
+_C.MODEL.BACKBONE.WIDTH_MULT = 1.0  # channel multiplier for both pathways (1.0 = the published widths; <1 for CPU runs)
+
+_C.MODEL.BACKBONE.I3D = CN()
+_C.MODEL.BACKBONE.I3D.CONV3_NONLOCAL = True  # AlphAction key, kept for config compatibility (I3D is not provided)
+_C.MODEL.BACKBONE.I3D.CONV4_NONLOCAL = True  # AlphAction key, kept for config compatibility
+_C.MODEL.BACKBONE.I3D.CONV3_GROUP_NL = False  # AlphAction key, kept for config compatibility
+
+_C.MODEL.BACKBONE.SLOWFAST = CN()
+_C.MODEL.BACKBONE.SLOWFAST.BETA = 1.0 / 8  # fast/slow channel ratio; sizes the slow input after the lateral concat
+_C.MODEL.BACKBONE.SLOWFAST.LATERAL = "tconv"  # lateral connection: time-strided conv (AlphAction's only form)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW = CN()
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE = True  # slow pathway on
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = True  # non-local blocks in slow res3 (not supported: must be False in configs)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = True  # non-local blocks in slow res4 (not supported: must be False in configs)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_GROUP_NL = False  # grouped non-local in res3 (not supported)
+_C.MODEL.BACKBONE.SLOWFAST.FAST = CN()
+_C.MODEL.BACKBONE.SLOWFAST.FAST.ACTIVE = True  # fast pathway on
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_NONLOCAL = False  # non-local blocks in fast res3 (not supported)
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV4_NONLOCAL = False  # non-local blocks in fast res4 (not supported)
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_GROUP_NL = False  # grouped non-local in fast res3 (not supported)
+
+_C.MODEL.NONLOCAL = CN()
+_C.MODEL.NONLOCAL.CONV_INIT_STD = 0.01  # AlphAction key (non-local blocks are disabled in every released config)
+_C.MODEL.NONLOCAL.USE_ZERO_INIT_CONV = False  # AlphAction key
+_C.MODEL.NONLOCAL.NO_BIAS = False  # AlphAction key
+_C.MODEL.NONLOCAL.USE_MAXPOOL = True  # AlphAction key
+_C.MODEL.NONLOCAL.USE_SOFTMAX = True  # AlphAction key
+_C.MODEL.NONLOCAL.USE_SCALE = True  # AlphAction key
+_C.MODEL.NONLOCAL.USE_BN = True  # AlphAction key
+_C.MODEL.NONLOCAL.FROZEN_BN = False  # AlphAction key
+_C.MODEL.NONLOCAL.BN_MOMENTUM = 0.1  # AlphAction key
+_C.MODEL.NONLOCAL.BN_EPSILON = 1e-5  # AlphAction key
+_C.MODEL.NONLOCAL.BN_INIT_GAMMA = 0.0  # AlphAction key
+
+# ---------------------------------------------------------------------------------------------------
+# ROI action head
+# ---------------------------------------------------------------------------------------------------
+_C.MODEL.ROI_ACTION_HEAD = CN()
+_C.MODEL.ROI_ACTION_HEAD.FEATURE_EXTRACTOR = "2MLPFeatureExtractor"  # ROI pooling + two FC layers
+_C.MODEL.ROI_ACTION_HEAD.POOLER_TYPE = "align3d"  # "align3d" (ROIAlign) or "pooling3d" (ROIPool)
+_C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7  # ROI output size (bins per side); also the spatial max-pool size
+_C.MODEL.ROI_ACTION_HEAD.POOLER_SCALE = 1.0 / 16  # feature-map stride as a scale on input pixels
+_C.MODEL.ROI_ACTION_HEAD.POOLER_SAMPLING_RATIO = 0  # samples per bin; 0 = adaptive ceil(roi/bin)
+_C.MODEL.ROI_ACTION_HEAD.MEAN_BEFORE_POOLER = False  # True: average over time, then pool; False: pool every frame, then average
+_C.MODEL.ROI_ACTION_HEAD.MLP_HEAD_DIM = 1024  # width of fc1 and fc2
+_C.MODEL.ROI_ACTION_HEAD.PREDICTOR = "FCPredictor"  # dropout + linear classifier
+_C.MODEL.ROI_ACTION_HEAD.DROPOUT_RATE = 0.0  # dropout before the classifier
+_C.MODEL.ROI_ACTION_HEAD.NUM_CLASSES = 80  # total classes = pose + object + person groups
+_C.MODEL.ROI_ACTION_HEAD.PROPOSAL_PER_CLIP = 10  # at most this many GT boxes are sampled per clip in training
+_C.MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES = 14  # first logits: mutually exclusive pose classes (softmax)
+_C.MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES = 49  # next logits: object manipulation (sigmoid)
+_C.MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES = 17  # last logits: person interaction (sigmoid)
+_C.MODEL.ROI_ACTION_HEAD.POSE_LOSS_WEIGHT = 1.2  # weight of the pose (softmax focal) loss
+_C.MODEL.ROI_ACTION_HEAD.OBJECT_LOSS_WEIGHT = -1.0  # weight of the object loss; <0: the number of object classes (AlphAction)
+_C.MODEL.ROI_ACTION_HEAD.PERSON_LOSS_WEIGHT = -1.0  # weight of the person loss; <0: the number of person classes (AlphAction)
+_C.MODEL.ROI_ACTION_HEAD.TRAIN_BOX_JITTER = (0.2, 0.1, 0.1, 0.05)  # training box jitter: max x1/y1 shrink-grow as fractions of w/h
+_C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS = CN()
+_C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS.GAMMA = 2.0  # focal exponent of both losses (0 = plain CE / BCE)
+_C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS.ALPHA = -1.0  # positive-class weight of the sigmoid loss; <0 disables it
+
+# ---------------------------------------------------------------------------------------------------
+# Interaction Aggregation (AlphAction's IA structure)
+# ---------------------------------------------------------------------------------------------------
+_C.MODEL.IA_STRUCTURE = CN()
+_C.MODEL.IA_STRUCTURE.ACTIVE = False  # IA module on (not yet implemented: see the IA issue)
+_C.MODEL.IA_STRUCTURE.STRUCTURE = "serial"  # "serial", "dense" (dense serial) or "parallel"
+_C.MODEL.IA_STRUCTURE.MAX_PER_SEC = 5  # memory persons kept per second
+_C.MODEL.IA_STRUCTURE.MAX_PERSON = 25  # persons per clip used as P keys
+_C.MODEL.IA_STRUCTURE.DIM_IN = 2304  # memory feature width (backbone output)
+_C.MODEL.IA_STRUCTURE.DIM_INNER = 512  # attention width
+_C.MODEL.IA_STRUCTURE.DIM_OUT = 512  # IA output width
+_C.MODEL.IA_STRUCTURE.PENALTY = True  # scale memory features by the loss-tag ratio in training
+_C.MODEL.IA_STRUCTURE.LENGTH = (30, 30)  # memory seconds before / after
+_C.MODEL.IA_STRUCTURE.MEMORY_RATE = 1  # step between memory seconds
+_C.MODEL.IA_STRUCTURE.FUSION = "concat"  # "concat" or "add"
+_C.MODEL.IA_STRUCTURE.CONV_INIT_STD = 0.01  # init std of IA convs
+_C.MODEL.IA_STRUCTURE.DROPOUT = 0.0  # dropout inside IA blocks
+_C.MODEL.IA_STRUCTURE.NO_BIAS = False  # IA convs without bias
+_C.MODEL.IA_STRUCTURE.I_BLOCK_LIST = ["P", "O", "M", "P", "O", "M"]  # block order (list of lists for parallel)
+_C.MODEL.IA_STRUCTURE.LAYER_NORM = False  # LayerNorm inside IA blocks
+_C.MODEL.IA_STRUCTURE.TEMPORAL_POSITION = True  # learned temporal position embeddings for memory
+_C.MODEL.IA_STRUCTURE.ROI_DIM_REDUCE = True  # AlphAction key (unused there too)
+_C.MODEL.IA_STRUCTURE.USE_ZERO_INIT_CONV = True  # zero-init the output conv of each block
+_C.MODEL.IA_STRUCTURE.MAX_OBJECT = 0  # objects per clip used as O keys (0 = no objects)
+
+# ---------------------------------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------------------------------
+_C.INPUT = CN()
+_C.INPUT.MIN_SIZE_TRAIN = 256  # short side after resize (pixels), training
+_C.INPUT.MAX_SIZE_TRAIN = 464  # long-side cap after resize (pixels), training
+_C.INPUT.MIN_SIZE_TEST = 256  # short side after resize (pixels), testing
+_C.INPUT.MAX_SIZE_TEST = 464  # long-side cap after resize (pixels), testing
+_C.INPUT.PIXEL_MEAN = [122.7717, 115.9465, 102.9801]  # RGB mean on the 0-255 scale
+_C.INPUT.PIXEL_STD = [57.375, 57.375, 57.375]  # RGB std on the 0-255 scale
+_C.INPUT.TO_BGR = False  # feed BGR instead of RGB
+_C.INPUT.FRAME_NUM = 32  # frames sampled around the keyframe
+_C.INPUT.FRAME_SAMPLE_RATE = 2  # stride between sampled frames; the decoded span is FRAME_NUM * FRAME_SAMPLE_RATE
+_C.INPUT.TAU = 8  # slow pathway takes every TAU-th sampled frame
+_C.INPUT.ALPHA = 8  # slow/fast frame-rate ratio; fast takes every (TAU // ALPHA)-th sampled frame
+_C.INPUT.SLOW_JITTER = False  # random slow start offset in [0, TAU-1] when training
+_C.INPUT.COLOR_JITTER = False  # random HSV jitter per clip when training
+_C.INPUT.HUE_JITTER = 20.0  # max hue shift (degrees)
+_C.INPUT.SAT_JITTER = 0.1  # max saturation shift (fraction of 255)
+_C.INPUT.VAL_JITTER = 0.1  # max value shift (fraction of 255)
+
+# ---------------------------------------------------------------------------------------------------
+# Datasets and loading
+# ---------------------------------------------------------------------------------------------------
+_C.DATASETS = CN()
+_C.DATASETS.TRAIN = ()  # catalog names used for training
+_C.DATASETS.TEST = ()  # catalog names used for validation / testing
+_C.DATASETS.CATALOG = ""  # optional YAML/JSON file registering more datasets (see docs/datasets.md)
+
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 4  # data-loading worker processes per rank
+_C.DATALOADER.SIZE_DIVISIBILITY = 16  # batch H and W are padded up to a multiple of this
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True  # batch portrait and landscape clips separately
+
+# ---------------------------------------------------------------------------------------------------
+# Solver
+# ---------------------------------------------------------------------------------------------------
+_C.SOLVER = CN()
+_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" (AlphAction) or "AdamW"
+_C.SOLVER.MAX_ITER = 75000  # training iterations
+_C.SOLVER.BASE_LR = 0.02  # learning rate for VIDEOS_PER_BATCH clips
+_C.SOLVER.BIAS_LR_FACTOR = 2  # lr multiplier for biases
+_C.SOLVER.IA_LR_FACTOR = 1.0  # lr multiplier for IA parameters
+_C.SOLVER.MOMENTUM = 0.9  # SGD momentum
+_C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay for weights
+_C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay for biases
+_C.SOLVER.WEIGHT_DECAY_BN = 0.0  # weight decay for BatchNorm weights and biases
+_C.SOLVER.SCHEDULER = "warmup_multi_step"  # "warmup_multi_step" or "half_period_cosine"
+_C.SOLVER.GAMMA = 0.1  # lr factor at each step
+_C.SOLVER.STEPS = (33750, 67500)  # iterations where the lr is multiplied by GAMMA
+_C.SOLVER.WARMUP_ON = True  # warm the lr up at the start
+_C.SOLVER.WARMUP_FACTOR = 1.0 / 3  # lr factor at iteration 0 of the warmup
+_C.SOLVER.WARMUP_ITERS = 500  # warmup length (iterations)
+_C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "constant"
+_C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
+_C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
+_C.SOLVER.VIDEOS_PER_BATCH = 32  # clips per training iteration (global, over all ranks)
+_C.SOLVER.LOG_PERIOD = 20  # log a line every this many iterations
+
+# ---------------------------------------------------------------------------------------------------
+# Test
+# ---------------------------------------------------------------------------------------------------
+_C.TEST = CN()
+_C.TEST.VIDEOS_PER_BATCH = 16  # clips per inference batch (global)
+_C.TEST.EXTEND_SCALE = (0.1, 0.05)  # test boxes widened by this fraction of width / height (in total)
+_C.TEST.BOX_THRESH = 0.8  # detected person boxes below this score are ignored
+_C.TEST.ACTION_THRESH = 0.05  # (box, action) pairs below this score are not written to result.csv
+
+_C.OUTPUT_DIR = "."  # where checkpoints, logs and inference results go

@@ -1,0 +1,172 @@
+"""Where datasets live: the built-in catalog and user catalogs.
+
+Built-in entries are rooted at ``$ALPHACTION_DATA`` (default ``data``, relative to the working directory).
+A user registers a dataset without editing code by writing a catalog file (YAML or JSON) and naming it in
+``DATASETS.CATALOG`` (or ``--catalog`` on the command line)::
+
+    my_videos_train:
+      root: /data/my_videos            # optional; other relative paths are joined to it
+      video_root: clips                # clips/<video_id>/<second>.mp4
+      ann_file: annotations/train.json # COCO-style keyframe annotations
+      box_file: ""                     # detected person boxes (needed for testing)
+      object_file: ""                  # detected object boxes (optional)
+      eval_file_paths:                 # AVA-style evaluation files (needed for frame-mAP)
+        csv_gt_file: annotations/train.csv
+        labelmap_file: annotations/action_list.pbtxt
+        exclusion_file: ""
+
+Without ``root``, relative paths are taken from the catalog file's folder.
+See ``docs/internals.md`` for the spec a lookup returns.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+import yaml
+
+from .cfgnode import ConfigError
+
+_FILE_FIELDS = ("ann_file", "box_file", "object_file")
+_EVAL_FIELDS = ("csv_gt_file", "labelmap_file", "exclusion_file")
+
+
+def data_dir() -> str:
+    """The root of the built-in entries: ``$ALPHACTION_DATA`` or ``data``, made absolute."""
+    return os.path.abspath(os.environ.get("ALPHACTION_DATA", "data"))
+
+
+def _ava_entry(split: str) -> dict[str, Any]:
+    return {
+        "video_root": "AVA/clips/trainval",
+        "ann_file": f"AVA/annotations/ava_{split}_v2.2_min.json",
+        "box_file": "" if split == "train" else "AVA/boxes/ava_val_det_person_bbox.json",
+        "eval_file_paths": {
+            "csv_gt_file": f"AVA/annotations/ava_{split}_v2.2.csv",
+            "labelmap_file": "AVA/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+            "exclusion_file": f"AVA/annotations/ava_{split}_excluded_timestamps_v2.2.csv",
+        },
+        "object_file": f"AVA/boxes/ava_{split}_det_object_bbox.json",
+    }
+
+
+def _synthetic_entry(size: str, split: str) -> dict[str, Any]:
+    folder = f"synthetic/{size}"
+    return {
+        "video_root": f"{folder}/clips",
+        "ann_file": f"{folder}/annotations/{split}.json",
+        "box_file": f"{folder}/boxes/{split}_person_bbox.json",
+        "eval_file_paths": {
+            "csv_gt_file": f"{folder}/annotations/{split}.csv",
+            "labelmap_file": f"{folder}/annotations/action_list.pbtxt",
+            "exclusion_file": f"{folder}/annotations/{split}_excluded_timestamps.csv",
+        },
+        "object_file": f"{folder}/boxes/{split}_object_bbox.json",
+        "synthetic": {"root": folder, "size": size, "seed": 0},
+    }
+
+
+class DatasetCatalog:
+    """Name -> dataset spec. Built-in entries plus those of user catalog files."""
+
+    DATASETS: dict[str, dict[str, Any]] = {
+        "ava_video_train_v2.2": _ava_entry("train"),
+        "ava_video_val_v2.2": _ava_entry("val"),
+        "synthetic_tiny_train": _synthetic_entry("tiny", "train"),
+        "synthetic_tiny_val": _synthetic_entry("tiny", "val"),
+        "synthetic_train": _synthetic_entry("default", "train"),
+        "synthetic_val": _synthetic_entry("default", "val"),
+    }
+
+    @classmethod
+    def names(cls, extra_catalog: str = "") -> list[str]:
+        """All registered names, built-in first."""
+        return list(cls.DATASETS) + [n for n in load_catalog_file(extra_catalog) if n not in cls.DATASETS]
+
+    @classmethod
+    def get(cls, name: str, extra_catalog: str = "") -> dict[str, Any]:
+        """The spec of ``name`` with absolute paths (see docs/internals.md).
+
+        Entries of ``extra_catalog`` (a YAML/JSON file) take precedence over built-in ones of the same name.
+        """
+        extra = load_catalog_file(extra_catalog)
+        if name in extra:
+            entry, base, source = extra[name], extra[name].get("root") or os.path.dirname(
+                os.path.abspath(extra_catalog)
+            ), f"{extra_catalog}: {name}"
+        elif name in cls.DATASETS:
+            entry, base, source = cls.DATASETS[name], data_dir(), f"built-in catalog entry '{name}'"
+        else:
+            known = ", ".join(cls.names(extra_catalog))
+            raise ConfigError(
+                f"unknown dataset '{name}'. Registered datasets: {known}. Register your own in a catalog "
+                f"file named by DATASETS.CATALOG (see alphaction/config/paths_catalog.py)."
+            )
+        return _resolve(name, entry, base, source)
+
+
+def _join(base: str, path: str) -> str:
+    if not path:
+        return ""
+    path = os.path.expanduser(path)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
+def _resolve(name: str, entry: dict[str, Any], base: str, source: str) -> dict[str, Any]:
+    for key in ("video_root", "ann_file"):
+        if not entry.get(key):
+            raise ConfigError(f"{source}: the field '{key}' is required")
+    unknown = set(entry) - {"root", "video_root", "eval_file_paths", "synthetic", "factory", *_FILE_FIELDS}
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)}")
+    args = {"video_root": _join(base, entry["video_root"])}
+    for key in _FILE_FIELDS:
+        args[key] = _join(base, entry.get(key, ""))
+    eval_paths = entry.get("eval_file_paths") or {}
+    bad = set(eval_paths) - set(_EVAL_FIELDS)
+    if bad:
+        raise ConfigError(f"{source}: unknown eval_file_paths field(s) {sorted(bad)}; expected {_EVAL_FIELDS}")
+    args["eval_file_paths"] = {k: _join(base, v) for k, v in eval_paths.items() if v}
+    spec = {"name": name, "factory": entry.get("factory", "AVAVideoDataset"), "args": args, "source": source}
+    if entry.get("synthetic"):
+        syn = copy.deepcopy(entry["synthetic"])
+        syn["root"] = _join(base, syn["root"])
+        spec["synthetic"] = syn
+    return spec
+
+
+def validate_spec(spec: dict[str, Any]) -> None:
+    """Check that every file a spec names exists; the error names the catalog entry and the field."""
+    args = spec["args"]
+    problems = []
+    if not os.path.isdir(args["video_root"]):
+        problems.append(f"video_root: folder not found: {args['video_root']}")
+    for key in _FILE_FIELDS:
+        if args.get(key) and not os.path.isfile(args[key]):
+            problems.append(f"{key}: file not found: {args[key]}")
+    for key, path in args.get("eval_file_paths", {}).items():
+        if not os.path.isfile(path):
+            problems.append(f"eval_file_paths.{key}: file not found: {path}")
+    if problems:
+        raise FileNotFoundError(
+            f"dataset '{spec['name']}' ({spec.get('source', 'catalog')}):\n  " + "\n  ".join(problems)
+            + "\nFix the paths in the catalog entry, or set $ALPHACTION_DATA to the folder that holds the data."
+        )
+
+
+def load_catalog_file(path: str) -> dict[str, dict[str, Any]]:
+    """Read a user catalog (``yaml.safe_load``; JSON is valid YAML). Empty path -> {}."""
+    if not path:
+        return {}
+    if not os.path.isfile(path):
+        raise ConfigError(f"DATASETS.CATALOG: catalog file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f) if not path.endswith(".json") else json.load(f)
+        except (yaml.YAMLError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot parse the catalog: {e}") from e
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{path}: a catalog maps dataset names to entries (mappings of fields)")
+    return data

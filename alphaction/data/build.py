@@ -1,0 +1,142 @@
+"""Build datasets, transforms and data loaders from the config (the only config readers in ``data``)."""
+from __future__ import annotations
+
+import functools
+import logging
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+
+from .collate import collate
+from .datasets import AVAVideoDataset
+from .samplers import InferenceSampler, IterationBatchSampler
+from .transforms import ClipTransform
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_transforms", "build_dataset", "build_data_loader"]
+
+# catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
+DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
+
+
+def build_transforms(cfg, is_train: bool) -> ClipTransform:
+    """The clip pipeline of ``cfg.INPUT`` for training or testing."""
+    inp = cfg.INPUT
+    return ClipTransform(
+        is_train=is_train,
+        min_size=inp.MIN_SIZE_TRAIN if is_train else inp.MIN_SIZE_TEST,
+        max_size=inp.MAX_SIZE_TRAIN if is_train else inp.MAX_SIZE_TEST,
+        mean=inp.PIXEL_MEAN,
+        std=inp.PIXEL_STD,
+        to_bgr=inp.TO_BGR,
+        tau=inp.TAU,
+        alpha=inp.ALPHA,
+        slow_jitter=inp.SLOW_JITTER,
+        color_jitter=inp.COLOR_JITTER,
+        hue=inp.HUE_JITTER,
+        sat=inp.SAT_JITTER,
+        val=inp.VAL_JITTER,
+        flip_prob=0.5 if is_train else 0.0,
+    )
+
+
+def build_dataset(cfg, name: str, is_train: bool):
+    """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
+
+    Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
+    """
+    from alphaction.config.paths_catalog import DatasetCatalog
+
+    spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+    if spec.get("synthetic"):
+        from alphaction.data.synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
+
+        ensure_synthetic_dataset(**spec["synthetic"])
+    factory = spec.get("factory", "AVAVideoDataset")
+    if factory not in DATASET_FACTORIES:
+        raise ValueError(
+            f"dataset {name!r}: unknown factory {factory!r} ({spec.get('source', 'catalog')}); "
+            f"known: {sorted(DATASET_FACTORIES)}"
+        )
+    return DATASET_FACTORIES[factory](
+        **spec["args"],
+        frame_num=cfg.INPUT.FRAME_NUM,
+        sample_rate=cfg.INPUT.FRAME_SAMPLE_RATE,
+        is_train=is_train,
+        box_thresh=cfg.TEST.BOX_THRESH,
+        num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
+        max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
+        transforms=build_transforms(cfg, is_train),
+        name=f"{name} ({spec.get('source', 'catalog')})",
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker with base_seed + worker_id (base_seed from the loader's generator);
+    # propagate it to the other RNGs any transform might use
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    # torch already runs workers with one intra-op thread. Do NOT call cv2.setNumThreads here: in a
+    # forked child of a process that used OpenCV's thread pool it deadlocks (measured).
+
+
+def _aspect_groups(dataset) -> np.ndarray:
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    return np.concatenate([d.aspect_ratio_groups() for d in parts])
+
+
+def _per_rank(total: int, world_size: int, key: str) -> int:
+    if total % world_size != 0 or total < world_size:
+        raise ValueError(f"{key} ({total}) must be a positive multiple of the number of processes ({world_size})")
+    return total // world_size
+
+
+def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0):
+    """Data loader(s) for one rank.
+
+    Returns:
+        training: one ``DataLoader`` over the concatenation of ``DATASETS.TRAIN`` yielding exactly
+        ``SOLVER.MAX_ITER - start_iter`` batches of ``SOLVER.VIDEOS_PER_BATCH // world_size`` clips;
+        testing: a list of ``(dataset_name, DataLoader)`` for ``DATASETS.TEST``, each rank seeing an exact,
+        contiguous share (``InferenceSampler``) in batches of ``TEST.VIDEOS_PER_BATCH // world_size``.
+    """
+    num_workers = cfg.DATALOADER.NUM_WORKERS
+    loader_kwargs = dict(
+        num_workers=num_workers,
+        collate_fn=functools.partial(collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY),
+        worker_init_fn=_seed_worker,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(seed * 1000 + rank),
+    )
+    if is_train:
+        names = list(cfg.DATASETS.TRAIN)
+        if not names:
+            raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
+        datasets = [build_dataset(cfg, n, is_train=True) for n in names]
+        dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+        batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH")
+        groups = _aspect_groups(dataset) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else None
+        sampler = IterationBatchSampler(
+            len(dataset), batch_size, cfg.SOLVER.MAX_ITER, start_iter=start_iter, seed=seed,
+            rank=rank, world_size=world_size, group_ids=groups,
+        )
+        logger.info("training on %s: %d keyframes, %d iterations of %d clips per rank",
+                    names, len(dataset), len(sampler), batch_size)
+        return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
+
+    names = list(cfg.DATASETS.TEST)
+    if not names:
+        raise ValueError("DATASETS.TEST is empty: name at least one catalog dataset to test on")
+    batch_size = _per_rank(cfg.TEST.VIDEOS_PER_BATCH, world_size, "TEST.VIDEOS_PER_BATCH")
+    loaders = []
+    for name in names:
+        dataset = build_dataset(cfg, name, is_train=False)
+        sampler = InferenceSampler(len(dataset), rank, world_size, mode="contiguous")
+        batch_sampler = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
+        loaders.append((name, DataLoader(dataset, batch_sampler=batch_sampler, **loader_kwargs)))
+    return loaders

@@ -1,0 +1,81 @@
+"""Command-line parsing and run set-up shared by train_net.py, test_net.py and the tools."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+
+import torch
+
+from ..config import CfgNode, get_cfg
+from ..utils.logger import setup_logger
+from ..utils.seed import seed_all
+from .launch import DistContext, init_distributed
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_CONFIG = os.path.join("config_files", "synthetic", "slowfast_r14_cpu.yaml")
+
+
+def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="alphaction " + ("training" if train else "testing"),
+        epilog="Trailing KEY VALUE pairs override config keys, e.g. SOLVER.BASE_LR 0.0001 "
+               "SOLVER.STEPS '(560000, 720000)'.",
+    )
+    p.add_argument("--config-file", default="", metavar="FILE",
+                   help=f"YAML config (default: the synthetic CPU job, {DEFAULT_CONFIG})")
+    p.add_argument("--catalog", default="", metavar="FILE",
+                   help="dataset catalog file registering your datasets (sets DATASETS.CATALOG)")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                   help="set by torch.distributed.launch; torchrun uses the LOCAL_RANK variable instead")
+    p.add_argument("--seed", type=int, default=2, help="random seed (per-rank seeds derive from it)")
+    if train:
+        p.add_argument("--transfer", action="store_true",
+                       help="load only the model weights of MODEL.WEIGHT (start at iteration 0, fresh optimizer)")
+        p.add_argument("--no-head", action="store_true",
+                       help="do not load the classifier head (roi_heads.*) of MODEL.WEIGHT")
+        p.add_argument("--skip-val-in-train", action="store_true", help="no validation during training")
+        p.add_argument("--skip-final-test", action="store_true", help="no test after training")
+        p.add_argument("--use-tfboard", action="store_true", help="TensorBoard scalars in OUTPUT_DIR/tb")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    return p
+
+
+def resolve_config_path(path: str) -> str:
+    """The config path as given, or relative to the repository when not found from the working directory."""
+    path = path or DEFAULT_CONFIG
+    if os.path.isfile(path) or os.path.isabs(path):
+        return path
+    candidate = os.path.join(REPO_ROOT, path)
+    return candidate if os.path.isfile(candidate) else path
+
+
+def load_config(args: argparse.Namespace) -> CfgNode:
+    cfg = get_cfg()
+    cfg.merge_from_file(resolve_config_path(args.config_file))
+    if args.catalog:
+        cfg.DATASETS.CATALOG = args.catalog
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    return cfg
+
+
+def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
+    """Config (frozen), process group, logger, seeds; writes OUTPUT_DIR/config.yaml on rank 0."""
+    cfg = load_config(args)
+    ctx = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
+    logger = setup_logger(cfg.OUTPUT_DIR, ctx.rank)
+    logger.info("Running with %d process(es) on %s; torch %s, Python %s", ctx.world_size, ctx.device,
+                torch.__version__, platform.python_version())
+    logger.info("Arguments: %s", vars(args))
+    if ctx.rank == 0:
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w", encoding="utf-8") as f:
+            f.write(cfg.dump())
+        logging.getLogger(__name__).info("Merged config written to %s",
+                                         os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
+    seed_all(args.seed, ctx.rank)
+    if ctx.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return cfg, ctx

@@ -1,0 +1,212 @@
+"""SlowFast ResNet backbone with AlphAction's state-dict layout.
+
+Key names follow AlphAction (``modeling/backbone/slowfast.py``): each pathway has ``conv1``/``bn1`` (stem)
+and stages ``res_nl1..res_nl4`` (ResNet res2..res5) made of blocks ``res_{i}`` with a bottleneck ``btnk``
+(``conv1/conv2/conv3``, each a conv + BN pair ``conv``/``bn``) and an optional projection ``shortcut``. The
+lateral time-strided convs ``Tconv1..Tconv4`` live in the fast pathway, registered after its stages.
+Non-local blocks are not provided (every released AlphAction config disables them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ...layers import FrozenBatchNorm3d
+
+# published widths (WIDTH_MULT 1.0): stem output, then the output of res2..res5; inner = bottleneck width
+SLOW_WIDTHS = (64, 256, 512, 1024, 2048)
+SLOW_INNER = (64, 128, 256, 512)
+FAST_WIDTHS = (8, 32, 64, 128, 256)
+FAST_INNER = (8, 16, 32, 64)
+STAGE_STRIDES = (1, 2, 2, 1)
+STAGE_DILATIONS = (1, 1, 1, 2)
+SLOW_TEMPORAL_KERNELS = (1, 1, 3, 3)
+FAST_TEMPORAL_KERNELS = (3, 3, 3, 3)
+BLOCKS_PER_STAGE = {
+    "Slowfast-Resnet14": (1, 1, 1, 1),
+    "Slowfast-Resnet50": (3, 4, 6, 3),
+    "Slowfast-Resnet101": (3, 4, 23, 3),
+}
+
+
+@dataclass(frozen=True)
+class BatchNormSpec:
+    """How every BN of the backbone is built."""
+
+    frozen: bool = True
+    eps: float = 1e-5
+    momentum: float = 0.1
+    init_gamma_last: float = 0.0  # gamma of the last BN of each bottleneck (trainable BN only)
+
+    def make(self, channels: int, last: bool = False) -> nn.Module:
+        if self.frozen:
+            return FrozenBatchNorm3d(channels, eps=self.eps)
+        bn = nn.BatchNorm3d(channels, eps=self.eps, momentum=self.momentum)
+        if last:
+            nn.init.constant_(bn.weight, self.init_gamma_last)
+        return bn
+
+
+def scaled_width(channels: int, width_mult: float) -> int:
+    """``channels * width_mult`` rounded, at least 1."""
+    return max(1, int(round(channels * width_mult)))
+
+
+class Conv3dBN(nn.Module):
+    """Bias-free ``Conv3d`` followed by BN (children ``conv`` and ``bn``)."""
+
+    def __init__(self, dim_in: int, dim_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int],
+                 padding: tuple[int, int, int], bn: BatchNormSpec, dilation: tuple[int, int, int] = (1, 1, 1),
+                 last: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(dim_in, dim_out, kernel, stride=stride, padding=padding, dilation=dilation,
+                              bias=False)
+        nn.init.kaiming_normal_(self.conv.weight)
+        self.bn = bn.make(dim_out, last=last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x))
+
+
+class Bottleneck(nn.Module):
+    """``(kt,1,1)`` -> ``(1,3,3)`` (spatial stride and dilation here, "ResNet v1.5") -> ``(1,1,1)``."""
+
+    def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int,
+                 dilation: int, bn: BatchNormSpec) -> None:
+        super().__init__()
+        self.conv1 = Conv3dBN(dim_in, dim_inner, (temporal_kernel, 1, 1), (1, 1, 1),
+                              (temporal_kernel // 2, 0, 0), bn)
+        self.conv2 = Conv3dBN(dim_inner, dim_inner, (1, 3, 3), (1, stride, stride), (0, dilation, dilation), bn,
+                              dilation=(1, dilation, dilation))
+        self.conv3 = Conv3dBN(dim_inner, dim_out, (1, 1, 1), (1, 1, 1), (0, 0, 0), bn, last=True)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(self.conv1(x))
+        x = self.relu(self.conv2(x))
+        return self.conv3(x)
+
+
+class ResBlock(nn.Module):
+    """Bottleneck plus identity or projection shortcut, then ReLU."""
+
+    def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int,
+                 dilation: int, bn: BatchNormSpec, force_shortcut: bool = False) -> None:
+        super().__init__()
+        self.btnk = Bottleneck(dim_in, dim_inner, dim_out, temporal_kernel, stride, dilation, bn)
+        if force_shortcut or dim_in != dim_out or stride != 1:
+            self.shortcut = Conv3dBN(dim_in, dim_out, (1, 1, 1), (1, stride, stride), (0, 0, 0), bn)
+        else:
+            self.shortcut = None
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return self.relu(self.btnk(x) + identity)
+
+
+class ResStage(nn.Module):
+    """``num_blocks`` blocks named ``res_0 .. res_{n-1}``; the first one strides and widens."""
+
+    def __init__(self, num_blocks: int, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int,
+                 stride: int, dilation: int, bn: BatchNormSpec) -> None:
+        super().__init__()
+        self.num_blocks = num_blocks
+        for i in range(num_blocks):
+            # a dilated stage's first block always projects (AlphAction: pretrained res5_0 has a shortcut)
+            block = ResBlock(dim_in if i == 0 else dim_out, dim_inner, dim_out, temporal_kernel,
+                             stride if i == 0 else 1, dilation, bn, force_shortcut=(i == 0 and dilation > 1))
+            self.add_module(f"res_{i}", block)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i in range(self.num_blocks):
+            x = getattr(self, f"res_{i}")(x)
+        return x
+
+
+class LateralConv(nn.Module):
+    """Fast -> slow connection: ``Conv3d(C, 2C, (5,1,1), stride (alpha,1,1), padding (2,0,0))`` with bias."""
+
+    def __init__(self, dim_in: int, dim_out: int, alpha: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(dim_in, dim_out, (5, 1, 1), stride=(alpha, 1, 1), padding=(2, 0, 0), bias=True)
+        nn.init.kaiming_normal_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Pathway(nn.Module):
+    """Stem (``conv1``, ``bn1``, ReLU, max-pool) and four stages ``res_nl1..res_nl4`` of one pathway.
+
+    ``extra_in[i]`` channels (the lateral input) are added to the input width of stage ``i``.
+    """
+
+    def __init__(self, widths: tuple[int, ...], inner: tuple[int, ...], blocks: tuple[int, ...],
+                 stem_temporal_kernel: int, temporal_kernels: tuple[int, ...], extra_in: tuple[int, ...],
+                 bn: BatchNormSpec) -> None:
+        super().__init__()
+        kt = stem_temporal_kernel
+        self.conv1 = nn.Conv3d(3, widths[0], (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
+        nn.init.kaiming_normal_(self.conv1.weight)
+        self.bn1 = bn.make(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2))
+        for i in range(4):
+            stage = ResStage(blocks[i], widths[i] + extra_in[i], inner[i], widths[i + 1], temporal_kernels[i],
+                             STAGE_STRIDES[i], STAGE_DILATIONS[i], bn)
+            self.add_module(f"res_nl{i + 1}", stage)
+
+    def stem(self, x: Tensor) -> Tensor:
+        return self.maxpool1(self.relu(self.bn1(self.conv1(x))))
+
+
+class SlowFast(nn.Module):
+    """Two-pathway SlowFast ResNet; ``forward(slow, fast) -> (slow_features, fast_features)``.
+
+    Args:
+        blocks: blocks per stage (res2..res5), e.g. ``(3, 4, 6, 3)`` for ResNet-50.
+        alpha: temporal stride of the lateral convs (fast frames / slow frames).
+        width_mult: scales every channel width of both pathways (1.0 = published widths).
+        bn: how the BN layers are built.
+
+    Inputs ``slow [B, 3, T, H, W]`` and ``fast [B, 3, alpha*T, H, W]``; outputs
+    ``[B, dim_out_slow, T, H/16, W/16]`` and ``[B, dim_out_fast, alpha*T, H/16, W/16]`` (``dim_out`` is their sum).
+    """
+
+    def __init__(self, blocks: tuple[int, int, int, int], alpha: int, width_mult: float = 1.0,
+                 bn: BatchNormSpec | None = None) -> None:
+        super().__init__()
+        bn = bn or BatchNormSpec()
+        slow_widths = tuple(scaled_width(c, width_mult) for c in SLOW_WIDTHS)
+        slow_inner = tuple(scaled_width(c, width_mult) for c in SLOW_INNER)
+        fast_widths = tuple(scaled_width(c, width_mult) for c in FAST_WIDTHS)
+        fast_inner = tuple(scaled_width(c, width_mult) for c in FAST_INNER)
+        lateral = tuple(2 * c for c in fast_widths[:4])
+        self.alpha = int(alpha)
+        self.slow = Pathway(slow_widths, slow_inner, tuple(blocks), 1, SLOW_TEMPORAL_KERNELS, lateral, bn)
+        self.fast = Pathway(fast_widths, fast_inner, tuple(blocks), 5, FAST_TEMPORAL_KERNELS, (0, 0, 0, 0), bn)
+        # registered after the fast stages so the key order matches AlphAction's checkpoints
+        for i in range(4):
+            self.fast.add_module(f"Tconv{i + 1}", LateralConv(fast_widths[i], lateral[i], self.alpha))
+        self.dim_out_slow = slow_widths[-1]
+        self.dim_out_fast = fast_widths[-1]
+        self.dim_out = self.dim_out_slow + self.dim_out_fast
+
+    def forward(self, slow: Tensor, fast: Tensor) -> tuple[Tensor, Tensor]:
+        slow = self.slow.stem(slow)
+        fast = self.fast.stem(fast)
+        for i in range(1, 5):
+            lateral = getattr(self.fast, f"Tconv{i}")(fast)
+            if lateral.shape[2] != slow.shape[2]:
+                raise ValueError(
+                    f"SlowFast: the lateral conv turns {fast.shape[2]} fast frames into {lateral.shape[2]}, "
+                    f"but the slow pathway has {slow.shape[2]}; feed alpha={self.alpha} times as many fast "
+                    "frames as slow ones (INPUT.TAU / INPUT.ALPHA)"
+                )
+            slow = getattr(self.slow, f"res_nl{i}")(torch.cat([slow, lateral], dim=1))
+            fast = getattr(self.fast, f"res_nl{i}")(fast)
+        return slow, fast

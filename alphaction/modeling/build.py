@@ -1,0 +1,114 @@
+"""Builders: the only place in ``modeling`` that reads the config."""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from .backbone import BLOCKS_PER_STAGE, BatchNormSpec, SlowFast
+from .detector import ActionDetector
+from .roi_heads import ActionLoss, ClassGroups, FCPredictor, MLPFeatureExtractor, ROIActionHead
+
+logger = logging.getLogger(__name__)
+
+_NONLOCAL_KEYS = ("CONV3_NONLOCAL", "CONV4_NONLOCAL", "CONV3_GROUP_NL")
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def build_backbone(cfg: Any) -> SlowFast:
+    """The SlowFast backbone named by ``MODEL.BACKBONE.CONV_BODY``."""
+    bb = cfg.MODEL.BACKBONE
+    if bb.CONV_BODY not in BLOCKS_PER_STAGE:
+        raise ValueError(f"MODEL.BACKBONE.CONV_BODY={bb.CONV_BODY!r} is not one of {sorted(BLOCKS_PER_STAGE)}")
+    sf = bb.SLOWFAST
+    if not (sf.SLOW.ACTIVE and sf.FAST.ACTIVE):
+        raise ValueError("MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE and FAST.ACTIVE must both be True "
+                         "(single-pathway SlowFast is not provided)")
+    if sf.LATERAL != "tconv":
+        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL={sf.LATERAL!r}: only 'tconv' is provided")
+    # the fast widths are fixed at 1/8 of the slow ones (as in AlphAction); BETA only restates that ratio
+    if not math.isclose(sf.BETA, 1.0 / 8, rel_tol=1e-6):
+        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.BETA={sf.BETA}: only 1/8 is supported (fast widths are "
+                         "fixed at 1/8 of the slow ones; scale both with MODEL.BACKBONE.WIDTH_MULT)")
+    enabled = [f"MODEL.BACKBONE.SLOWFAST.{path}.{key}" for path in ("SLOW", "FAST") for key in _NONLOCAL_KEYS
+               if sf[path][key]]
+    if enabled:
+        _warn_once(f"{', '.join(enabled)} set True, but non-local blocks are not provided; building without "
+                   "them (every released AlphAction config sets them False)")
+    if bb.WIDTH_MULT <= 0:
+        raise ValueError(f"MODEL.BACKBONE.WIDTH_MULT must be > 0, got {bb.WIDTH_MULT}")
+    alpha = int(cfg.INPUT.ALPHA)
+    if alpha < 1:
+        raise ValueError(f"INPUT.ALPHA must be >= 1, got {cfg.INPUT.ALPHA}")
+    bn = BatchNormSpec(frozen=bool(bb.FROZEN_BN), eps=float(bb.BN_EPSILON), momentum=float(bb.BN_MOMENTUM),
+                       init_gamma_last=float(bb.BN_INIT_GAMMA))
+    return SlowFast(BLOCKS_PER_STAGE[bb.CONV_BODY], alpha=alpha, width_mult=float(bb.WIDTH_MULT), bn=bn)
+
+
+def class_groups(cfg: Any) -> ClassGroups:
+    """The pose / object / person group sizes, checked against ``NUM_CLASSES``."""
+    head = cfg.MODEL.ROI_ACTION_HEAD
+    groups = ClassGroups(int(head.NUM_PERSON_MOVEMENT_CLASSES), int(head.NUM_OBJECT_MANIPULATION_CLASSES),
+                         int(head.NUM_PERSON_INTERACTION_CLASSES))
+    if min(groups.num_pose, groups.num_object, groups.num_person) < 0 or groups.num_classes != head.NUM_CLASSES:
+        raise ValueError(
+            "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES + NUM_OBJECT_MANIPULATION_CLASSES + "
+            f"NUM_PERSON_INTERACTION_CLASSES = {groups.num_pose} + {groups.num_object} + {groups.num_person} "
+            f"= {groups.num_classes}, but MODEL.ROI_ACTION_HEAD.NUM_CLASSES = {head.NUM_CLASSES}; "
+            "the groups must be non-negative and sum to NUM_CLASSES"
+        )
+    return groups
+
+
+def loss_weights(cfg: Any) -> tuple[float, float, float]:
+    """``(pose, object, person)`` loss weights; a weight < 0 becomes the size of its group (AlphAction)."""
+    head = cfg.MODEL.ROI_ACTION_HEAD
+    groups = class_groups(cfg)
+    pairs = ((head.POSE_LOSS_WEIGHT, groups.num_pose), (head.OBJECT_LOSS_WEIGHT, groups.num_object),
+             (head.PERSON_LOSS_WEIGHT, groups.num_person))
+    return tuple(float(size) if weight < 0 else float(weight) for weight, size in pairs)
+
+
+def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
+    """The ROI action head on top of a backbone with ``dim_in`` (slow + fast) output channels."""
+    head = cfg.MODEL.ROI_ACTION_HEAD
+    if head.FEATURE_EXTRACTOR != "2MLPFeatureExtractor":
+        raise ValueError(f"MODEL.ROI_ACTION_HEAD.FEATURE_EXTRACTOR={head.FEATURE_EXTRACTOR!r}: "
+                         "only '2MLPFeatureExtractor' is provided")
+    if head.PREDICTOR != "FCPredictor":
+        raise ValueError(f"MODEL.ROI_ACTION_HEAD.PREDICTOR={head.PREDICTOR!r}: only 'FCPredictor' is provided")
+    if head.POOLER_TYPE not in ("align3d", "pooling3d"):
+        raise ValueError(f"MODEL.ROI_ACTION_HEAD.POOLER_TYPE={head.POOLER_TYPE!r}: use 'align3d' or 'pooling3d'")
+    if head.PROPOSAL_PER_CLIP < 1:
+        raise ValueError(f"MODEL.ROI_ACTION_HEAD.PROPOSAL_PER_CLIP must be >= 1, got {head.PROPOSAL_PER_CLIP}")
+    groups = class_groups(cfg)
+    extractor = MLPFeatureExtractor(
+        dim_in, int(head.MLP_HEAD_DIM), resolution=int(head.POOLER_RESOLUTION), scale=float(head.POOLER_SCALE),
+        sampling_ratio=int(head.POOLER_SAMPLING_RATIO), mean_before_pooler=bool(head.MEAN_BEFORE_POOLER),
+        pooler_type=head.POOLER_TYPE,
+    )
+    predictor = FCPredictor(extractor.dim_out, groups.num_classes, dropout_rate=float(head.DROPOUT_RATE))
+    loss = ActionLoss(groups, loss_weights(cfg), gamma=float(head.FOCAL_LOSS.GAMMA),
+                      alpha=float(head.FOCAL_LOSS.ALPHA))
+    return ROIActionHead(extractor, predictor, loss, proposals_per_clip=int(head.PROPOSAL_PER_CLIP),
+                         train_jitter=tuple(float(r) for r in head.TRAIN_BOX_JITTER),
+                         test_extend=tuple(float(s) for s in cfg.TEST.EXTEND_SCALE))
+
+
+def build_model(cfg: Any) -> ActionDetector:
+    """The model named by ``MODEL.META_ARCHITECTURE`` (``ActionDetector``)."""
+    if cfg.MODEL.META_ARCHITECTURE != "ActionDetector":
+        raise ValueError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r}: only 'ActionDetector' is provided")
+    if cfg.MODEL.IA_STRUCTURE.ACTIVE:
+        raise NotImplementedError(
+            "MODEL.IA_STRUCTURE.ACTIVE=True: the Interaction Aggregation structure is not implemented yet "
+            "(it comes with the IA issue); set MODEL.IA_STRUCTURE.ACTIVE False to build the baseline detector"
+        )
+    backbone = build_backbone(cfg)
+    return ActionDetector(backbone, build_roi_action_head(cfg, backbone.dim_out))

@@ -1,0 +1,11 @@
+"""ROI action head (AlphAction's ``roi_heads.action``): extractor, predictor, loss, post-processing."""
+from __future__ import annotations
+
+from .action_head import ROIActionHead
+from .feature_extractor import MLPFeatureExtractor
+from .inference import action_probabilities
+from .loss import ActionLoss, ClassGroups
+from .predictor import FCPredictor
+
+__all__ = ["ActionLoss", "ClassGroups", "FCPredictor", "MLPFeatureExtractor", "ROIActionHead",
+           "action_probabilities"]

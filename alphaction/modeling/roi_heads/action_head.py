@@ -1,0 +1,65 @@
+"""The ROI action head: box sampling / jitter (train) or widening (test), features, classifier, loss."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ...structures.boxes import extend_boxes, jitter_boxes
+from .feature_extractor import MLPFeatureExtractor
+from .inference import action_probabilities
+from .loss import ActionLoss
+from .predictor import FCPredictor
+
+
+class ROIActionHead(nn.Module):
+    """Classifies the actions of person boxes from backbone features.
+
+    Args:
+        feature_extractor: box features ``[K, D]`` from the backbone maps.
+        predictor: ``[K, D] -> [K, C]`` logits.
+        loss: the weighted action loss.
+        proposals_per_clip: training keeps at most this many (random) GT boxes per clip.
+        train_jitter: ``jitter_boxes`` ratios applied to the kept training boxes.
+        test_extend: ``extend_boxes`` scale applied to the test boxes.
+
+    ``forward(features, boxes, image_sizes, labels=None)``: training returns the loss dict, evaluation a
+    list of ``[N_i, C]`` probabilities (row ``j`` for input box ``j``).
+    """
+
+    def __init__(self, feature_extractor: MLPFeatureExtractor, predictor: FCPredictor, loss: ActionLoss,
+                 proposals_per_clip: int = 10, train_jitter: tuple[float, float, float, float] = (0.2, 0.1, 0.1, 0.05),
+                 test_extend: tuple[float, float] = (0.1, 0.05)) -> None:
+        super().__init__()
+        self.feature_extractor = feature_extractor
+        self.predictor = predictor
+        self.loss = loss
+        self.proposals_per_clip = proposals_per_clip
+        self.train_jitter = tuple(train_jitter)
+        self.test_extend = tuple(test_extend)
+
+    def sample_proposals(self, boxes: list[Tensor], labels: list[Tensor],
+                         image_sizes: list[tuple[int, int]]) -> tuple[list[Tensor], list[Tensor]]:
+        """At most ``proposals_per_clip`` random GT boxes per clip, jittered and clipped to the image."""
+        out_boxes, out_labels = [], []
+        for clip_boxes, clip_labels, (height, width) in zip(boxes, labels, image_sizes):
+            if clip_boxes.shape[0] > self.proposals_per_clip:
+                keep = torch.randperm(clip_boxes.shape[0])[: self.proposals_per_clip].to(clip_boxes.device)
+                clip_boxes, clip_labels = clip_boxes[keep], clip_labels[keep]
+            out_boxes.append(jitter_boxes(clip_boxes, self.train_jitter, height, width))
+            out_labels.append(clip_labels)
+        return out_boxes, out_labels
+
+    def forward(self, features: tuple[Tensor, ...], boxes: list[Tensor], image_sizes: list[tuple[int, int]],
+                labels: list[Tensor] | None = None) -> dict[str, Tensor] | list[Tensor]:
+        if len(boxes) != len(image_sizes):
+            raise ValueError(f"ROIActionHead: {len(boxes)} box tensors but {len(image_sizes)} image sizes")
+        if self.training:
+            if labels is None:
+                raise ValueError("ROIActionHead: training needs labels (one [N_i, NUM_CLASSES] tensor per clip)")
+            boxes, labels = self.sample_proposals(boxes, labels, image_sizes)
+            logits = self.predictor(self.feature_extractor(features, boxes))
+            return self.loss(logits, torch.cat(labels, dim=0))
+        boxes = [extend_boxes(b, self.test_extend, h, w) for b, (h, w) in zip(boxes, image_sizes)]
+        logits = self.predictor(self.feature_extractor(features, boxes))
+        probs = action_probabilities(logits, self.loss.groups.num_pose)
+        return list(probs.split([b.shape[0] for b in boxes], dim=0))

@@ -1,0 +1,1 @@
+"""Plain data structures shared by data, modeling and evaluation (boxes as ``[N, 4]`` tensors)."""

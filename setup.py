@@ -1,0 +1,17 @@
+"""alphaction: finetune SlowFast video models for spatio-temporal action detection. Pure Python, no build step."""
+from setuptools import find_packages, setup
+
+with open("requirements.txt", encoding="utf-8") as f:
+    requirements = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+setup(
+    name="alphaction",
+    version="0.1.0",
+    description="Finetune SlowFast action detectors (AVA-style) on CPU or many GPUs",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["alphaction", "alphaction.*"]),
+    install_requires=requirements,
+    extras_require={"test": ["pytest>=7"]},
+)

@@ -1,0 +1,247 @@
+"""The synthetic dataset: file layout and formats of docs/internals.md, consistency between files, determinism."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from alphaction.data import synthetic
+from alphaction.data.synthetic import dataset as synthetic_dataset
+
+SPLITS = ("train", "val")
+SPEC = synthetic.SIZES["tiny"]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("synthetic") / "tiny")
+    synthetic.make_synthetic_dataset(path, "tiny", seed=0, progress=False)
+    return path
+
+
+def _json(path: str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _label_map(root: str) -> dict[str, int]:
+    with open(os.path.join(root, "annotations", "action_list.pbtxt"), encoding="utf-8") as f:
+        text = f.read()
+    items = re.findall(r'item\s*\{\s*name:\s*"([^"]+)"\s*id:\s*(\d+)\s*\}', text)
+    assert len(items) == text.count("item"), "every item must have a name and an id"
+    return {name: int(i) for name, i in items}
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _xyxy(bbox):
+    x, y, w, h = bbox
+    return x, y, x + w, y + h
+
+
+def test_layout_and_done_marker(root):
+    for rel in ("annotations/action_list.pbtxt", "DONE.json"):
+        assert os.path.isfile(os.path.join(root, rel))
+    for split in SPLITS:
+        for rel in (f"annotations/{split}.json", f"annotations/{split}.csv",
+                    f"annotations/{split}_excluded_timestamps.csv", f"boxes/{split}_person_bbox.json",
+                    f"boxes/{split}_object_bbox.json"):
+            assert os.path.isfile(os.path.join(root, rel)), rel
+        videos = sorted(v for v in os.listdir(os.path.join(root, "clips")) if v.startswith(f"syn_{split}_"))
+        assert videos == [f"syn_{split}_{i:03d}" for i in range(SPEC["videos"][split])]
+    done = _json(os.path.join(root, "DONE.json"))
+    assert (done["size"], done["seed"], done["format_version"]) == ("tiny", 0, synthetic.FORMAT_VERSION)
+    # no temporary folder left next to the dataset
+    assert os.listdir(os.path.dirname(root)) in (["tiny"], ["tiny", ".tiny.lock"], [".tiny.lock", "tiny"])
+
+
+def test_every_clip_decodes_to_25_frames_of_the_frame_size(root):
+    clips = 0
+    for video in os.listdir(os.path.join(root, "clips")):
+        names = sorted(os.listdir(os.path.join(root, "clips", video)), key=lambda n: int(n.split(".")[0]))
+        assert names == [f"{s}.mp4" for s in range(SPEC["seconds"])]
+        for name in names:
+            with av.open(os.path.join(root, "clips", video, name)) as container:
+                stream = container.streams.video[0]
+                assert stream.codec_context.name == "h264"
+                frames = list(container.decode(video=0))
+            assert len(frames) == 25
+            assert {(f.width, f.height, f.format.name) for f in frames} == {(SPEC["width"], SPEC["height"], "yuv420p")}
+            clips += 1
+    assert clips == SPEC["seconds"] * sum(SPEC["videos"].values())
+
+
+def test_keyframe_jpg_is_the_first_decoded_frame(root):
+    ann = _json(os.path.join(root, "annotations", "val.json"))
+    for image in ann["images"]:
+        with av.open(os.path.join(root, "clips", image["video_path"])) as container:
+            first = next(container.decode(video=0)).to_ndarray(format="bgr24")
+        jpg = cv2.imread(os.path.join(root, "keyframes", image["img_path"]))
+        assert jpg.shape == (image["height"], image["width"], 3)
+        assert np.abs(jpg.astype(float) - first).mean() < 3.0  # JPEG loss only
+        with av.open(os.path.join(root, "clips", image["video_path"])) as container:
+            second = list(container.decode(video=0))[12].to_ndarray(format="bgr24")
+        assert np.abs(jpg.astype(float) - second).mean() > np.abs(jpg.astype(float) - first).mean()
+
+
+def test_images_are_the_seconds_with_a_full_clip_on_both_sides(root):
+    for split in SPLITS:
+        ann = _json(os.path.join(root, "annotations", f"{split}.json"))
+        got = sorted((im["movie"], im["timestamp"]) for im in ann["images"])
+        want = sorted((f"syn_{split}_{v:03d}", s) for v in range(SPEC["videos"][split]) for s in range(1, SPEC["seconds"] - 1))
+        assert got == want
+        for im in ann["images"]:
+            assert im["video_path"] == f"{im['movie']}/{im['timestamp']}.mp4"
+            assert im["img_path"] == f"{im['movie']}/{im['timestamp']}.jpg"
+            assert (im["height"], im["width"]) == (SPEC["height"], SPEC["width"])
+        assert ann["categories"] == [{"id": 1, "name": "person", "supercategory": "person"}]
+
+
+def test_boxes_inside_frame_and_labels_valid(root):
+    label_map = _label_map(root)
+    ids = set(label_map.values())
+    pose_ids = {label_map[n] for n in synthetic.POSE_CLASSES}
+    object_ids = {label_map[n] for n in synthetic.OBJECT_CLASSES}
+    person_ids = {label_map[n] for n in synthetic.PERSON_CLASSES}
+    # AlphAction's group order: pose ids, then object ids, then person-interaction ids, contiguous from 1
+    assert max(pose_ids) < min(object_ids) and max(object_ids) < min(person_ids)
+    assert sorted(ids) == list(range(1, len(ids) + 1))
+    for split in SPLITS:
+        ann = _json(os.path.join(root, "annotations", f"{split}.json"))
+        images = {im["id"]: im for im in ann["images"]}
+        assert len({a["id"] for a in ann["annotations"]}) == len(ann["annotations"])
+        for a in ann["annotations"]:
+            im = images[a["image_id"]]
+            x1, y1, x2, y2 = _xyxy(a["bbox"])
+            assert 0 <= x1 < x2 <= im["width"] and 0 <= y1 < y2 <= im["height"], a
+            assert a["bbox"][3] >= 0.25 * im["height"], "persons are tens of pixels tall"
+            assert a["category_id"] == 1 and a["iscrowd"] == 0
+            assert a["area"] == pytest.approx(a["bbox"][2] * a["bbox"][3], abs=0.05)
+            assert set(a["action_ids"]) <= ids
+            assert len(set(a["action_ids"]) & pose_ids) == 1, "exactly one pose label per box"
+            assert len(set(a["action_ids"])) == len(a["action_ids"])
+
+
+def test_json_and_csv_hold_the_same_boxes(root):
+    for split in SPLITS:
+        ann = _json(os.path.join(root, "annotations", f"{split}.json"))
+        images = {im["id"]: im for im in ann["images"]}
+        from_json = []
+        for a in ann["annotations"]:
+            im = images[a["image_id"]]
+            x1, y1, x2, y2 = _xyxy(a["bbox"])
+            box = (x1 / im["width"], y1 / im["height"], x2 / im["width"], y2 / im["height"])
+            for aid in a["action_ids"]:
+                from_json.append((im["movie"], im["timestamp"], aid, a["person_id"], box))
+        with open(os.path.join(root, "annotations", f"{split}.csv"), newline="") as f:
+            rows = list(csv.reader(f))
+        from_csv = []
+        for row in rows:
+            assert len(row) == 8 and len(row[1]) == 4, row
+            box = tuple(float(v) for v in row[2:6])
+            assert all(0.0 <= v <= 1.0 for v in box)
+            from_csv.append((row[0], int(row[1]), int(row[6]), int(row[7]), box))
+        assert len(from_csv) == len(from_json)
+        for j, c in zip(sorted(from_json), sorted(from_csv)):
+            assert j[:4] == c[:4]
+            np.testing.assert_allclose(j[4], c[4], atol=6e-4)
+
+
+def test_detection_files_refer_to_images_and_cover_the_persons(root):
+    for split in SPLITS:
+        ann = _json(os.path.join(root, "annotations", f"{split}.json"))
+        image_ids = {im["id"] for im in ann["images"]}
+        persons = _json(os.path.join(root, "boxes", f"{split}_person_bbox.json"))
+        objects = _json(os.path.join(root, "boxes", f"{split}_object_bbox.json"))
+        for det in persons + objects:
+            assert det["image_id"] in image_ids
+            assert set(det) == {"image_id", "bbox", "score", "category_id"}
+            assert 0.0 <= det["score"] <= 1.0 and det["bbox"][2] > 0 and det["bbox"][3] > 0
+        found = 0
+        for a in ann["annotations"]:
+            ious = [_iou(_xyxy(a["bbox"]), _xyxy(d["bbox"])) for d in persons if d["image_id"] == a["image_id"]]
+            found += bool(ious) and max(ious) > 0.5
+        assert found >= 0.8 * len(ann["annotations"])
+
+
+def test_excluded_timestamps_are_annotated_val_seconds(root):
+    ann = _json(os.path.join(root, "annotations", "val.json"))
+    keyframes = {(im["movie"], im["timestamp"]) for im in ann["images"]}
+    with open(os.path.join(root, "annotations", "val_excluded_timestamps.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert 1 <= len(rows) <= 2
+    for video, ts in rows:
+        assert len(ts) == 4 and (video, int(ts)) in keyframes
+
+
+def test_done_stats_match_the_annotations(root):
+    label_map = {i: n for n, i in _label_map(root).items()}
+    stats = _json(os.path.join(root, "DONE.json"))["stats"]
+    for split in SPLITS:
+        ann = _json(os.path.join(root, "annotations", f"{split}.json"))
+        counts = {name: 0 for name in label_map.values()}
+        for a in ann["annotations"]:
+            for aid in a["action_ids"]:
+                counts[label_map[aid]] += 1
+        assert stats[split]["actions"] == counts
+        assert stats[split]["boxes"] == len(ann["annotations"])
+
+
+def _digest(root: str) -> dict[str, str]:
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name != "DONE.json":  # holds the generation time
+                path = os.path.join(dirpath, name)
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, root)] = hashlib.md5(f.read()).hexdigest()
+    return out
+
+
+def test_same_seed_same_dataset_and_ensure_skips(root, tmp_path, monkeypatch):
+    again = str(tmp_path / "again")
+    synthetic.ensure_synthetic_dataset(again, "tiny", seed=0)  # absent: generates
+    a, b = _digest(root), _digest(again)
+    assert a.keys() == b.keys()
+    annotation_files = [k for k in a if k.startswith(("annotations", "boxes"))]
+    assert annotation_files and all(a[k] == b[k] for k in annotation_files)
+    assert [k for k in a if a[k] != b[k]] == []  # video and keyframe bytes too
+
+    def fail(*args, **kwargs):
+        raise AssertionError("ensure_synthetic_dataset regenerated a complete dataset")
+
+    monkeypatch.setattr(synthetic_dataset, "make_synthetic_dataset", fail)
+    synthetic.ensure_synthetic_dataset(again, "tiny", seed=0)  # DONE.json matches: nothing happens
+    with pytest.raises(AssertionError):
+        synthetic.ensure_synthetic_dataset(again, "tiny", seed=1)  # another seed must regenerate
+
+
+def test_other_seed_differs_and_incomplete_root_regenerates(tmp_path):
+    other = str(tmp_path / "other")
+    os.makedirs(os.path.join(other, "clips"))  # an interrupted run's leftovers: no DONE.json
+    synthetic.ensure_synthetic_dataset(other, "tiny", seed=1)
+    assert os.path.isfile(os.path.join(other, "DONE.json"))
+    first = _json(os.path.join(other, "annotations", "train.json"))
+    synthetic.make_synthetic_dataset(other, "tiny", seed=2, progress=False)
+    assert _json(os.path.join(other, "annotations", "train.json")) != first
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    with pytest.raises(FileExistsError, match="thesis.tex"):
+        synthetic.make_synthetic_dataset(str(foreign), "tiny", progress=False)
+    assert (foreign / "thesis.tex").read_text() == "keep me"
