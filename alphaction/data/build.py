@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
+from ..config.paths_catalog import DatasetCatalog, validate_spec
 from .collate import collate
 from .datasets import AVAVideoDataset
 from .samplers import InferenceSampler, IterationBatchSampler
@@ -48,13 +49,12 @@ def build_dataset(cfg, name: str, is_train: bool):
 
     Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
     """
-    from alphaction.config.paths_catalog import DatasetCatalog
-
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
     if spec.get("synthetic"):
-        from alphaction.data.synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
+        from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
 
         ensure_synthetic_dataset(**spec["synthetic"])
+    validate_spec(spec)  # every file the entry names, reported together with the entry and field
     factory = spec.get("factory", "AVAVideoDataset")
     if factory not in DATASET_FACTORIES:
         raise ValueError(

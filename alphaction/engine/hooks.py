@@ -13,6 +13,15 @@ from ..utils.metrics import MetricLogger
 logger = logging.getLogger(__name__)
 
 
+def _max_memory(device: torch.device) -> str:
+    """Peak GPU memory of this process on CUDA; peak resident memory (RSS) on the CPU."""
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MB"
+    import resource  # POSIX only; the CPU path is where it is needed
+
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB RSS"
+
+
 class HookBase:
     """Called by :class:`alphaction.engine.trainer.Trainer`; ``self.trainer`` is set before training."""
 
@@ -87,9 +96,8 @@ class LoggerHook(HookBase):
         done = max(it - self.start_iter, 1)
         eta = datetime.timedelta(seconds=int(elapsed / done * (self.max_iter - it)))
         lr = t.optimizer.param_groups[0]["lr"]
-        mem = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
-        logger.info("eta: %s  iter: %d/%d  %s  lr: %.6f  max mem: %.0f MB",
-                    eta, it, self.max_iter, self.meters, lr, mem)
+        logger.info("eta: %s  iter: %d/%d  %s  lr: %.6f  max mem: %s",
+                    eta, it, self.max_iter, self.meters, lr, _max_memory(t.device))
         if self.writer is not None:
             for name, meter in self.meters.meters.items():
                 self.writer.add_scalar(f"train/{name}", meter.median, it)

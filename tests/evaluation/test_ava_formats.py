@@ -60,3 +60,13 @@ def test_write_csv_is_the_submission_format_and_round_trips(tmp_path):
                                 "vid,1000,0.00000,0.50000,1.00000,1.00000,1\n")
     assert read_csv(path) == [("-5KQ66BBWC4", 902, 0.077, 0.151, 0.283, 0.811, 80, 0.12346),
                               ("vid", 1000, 0.0, 0.5, 1.0, 1.0, 1, None)]
+
+
+def test_columns_round_trip_rows_with_and_without_scores():
+    from alphaction.evaluation.ava.formats import AvaColumns
+
+    rows = [("a", 902, 0.1, 0.2, 0.3, 0.4, 5, 0.25), ("b", 1000, 0.0, 0.0, 1.0, 1.0, 80, None)]
+    columns = AvaColumns.from_rows([rows[0], rows[1][:7]])
+    assert columns.to_rows() == rows
+    assert columns.has_value.tolist() == [True, False]
+    assert AvaColumns.from_rows([("a", "0902", 0.1, 0.2, 0.3, 0.4, 5)]).timestamps.tolist() == [902]

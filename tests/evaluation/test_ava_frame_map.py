@@ -294,3 +294,100 @@ def test_matches_brute_force_reference_on_random_data(seed):
             assert result["per_class"][name] == pytest.approx(ref_aps[c], abs=1e-6)
     assert result["mAP"] == pytest.approx(ref_map, abs=1e-6)
     assert 0.05 < result["mAP"] < 0.95    # a case where matching matters, not a degenerate one
+
+
+# --- ties: a loop-by-loop rendering of the official code (heap reader, per-image loops, argsort pooling) ----
+
+def official_loop_reference(gt_rows, det_rows, labelmap, excluded):
+    import heapq
+
+    import numpy as np
+
+    def read(rows, capacity):
+        entries = defaultdict(list)
+        for r in rows:
+            if r[6] not in labelmap:
+                continue
+            score = r[7] if len(r) > 7 and r[7] is not None else 1.0
+            item = (score, r[6], r[3], r[2], r[5], r[4])
+            heap = entries["%s,%04d" % (r[0], r[1])]
+            if capacity < 1 or len(heap) < capacity:
+                heapq.heappush(heap, item)
+            elif score > heap[0][0]:
+                heapq.heapreplace(heap, item)
+        return {k: sorted(v, key=lambda t: -t[0]) for k, v in entries.items() if k not in excluded}
+
+    gt, det = read(gt_rows, 0), read(det_rows, 50)
+    num_gt = defaultdict(int)
+    for items in gt.values():
+        for item in items:
+            num_gt[item[1]] += 1
+    scores, labels = defaultdict(list), defaultdict(list)
+    for key, items in det.items():
+        for c in labelmap:
+            boxes = [i[2:] for i in items if i[1] == c and i[2] < i[4] and i[3] < i[5]]
+            gts = [i[2:] for i in gt.get(key, []) if i[1] == c]
+            taken = [False] * len(gts)
+            for i, item in enumerate(items):
+                if item[1] != c or not (item[2] < item[4] and item[3] < item[5]):
+                    continue
+                box = item[2:]
+                ious = [_iou((box[1], box[0], box[3], box[2]), (g[1], g[0], g[3], g[2])) for g in gts]
+                tp = False
+                if ious:
+                    j = ious.index(max(ious))
+                    if ious[j] >= 0.5 and not taken[j]:
+                        tp = taken[j] = True
+                scores[c].append(item[0])
+                labels[c].append(tp)
+            assert len(boxes) == sum(1 for i in items if i[1] == c and i[2] < i[4] and i[3] < i[5])
+    aps = {}
+    for c in labelmap:
+        if num_gt[c] == 0:
+            aps[c] = math.nan
+            continue
+        s = np.array(scores[c], dtype=float)
+        order = np.argsort(s)[::-1]
+        tp = np.array(labels[c], dtype=bool)[order]
+        ap, best_after = 0.0, 0.0
+        cum_tp = np.cumsum(tp)
+        precision = cum_tp / np.arange(1, len(tp) + 1)
+        recall = cum_tp / num_gt[c]
+        prev = 0.0
+        for i in range(len(tp)):
+            if recall[i] > prev:
+                ap += (recall[i] - prev) * precision[i:].max()
+                prev = recall[i]
+        aps[c] = ap
+    return aps
+
+
+def _tied_case(seed):
+    rng = random.Random(seed)
+    gt, det = [], []
+    for v in range(4):
+        for ts in range(902, 912):
+            persons = [_random_box(rng) for _ in range(rng.randint(0, 4))]
+            for p, box in enumerate(persons):
+                for action in rng.sample(range(1, 5), rng.randint(1, 2)):
+                    gt.append((f"v{v}", ts, *box, action, p % 2))          # person-id ties
+                    if rng.random() < 0.1:
+                        gt.append((f"v{v}", ts, *box, action, p % 2))      # a duplicated GT row
+            boxes = [_jitter(rng, b) for b in persons for _ in range(2)]   # two boxes per person
+            boxes += [_random_box(rng) for _ in range(rng.randint(3, 12) if rng.random() < 0.4 else 1)]
+            for box in boxes:
+                for action in range(1, 6):
+                    if rng.random() < 0.7:
+                        det.append((f"v{v}", ts, *box, action, round(rng.random(), 1)))  # many score ties
+    rng.shuffle(det)
+    return gt, det, {"v0,0903", "v2,0905"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_score_ties_resolve_as_in_the_official_code(seed):
+    gt, det, excluded = _tied_case(seed)
+    labelmap = {1: "a", 2: "b", 3: "c", 4: "d"}
+    expected = official_loop_reference(gt, det, labelmap, excluded)
+    result = frame_map(gt, det, labelmap, excluded)
+    for c, name in labelmap.items():
+        assert result["per_class"][name] == pytest.approx(expected[c], abs=1e-12, nan_ok=True)

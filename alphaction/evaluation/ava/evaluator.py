@@ -8,9 +8,11 @@ Steps, in the order the official code applies them:
    that an entry replaces the heap minimum only if its score is **strictly** greater than the minimum score.
    So at the 50th-score boundary earlier rows win over later rows with an equal score, and a higher score
    evicts the smallest *tuple* (lowest score, then lowest action id, then y1, x1, y2, x2). Each frame's
-   entries are then stably sorted by descending score from the heap's array order. This is emulated with
-   ``heapq`` exactly, so tie order matches the official code too. For GT the "score" is the 8th column (the
-   person id; 1.0 for 7 columns); it only orders the GT boxes, which matters for exact IoU ties.
+   entries are then stably sorted by descending score from the heap's array order. Frames whose outcome the
+   scores alone decide are handled with numpy sorts; the others (a score tie at the cap boundary, or two
+   entries of one class with one score) are replayed through ``heapq`` as the official reader does, so ties
+   resolve as there. For GT the "score" is the 8th column (the person id; 1.0 for 7 columns); it only
+   orders the GT boxes, which matters for exact IoU ties.
 3. Frames in the exclusion list are dropped from GT and detections.
 4. Detection boxes with ``x1 >= x2`` or ``y1 >= y2`` are dropped -- *after* the cap, so they use cap slots.
 5. Per frame and class, detections in that order each take their highest-IoU GT box of the same class (first
@@ -112,14 +114,7 @@ def frame_map(
     num_gt = np.bincount(gt_cls, minlength=num_classes)
     num_det = np.bincount(det_cls, minlength=num_classes)
     num_tp = np.bincount(det_cls[is_tp], minlength=num_classes)
-    by_class = np.argsort(det_cls, kind="stable")  # keeps the pooled (frame, in-frame) order per class
-    bounds = np.concatenate([[0], np.cumsum(num_det)])
-    ap = np.full(num_classes, np.nan)
-    scores = det_entries[:, 0]
-    for c in range(num_classes):
-        if num_gt[c] > 0:
-            idx = by_class[bounds[c]:bounds[c + 1]]
-            ap[c] = _average_precision(scores[idx], is_tp[idx], int(num_gt[c]))
+    ap = _per_class_ap(det_cls, det_entries[:, 0], is_tp, num_gt)
 
     result = {
         "mAP": _official_nanmean(ap, class_ids),
@@ -308,6 +303,18 @@ def _label_true_positives(det_group: np.ndarray, det_boxes: np.ndarray, gt_group
     _, first_claim = np.unique(argmax_gt, return_index=True)
     is_tp[argmax_det[first_claim]] = True
     return is_tp
+
+
+def _per_class_ap(det_cls: np.ndarray, scores: np.ndarray, is_tp: np.ndarray, num_gt: np.ndarray) -> np.ndarray:
+    """AP of every class (NaN without GT); each class's detections are pooled in the official order."""
+    num_classes = len(num_gt)
+    by_class = np.argsort(det_cls, kind="stable")  # keeps the pooled (frame, in-frame) order within a class
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(det_cls, minlength=num_classes))])
+    ap = np.full(num_classes, np.nan)
+    for c in np.flatnonzero(num_gt > 0):
+        idx = by_class[bounds[c]:bounds[c + 1]]
+        ap[c] = _average_precision(scores[idx], is_tp[idx], int(num_gt[c]))
+    return ap
 
 
 def _average_precision(scores: np.ndarray, is_tp: np.ndarray, num_gt: int) -> float:
