@@ -20,7 +20,7 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("ALPHACTION_DATA", str(base / "data"))
     out = base / "train"
-    results = train_net.main(["--config-file", QUICK, "OUTPUT_DIR", str(out)])
+    results = train_net.main(["--config-file", QUICK, "--use-tfboard", "OUTPUT_DIR", str(out)])
     yield base, out, results
     mp.undo()
 
@@ -30,6 +30,7 @@ def test_training_writes_checkpoints_and_results(trained):
     for name in ("model_0000002.pth", "model_final.pth", "last_checkpoint", "config.yaml", "log.txt"):
         assert (out / name).is_file(), name
     assert (out / "last_checkpoint").read_text() == "model_final.pth"
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "tb").iterdir())
     m = results[VAL]["mAP@0.5"]
     assert 0.0 <= m <= 1.0
     rows = list(csv.reader(open(out / "inference" / VAL / "result.csv")))

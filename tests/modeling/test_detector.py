@@ -47,3 +47,19 @@ def test_eval_returns_probabilities_per_input_box(tiny_cfg):
     assert [tuple(p.shape) for p in probs] == [(2, 80), (0, 80)]
     assert torch.all((probs[0] >= 0) & (probs[0] <= 1))
     torch.testing.assert_close(probs[0][:, :14].sum(1), torch.ones(2))
+
+
+def test_every_shipped_config_builds_a_model():
+    import pathlib
+
+    from alphaction.config import get_cfg
+    from alphaction.modeling import build_model as build
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "config_files"
+    for path in sorted(root.rglob("*.yaml")):
+        cfg = get_cfg()
+        cfg.merge_from_file(str(path))
+        with torch.device("meta"):
+            model = build(cfg)
+        head = model.roi_heads["action"].predictor.cls_score
+        assert head.out_features == cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES, path
