@@ -13,5 +13,6 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["alphaction", "alphaction.*"]),
     install_requires=requirements,
-    extras_require={"test": ["pytest>=7"]},
+    # pytorchvideo (with fvcore, iopath) is the reference SlowFast of the checkpoint-conversion tests only
+    extras_require={"test": ["pytest>=7", "pytorchvideo==0.1.5", "fvcore", "iopath", "parameterized", "hypothesis>=6"]},
 )

@@ -34,7 +34,11 @@ _C.MODEL.BACKBONE.I3D.CONV3_GROUP_NL = False  # AlphAction key, kept for config 
 
 _C.MODEL.BACKBONE.SLOWFAST = CN()
 _C.MODEL.BACKBONE.SLOWFAST.BETA = 1.0 / 8  # fast/slow channel ratio; sizes the slow input after the lateral concat
-_C.MODEL.BACKBONE.SLOWFAST.LATERAL = "tconv"  # lateral connection: time-strided conv (AlphAction's only form)
+_C.MODEL.BACKBONE.SLOWFAST.LATERAL = "tconv"  # lateral: "tconv" (AlphAction: conv with bias) | "fuse" (PySlowFast/pytorchvideo: conv without bias + BN + ReLU)
+_C.MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL = 5  # temporal kernel of the lateral convs (frames; stride is INPUT.ALPHA): AlphAction 5, PySlowFast 8x8 7, 4x16 5
+_C.MODEL.BACKBONE.SLOWFAST.STEM_POOL_PADDING = False  # pad the stem max-pool (1,3,3) by (0,1,1) as PySlowFast/pytorchvideo do (AlphAction: no padding)
+_C.MODEL.BACKBONE.SLOWFAST.RES5_STRIDE = 1  # spatial stride of res5: 1 (detection, output stride 16) | 2 (PySlowFast/pytorchvideo recognition, stride 32; set POOLER_SCALE 1/32)
+_C.MODEL.BACKBONE.SLOWFAST.RES5_DILATION = 2  # spatial dilation of the res5 3x3 convs: 2 with stride 1 (AlphAction, PySlowFast AVA), 1 otherwise
 _C.MODEL.BACKBONE.SLOWFAST.SLOW = CN()
 _C.MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE = True  # slow pathway on
 _C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = True  # non-local blocks in slow res3 (not supported: must be False in configs)
@@ -165,6 +169,7 @@ _C.SOLVER.WARMUP_FACTOR = 1.0 / 3  # lr factor at iteration 0 of the warmup
 _C.SOLVER.WARMUP_ITERS = 500  # warmup length (iterations)
 _C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "constant"
 _C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
+_C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_XXXXXXX.pth files (0 = keep all; model_final.pth is never deleted)
 _C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
 _C.SOLVER.VIDEOS_PER_BATCH = 32  # clips per training iteration (global, over all ranks)
 _C.SOLVER.LOG_PERIOD = 20  # log a line every this many iterations

@@ -20,6 +20,12 @@ from .trainer import Trainer
 logger = logging.getLogger(__name__)
 
 
+def head_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
+    """The state-dict prefixes the model declares as its class-specific head (its ``head_prefixes``);
+    ``--no-head`` leaves exactly these keys out."""
+    return tuple(getattr(model, "head_prefixes", ()))
+
+
 def run_test(cfg: CfgNode, model, ctx: DistContext) -> dict[str, dict[str, float]]:
     """Evaluate ``model`` on every DATASETS.TEST entry; results under OUTPUT_DIR/inference/<dataset>/."""
     results = {}
@@ -45,8 +51,10 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
-    checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0)
-    extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head)
+    checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
+                                head_prefixes=head_prefixes(model), keep_last=cfg.SOLVER.CHECKPOINT_KEEP)
+    extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
+                                         adjust_lr=getattr(args, "adjust_lr", False))
     start_iter = int(extras.get("iteration", 0))
     if ctx.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -82,10 +90,10 @@ def load_for_test(cfg: CfgNode, ctx: DistContext) -> torch.nn.Module:
     """The model with the weights to test: MODEL.WEIGHT when given (it wins, unlike AlphAction), else the
     checkpoint named by OUTPUT_DIR/last_checkpoint, else none (an untrained model, with a warning)."""
     model = build_model(cfg).to(ctx.device)
-    checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR)
+    checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR, head_prefixes=head_prefixes(model))
     weight = cfg.MODEL.WEIGHT or checkpointer.last_checkpoint()
     if weight:
-        checkpointer.load(weight, transfer=True)
+        checkpointer.load(weight, transfer=True, purpose="test")
     else:
         logger.warning("MODEL.WEIGHT is empty and %s has no last_checkpoint: testing an untrained "
                        "(randomly initialised) model", cfg.OUTPUT_DIR)

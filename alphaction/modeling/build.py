@@ -5,7 +5,7 @@ import logging
 import math
 from typing import Any
 
-from .backbone import BLOCKS_PER_STAGE, BatchNormSpec, SlowFast
+from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, SlowFast
 from .detector import ActionDetector
 from .roi_heads import ActionLoss, ClassGroups, FCPredictor, MLPFeatureExtractor, ROIActionHead
 
@@ -30,8 +30,14 @@ def build_backbone(cfg: Any) -> SlowFast:
     if not (sf.SLOW.ACTIVE and sf.FAST.ACTIVE):
         raise ValueError("MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE and FAST.ACTIVE must both be True "
                          "(single-pathway SlowFast is not provided)")
-    if sf.LATERAL != "tconv":
-        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL={sf.LATERAL!r}: only 'tconv' is provided")
+    if sf.LATERAL not in LATERAL_FORMS:
+        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL={sf.LATERAL!r}: use 'tconv' (AlphAction) or 'fuse' "
+                         "(PySlowFast / pytorchvideo)")
+    if sf.LATERAL_KERNEL < 1 or sf.LATERAL_KERNEL % 2 == 0:
+        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL must be odd and >= 1, got {sf.LATERAL_KERNEL}")
+    if sf.RES5_STRIDE not in (1, 2) or sf.RES5_DILATION < 1:
+        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.RES5_STRIDE={sf.RES5_STRIDE} / RES5_DILATION={sf.RES5_DILATION}: "
+                         "use stride 1 or 2 and dilation >= 1 (1 / 2 for detection, 2 / 1 for the recognition form)")
     # the fast widths are fixed at 1/8 of the slow ones (as in AlphAction); BETA only restates that ratio
     if not math.isclose(sf.BETA, 1.0 / 8, rel_tol=1e-6):
         raise ValueError(f"MODEL.BACKBONE.SLOWFAST.BETA={sf.BETA}: only 1/8 is supported (fast widths are "
@@ -48,7 +54,10 @@ def build_backbone(cfg: Any) -> SlowFast:
         raise ValueError(f"INPUT.ALPHA must be >= 1, got {cfg.INPUT.ALPHA}")
     bn = BatchNormSpec(frozen=bool(bb.FROZEN_BN), eps=float(bb.BN_EPSILON), momentum=float(bb.BN_MOMENTUM),
                        init_gamma_last=float(bb.BN_INIT_GAMMA))
-    return SlowFast(BLOCKS_PER_STAGE[bb.CONV_BODY], alpha=alpha, width_mult=float(bb.WIDTH_MULT), bn=bn)
+    return SlowFast(BLOCKS_PER_STAGE[bb.CONV_BODY], alpha=alpha, width_mult=float(bb.WIDTH_MULT), bn=bn,
+                    lateral=sf.LATERAL, lateral_kernel=int(sf.LATERAL_KERNEL),
+                    stem_pool_padding=bool(sf.STEM_POOL_PADDING), res5_stride=int(sf.RES5_STRIDE),
+                    res5_dilation=int(sf.RES5_DILATION))
 
 
 def class_groups(cfg: Any) -> ClassGroups:
@@ -111,4 +120,11 @@ def build_model(cfg: Any) -> ActionDetector:
             "(it comes with the IA issue); set MODEL.IA_STRUCTURE.ACTIVE False to build the baseline detector"
         )
     backbone = build_backbone(cfg)
+    scale = float(cfg.MODEL.ROI_ACTION_HEAD.POOLER_SCALE)
+    if not math.isclose(scale * backbone.output_stride, 1.0, rel_tol=1e-6):
+        raise ValueError(
+            f"MODEL.ROI_ACTION_HEAD.POOLER_SCALE={scale} does not match the backbone's output stride "
+            f"{backbone.output_stride} (MODEL.BACKBONE.SLOWFAST.RES5_STRIDE={cfg.MODEL.BACKBONE.SLOWFAST.RES5_STRIDE}); "
+            f"set POOLER_SCALE {1.0 / backbone.output_stride}"
+        )
     return ActionDetector(backbone, build_roi_action_head(cfg, backbone.dim_out))

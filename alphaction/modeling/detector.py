@@ -18,6 +18,10 @@ class ActionDetector(nn.Module):
     Returns the weighted loss dict in training, a list of ``[N_i, NUM_CLASSES]`` probabilities in eval.
     """
 
+    # State-dict prefixes of the class-specific part that --no-head leaves out of MODEL.WEIGHT: the whole ROI
+    # head, as in AlphAction (its Kinetics checkpoints carry their classifier under this prefix).
+    head_prefixes: tuple[str, ...] = ("roi_heads.",)
+
     def __init__(self, backbone: SlowFast, action_head: ROIActionHead) -> None:
         super().__init__()
         self.backbone = backbone

@@ -122,3 +122,30 @@ def test_unknown_conv_body_names_the_key(tiny_cfg):
     tiny_cfg.MODEL.BACKBONE.CONV_BODY = "Slowfast-Resnet18"
     with pytest.raises(ValueError, match="MODEL.BACKBONE.CONV_BODY"):
         build_backbone(tiny_cfg)
+
+
+def test_pyslowfast_form_options(tiny_cfg):
+    sf = tiny_cfg.MODEL.BACKBONE.SLOWFAST
+    sf.LATERAL, sf.LATERAL_KERNEL, sf.STEM_POOL_PADDING = "fuse", 7, True
+    sf.RES5_STRIDE, sf.RES5_DILATION = 2, 1
+    tiny_cfg.MODEL.BACKBONE.FROZEN_BN = True
+    backbone = build_backbone(tiny_cfg).eval()
+    sd = backbone.state_dict()
+    assert sd["fast.Tconv1.conv.weight"].shape == (4, 2, 7, 1, 1) and "fast.Tconv1.conv.bias" not in sd
+    assert "fast.Tconv1.bn.running_var" in sd
+    assert backbone.fast.Tconv1.conv.stride == (4, 1, 1) and backbone.fast.Tconv1.conv.padding == (3, 0, 0)
+    assert backbone.slow.maxpool1.padding == (0, 1, 1)
+    assert backbone.slow.res_nl4.res_0.btnk.conv2.conv.stride == (1, 2, 2)
+    assert backbone.slow.res_nl4.res_0.btnk.conv2.conv.dilation == (1, 1, 1)
+    with torch.no_grad():
+        slow, fast = backbone(torch.randn(1, 3, 2, 64, 64), torch.randn(1, 3, 8, 64, 64))
+    assert backbone.output_stride == 32 and slow.shape == (1, 512, 2, 2, 2) and fast.shape == (1, 64, 8, 2, 2)
+
+
+def test_pooler_scale_must_match_the_output_stride(tiny_cfg):
+    tiny_cfg.MODEL.BACKBONE.SLOWFAST.RES5_STRIDE = 2
+    tiny_cfg.MODEL.BACKBONE.SLOWFAST.RES5_DILATION = 1
+    with pytest.raises(ValueError, match="POOLER_SCALE 0.03125"):
+        build_model(tiny_cfg)
+    tiny_cfg.MODEL.ROI_ACTION_HEAD.POOLER_SCALE = 1.0 / 32
+    assert build_model(tiny_cfg).head_prefixes == ("roi_heads.",)

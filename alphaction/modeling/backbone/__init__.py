@@ -1,6 +1,6 @@
 """Video backbones (SlowFast ResNets with AlphAction's key names)."""
 from __future__ import annotations
 
-from .slowfast import BLOCKS_PER_STAGE, BatchNormSpec, SlowFast
+from .slowfast import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, SlowFast
 
-__all__ = ["BLOCKS_PER_STAGE", "BatchNormSpec", "SlowFast"]
+__all__ = ["BLOCKS_PER_STAGE", "LATERAL_FORMS", "BatchNormSpec", "SlowFast"]

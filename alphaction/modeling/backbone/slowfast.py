@@ -5,6 +5,12 @@ and stages ``res_nl1..res_nl4`` (ResNet res2..res5) made of blocks ``res_{i}`` w
 (``conv1/conv2/conv3``, each a conv + BN pair ``conv``/``bn``) and an optional projection ``shortcut``. The
 lateral time-strided convs ``Tconv1..Tconv4`` live in the fast pathway, registered after its stages.
 Non-local blocks are not provided (every released AlphAction config disables them).
+
+Options for the PySlowFast / pytorchvideo form (so their checkpoints load without approximation; the
+AlphAction form stays the default): ``lateral="fuse"`` (conv without bias + BN + ReLU, children ``conv``
+and ``bn``), ``lateral_kernel`` 7 (their 8x8) or 5 (4x16), ``stem_pool_padding`` (their max-pool pads
+(0, 1, 1)), and ``res5_stride`` / ``res5_dilation`` (2 / 1 in their recognition models, 1 / 2 for detection).
+Everything else (stem kernels, temporal kernels, stride on the 3x3 conv, widths, concat order) is shared.
 """
 from __future__ import annotations
 
@@ -20,8 +26,7 @@ SLOW_WIDTHS = (64, 256, 512, 1024, 2048)
 SLOW_INNER = (64, 128, 256, 512)
 FAST_WIDTHS = (8, 32, 64, 128, 256)
 FAST_INNER = (8, 16, 32, 64)
-STAGE_STRIDES = (1, 2, 2, 1)
-STAGE_DILATIONS = (1, 1, 1, 2)
+LATERAL_FORMS = ("tconv", "fuse")
 SLOW_TEMPORAL_KERNELS = (1, 1, 3, 3)
 FAST_TEMPORAL_KERNELS = (3, 3, 3, 3)
 BLOCKS_PER_STAGE = {
@@ -127,16 +132,31 @@ class ResStage(nn.Module):
 
 
 class LateralConv(nn.Module):
-    """Fast -> slow connection: ``Conv3d(C, 2C, (5,1,1), stride (alpha,1,1), padding (2,0,0))`` with bias."""
+    """Fast -> slow connection: ``Conv3d(C, 2C, (k,1,1), stride (alpha,1,1), padding (k//2,0,0))``.
 
-    def __init__(self, dim_in: int, dim_out: int, alpha: int) -> None:
+    ``form="tconv"`` (AlphAction): the conv has a bias and nothing follows it. ``form="fuse"`` (PySlowFast
+    ``s{k}_fuse`` / pytorchvideo ``FuseFastToSlow``): bias-free conv, then BN (child ``bn``) and ReLU.
+    """
+
+    def __init__(self, dim_in: int, dim_out: int, alpha: int, kernel: int = 5, form: str = "tconv",
+                 bn: BatchNormSpec | None = None) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(dim_in, dim_out, (5, 1, 1), stride=(alpha, 1, 1), padding=(2, 0, 0), bias=True)
+        if form not in LATERAL_FORMS:
+            raise ValueError(f"lateral form {form!r} is not one of {LATERAL_FORMS}")
+        fuse = form == "fuse"
+        self.conv = nn.Conv3d(dim_in, dim_out, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0),
+                              bias=not fuse)
         nn.init.kaiming_normal_(self.conv.weight)
-        nn.init.zeros_(self.conv.bias)
+        if fuse:
+            self.bn = (bn or BatchNormSpec()).make(dim_out)
+            self.relu = nn.ReLU(inplace=True)
+        else:
+            nn.init.zeros_(self.conv.bias)
+            self.bn = None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        x = self.conv(x)
+        return x if self.bn is None else self.relu(self.bn(x))
 
 
 class Pathway(nn.Module):
@@ -147,17 +167,20 @@ class Pathway(nn.Module):
 
     def __init__(self, widths: tuple[int, ...], inner: tuple[int, ...], blocks: tuple[int, ...],
                  stem_temporal_kernel: int, temporal_kernels: tuple[int, ...], extra_in: tuple[int, ...],
-                 bn: BatchNormSpec) -> None:
+                 bn: BatchNormSpec, strides: tuple[int, ...] = (1, 2, 2, 1), dilations: tuple[int, ...] = (1, 1, 1, 2),
+                 stem_pool_padding: bool = False) -> None:
         super().__init__()
         kt = stem_temporal_kernel
         self.conv1 = nn.Conv3d(3, widths[0], (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
         nn.init.kaiming_normal_(self.conv1.weight)
         self.bn1 = bn.make(widths[0])
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2))
+        # AlphAction pools without padding; PySlowFast / pytorchvideo pad (0, 1, 1) (same size on even inputs,
+        # but the windows are shifted by one pixel, so the features differ)
+        self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1) if stem_pool_padding else 0)
         for i in range(4):
             stage = ResStage(blocks[i], widths[i] + extra_in[i], inner[i], widths[i + 1], temporal_kernels[i],
-                             STAGE_STRIDES[i], STAGE_DILATIONS[i], bn)
+                             strides[i], dilations[i], bn)
             self.add_module(f"res_nl{i + 1}", stage)
 
     def stem(self, x: Tensor) -> Tensor:
@@ -172,26 +195,41 @@ class SlowFast(nn.Module):
         alpha: temporal stride of the lateral convs (fast frames / slow frames).
         width_mult: scales every channel width of both pathways (1.0 = published widths).
         bn: how the BN layers are built.
+        lateral: ``"tconv"`` (AlphAction: conv with bias) or ``"fuse"`` (PySlowFast / pytorchvideo: bias-free
+            conv + BN + ReLU).
+        lateral_kernel: temporal kernel of the lateral convs (AlphAction 5; PySlowFast 8x8 7, 4x16 5).
+        stem_pool_padding: pad the stem max-pool by (0, 1, 1) (PySlowFast / pytorchvideo) instead of not at all.
+        res5_stride: spatial stride of res5 (1: output stride 16, detection; 2: output stride 32, recognition).
+        res5_dilation: spatial dilation of the res5 3x3 convs (2 with stride 1 for detection, 1 otherwise).
 
     Inputs ``slow [B, 3, T, H, W]`` and ``fast [B, 3, alpha*T, H, W]``; outputs
-    ``[B, dim_out_slow, T, H/16, W/16]`` and ``[B, dim_out_fast, alpha*T, H/16, W/16]`` (``dim_out`` is their sum).
+    ``[B, dim_out_slow, T, H/s, W/s]`` and ``[B, dim_out_fast, alpha*T, H/s, W/s]`` with ``s = output_stride``
+    (16, or 32 when ``res5_stride`` is 2); ``dim_out`` is their channel sum.
     """
 
     def __init__(self, blocks: tuple[int, int, int, int], alpha: int, width_mult: float = 1.0,
-                 bn: BatchNormSpec | None = None) -> None:
+                 bn: BatchNormSpec | None = None, lateral: str = "tconv", lateral_kernel: int = 5,
+                 stem_pool_padding: bool = False, res5_stride: int = 1, res5_dilation: int = 2) -> None:
         super().__init__()
         bn = bn or BatchNormSpec()
         slow_widths = tuple(scaled_width(c, width_mult) for c in SLOW_WIDTHS)
         slow_inner = tuple(scaled_width(c, width_mult) for c in SLOW_INNER)
         fast_widths = tuple(scaled_width(c, width_mult) for c in FAST_WIDTHS)
         fast_inner = tuple(scaled_width(c, width_mult) for c in FAST_INNER)
-        lateral = tuple(2 * c for c in fast_widths[:4])
+        lateral_widths = tuple(2 * c for c in fast_widths[:4])
         self.alpha = int(alpha)
-        self.slow = Pathway(slow_widths, slow_inner, tuple(blocks), 1, SLOW_TEMPORAL_KERNELS, lateral, bn)
-        self.fast = Pathway(fast_widths, fast_inner, tuple(blocks), 5, FAST_TEMPORAL_KERNELS, (0, 0, 0, 0), bn)
+        strides = (1, 2, 2, int(res5_stride))
+        dilations = (1, 1, 1, int(res5_dilation))
+        form = dict(strides=strides, dilations=dilations, stem_pool_padding=bool(stem_pool_padding))
+        self.slow = Pathway(slow_widths, slow_inner, tuple(blocks), 1, SLOW_TEMPORAL_KERNELS, lateral_widths, bn,
+                            **form)
+        self.fast = Pathway(fast_widths, fast_inner, tuple(blocks), 5, FAST_TEMPORAL_KERNELS, (0, 0, 0, 0), bn,
+                            **form)
         # registered after the fast stages so the key order matches AlphAction's checkpoints
         for i in range(4):
-            self.fast.add_module(f"Tconv{i + 1}", LateralConv(fast_widths[i], lateral[i], self.alpha))
+            self.fast.add_module(f"Tconv{i + 1}", LateralConv(fast_widths[i], lateral_widths[i], self.alpha,
+                                                             kernel=int(lateral_kernel), form=lateral, bn=bn))
+        self.output_stride = 16 * int(res5_stride)
         self.dim_out_slow = slow_widths[-1]
         self.dim_out_fast = fast_widths[-1]
         self.dim_out = self.dim_out_slow + self.dim_out_fast
