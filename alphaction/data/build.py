@@ -12,6 +12,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from ..config.paths_catalog import DatasetCatalog, validate_spec
 from .collate import collate
 from .datasets import AVAVideoDataset
+from .prep.validate import quick_check
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
 
@@ -54,7 +55,11 @@ def build_dataset(cfg, name: str, is_train: bool):
         from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
 
         ensure_synthetic_dataset(**spec["synthetic"])
-    validate_spec(spec)  # every file the entry names, reported together with the entry and field
+    validate_spec(spec)  # missing files: FileNotFoundError naming the entry and the field
+    # then the cheap part of tools/validate_dataset.py: every box and action id, the clips of a sample of
+    # keyframes; one readable report instead of a failure deep inside a worker
+    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
+                num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()
     factory = spec.get("factory", "AVAVideoDataset")
     if factory not in DATASET_FACTORIES:
         raise ValueError(

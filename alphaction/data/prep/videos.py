@@ -1,0 +1,322 @@
+"""Raw movies -> 1-second clips and keyframes in AlphAction's layout (PyAV only, no ffmpeg binary).
+
+``clips/<video_id>/<second>.mp4`` holds the frames of second ``s`` (``fps`` frames, H.264 yuv420p) and
+``keyframes/<video_id>/<second>.jpg`` its first frame. Frames are resampled to ``fps`` by time: output frame
+``k`` (time ``k / fps`` from the start of the stream) is the source frame nearest to that time, as ffmpeg's
+``fps`` filter does. Frames whose short side exceeds ``short_side`` are scaled down to it; both sides are made
+even (H.264 yuv420p needs even sizes).
+
+Resuming: a second is finished when both its clip and its keyframe exist; finished seconds are skipped.
+Files are written under a temporary name and renamed, so an interrupted run never leaves a partial file
+under the final name (the temporary leftovers are rewritten on the next run).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import traceback
+from fractions import Fraction
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import av
+import cv2
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PrepareError", "PrepareResult", "output_size", "prepare_video", "prepare_videos", "list_videos"]
+
+ENCODER_OPTIONS = {"crf": "18", "preset": "veryfast", "threads": "1"}
+
+
+class PrepareError(RuntimeError):
+    """A raw video cannot be read or converted; the message names the file."""
+
+
+@dataclass
+class PrepareResult:
+    video_id: str
+    source: str
+    written: list[int] = field(default_factory=list)  # seconds written in this run
+    skipped: list[int] = field(default_factory=list)  # seconds already finished
+    error: str = ""  # empty when the video succeeded
+    error_log: str = ""  # path of the per-video error log ('' when none)
+
+
+def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """``(width, height)`` after capping the short side at ``short_side`` (0: no cap); both even, >= 2."""
+    scale = 1.0
+    if short_side and min(width, height) > short_side:
+        scale = short_side / min(width, height)
+    w, h = width * scale, height * scale
+    # round to the nearest even size (the short side lands exactly on short_side when it is even)
+    return max(2, int(round(w / 2)) * 2), max(2, int(round(h / 2)) * 2)
+
+
+def list_videos(inputs: list[str]) -> list[str]:
+    """Files named in ``inputs``; a folder contributes its regular, non-hidden files (sorted)."""
+    found = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found += [os.path.join(item, n) for n in sorted(os.listdir(item))
+                      if not n.startswith(".") and os.path.isfile(os.path.join(item, n))]
+        elif os.path.isfile(item):
+            found.append(item)
+        else:
+            raise PrepareError(f"input video {item!r} does not exist")
+    return found
+
+
+def _finished(clip_dir: str, keyframe_dir: str, second: int) -> bool:
+    return (os.path.isfile(os.path.join(clip_dir, f"{second}.mp4"))
+            and os.path.isfile(os.path.join(keyframe_dir, f"{second}.jpg")))
+
+
+def _frame_times(container: av.container.InputContainer, start: float):
+    """Yield ``(time in seconds from the stream start, frame)`` for frames from about ``start`` on."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    base = float(stream.time_base) if stream.time_base else 1.0
+    t0 = float(stream.start_time * base) if stream.start_time is not None else 0.0
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    if start > 1.0:
+        # seek to a keyframe before start - 1 s; frames before start are decoded and dropped by the caller
+        container.seek(int((t0 + start - 1.0) / base), stream=stream, backward=True, any_frame=False)
+    index = 0
+    for frame in container.decode(stream):
+        t = frame.time - t0 if frame.time is not None else index / rate
+        index += 1
+        yield t, frame, 1.0 / rate
+
+
+class _ClipWriter:
+    """Encodes one second into ``<second>.mp4`` under a temporary name; ``close`` renames it and the keyframe."""
+
+    def __init__(self, clip_dir: str, keyframe_dir: str, second: int, size: tuple[int, int], fps: int):
+        self.final = os.path.join(clip_dir, f"{second}.mp4")
+        self.tmp = os.path.join(clip_dir, f".{second}.mp4.part")
+        self.jpg = os.path.join(keyframe_dir, f"{second}.jpg")
+        self.container = av.open(self.tmp, "w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=fps)
+        self.stream.width, self.stream.height = size
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = dict(ENCODER_OPTIONS)
+        self.count = 0
+        self.time_base = Fraction(1, fps)
+
+    def add(self, frame: av.VideoFrame) -> None:
+        frame.pts, frame.time_base = self.count, self.time_base  # frames 0, 1, ... at the output rate
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.count += 1
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        os.replace(self.tmp, self.final)
+        # the keyframe is the clip's first frame as a decoder returns it, so boxes drawn on it match the clip
+        with av.open(self.final) as clip:
+            first = next(clip.decode(video=0))
+        tmp_jpg = self.jpg[:-4] + ".part.jpg"
+        if not cv2.imwrite(tmp_jpg, first.to_ndarray(format="bgr24")):
+            raise OSError(f"cannot write keyframe {tmp_jpg}")
+        os.replace(tmp_jpg, self.jpg)
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - best effort; the .part file is rewritten next time
+            pass
+
+
+def prepare_video(
+    source: str,
+    clip_root: str,
+    keyframe_root: str,
+    video_id: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    fps: int = 25,
+    short_side: int = 360,
+) -> PrepareResult:
+    """Cut ``source`` into ``clip_root/<video_id>/<s>.mp4`` and ``keyframe_root/<video_id>/<s>.jpg``.
+
+    Args:
+        source: any file PyAV (libavformat) reads.
+        clip_root, keyframe_root: output roots.
+        video_id: folder name (default: the file name without its extension).
+        start, end: first and last second to write, inclusive (default: the whole video; a final second shorter
+            than ``fps`` frames is written with the frames it has).
+        fps: output frame rate (frames per clip).
+        short_side: cap of the short side in pixels (0: keep the size).
+
+    Returns:
+        A :class:`PrepareResult` (``error`` empty). Raises :class:`PrepareError` naming the file when it
+        cannot be opened or decoded.
+    """
+    video_id = video_id or os.path.splitext(os.path.basename(source))[0]
+    result = PrepareResult(video_id, source)
+    clip_dir, keyframe_dir = os.path.join(clip_root, video_id), os.path.join(keyframe_root, video_id)
+    first = max(0, int(start or 0))
+    last = None if end is None else int(end)
+    if last is not None and last < first:
+        raise PrepareError(f"{source}: --end {last} is before --start {first}")
+    if last is not None:
+        todo = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
+        result.skipped = [s for s in range(first, last + 1) if s not in set(todo)]
+        if not todo:
+            return result
+    try:
+        container = av.open(source)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise PrepareError(f"cannot open video {source} ({type(exc).__name__}: {exc}); "
+                           "is it a video file PyAV/libavformat can read?") from exc
+    with container:
+        if not container.streams.video:
+            raise PrepareError(f"{source} has no video stream")
+        stream = container.streams.video[0]
+        size = output_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        os.makedirs(clip_dir, exist_ok=True)
+        os.makedirs(keyframe_dir, exist_ok=True)
+        if last is None:
+            # whole video: skip finished seconds lazily while decoding (duration is not always known up front)
+            skip_from = first
+        else:
+            skip_from = min(todo)
+        writer: _ClipWriter | None = None
+        writer_second = None
+        k = skip_from * fps  # next output frame index
+        prev = None  # (time, frame) of the previous source frame
+        try:
+            for t, frame, duration in _iter_with_end(_frame_times(container, skip_from)):
+                if frame is None:  # end of stream: the last frame lasts one source frame
+                    if prev is None:
+                        break
+                    boundary = prev[0] + duration - 1e-6
+                elif prev is None:
+                    prev = (t, frame)
+                    continue
+                else:
+                    boundary = (prev[0] + t) / 2  # output times nearer to prev than to this frame
+                done = False
+                while k / fps < boundary:
+                    second = k // fps
+                    if last is not None and second > last:
+                        done = True
+                        break
+                    if second != writer_second:
+                        if writer is not None:
+                            writer.close()
+                            result.written.append(writer_second)
+                            writer = None
+                        writer_second = second
+                        if _finished(clip_dir, keyframe_dir, second):
+                            result.skipped.append(second)
+                        else:
+                            writer = _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
+                    if writer is not None:
+                        writer.add(prev[1].reformat(width=size[0], height=size[1], format="yuv420p"))
+                    k += 1
+                if done or frame is None:
+                    break
+                prev = (t, frame)
+            if writer is not None:
+                writer.close()
+                result.written.append(writer_second)
+                writer = None
+        except av.FFmpegError as exc:
+            if writer is not None:
+                writer.abort()
+            raise PrepareError(f"cannot decode video {source} near second {writer_second} "
+                               f"({type(exc).__name__}: {exc})") from exc
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    if last is not None:
+        missing = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
+        if missing:
+            raise PrepareError(f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
+                               f"{len(missing)} second(s) missing. Lower --end or check the video's duration.")
+    return result
+
+
+def _iter_with_end(frames):
+    """The frames of ``frames`` followed by one ``(None, None, duration)`` end marker."""
+    duration = 0.04
+    for t, frame, duration in frames:
+        yield t, frame, duration
+    yield None, None, duration
+
+
+def _job(args: tuple) -> PrepareResult:
+    source, clip_root, keyframe_root, video_id, start, end, fps, short_side, log_dir = args
+    video_id = video_id or os.path.splitext(os.path.basename(source))[0]
+    log_path = os.path.join(log_dir, f"{video_id}.err")
+    try:
+        result = prepare_video(source, clip_root, keyframe_root, video_id, start, end, fps, short_side)
+    except Exception as exc:  # noqa: BLE001 - one bad video must not stop the others; logged per video
+        os.makedirs(log_dir, exist_ok=True)
+        with open(log_path, "w", encoding="utf-8") as f:
+            f.write(f"{source}\n{exc}\n\n{traceback.format_exc()}")
+        return PrepareResult(video_id, source, error=str(exc), error_log=log_path)
+    if os.path.isfile(log_path):
+        os.remove(log_path)  # an earlier failure is fixed
+    return result
+
+
+def prepare_videos(
+    sources: list[str],
+    clip_root: str,
+    keyframe_root: str,
+    start: int | None = None,
+    end: int | None = None,
+    fps: int = 25,
+    short_side: int = 360,
+    workers: int = 1,
+    log_dir: str | None = None,
+    progress: bool = True,
+) -> list[PrepareResult]:
+    """:func:`prepare_video` for every source, ``workers`` processes (spawn), a tqdm bar over videos.
+
+    A failing video does not stop the others: its result carries ``error`` and ``error_log``
+    (``<log_dir>/<video_id>.err``, default ``<clip_root>/../logs``).
+    """
+    ids = [os.path.splitext(os.path.basename(s))[0] for s in sources]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise PrepareError(f"several inputs map to the same video id(s) {sorted(dup)}; rename the files")
+    log_dir = log_dir or os.path.join(os.path.dirname(os.path.abspath(clip_root)), "logs")
+    jobs = [(s, clip_root, keyframe_root, i, start, end, fps, short_side, log_dir) for s, i in zip(sources, ids)]
+    from tqdm import tqdm
+
+    results: list[PrepareResult] = []
+    bar = tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_job(job))
+            bar.update(1)
+    else:
+        # spawn, not fork: the caller may hold torch / OpenMP threads that a forked child would inherit locked
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(_job, job) for job in jobs]):
+                results.append(fut.result())
+                bar.update(1)
+    bar.close()
+    order = {i: n for n, i in enumerate(ids)}
+    return sorted(results, key=lambda r: order[r.video_id])
+
+
+def video_seconds(source: str) -> float:
+    """Duration of the first video stream in seconds (``nan`` when the container does not say)."""
+    with av.open(source) as c:
+        s = c.streams.video[0]
+        if s.duration is not None and s.time_base:
+            return float(s.duration * s.time_base)
+        if c.duration:
+            return c.duration / 1e6
+    return math.nan
+

@@ -1,0 +1,82 @@
+"""tools/prepare_ava_videos.py on a raw movie made here: clip count, frame count, resampling, resume, errors."""
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+
+from tools import prepare_ava_videos
+
+SRC_FPS, SECONDS, STEP = 30, 7, 16
+
+
+def _level(i: int) -> int:
+    return (i % 15) * STEP  # source frame i is a flat grey of this level; neighbours differ by STEP
+
+
+def _make_movie(path: str, width: int = 160, height: int = 120) -> None:
+    with av.open(path, "w") as c:
+        s = c.add_stream("mpeg4", rate=SRC_FPS)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.options = {"qscale": "2"}
+        for i in range(SECONDS * SRC_FPS):
+            img = np.full((height, width, 3), _level(i), np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def _frames(path: str) -> list[np.ndarray]:
+    with av.open(path) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_prepare_whole_video_resample_and_resume(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _make_movie(str(raw / "movie_a.avi"))
+    out = tmp_path / "data"
+    args = [str(raw), "--output-root", str(out), "--short-side", "64", "--no-progress"]
+    assert prepare_ava_videos.main(args) == 0
+
+    clips, keys = out / "clips" / "movie_a", out / "keyframes" / "movie_a"
+    assert sorted(os.listdir(clips)) == [f"{s}.mp4" for s in range(SECONDS)]
+    assert sorted(os.listdir(keys)) == [f"{s}.jpg" for s in range(SECONDS)]
+    for s in range(SECONDS):
+        frames = _frames(str(clips / f"{s}.mp4"))
+        assert len(frames) == 25
+        # 160x120 with the short side capped at 64: 64 x 85.3 -> even 86
+        assert frames[0].shape == (64, 86, 3)
+        # output frame k of second s shows the source frame nearest to time (25 s + k) / 25
+        expected = [_level(int(round((25 * s + k) * SRC_FPS / 25))) for k in range(25)]
+        got = [float(f.mean()) for f in frames]
+        assert max(abs(g - e) for g, e in zip(got, expected)) < STEP / 2
+
+    # resume: nothing to do; then a lost clip and a partial leftover are rewritten, the rest is kept
+    mtime = os.path.getmtime(clips / "2.mp4")
+    os.remove(clips / "4.mp4")
+    (clips / ".4.mp4.part").write_bytes(b"partial")
+    assert prepare_ava_videos.main(args) == 0
+    assert len(_frames(str(clips / "4.mp4"))) == 25
+    assert os.path.getmtime(clips / "2.mp4") == mtime
+    assert not (clips / ".4.mp4.part").exists()
+
+
+def test_prepare_second_range_parallel_and_error_log(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _make_movie(str(raw / "movie_a.avi"))
+    (raw / "broken.mp4").write_bytes(b"this is not a video")
+    out = tmp_path / "data"
+    rc = prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "4",
+                                  "--workers", "2", "--no-progress"])
+    assert rc == 1
+    assert sorted(os.listdir(out / "clips" / "movie_a")) == ["2.mp4", "3.mp4", "4.mp4"]
+    frames = _frames(str(out / "clips" / "movie_a" / "3.mp4"))
+    assert len(frames) == 25 and frames[0].shape == (120, 160, 3)  # no cap needed below 360
+    log = (out / "logs" / "broken.err").read_text()
+    assert "broken.mp4" in log and "cannot open video" in log
+    assert "broken.mp4" in capsys.readouterr().err
+    assert not (out / "logs" / "movie_a.err").exists()
