@@ -10,6 +10,7 @@ from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
+from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import build_lr_scheduler, build_optimizer
 from .hooks import EvalHook, LoggerHook, LRSchedulerHook, PeriodicCheckpointHook
@@ -30,11 +31,15 @@ def run_test(cfg: CfgNode, model, ctx: DistContext) -> dict[str, dict[str, float
     """Evaluate ``model`` on every DATASETS.TEST entry; results under OUTPUT_DIR/inference/<dataset>/."""
     results = {}
     module = model.module if hasattr(model, "module") else model
+    head = cfg.MODEL.ROI_ACTION_HEAD
+    # mAP per class group (pose / object / person interaction), the groups being the head's logit order
+    groups = class_groups_from_counts(head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES,
+                                      head.NUM_PERSON_INTERACTION_CLASSES)
     for name, loader in build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size):
         eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
         results[name] = inference(module, loader, name, ctx.device,
                                   os.path.join(cfg.OUTPUT_DIR, "inference", name), eval_paths,
-                                  cfg.TEST.ACTION_THRESH)
+                                  cfg.TEST.ACTION_THRESH, class_groups=groups)
     return results
 
 

@@ -8,8 +8,19 @@ from collections import defaultdict
 
 import pytest
 
-from alphaction.evaluation.ava import frame_map, write_csv
+from alphaction.evaluation.ava import frame_map as frame_map_by_id
+from alphaction.evaluation.ava import write_csv
 from alphaction.evaluation.ava.__main__ import main as cli_main
+
+
+def frame_map(*args, **kwargs):
+    """``frame_map`` with the per-class dicts keyed by class name (the tests read better that way)."""
+    result = frame_map_by_id(*args, **kwargs)
+    names = result["class_names"]
+    named = {k: ({names[i]: v for i, v in result[k].items()} if k in
+                 ("per_class", "num_gt", "num_detections", "num_true_positives") else v) for k, v in result.items()}
+    named["class_ids"] = {n: i for i, n in names.items()}
+    return named
 
 LABELMAP = {1: "stand", 2: "sit"}
 P = (0.1, 0.1, 0.5, 0.5)      # x1, y1, x2, y2
@@ -174,8 +185,9 @@ def test_cli_prints_and_writes_json(tmp_path, capsys):
     cli_main(["--gt", str(gt), "--det", str(det), "--labelmap", str(lm), "--json", str(out)])
     assert f"mAP@0.5IOU: {(13 / 18 + 0.5) / 2:.4f}" in capsys.readouterr().out
     saved = json.loads(out.read_text())
-    assert saved["per_class"]["run"] is None
-    assert saved["per_class"]["stand"] == pytest.approx(13 / 18)
+    assert saved["per_class"]["5"] is None                      # "run" (id 5) has no GT
+    assert saved["per_class"]["1"] == pytest.approx(13 / 18)    # "stand"
+    assert saved["mAP"] == pytest.approx((13 / 18 + 0.5) / 2)
 
 
 # --- brute-force reference: plain loops, sorting instead of a heap, a different AP formula ----------------
@@ -391,3 +403,111 @@ def test_score_ties_resolve_as_in_the_official_code(seed):
     result = frame_map(gt, det, labelmap, excluded)
     for c, name in labelmap.items():
         assert result["per_class"][name] == pytest.approx(expected[c], abs=1e-12, nan_ok=True)
+
+
+# --- more hand-computed cases -------------------------------------------------------------------------------
+
+def test_detection_overlapping_two_gt_boxes_takes_the_best_and_never_falls_back():
+    # GT A = (0, 0, 0.5, 1) and B = (0.1, 0, 0.6, 1); det d = (0, 0, 0.55, 1):
+    #   IoU(d, A) = 0.5 / 0.55 = 0.909, IoU(d, B) = 0.45 / 0.6 = 0.75 -> argmax A.
+    # d1 (0.9) takes A (TP); d2 (0.8, same box) has argmax A again: FP although B is free (no fall-back).
+    # TP, FP over 2 GT: precision 1, 1/2; recall 1/2, 1/2 -> AP = 1/2.
+    a, b, d = (0.0, 0.0, 0.5, 1.0), (0.1, 0.0, 0.6, 1.0), (0.0, 0.0, 0.55, 1.0)
+    result = frame_map([gt_row(902, a, 1, 1), gt_row(902, b, 1, 2)],
+                       [det_row(902, d, 1, 0.9), det_row(902, d, 1, 0.8)], {1: "a"})
+    assert result["num_true_positives"]["a"] == 1
+    assert result["per_class"]["a"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_equal_iou_goes_to_the_first_gt_box():
+    # det (0.25, 0, 0.75, 1) has IoU 1/3 with both halves... use boxes giving IoU exactly 0.5 with two GT boxes:
+    # GT L = (0, 0, 0.5, 1), R = (0.5, 0, 1, 1) [person ids 2, 1: the official order is by descending person id],
+    # det D = (0, 0, 1, 1): IoU 0.5 with each -> takes the first in the official order (L, person 2): TP.
+    # A second det (0.5, 0, 1, 1) = R exactly: IoU(R) = 1 -> TP. AP = 1.
+    left, right = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
+    gt = [gt_row(902, right, 1, 1), gt_row(902, left, 1, 2)]
+    result = frame_map(gt, [det_row(902, (0.0, 0.0, 1.0, 1.0), 1, 0.9), det_row(902, right, 1, 0.8)], {1: "a"})
+    assert result["per_class"]["a"] == 1.0
+    # with the person ids swapped, R comes first: D takes R, the exact R detection then finds R taken -> FP,
+    # TP, FP over 2 GT -> AP = 1/2
+    gt = [gt_row(902, right, 1, 2), gt_row(902, left, 1, 1)]
+    result = frame_map(gt, [det_row(902, (0.0, 0.0, 1.0, 1.0), 1, 0.9), det_row(902, right, 1, 0.8)], {1: "a"})
+    assert result["per_class"]["a"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_frame_without_gt_is_evaluated_as_false_positives():
+    # frame 950 has no GT at all: its detection (score 0.95) is an FP ranked first.
+    # FP, TP over 1 GT: precision 0, 1/2; recall 0, 1 -> AP = 1/2 (MMAction2's default would drop it: AP 1)
+    result = frame_map([gt_row(902, P, 1)], [det_row(950, P, 1, 0.95), det_row(902, P, 1, 0.9)], {1: "a"})
+    assert result["per_class"]["a"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_class_with_gt_only_on_excluded_frames_is_nan():
+    gt = [gt_row(902, P, 1), gt_row(903, Q, 2)]
+    det = [det_row(902, P, 1, 0.9), det_row(903, Q, 2, 0.9)]
+    result = frame_map(gt, det, LABELMAP, ["vid,0903"])
+    assert result["per_class"]["stand"] == 1.0
+    assert math.isnan(result["per_class"]["sit"]) and result["num_gt"]["sit"] == 0
+    assert result["mAP"] == 1.0
+
+
+def test_timestamps_are_keyed_by_their_integer_value():
+    # "0902" in the GT and 902 in the detections are one keyframe
+    result = frame_map([("vid", "0902", *P, 1, 1)], [("vid", 902, *P, 1, 0.9)], {1: "a"})
+    assert result["per_class"]["a"] == 1.0
+
+
+def test_cap_counts_box_class_rows_not_boxes():
+    # one box with 60 class rows of an evaluated class... the cap is over (box, class) rows: 51 rows of class 1
+    # at one box, the GT-matching one scored lowest, is cut by the cap even though it is "the same box"
+    gt = [gt_row(902, P, 1)]
+    det = [det_row(902, FAR, 1, 0.9)] * 50 + [det_row(902, P, 1, 0.1)]
+    assert frame_map(gt, det, {1: "a"})["per_class"]["a"] == 0.0
+
+
+def test_class_groups_average_their_classes():
+    gt = [gt_row(902, P, 1), gt_row(902, Q, 2), gt_row(902, R, 3)]
+    det = [det_row(902, P, 1, 0.9), det_row(902, FAR, 2, 0.9), det_row(902, R, 3, 0.9)]
+    result = frame_map_by_id(gt, det, {1: "a", 2: "b", 3: "c", 4: "d"},
+                             class_groups={"pose": [1, 2], "object": [3, 4], "interaction": [5, 6]})
+    assert result["group_mAP"]["pose"] == pytest.approx(0.5)      # 1 and 0
+    assert result["group_mAP"]["object"] == 1.0                   # 3 only: 4 has no GT (NaN, left out)
+    assert math.isnan(result["group_mAP"]["interaction"])        # no evaluated class
+
+
+def test_class_groups_from_counts_is_the_ava_layout():
+    from alphaction.evaluation.ava import AVA_CLASS_GROUPS, class_groups_from_counts
+
+    assert class_groups_from_counts(14, 49, 17) == AVA_CLASS_GROUPS
+    assert class_groups_from_counts(5, 3, 2) == {"pose": (1, 2, 3, 4, 5), "object": (6, 7, 8),
+                                                "interaction": (9, 10)}
+
+
+def test_column_arrays_are_accepted():
+    import numpy as np
+
+    gt = {"video_ids": ["vid"] * 2, "timestamps": [902, 902], "boxes": np.array([P, Q]), "action_ids": [1, 1]}
+    det = {"video_ids": np.array(["vid", "vid"]), "timestamps": np.array([902, 902]),
+           "boxes": np.array([P, FAR]), "action_ids": np.array([1, 1]), "scores": np.array([0.9, 0.8])}
+    # TP, FP over 2 GT -> AP 1/2
+    assert frame_map(gt, det, {1: "a"})["per_class"]["a"] == pytest.approx(0.5)
+
+
+def test_cli_long_and_short_flags_groups_and_errors(tmp_path, capsys):
+    gt, det, lm = tmp_path / "gt.csv", tmp_path / "det.csv", tmp_path / "map.pbtxt"
+    write_csv(gt, TINY_GT)
+    write_csv(det, TINY_DET)
+    lm.write_text('item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "sit"\n  id: 2\n}\n')
+    result = cli_main(["--groundtruth", str(gt), "--detections", str(det), "--labelmap", str(lm),
+                       "--class-groups", "pose=1", "object=2"])
+    assert result["group_mAP"] == pytest.approx({"pose": 13 / 18, "object": 0.5})
+    assert "mAP@0.5IOU [pose]: 0.7222" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["-g", str(gt), "-d", str(tmp_path / "missing.csv"), "-l", str(lm)])
+    assert exit_info.value.code != 0
+    assert "missing.csv" in capsys.readouterr().err
+    det.write_text("vid,0902,0.1,0.1,0.5,0.5,1,0.9\nvid,0902,0.1,oops,0.5,0.5,1,0.9\n")
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["--gt", str(gt), "--det", str(det), "--labelmap", str(lm)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "det.csv:2:" in err and "Traceback" not in err

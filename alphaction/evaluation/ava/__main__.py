@@ -1,4 +1,8 @@
-"""``python -m alphaction.evaluation.ava``: score an AVA detection CSV against GT (official frame-mAP@0.5)."""
+"""``python -m alphaction.evaluation.ava``: score an AVA detection CSV against GT (official frame-mAP@0.5).
+
+Exit status: 0 on success, 2 on bad arguments or unreadable / malformed input (one line on stderr naming the
+file and, where it applies, the line; no traceback).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,32 +12,73 @@ import math
 import sys
 from typing import Optional, Sequence
 
-from .evaluator import frame_map
+from .evaluator import AVA_CLASS_GROUPS, frame_map
+
+
+def parse_class_groups(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """``["ava"]`` or ``["pose=1-14", "object=15-63", "interaction=64-80"]`` (ids and ``a-b`` ranges, comma
+    separated) -> ``{group: ids}``."""
+    if list(specs) == ["ava"]:
+        return dict(AVA_CLASS_GROUPS)
+    groups = {}
+    for spec in specs:
+        name, sep, ids = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"class group {spec!r}: expected NAME=IDS, e.g. pose=1-14 or object=15,16,20-30")
+        members: list[int] = []
+        try:
+            for part in ids.split(","):
+                lo, dash, hi = part.partition("-")
+                members.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
+        except ValueError:
+            raise ValueError(f"class group {spec!r}: ids must be integers or ranges a-b") from None
+        groups[name] = tuple(members)
+    return groups
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m alphaction.evaluation.ava",
         description="AVA frame-mAP@0.5IOU, computed as the official ActivityNet get_ava_performance.py does.")
-    parser.add_argument("--gt", required=True, help="GT CSV (video_id,timestamp,x1,y1,x2,y2,action_id,person_id)")
-    parser.add_argument("--det", required=True, help="detection CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score)")
-    parser.add_argument("--labelmap", required=True, help="label map .pbtxt; only its ids are evaluated")
-    parser.add_argument("--exclusions", default=None, help="excluded timestamps CSV (video_id,timestamp)")
-    parser.add_argument("--json", default=None, help="also write the result dict here (NaN written as null)")
+    parser.add_argument("--groundtruth", "--gt", "-g", dest="groundtruth", required=True,
+                        help="GT CSV (video_id,timestamp,x1,y1,x2,y2,action_id,person_id)")
+    parser.add_argument("--detections", "--det", "-d", dest="detections", required=True,
+                        help="detection CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score)")
+    parser.add_argument("--labelmap", "-l", required=True, help="label map .pbtxt; only its ids are evaluated")
+    parser.add_argument("--exclusions", "-e", default=None, help="excluded timestamps CSV (video_id,timestamp)")
+    parser.add_argument("--json", default=None, help="also write the result here (per-class dicts keyed by "
+                                                     "action id; NaN written as null)")
+    parser.add_argument("--class-groups", nargs="+", default=None, metavar="GROUP",
+                        help="report a mAP per class group: 'ava' (pose 1-14, object 15-63, interaction 64-80) "
+                             "or NAME=IDS items such as pose=1-5 object=6-8 interaction=9,10")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    result = frame_map(args.gt, args.det, args.labelmap, args.exclusions)
-    width = max([len(n) for n in result["per_class"]] + [10])
+    try:
+        groups = parse_class_groups(args.class_groups) if args.class_groups else None
+        result = frame_map(args.groundtruth, args.detections, args.labelmap, args.exclusions, class_groups=groups)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        # OSError: missing/unreadable file; ValueError: malformed content (the message names file:line)
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    names = result["class_names"]
+    width = max([len(n) for n in names.values()] + [10])
     print(f"{'id':>4}  {'class':<{width}}  {'AP@0.5':>8}  {'#GT':>7}  {'#det':>8}")
-    for name, ap in result["per_class"].items():
+    for class_id, ap in result["per_class"].items():
         ap_text = "     n/a" if math.isnan(ap) else f"{ap:8.4f}"
-        print(f"{result['class_ids'][name]:>4}  {name:<{width}}  {ap_text}  {result['num_gt'][name]:>7}  "
-              f"{result['num_detections'][name]:>8}")
+        print(f"{class_id:>4}  {names[class_id]:<{width}}  {ap_text}  {result['num_gt'][class_id]:>7}  "
+              f"{result['num_detections'][class_id]:>8}")
+    for group, value in result["group_mAP"].items():
+        print(f"mAP@0.5IOU [{group}]: {value:.4f}")
     print(f"mAP@0.5IOU: {result['mAP']:.4f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(_nan_to_none(result), f, indent=2)
+        try:
+            with open(args.json, "w") as f:
+                json.dump(_nan_to_none(result), f, indent=2)
+        except OSError as e:
+            print(f"error: cannot write {args.json}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
     return result
 
 

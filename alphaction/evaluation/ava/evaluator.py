@@ -35,7 +35,7 @@ import math
 import os
 import time
 import warnings
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -46,88 +46,133 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+ColumnsLike = Union[PathLike, AvaColumns, Mapping[str, object], Sequence[Sequence]]
+
+# AVA v2.x's 80 classes: 14 person-movement (pose) classes, 49 object-manipulation, 17 person-interaction.
+AVA_CLASS_GROUPS = {"pose": tuple(range(1, 15)), "object": tuple(range(15, 64)), "interaction": tuple(range(64, 81))}
+
+
+def class_groups_from_counts(num_pose: int, num_object: int, num_interaction: int, first_id: int = 1) -> dict:
+    """Groups laid out by id order, as the model's logits are: ``(14, 49, 17)`` gives :data:`AVA_CLASS_GROUPS`."""
+    bounds = np.cumsum([first_id, num_pose, num_object, num_interaction]).tolist()
+    return {name: tuple(range(lo, hi)) for name, lo, hi in zip(("pose", "object", "interaction"), bounds, bounds[1:])}
+
+
 def frame_map(
-    gt: Union[PathLike, Sequence[Sequence]],
-    detections: Union[PathLike, Sequence[Sequence]],
+    groundtruth: ColumnsLike,
+    detections: ColumnsLike,
     labelmap: Union[PathLike, Mapping[int, str]],
     exclusions: Union[PathLike, Iterable, None] = None,
     *,
+    class_groups: Optional[Mapping[str, Iterable[int]]] = None,
     iou_threshold: float = 0.5,
     max_detections_per_frame: int = 50,
+    timings: Optional[dict] = None,
 ) -> dict:
     """Frame-level mAP of AVA action detections, as the official ActivityNet evaluation computes it.
 
     Args:
-        gt: GT CSV path, or rows ``(video_id, timestamp, x1, y1, x2, y2, action_id[, person_id])``.
-        detections: detection CSV path, or rows ``(..., action_id[, score])``; a missing or ``None`` score is 1.0.
+        groundtruth: GT CSV path, :class:`AvaColumns`, a mapping of column arrays (``video_ids``, ``timestamps``,
+            ``boxes``, ``action_ids``[, ``scores``]; see :meth:`AvaColumns.from_arrays`), or rows
+            ``(video_id, timestamp, x1, y1, x2, y2, action_id[, person_id])``.
+        detections: the same forms, with the score as 8th value; a missing score is 1.0.
         labelmap: ``.pbtxt`` path or ``{action_id: name}``; only these ids are evaluated.
         exclusions: excluded-timestamps CSV path, or an iterable of frame keys ``"vid,0902"`` or
             ``(video_id, timestamp)`` pairs; these frames are dropped from GT and detections.
+        class_groups: optional ``{group: action ids}`` (e.g. :data:`AVA_CLASS_GROUPS`, or
+            :func:`class_groups_from_counts`); ids outside the label map are ignored.
         iou_threshold: IoU needed for a true positive (official: 0.5).
         max_detections_per_frame: the per-frame cap (official: 50; 0 = no cap).
+        timings: if a dict is given, seconds per phase are stored in it.
 
     Returns:
-        ``{"mAP": float, "per_class": {name: AP}, "num_gt": {name: int}, "num_detections": {name: int},
-        "num_true_positives": {name: int}, "class_ids": {name: action_id}}``; classes in ascending id order.
-        ``per_class`` holds NaN for classes without GT, which ``mAP`` (a nanmean) leaves out; ``mAP`` is NaN
-        when no class has GT. The official names are ``PascalBoxes_Precision/mAP@0.5IOU`` for ``mAP`` and
+        ``{"mAP": float, "per_class": {id: AP}, "num_gt": {id: int}, "num_detections": {id: int},
+        "num_true_positives": {id: int}, "class_names": {id: name}, "group_mAP": {group: float}}``, classes in
+        ascending id order (``group_mAP`` is empty without ``class_groups``). ``per_class`` holds NaN for
+        classes without GT, which ``mAP`` (a nanmean) leaves out; ``mAP`` is NaN when no class has GT. The
+        official names are ``PascalBoxes_Precision/mAP@0.5IOU`` for ``mAP`` and
         ``PascalBoxes_PerformanceByCategory/AP@0.5IOU/<name>`` for ``per_class``.
     """
-    start = time.perf_counter()
+    clock = _Clock(timings)
     if not isinstance(labelmap, Mapping):
         labelmap = read_labelmap(labelmap)
-    class_ids = np.array(sorted(labelmap), dtype=np.int64)
-    names = [labelmap[int(i)] for i in class_ids]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"label map names must be unique to key the result, repeated: {dup}")
+    class_ids = np.array(sorted(int(i) for i in labelmap), dtype=np.int64)
+    if len(class_ids) == 0 or class_ids[0] < 1:
+        raise ValueError("label map ids must be >= 1 (the official evaluator requires 1-based ids)")
     excluded = _excluded_keys(exclusions)
-    gt = _as_columns(gt)
+    gt = _as_columns(groundtruth)
+    clock("read_groundtruth")
     detections = _as_columns(detections)
+    clock("read_detections")
 
     # One frame index for GT and detections, so that (frame, class) groups line up.
     (gt_fid, det_fid), frame_keys = _index_frames([gt, detections])
     is_excluded = np.fromiter((k in excluded for k in frame_keys), dtype=bool, count=len(frame_keys))
+    class_lut = np.zeros(int(class_ids[-1]) + 1, dtype=bool)
+    class_lut[class_ids] = True
+    clock("index_frames")
 
-    gt_frame, gt_entries = _official_selection(gt, gt_fid, class_ids, is_excluded, frame_keys, 0, "GT")
-    det_frame, det_entries = _official_selection(
-        detections, det_fid, class_ids, is_excluded, frame_keys, max_detections_per_frame, "detection")
-    # entries columns: score, action_id, y1, x1, y2, x2
-    gt_boxes = gt_entries[:, 2:6]
+    gt_frame, gt_score, gt_action, gt_boxes = _official_selection(
+        gt, gt_fid, class_lut, is_excluded, frame_keys, 0, "GT")
     bad = (gt_boxes[:, 0] > gt_boxes[:, 2]) | (gt_boxes[:, 1] > gt_boxes[:, 3])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"GT box with x1 > x2 or y1 > y2 in frame {frame_keys[gt_frame[i]]}: "
                          f"(y1, x1, y2, x2) = {tuple(gt_boxes[i])}; the official evaluator rejects it too")
-
-    det_boxes = det_entries[:, 2:6]
+    det_frame, det_score, det_action, det_boxes = _official_selection(
+        detections, det_fid, class_lut, is_excluded, frame_keys, max_detections_per_frame, "detection")
+    # invalid boxes go *after* the cap: they used cap slots
     valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
-    det_entries, det_frame = det_entries[valid], det_frame[valid]
+    if not valid.all():
+        det_frame, det_score, det_action, det_boxes = \
+            det_frame[valid], det_score[valid], det_action[valid], det_boxes[valid]
+    clock("select")
 
     num_classes = len(class_ids)
-    gt_cls = np.searchsorted(class_ids, gt_entries[:, 1].astype(np.int64))
-    det_cls = np.searchsorted(class_ids, det_entries[:, 1].astype(np.int64))
+    gt_cls = np.searchsorted(class_ids, gt_action)
+    det_cls = np.searchsorted(class_ids, det_action)
     is_tp = _label_true_positives(
-        det_frame * num_classes + det_cls, det_entries[:, 2:6],
-        gt_frame * num_classes + gt_cls, gt_entries[:, 2:6], iou_threshold)
+        det_frame * num_classes + det_cls, det_boxes, gt_frame * num_classes + gt_cls, gt_boxes, iou_threshold)
+    clock("match")
 
     num_gt = np.bincount(gt_cls, minlength=num_classes)
     num_det = np.bincount(det_cls, minlength=num_classes)
     num_tp = np.bincount(det_cls[is_tp], minlength=num_classes)
-    ap = _per_class_ap(det_cls, det_entries[:, 0], is_tp, num_gt)
-
+    ap = _per_class_ap(det_cls, det_score, is_tp, num_gt)
+    ids = class_ids.tolist()
     result = {
         "mAP": _official_nanmean(ap, class_ids),
-        "per_class": {n: float(a) for n, a in zip(names, ap)},
-        "num_gt": {n: int(v) for n, v in zip(names, num_gt)},
-        "num_detections": {n: int(v) for n, v in zip(names, num_det)},
-        "num_true_positives": {n: int(v) for n, v in zip(names, num_tp)},
-        "class_ids": {n: int(i) for n, i in zip(names, class_ids)},
+        "per_class": dict(zip(ids, ap.tolist())),
+        "num_gt": dict(zip(ids, num_gt.tolist())),
+        "num_detections": dict(zip(ids, num_det.tolist())),
+        "num_true_positives": dict(zip(ids, num_tp.tolist())),
+        "class_names": {i: labelmap[i] for i in ids},
+        "group_mAP": {},
     }
+    for group, members in (class_groups or {}).items():
+        aps = [result["per_class"][int(i)] for i in members if int(i) in result["per_class"]]
+        aps = [a for a in aps if not math.isnan(a)]
+        result["group_mAP"][group] = float(np.mean(aps)) if aps else math.nan
+    clock("average_precision")
     logger.info("AVA frame-mAP@%.2f = %.4f (%d GT boxes in %d frames, %d detections in %d frames, %.2fs)",
-                iou_threshold, result["mAP"], len(gt_entries), len(np.unique(gt_frame)), len(det_entries),
-                len(np.unique(det_frame)), time.perf_counter() - start)
+                iou_threshold, result["mAP"], len(gt_boxes), len(np.unique(gt_frame)), len(det_boxes),
+                len(np.unique(det_frame)), clock.total())
     return result
+
+
+class _Clock:
+    def __init__(self, timings: Optional[dict]):
+        self.timings = timings
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def _is_path(x) -> bool:
@@ -147,85 +192,206 @@ def _as_columns(x) -> AvaColumns:
         return x
     if _is_path(x):
         return read_csv_columns(x)
+    if isinstance(x, Mapping):
+        return AvaColumns.from_arrays(**x)
     return AvaColumns.from_rows(x)
 
 
 def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]]:
-    """A frame id for every row of every table, shared across tables, and the frame key of each id."""
-    video_ids = [v for t in tables for v in t.video_ids]
-    video_index = {v: i for i, v in enumerate(dict.fromkeys(video_ids))}
-    video_code = np.fromiter(map(video_index.__getitem__, video_ids), dtype=np.int64, count=len(video_ids))
-    timestamps = np.concatenate([t.timestamps for t in tables])
-    if len(timestamps) == 0:
+    """A frame id for every row of every table, shared across tables, and the frame key of each id.
+
+    Frames are keyed by ``(video, int(timestamp))`` as the official ``"%s,%04d"`` key is.
+    """
+    videos = list(dict.fromkeys(v for t in tables for v in t.videos))
+    video_code = {v: i for i, v in enumerate(videos)}
+    codes = [np.array([video_code[v] for v in t.videos], dtype=np.int64)[t.video_index] if len(t) else
+             np.zeros(0, np.int64) for t in tables]
+    timestamps = [t.timestamps for t in tables]
+    all_ts = np.concatenate(timestamps)
+    if len(all_ts) == 0:
         return [np.zeros(0, dtype=np.int64) for _ in tables], []
-    first = int(timestamps.min())
-    span = int(timestamps.max()) - first + 1
-    frame_ids, code = np.unique(video_code * span + (timestamps - first), return_inverse=True)
-    videos = list(video_index)
-    keys = [frame_key(videos[c // span], c % span + first) for c in frame_ids.tolist()]
-    splits = np.cumsum([len(t) for t in tables])[:-1]
-    return np.split(code.reshape(-1), splits), keys
+    first = int(all_ts.min())
+    span = int(all_ts.max()) - first + 1
+    if len(videos) * span < 1 << 26:   # dense table of (video, second) -> frame id
+        used = np.zeros(len(videos) * span, dtype=bool)
+        flat = [c * span + (ts - first) for c, ts in zip(codes, timestamps)]
+        for f in flat:
+            used[f] = True
+        frame_codes = np.flatnonzero(used)
+        lut = np.cumsum(used) - 1
+        ids = [lut[f] for f in flat]
+    else:
+        frame_codes, inverse = np.unique(np.concatenate([c * span + (ts - first) for c, ts in zip(codes, timestamps)]),
+                                         return_inverse=True)
+        ids = np.split(inverse.reshape(-1), np.cumsum([len(t) for t in tables])[:-1])
+    keys = [frame_key(videos[c // span], c % span + first) for c in frame_codes.tolist()]
+    return ids, keys
 
 
-def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_ids: np.ndarray, is_excluded: np.ndarray,
-                        frame_keys: list, capacity: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1-3 of the module docstring: which rows are kept, and in which order.
+def _descending_key(score: np.ndarray) -> np.ndarray:
+    """uint64 keys whose ascending order is the descending order of ``score`` (finite floats; -0.0 == 0.0)."""
+    bits = (score + 0.0).view(np.uint64)
+    sign = np.uint64(1 << 63)
+    ordered = np.where(bits >= sign, ~bits, bits | sign)
+    return ~ordered
 
-    Returns the frame id of each kept entry and the ``[N, 6]`` entries ``(score, action_id, y1, x1, y2, x2)``,
+
+def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np.ndarray, is_excluded: np.ndarray,
+                        frame_keys: list, capacity: int, what: str):
+    """Steps 1-4 of the module docstring: which rows are kept, and in which order.
+
+    Returns ``(frame_id, score, action_id, boxes)`` of the kept entries (boxes ``[K, 4]`` as y1, x1, y2, x2),
     frame after frame in first-appearance order, each frame's entries by descending score.
 
-    Where the outcome is fixed by the scores alone it is computed with sorts. The heap emulation in
-    :func:`_emulate_heap` runs only for frames where it is not: a score tie at the cap boundary (which
-    tied row survives depends on arrival order and tuple comparison), or two entries of one class with the
-    same score (their order decides which one is matched first). Entries of different classes never
-    interact, so their relative order within a frame does not matter.
+    Where the outcome is fixed by the scores alone it is computed with sorts: a per-frame score histogram
+    first drops rows that have ``capacity`` strictly higher scores in their frame (they can never enter the
+    heap), then one sort by (frame, score). :func:`_emulate_heap` replays only frames where the scores do not
+    decide: a score tie at the cap boundary (which tied row survives depends on arrival order and tuple
+    comparison), or two kept entries of one class with the same score (their order decides which one is
+    matched first). Entries of different classes never interact, so their relative order does not matter.
     """
-    keep = np.isin(columns.action_ids, class_ids) & ~is_excluded[frame_id]
-    rows = np.flatnonzero(keep)  # arrival order
-    score = np.where(columns.has_value, columns.values, 1.0)[rows]
-    action = columns.action_ids[rows]
-    boxes = columns.boxes[rows]
-    fid = frame_id[rows]
-    finite = np.isfinite(score) & np.isfinite(boxes).all(axis=1)
+    action_all = columns.action_ids
+    in_map = np.zeros(len(action_all), dtype=bool)
+    in_range = (action_all >= 0) & (action_all < len(class_lut))
+    in_map[in_range] = class_lut[action_all[in_range]]
+    keep = in_map & ~is_excluded[frame_id]
+    del in_map
+    if keep.all():   # the common case: no gathers
+        rows, fid = np.arange(len(keep)), frame_id
+        score = columns.values if columns.has_value.all() else np.where(columns.has_value, columns.values, 1.0)
+    else:
+        rows = np.flatnonzero(keep)   # arrival order
+        fid = frame_id[rows]
+        score = np.where(columns.has_value[rows], columns.values[rows], 1.0)
+    del keep
+    finite = np.isfinite(score)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{what} row with a non-finite score or coordinate in frame {frame_keys[fid[i]]}: "
-                         f"score {score[i]}, box {tuple(boxes[i])}")
+        raise ValueError(f"{what} row with a non-finite score in frame {frame_keys[fid[i]]}: {score[i]}")
+
     # frame rank = order of first appearance among the kept rows (the official dict order)
-    frames, first_row = np.unique(fid, return_index=True)
+    run_start = np.flatnonzero(np.concatenate([[True], fid[1:] != fid[:-1]])) if len(fid) else np.zeros(0, np.int64)
+    first_row = np.full(len(is_excluded), len(fid), dtype=np.int64)
+    np.minimum.at(first_row, fid[run_start], run_start)
+    frames = np.flatnonzero(first_row < len(fid))
+    frames = frames[np.argsort(first_row[frames], kind="stable")]
+    num_frames = len(frames)
     rank_of_frame = np.zeros(len(is_excluded), dtype=np.int64)
-    rank_of_frame[frames[np.argsort(first_row)]] = np.arange(len(frames))
+    rank_of_frame[frames] = np.arange(num_frames)
     rank = rank_of_frame[fid]
+    del fid, rank_of_frame
+    desc = _descending_key(score)
+    counts = np.bincount(rank, minlength=num_frames)
 
-    order = np.lexsort((-score, rank))
-    frame_start = np.searchsorted(rank[order], np.arange(len(frames)))
-    position = np.empty(len(rows), dtype=np.int64)
-    position[order] = np.arange(len(rows)) - frame_start[rank[order]]
-    needs_heap = np.zeros(len(frames), dtype=bool)
+    candidates = np.arange(len(rows))
+    if capacity > 0 and num_frames and counts.max() > capacity:
+        candidates = _drop_hopeless(rank, desc, counts, capacity)
+    order = _sort_by_frame_then_score(rank[candidates], desc[candidates], score[candidates])
+    cand = candidates[order]
+    cand_rank = rank[cand]
+    frame_start = np.searchsorted(cand_rank, np.arange(num_frames + 1))
+    position = np.arange(len(cand)) - frame_start[cand_rank]
+    needs_heap = np.zeros(num_frames, dtype=bool)
     if capacity > 0:
-        counts = np.bincount(rank, minlength=len(frames))
-        crowded = np.flatnonzero(counts > capacity)
-        last_kept = score[order[frame_start[crowded] + capacity - 1]]
-        first_dropped = score[order[frame_start[crowded] + capacity]]
-        needs_heap[crowded[last_kept == first_dropped]] = True
-    by_class = np.lexsort((score, action, rank))
-    same = ((rank[by_class[1:]] == rank[by_class[:-1]]) & (action[by_class[1:]] == action[by_class[:-1]])
-            & (score[by_class[1:]] == score[by_class[:-1]]))
-    needs_heap[rank[by_class[1:][same]]] = True
+        over = np.flatnonzero(np.diff(frame_start) > capacity)
+        at_boundary = desc[cand[frame_start[over] + capacity - 1]] == desc[cand[frame_start[over] + capacity]]
+        needs_heap[over[at_boundary]] = True
+        kept = cand[position < capacity]
+    else:
+        kept = cand
+    # two kept entries of one class with one score in a frame: their order is the heap's
+    kept_rank, kept_desc = rank[kept], desc[kept]
+    tied = np.flatnonzero((kept_rank[1:] == kept_rank[:-1]) & (kept_desc[1:] == kept_desc[:-1]))
+    if len(tied):
+        members = np.unique(np.concatenate([tied, tied + 1]))
+        run_id = _tie_run_ids(members, tied)
+        sub = np.lexsort((action_all[rows[kept[members]]], run_id))
+        same = (run_id[sub][1:] == run_id[sub][:-1]) & \
+            (action_all[rows[kept[members[sub]]]][1:] == action_all[rows[kept[members[sub]]]][:-1])
+        needs_heap[kept_rank[members[sub][1:][same]]] = True
 
-    fast = ~needs_heap[rank]
-    if capacity > 0:
-        fast &= position < capacity
-    entries = np.column_stack([score, action, boxes[:, 1], boxes[:, 0], boxes[:, 3], boxes[:, 2]])
-    out_rank, out_position, out_entries = rank[fast], position[fast], entries[fast]
     if needs_heap.any():
-        slow = np.flatnonzero(needs_heap[rank])  # arrival order within each frame
-        heap_rank, heap_position, heap_entries = _emulate_heap(rank[slow], entries[slow], capacity)
-        out_rank = np.concatenate([out_rank, heap_rank])
-        out_position = np.concatenate([out_position, heap_position])
-        out_entries = np.concatenate([out_entries, heap_entries])
-    final = np.lexsort((out_position, out_rank))
-    return frames[np.argsort(first_row)][out_rank[final]], out_entries[final]
+        kept = kept[~needs_heap[kept_rank]]
+    source = rows[kept]
+    out_frame, out_score, out_action = rank[kept], score[kept], action_all[source]
+    out_boxes = columns.boxes[source][:, [1, 0, 3, 2]]
+    if needs_heap.any():
+        slow = np.flatnonzero(needs_heap[rank])   # every row of those frames, arrival order
+        xyxy = columns.boxes[rows[slow]]
+        entries = np.column_stack([score[slow], action_all[rows[slow]], xyxy[:, 1], xyxy[:, 0], xyxy[:, 3],
+                                   xyxy[:, 2]])
+        heap_rank, heap_position, heap_entries = _emulate_heap(rank[slow], entries, capacity)
+        fast_position = np.arange(len(kept)) - np.searchsorted(out_frame, out_frame)
+        stride = max(int(counts.max()), 1) + 1
+        at = np.searchsorted(out_frame * stride + fast_position, heap_rank * stride + heap_position)
+        out_frame = np.insert(out_frame, at, heap_rank)
+        out_score = np.insert(out_score, at, heap_entries[:, 0])
+        out_action = np.insert(out_action, at, heap_entries[:, 1].astype(np.int64))
+        out_boxes = np.insert(out_boxes, at, heap_entries[:, 2:6], axis=0)
+    return frames[out_frame], out_score, out_action, out_boxes
+
+
+def _tie_run_ids(members: np.ndarray, tied: np.ndarray) -> np.ndarray:
+    """Run id of each member position: ``tied`` pairs ``(i, i + 1)`` chain into runs of equal (frame, score)."""
+    starts_run = np.ones(len(members), dtype=bool)
+    starts_run[1:] = ~np.isin(members[1:] - 1, tied)
+    return np.cumsum(starts_run)
+
+
+def _drop_hopeless(rank: np.ndarray, desc: np.ndarray, counts: np.ndarray, capacity: int) -> np.ndarray:
+    """Indices of the rows that may still enter their frame's top ``capacity``.
+
+    Two histogram levels per crowded frame over the leading bits of the score (sign and exponent, then the
+    next 6 mantissa bits inside the bin where the count from the top reaches ``capacity``): a row in a lower
+    bin has at least ``capacity`` strictly higher scores in its frame, so the heap never keeps it.
+    """
+    crowded = counts > capacity
+    idx = np.flatnonzero(crowded[rank])
+    num_crowded = int(crowded.sum())
+    frame = (np.cumsum(crowded) - 1)[rank[idx]]
+    d = desc[idx]
+    code = (d >> np.uint64(52)).astype(np.int64)
+    used = np.zeros(1 << 12, dtype=bool)
+    used[code] = True
+    num_bins = int(used.sum())
+    level1 = (np.cumsum(used) - 1)[code]
+    del code
+    hist = np.bincount(frame * num_bins + level1, minlength=num_crowded * num_bins).reshape(num_crowded, num_bins)
+    cum = np.cumsum(hist, axis=1)
+    threshold = np.argmax(cum >= capacity, axis=1)
+    every = np.arange(num_crowded)
+    above = cum[every, threshold] - hist[every, threshold]
+    row_threshold = threshold[frame]
+    keep = level1 < row_threshold
+    undecided = np.flatnonzero(level1 == row_threshold)
+    del level1, row_threshold
+    level2 = ((d[undecided] >> np.uint64(46)) & np.uint64(63)).astype(np.int64)
+    frame2 = frame[undecided]
+    hist2 = np.bincount(frame2 * 64 + level2, minlength=num_crowded * 64).reshape(num_crowded, 64)
+    threshold2 = np.argmax(np.cumsum(hist2, axis=1) >= (capacity - above)[:, None], axis=1)
+    keep[undecided] = level2 <= threshold2[frame2]
+    keep_all = np.ones(len(rank), dtype=bool)
+    keep_all[idx] = keep
+    return np.flatnonzero(keep_all)
+
+
+def _sort_by_frame_then_score(rank: np.ndarray, desc: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Order by (frame rank, descending score); equal scores in any order."""
+    if len(rank) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if int(rank.max()) >= 1 << 24:
+        return np.lexsort((desc, rank))
+    # one uint64 sort: rank in the top 24 bits, the score's leading 40 bits below
+    key = (rank.astype(np.uint64) << np.uint64(40)) | (desc >> np.uint64(24))
+    order = np.argsort(key)
+    key = key[order]
+    same = np.flatnonzero(key[1:] == key[:-1])
+    if len(same):   # equal truncated keys: order those runs by the full score
+        members = np.unique(np.concatenate([same, same + 1]))
+        run_id = _tie_run_ids(members, same)
+        sub = np.lexsort((desc[order[members]], run_id))
+        order[members] = order[members[sub]]
+    return order
 
 
 def _emulate_heap(rank: np.ndarray, entries: np.ndarray, capacity: int):
@@ -308,7 +474,8 @@ def _label_true_positives(det_group: np.ndarray, det_boxes: np.ndarray, gt_group
 def _per_class_ap(det_cls: np.ndarray, scores: np.ndarray, is_tp: np.ndarray, num_gt: np.ndarray) -> np.ndarray:
     """AP of every class (NaN without GT); each class's detections are pooled in the official order."""
     num_classes = len(num_gt)
-    by_class = np.argsort(det_cls, kind="stable")  # keeps the pooled (frame, in-frame) order within a class
+    small = det_cls.astype(np.uint16) if num_classes < 1 << 16 else det_cls   # 16-bit keys: a radix sort
+    by_class = np.argsort(small, kind="stable")  # keeps the pooled (frame, in-frame) order within a class
     bounds = np.concatenate([[0], np.cumsum(np.bincount(det_cls, minlength=num_classes))])
     ap = np.full(num_classes, np.nan)
     for c in np.flatnonzero(num_gt > 0):
