@@ -122,6 +122,9 @@ def inference(model, data_loader, dataset_name: str, device: torch.device, outpu
     lines = [f"{res['class_names'][i]:>30s}: {ap:.4f}" if not math.isnan(ap) else
              f"{res['class_names'][i]:>30s}: n/a (no ground truth)" for i, ap in res["per_class"].items()]
     logger.info("%s: per-class AP@0.5\n%s", dataset_name, "\n".join(lines))
+    if res["group_mAP"]:
+        logger.info("%s: mAP@0.5 per class group: %s", dataset_name,
+                    ", ".join(f"{g} {v:.4f}" for g, v in res["group_mAP"].items()))
     logger.info("%s: frame-mAP@0.5 = %.4f", dataset_name, res["mAP"])
     metrics = {"mAP@0.5": res["mAP"]}
     metrics.update({f"mAP@0.5/{g}": v for g, v in res["group_mAP"].items()})
