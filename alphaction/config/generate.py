@@ -1,0 +1,185 @@
+"""Write a finetuning config: a small YAML that inherits (``_BASE_``) from a base config and overrides the
+datasets, the class counts, the batch and the schedule (linear scaling rule). Used by
+``tools/generate_finetune_config.py``.
+
+The linear scaling rule (Goyal et al.): with a global batch of ``b`` clips instead of the base config's ``b0``,
+the learning rate is multiplied by ``b / b0`` and every iteration count (steps, MAX_ITER, warmup, checkpoint and
+evaluation periods) by ``b0 / b``, so that the same number of clips is seen at the same learning rate per clip.
+AlphAction's published schedule (the base configs) is for ``b0 = 16`` clips: lr 0.0004, STEPS (50000, 70000),
+MAX_ITER 90000, WARMUP_ITERS 2000.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from . import get_cfg
+from .cfgnode import ConfigError
+from .paths_catalog import DatasetCatalog
+
+__all__ = ["BACKBONES", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory", "finetune_overrides",
+           "write_finetune_config"]
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "config_files")
+# backbone choice -> the base config it inherits from
+BACKBONES = {
+    "r50_4x16": os.path.join(CONFIG_DIR, "resnet50_4x16f_baseline.yaml"),
+    "r101_8x8": os.path.join(CONFIG_DIR, "resnet101_8x8f_baseline.yaml"),
+}
+# GPU memory one training clip needs (GiB, frozen BN, 256-px short side, AlphAction's 64-frame input), rounded
+# up from AlphAction's 2 clips per 12 GB GPU for R50 4x16; R101 8x8 has twice the slow frames and a deeper res4.
+GIB_PER_CLIP = {"r50_4x16": 5.0, "r101_8x8": 8.0}
+AVA_CLASS_GROUPS = (14, 49, 17)
+
+
+@dataclass
+class FinetuneSpec:
+    """The answers the generator needs (``tools/generate_finetune_config.py`` flags or prompts)."""
+
+    train: list[str]
+    test: list[str]
+    num_classes: int
+    class_groups: tuple[int, int, int] | None = None  # pose (softmax), object, person-interaction counts
+    backbone: str = "r50_4x16"
+    base_config: str = ""  # overrides ``backbone``: inherit from this file (e.g. a CPU quick schedule)
+    num_gpus: int = 1
+    videos_per_gpu: int = 2
+    catalog: str = ""
+    base_weights: str = ""  # MODEL.WEIGHT; empty keeps the base config's
+    output_dir: str = ""  # OUTPUT_DIR; empty: data/output/<config file stem>
+    ia: str = "off"
+    extra: dict = field(default_factory=dict)
+
+
+def videos_per_gpu_for_memory(backbone: str, gib: float) -> int:
+    """A rough clips-per-GPU for ``gib`` GiB of GPU memory (at least 1). Lower it if training runs out of memory."""
+    return max(1, int(gib // GIB_PER_CLIP.get(backbone, GIB_PER_CLIP["r50_4x16"])))
+
+
+def scale_schedule(base_lr: float, base_batch: int, steps, max_iter: int, warmup: int, batch: int,
+                   periods: dict[str, int] | None = None) -> dict:
+    """The linear scaling rule: ``lr * batch / base_batch``, iterations ``* base_batch / batch`` (rounded).
+
+    Returns ``{"BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS", **periods}`` for ``batch`` clips per iteration.
+    """
+    if batch < 1 or base_batch < 1:
+        raise ValueError(f"batch sizes must be >= 1, got {batch} (base {base_batch})")
+    f = base_batch / batch
+
+    def it(n: int) -> int:
+        return max(1, int(round(n * f))) if n > 0 else int(n)
+
+    out = {"BASE_LR": float(f"{base_lr * batch / base_batch:.6g}"), "STEPS": tuple(it(s) for s in steps),
+           "MAX_ITER": it(max_iter), "WARMUP_ITERS": it(warmup)}
+    for key, n in (periods or {}).items():
+        out[key] = it(n)
+    return out
+
+
+def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
+    if spec.ia != "off":
+        raise ConfigError("--ia: the Interaction Aggregation (IA) structure is not implemented yet; only 'off' "
+                          "is accepted (the baseline configs train without it)")
+    if spec.backbone not in BACKBONES and not spec.base_config:
+        raise ConfigError(f"unknown backbone {spec.backbone!r}; choose one of {sorted(BACKBONES)}")
+    if spec.num_gpus < 1 or spec.videos_per_gpu < 1:
+        raise ConfigError(f"--num-gpus ({spec.num_gpus}) and --videos-per-gpu ({spec.videos_per_gpu}) must be >= 1")
+    if spec.num_classes < 1:
+        raise ConfigError(f"--num-classes must be >= 1, got {spec.num_classes}")
+    groups = spec.class_groups
+    if groups is None:
+        if spec.num_classes != sum(AVA_CLASS_GROUPS):
+            raise ConfigError(
+                f"--class-groups P O I is needed for {spec.num_classes} classes: the number of mutually exclusive "
+                "pose classes (softmax, ids 1..P), then object-manipulation and person-interaction classes "
+                f"(sigmoid); they must sum to {spec.num_classes} (e.g. '--class-groups {spec.num_classes} 0 0' "
+                f"for single-label, '--class-groups 0 {spec.num_classes} 0' for multi-label classes)")
+        groups = AVA_CLASS_GROUPS
+    groups = tuple(int(g) for g in groups)
+    if len(groups) != 3 or min(groups) < 0 or sum(groups) != spec.num_classes:
+        raise ConfigError(f"--class-groups {' '.join(map(str, groups))}: three counts >= 0 summing to "
+                          f"--num-classes {spec.num_classes} are needed (pose, object, person interaction)")
+    if not spec.train:
+        raise ConfigError("--dataset-train: name at least one catalog dataset to train on")
+    known = set(DatasetCatalog.names(spec.catalog))
+    for name in list(spec.train) + list(spec.test):
+        if name not in known:
+            where = f"the catalog file {spec.catalog}" if spec.catalog else "the built-in catalog (no --catalog given)"
+            raise ConfigError(f"dataset {name!r} is not in {where}; registered: {', '.join(sorted(known))}. "
+                              "Register it in a catalog file (docs/CUSTOM_DATASET_PREPARATION.md, step 5) "
+                              "and pass --catalog FILE")
+    return groups  # type: ignore[return-value]
+
+
+def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
+    """``(base config path, overrides)`` of the config for ``spec`` (see the module docstring)."""
+    groups = _check(spec)
+    base_path = os.path.abspath(spec.base_config or BACKBONES[spec.backbone])
+    base = get_cfg()
+    base.merge_from_file(base_path)
+    batch = spec.num_gpus * spec.videos_per_gpu
+    s = base.SOLVER
+    sched = scale_schedule(s.BASE_LR, s.VIDEOS_PER_BATCH, s.STEPS, s.MAX_ITER, s.WARMUP_ITERS, batch,
+                           {"CHECKPOINT_PERIOD": s.CHECKPOINT_PERIOD, "EVAL_PERIOD": s.EVAL_PERIOD})
+    stem = os.path.splitext(os.path.basename(output_file))[0]
+    model = {"ROI_ACTION_HEAD": {"NUM_CLASSES": spec.num_classes, "NUM_PERSON_MOVEMENT_CLASSES": groups[0],
+                                 "NUM_OBJECT_MANIPULATION_CLASSES": groups[1],
+                                 "NUM_PERSON_INTERACTION_CLASSES": groups[2]},
+             "IA_STRUCTURE": {"ACTIVE": False}}
+    if spec.base_weights:
+        model["WEIGHT"] = spec.base_weights
+    datasets = {"TRAIN": tuple(spec.train), "TEST": tuple(spec.test)}
+    if spec.catalog:
+        datasets["CATALOG"] = spec.catalog
+    overrides = {
+        "MODEL": model,
+        "DATASETS": datasets,
+        "SOLVER": {"VIDEOS_PER_BATCH": batch, **sched},
+        # inference holds no gradients: the same clips per GPU fit
+        "TEST": {"VIDEOS_PER_BATCH": batch},
+        "OUTPUT_DIR": spec.output_dir or os.path.join("data", "output", stem),
+    }
+    for key, value in spec.extra.items():
+        node = overrides
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return base_path, overrides
+
+
+def _yaml_value(v):
+    # yacs reads tuples from their Python literal; YAML lists would also load, but keep AlphAction's look
+    if isinstance(v, tuple):
+        return "(" + ", ".join(repr(x) if isinstance(x, str) else str(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, dict):
+        return {k: _yaml_value(x) for k, x in v.items()}
+    return v
+
+
+def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = "") -> str:
+    """Write the config to ``output_file`` (``_BASE_`` relative to it) and check that it loads. Returns its text."""
+    base_path, overrides = finetune_overrides(spec, output_file)
+    out_dir = os.path.dirname(os.path.abspath(output_file))
+    data = {"_BASE_": os.path.relpath(base_path, out_dir), **_yaml_value(overrides)}
+    batch = spec.num_gpus * spec.videos_per_gpu
+    lines = [f"# {line}" for line in header.splitlines()] + [
+        f"# Finetuning config written by tools/generate_finetune_config.py: {spec.num_gpus} process(es) x "
+        f"{spec.videos_per_gpu} clip(s) = {batch} clips per iteration;",
+        f"# lr and iteration counts follow the linear scaling rule from {os.path.basename(base_path)}.",
+    ]
+    text = "\n".join(lines) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = output_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    try:
+        get_cfg().merge_from_file(tmp)  # the file must load with the schema before it takes the name
+    except Exception:
+        os.remove(tmp)
+        raise
+    os.replace(tmp, output_file)
+    return text

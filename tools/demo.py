@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Detect, track and label the actions of the persons in a video; writes an annotated MP4 and a CSV.
+
+    python tools/demo.py --video input.mp4 --output demo.mp4 --config config_files/resnet50_4x16f_baseline.yaml \\
+        --weights data/models/aia_models/resnet50_4x16f_baseline.pth \\
+        --detector-weights /path/to/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth --csv demo.csv
+    python tools/demo.py --video input.mp4 --output demo.mp4 --config C --weights W --boxes boxes.json --cpu
+
+Person boxes come from --boxes (a JSON list of COCO detection results in pixels of the video, each with a
+"timestamp" (second) or a "frame" index, "bbox" [x, y, w, h] and "score") or from a torchvision detector whose
+weights are a local file (--detector-weights; nothing is downloaded). Boxes are tracked from second to second by
+IoU; for every second the action model sees the same frame window and test transform as test_net.py. The MP4
+shows each person's track id and top actions (--top-k, scores >= --show-thresh); the CSV has one row per second,
+person and action (second,track_id,x1,y1,x2,y2,action_id,action_name,score; boxes normalized).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+import torch  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", required=True, help="input video (any container PyAV reads)")
+    p.add_argument("--output", required=True, help="annotated MP4 to write")
+    p.add_argument("--config", required=True, help="the model's config (as for test_net.py)")
+    p.add_argument("--weights", required=True, help="the action model's checkpoint")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--boxes", help="person boxes: JSON list of {timestamp|frame, bbox [x,y,w,h], score}")
+    src.add_argument("--detector-weights", help="local torchvision detector checkpoint (COCO, person = 1)")
+    src.add_argument("--detector-random-init", action="store_true", help=argparse.SUPPRESS)  # plumbing tests
+    p.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn",
+                   help="fasterrcnn_resnet50_fpn | fasterrcnn_resnet50_fpn_v2 | retinanet_resnet50_fpn")
+    p.add_argument("--detector-min-size", type=int, default=800, help="detector input short side")
+    p.add_argument("--person-thresh", type=float, default=None,
+                   help="keep person boxes scoring at least this (default: the config's TEST.BOX_THRESH)")
+    p.add_argument("--labelmap", default="", help="label map .pbtxt for action names (default: the config's "
+                                                  "first test dataset's, when it has one)")
+    p.add_argument("--csv", default="", help="CSV of predictions to write")
+    p.add_argument("--csv-thresh", type=float, default=0.0, help="CSV rows for actions scoring at least this")
+    p.add_argument("--screenshot", default="", help="PNG of the annotated keyframe with the most persons")
+    p.add_argument("--top-k", type=int, default=3, help="actions shown per person")
+    p.add_argument("--show-thresh", type=float, default=0.1, help="actions shown when scoring at least this")
+    p.add_argument("--render-scale", type=float, default=1.0, help="enlarge the output video (small inputs)")
+    p.add_argument("--fps", type=int, default=25, help="frame rate the model expects (the clips' rate)")
+    p.add_argument("--short-side", type=int, default=360, help="decode at most this short side (0: full size)")
+    p.add_argument("--max-seconds", type=float, default=None, help="only the first N seconds of the video")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    return p
+
+
+def _labelmap(cfg, path: str) -> dict[int, str]:
+    from alphaction.config.paths_catalog import DatasetCatalog
+    from alphaction.evaluation.ava import read_labelmap
+
+    if not path and cfg.DATASETS.TEST:
+        try:
+            path = DatasetCatalog.get(cfg.DATASETS.TEST[0], cfg.DATASETS.CATALOG)["args"]["eval_file_paths"].get(
+                "labelmap_file", "")
+        except Exception:  # an unregistered dataset: numbers instead of names
+            path = ""
+    return read_labelmap(path) if path and os.path.isfile(path) else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from alphaction.config import get_cfg
+    from alphaction.engine import demo
+
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    frames, orig = demo.read_video(args.video, args.fps, args.short_side, args.max_seconds)
+    num_seconds = -(-len(frames) // args.fps)
+    print(f"{args.video}: {len(frames)} frames ({num_seconds} s at {args.fps} fps), {orig[1]}x{orig[0]}")
+    thresh = cfg.TEST.BOX_THRESH if args.person_thresh is None else args.person_thresh
+    if args.boxes:
+        boxes = demo.load_box_file(args.boxes, args.fps, thresh)
+    else:
+        from alphaction.data.prep.detect import build_detector, load_detector_weights
+
+        torch.manual_seed(0)
+        detector = build_detector(args.detector_arch, min_size=args.detector_min_size)
+        if args.detector_weights:
+            load_detector_weights(detector, args.detector_weights)
+        boxes = demo.detect_persons(detector, frames, list(range(num_seconds)), args.fps,
+                                    orig[0] / frames.shape[1], device, thresh)
+    model = demo.build_action_model(cfg, args.weights, device)
+    results = demo.predict_video(cfg, model, frames, orig, boxes, args.fps, device)
+    labelmap = _labelmap(cfg, args.labelmap)
+    n = demo.render_video(frames, results, orig, args.output, args.fps, labelmap, args.top_k, args.show_thresh,
+                          args.screenshot, args.render_scale)
+    print(f"wrote {args.output} ({n} frames, {sum(len(r.boxes) for r in results)} person boxes in "
+          f"{len({t for r in results for t in r.track_ids})} tracks)")
+    if args.csv:
+        rows = demo.write_predictions_csv(args.csv, results, orig, labelmap, args.csv_thresh)
+        print(f"wrote {args.csv} ({rows} rows)")
+    if args.screenshot:
+        print(f"wrote {args.screenshot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
