@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Evaluate a trained action detector: writes OUTPUT_DIR/inference/<dataset>/result.csv (official AVA format)
-and prints frame-mAP@0.5 with per-class AP.
+and prints frame-mAP@0.5 with per-class AP. Under torchrun each process predicts an exact, non-overlapping
+share of the clips and rank 0 gathers them.
 
     python test_net.py --config-file config_files/synthetic/slowfast_r14_cpu.yaml \\
         MODEL.WEIGHT data/output/synthetic_r14_cpu/model_final.pth
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from alphaction.engine.defaults import default_argument_parser, setup
+from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import load_for_test, run_test
 
 
@@ -23,3 +25,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    shutdown_distributed()

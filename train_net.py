@@ -8,6 +8,9 @@ CPU-sized SlowFast on it, evaluates frame-mAP on the synthetic val split and say
     python train_net.py --config-file config_files/resnet50_4x16f_baseline.yaml --transfer --no-head \\
         MODEL.WEIGHT data/models/pretrained_models/SlowFast-ResNet50-4x16.pth
     torchrun --nproc_per_node=8 train_net.py --config-file ... [KEY VALUE ...]
+
+Rerunning the same command after any stop resumes from OUTPUT_DIR/last_checkpoint. SIGTERM saves a checkpoint
+at the current iteration and exits with status 0. See docs/TRAINING.md.
 """
 from __future__ import annotations
 
@@ -16,15 +19,21 @@ import os
 import sys
 
 from alphaction.engine.defaults import default_argument_parser, setup
+from alphaction.engine.hooks import TrainingInterrupted
+from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import run_train
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = default_argument_parser(train=True).parse_args(argv)
     cfg, ctx = setup(args)
-    _, results = run_train(cfg, ctx, args)
+    log = logging.getLogger("alphaction")
+    try:
+        _, results = run_train(cfg, ctx, args)
+    except TrainingInterrupted as e:
+        log.warning("Stopped at iteration %d; rerun the same command to resume", e.iteration)
+        return {}
     if ctx.rank == 0:
-        log = logging.getLogger("alphaction")
         log.info("Final model: %s", os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))
         for name, res in results.items():
             log.info("%s: %s (results in %s)", name, ", ".join(f"{k} = {v:.4f}" for k, v in res.items()),
@@ -34,3 +43,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    shutdown_distributed()

@@ -93,7 +93,7 @@ _C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS.ALPHA = -1.0  # positive-class weight of the
 # Interaction Aggregation (AlphAction's IA structure)
 # ---------------------------------------------------------------------------------------------------
 _C.MODEL.IA_STRUCTURE = CN()
-_C.MODEL.IA_STRUCTURE.ACTIVE = False  # IA module on (not yet implemented: see the IA issue)
+_C.MODEL.IA_STRUCTURE.ACTIVE = False  # Interaction Aggregation (person / object / memory attention) before fc1
 _C.MODEL.IA_STRUCTURE.STRUCTURE = "serial"  # "serial", "dense" (dense serial) or "parallel"
 _C.MODEL.IA_STRUCTURE.MAX_PER_SEC = 5  # memory persons kept per second
 _C.MODEL.IA_STRUCTURE.MAX_PERSON = 25  # persons per clip used as P keys
@@ -113,6 +113,7 @@ _C.MODEL.IA_STRUCTURE.TEMPORAL_POSITION = True  # learned temporal position embe
 _C.MODEL.IA_STRUCTURE.ROI_DIM_REDUCE = True  # AlphAction key (unused there too)
 _C.MODEL.IA_STRUCTURE.USE_ZERO_INIT_CONV = True  # zero-init the output conv of each block
 _C.MODEL.IA_STRUCTURE.MAX_OBJECT = 0  # objects per clip used as O keys (0 = no objects)
+_C.MODEL.IA_STRUCTURE.MASK_PADDING = True  # mask padded P / O / M slots out of the attention (False = AlphAction's unmasked softmax, for its released weights)
 
 # ---------------------------------------------------------------------------------------------------
 # Input
@@ -147,6 +148,8 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # data-loading worker processes per rank
 _C.DATALOADER.SIZE_DIVISIBILITY = 16  # batch H and W are padded up to a multiple of this
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True  # batch portrait and landscape clips separately
+_C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker loads ahead (NUM_WORKERS > 0 only)
+_C.DATALOADER.PIN_MEMORY = True  # page-locked host batches for faster copies (used only when training on a GPU)
 
 # ---------------------------------------------------------------------------------------------------
 # Solver
@@ -173,6 +176,13 @@ _C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_X
 _C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
 _C.SOLVER.VIDEOS_PER_BATCH = 32  # clips per training iteration (global, over all ranks)
 _C.SOLVER.LOG_PERIOD = 20  # log a line every this many iterations
+_C.SOLVER.SCALE_LR_WITH_BATCH = False  # linear scaling rule: BASE_LR x k, STEPS / MAX_ITER / WARMUP_ITERS / k, k = VIDEOS_PER_BATCH / REFERENCE_VIDEOS_PER_BATCH
+_C.SOLVER.REFERENCE_VIDEOS_PER_BATCH = 16  # global batch the BASE_LR and schedule of a config were tuned for (scaling rule only)
+_C.SOLVER.AMP = "off"  # mixed precision through torch.autocast: "off", "bf16" or "fp16" (fp16 adds a GradScaler)
+_C.SOLVER.GRAD_ACCUM_STEPS = 1  # micro-batches per optimizer step; each rank loads VIDEOS_PER_BATCH / (ranks x this) clips per micro-batch
+_C.SOLVER.CLIP_GRAD_NORM = 0.0  # clip the global gradient L2 norm to this value before each step (0 = off)
+_C.SOLVER.CHANNELS_LAST = False  # channels-last-3d memory format for the model and its clips (helps conv speed on recent GPUs)
+_C.SOLVER.COMPILE = False  # torch.compile the model (first iterations slower while compiling; see docs/TRAINING.md)
 
 # ---------------------------------------------------------------------------------------------------
 # Test

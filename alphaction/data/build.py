@@ -18,7 +18,7 @@ from .transforms import ClipTransform
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_transforms", "build_dataset", "build_data_loader"]
+__all__ = ["build_transforms", "build_dataset", "build_data_loader", "loader_rng_state", "set_loader_rng_state"]
 
 # catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
@@ -94,10 +94,64 @@ def _aspect_groups(dataset) -> np.ndarray:
     return np.concatenate([d.aspect_ratio_groups() for d in parts])
 
 
-def _per_rank(total: int, world_size: int, key: str) -> int:
-    if total % world_size != 0 or total < world_size:
-        raise ValueError(f"{key} ({total}) must be a positive multiple of the number of processes ({world_size})")
-    return total // world_size
+def _per_rank(total: int, world_size: int, key: str, accum: int = 1) -> int:
+    parts = world_size * accum
+    if total % parts != 0 or total < parts:
+        what = f"the number of processes ({world_size})" if accum == 1 else \
+            f"processes x SOLVER.GRAD_ACCUM_STEPS ({world_size} x {accum})"
+        raise ValueError(f"{key} ({total}) is a global batch size and must be a positive multiple of {what}")
+    return total // parts
+
+
+def _loader_seed(seed: int, rank: int, start_iter: int) -> int:
+    # worker seeds come from this generator: distinct per rank, and per resume point, so a resumed run does
+    # not replay the augmentations its first iterations already saw
+    return int(np.random.SeedSequence([seed, rank, start_iter]).generate_state(1, dtype=np.uint32)[0])
+
+
+def _loader_kwargs(cfg, rank: int, seed: int, start_iter: int) -> dict:
+    num_workers = cfg.DATALOADER.NUM_WORKERS
+    on_gpu = torch.cuda.is_available() and not str(cfg.MODEL.DEVICE).startswith("cpu")
+    kwargs = dict(
+        num_workers=num_workers,
+        collate_fn=functools.partial(collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY),
+        worker_init_fn=_seed_worker,
+        persistent_workers=num_workers > 0,
+        pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and on_gpu,
+        generator=torch.Generator().manual_seed(_loader_seed(seed, rank, start_iter)),
+    )
+    if num_workers > 0:
+        kwargs["prefetch_factor"] = cfg.DATALOADER.PREFETCH_FACTOR
+    return kwargs
+
+
+def _datasets_of(dataset) -> list:
+    return list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
+
+
+def loader_rng_state(loader) -> list | None:
+    """The augmentation RNG states of the datasets behind ``loader`` when they live in this process
+    (``NUM_WORKERS`` 0), else None: with workers, each worker's stream restarts from the loader's seed."""
+    if getattr(loader, "num_workers", 1) != 0:
+        return None
+    states = []
+    for d in _datasets_of(loader.dataset):
+        rng = getattr(d, "_rng", None)
+        states.append(rng().bit_generator.state if callable(rng) else None)
+    return states
+
+
+def set_loader_rng_state(loader, states: list | None) -> bool:
+    """Restore :func:`loader_rng_state`; returns whether anything was restored."""
+    if not states or getattr(loader, "num_workers", 1) != 0:
+        return False
+    parts = _datasets_of(loader.dataset)
+    if len(parts) != len(states):
+        return False
+    for d, state in zip(parts, states):
+        if state is not None and callable(getattr(d, "_rng", None)):
+            d._rng().bit_generator.state = state
+    return True
 
 
 def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0):
@@ -105,33 +159,29 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
 
     Returns:
         training: one ``DataLoader`` over the concatenation of ``DATASETS.TRAIN`` yielding exactly
-        ``SOLVER.MAX_ITER - start_iter`` batches of ``SOLVER.VIDEOS_PER_BATCH // world_size`` clips;
+        ``(SOLVER.MAX_ITER - start_iter) x SOLVER.GRAD_ACCUM_STEPS`` micro-batches of
+        ``SOLVER.VIDEOS_PER_BATCH // (world_size x GRAD_ACCUM_STEPS)`` clips;
         testing: a list of ``(dataset_name, DataLoader)`` for ``DATASETS.TEST``, each rank seeing an exact,
         contiguous share (``InferenceSampler``) in batches of ``TEST.VIDEOS_PER_BATCH // world_size``.
     """
-    num_workers = cfg.DATALOADER.NUM_WORKERS
-    loader_kwargs = dict(
-        num_workers=num_workers,
-        collate_fn=functools.partial(collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY),
-        worker_init_fn=_seed_worker,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        generator=torch.Generator().manual_seed(seed * 1000 + rank),
-    )
+    loader_kwargs = _loader_kwargs(cfg, rank, seed, start_iter if is_train else 0)
     if is_train:
         names = list(cfg.DATASETS.TRAIN)
         if not names:
             raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
         datasets = [build_dataset(cfg, n, is_train=True) for n in names]
         dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
-        batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH")
+        accum = max(int(cfg.SOLVER.GRAD_ACCUM_STEPS), 1)
+        batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH", accum)
         groups = _aspect_groups(dataset) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else None
+        # micro-batch k of the stream is the same whether the run started at 0 or resumes at start_iter
         sampler = IterationBatchSampler(
-            len(dataset), batch_size, cfg.SOLVER.MAX_ITER, start_iter=start_iter, seed=seed,
+            len(dataset), batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
             rank=rank, world_size=world_size, group_ids=groups,
         )
-        logger.info("training on %s: %d keyframes, %d iterations of %d clips per rank",
-                    names, len(dataset), len(sampler), batch_size)
+        logger.info("training on %s: %d keyframes, %d iterations of %d clips per rank%s", names, len(dataset),
+                    len(sampler) // accum, batch_size * accum,
+                    f" ({accum} micro-batches of {batch_size})" if accum > 1 else "")
         return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
 
     names = list(cfg.DATASETS.TEST)

@@ -9,6 +9,7 @@ import platform
 import torch
 
 from ..config import CfgNode, get_cfg
+from ..solver import apply_scaling_rule
 from ..utils.logger import setup_logger
 from ..utils.seed import seed_all
 from .launch import DistContext, init_distributed
@@ -30,6 +31,8 @@ def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--local_rank", "--local-rank", type=int, default=None,
                    help="set by torch.distributed.launch; torchrun uses the LOCAL_RANK variable instead")
     p.add_argument("--seed", type=int, default=2, help="random seed (per-rank seeds derive from it)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms, no cudnn.benchmark (slower; for reproducing a run)")
     if train:
         p.add_argument("--transfer", action="store_true",
                        help="load only the model weights of MODEL.WEIGHT (start at iteration 0, fresh optimizer)")
@@ -69,6 +72,7 @@ def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
     cfg = load_config(args)
     ctx = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
     logger = setup_logger(cfg.OUTPUT_DIR, ctx.rank)
+    cfg = apply_scaling_rule(cfg)  # after the logger: the effective values go to log.txt
     logger.info("Running with %d process(es) on %s; torch %s, Python %s", ctx.world_size, ctx.device,
                 torch.__version__, platform.python_version())
     logger.info("Arguments: %s", vars(args))
@@ -79,6 +83,16 @@ def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
         logging.getLogger(__name__).info("Merged config written to %s",
                                          os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
     seed_all(args.seed, ctx.rank)
-    if ctx.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    configure_determinism(getattr(args, "deterministic", False))
     return cfg, ctx
+
+
+def configure_determinism(deterministic: bool) -> None:
+    """cudnn.benchmark (fastest conv algorithms for fixed shapes) unless ``deterministic``, which instead asks
+    torch for deterministic algorithms (warning, not failing, on ops that have none)."""
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic:
+        # cuBLAS needs this for deterministic matmuls (read when CUDA initialises)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

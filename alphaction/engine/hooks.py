@@ -1,25 +1,33 @@
-"""Hooks around the training loop: LR schedule, checkpoints, evaluation, logging."""
+"""Hooks around the training loop: LR schedule, BN statistics, checkpoints, evaluation, logging, signals.
+
+Order matters: the runner puts the LR schedule first, then BN-statistics averaging (so checkpoints and
+evaluation see the same model on every rank), then checkpoints, evaluation and logging.
+"""
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import os
+import signal
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
+from ..utils import comm
 from ..utils.metrics import MetricLogger
 
 logger = logging.getLogger(__name__)
 
 
-def _max_memory(device: torch.device) -> str:
-    """Peak GPU memory of this process on CUDA; peak resident memory (RSS) on the CPU."""
+def max_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory of this process on CUDA; peak resident memory (RSS) on the CPU, in MiB."""
     if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MB"
+        return torch.cuda.max_memory_allocated(device) / 2**20
     import resource  # POSIX only; the CPU path is where it is needed
 
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB RSS"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class HookBase:
@@ -33,6 +41,9 @@ class HookBase:
     def after_step(self) -> None:
         pass
 
+    def on_exception(self, exc: BaseException) -> None:
+        """The loop raised ``exc`` (it is re-raised after every hook saw it; ``after_train`` still runs)."""
+
     def after_train(self) -> None:
         pass
 
@@ -45,18 +56,119 @@ class LRSchedulerHook(HookBase):
         self.scheduler.step()
 
 
-class PeriodicCheckpointHook(HookBase):
-    """``model_XXXXXXX.pth`` every ``period`` iterations and ``model_final.pth`` at the end."""
+class BNStatsSyncHook(HookBase):
+    """Average trainable-BN running statistics over the ranks every step (a few KB; a no-op without DDP or
+    without trainable BN), so the checkpoint of rank 0 is the model every rank evaluates."""
 
-    def __init__(self, checkpointer, period: int, max_iter: int) -> None:
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+
+    def after_step(self) -> None:
+        comm.average_bn_running_stats(self.module)
+
+
+def _atomic_save(data: dict, path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class PeriodicCheckpointHook(HookBase):
+    """``model_XXXXXXX.pth`` every ``period`` iterations and ``model_final.pth`` at the end, with what an exact
+    resume needs on top of model / optimizer / scheduler: the trainer's state (GradScaler) and ``extra_state()``
+    (RNG states)."""
+
+    def __init__(self, checkpointer, period: int, max_iter: int,
+                 extra_state: Callable[[], dict] | None = None) -> None:
         self.checkpointer, self.period, self.max_iter = checkpointer, period, max_iter
+        self.extra_state = extra_state or dict
+
+    def state(self) -> dict[str, Any]:
+        return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state()}
+
+    def save(self, name: str) -> None:
+        self.checkpointer.save(name, **self.state())
 
     def after_step(self) -> None:
         it = self.trainer.iter
         if it >= self.max_iter:
-            self.checkpointer.save("model_final", iteration=it)
+            self.save("model_final")
         elif self.period > 0 and it % self.period == 0:
-            self.checkpointer.save(f"model_{it:07d}", iteration=it)
+            self.save(f"model_{it:07d}")
+
+
+class NonFiniteLossHook(HookBase):
+    """On a NaN / Inf loss, save ``debug_nonfinite_XXXXXXX.pth`` (the weights that produced it, the losses, the
+    lr and the clips) next to the checkpoints without touching ``last_checkpoint``: a rerun resumes from the
+    last good checkpoint."""
+
+    def __init__(self, checkpointer, output_dir: str, save: bool = True) -> None:
+        self.checkpointer, self.output_dir, self.save_file = checkpointer, output_dir, save
+
+    def on_exception(self, exc: BaseException) -> None:
+        from .trainer import NonFiniteLossError
+
+        if not isinstance(exc, NonFiniteLossError):
+            return
+        path = os.path.join(self.output_dir, f"debug_nonfinite_{exc.iteration:07d}.pth")
+        if self.save_file:
+            module = self.checkpointer.model
+            module = module.module if hasattr(module, "module") else module
+            _atomic_save({"model": module.state_dict(), "iteration": exc.iteration, "losses": exc.losses,
+                          "lr": exc.lr, "indices": list(exc.indices or [])}, path)
+        logger.error("Stopping: non-finite loss at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s "
+                     "(last_checkpoint still names the last good checkpoint: rerun the command to resume "
+                     "from it, e.g. with a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM)",
+                     exc.iteration, exc.losses, exc.lr, exc.indices, path)
+
+
+class PreemptionHook(HookBase):
+    """SIGTERM (a scheduler's notice before preemption) or SIGINT: finish the current step, save
+    ``model_XXXXXXX.pth`` at that iteration (when not just saved) and leave the loop; the process then exits
+    with status 0. Every rank stops at the same step (the flag is reduced over the ranks)."""
+
+    def __init__(self, checkpoint_hook: PeriodicCheckpointHook, signals=(signal.SIGTERM,)) -> None:
+        self.checkpoint_hook, self.signals = checkpoint_hook, tuple(signals)
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.received = signum
+
+    def before_train(self) -> None:
+        try:
+            self._previous = {s: signal.signal(s, self._handler) for s in self.signals}
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = {}
+
+    def after_step(self) -> None:
+        if not comm.any_across_ranks(self.received is not None):
+            return
+        t = self.trainer
+        if t.iter < t.max_iter:
+            ck = self.checkpoint_hook
+            if not (ck.period > 0 and t.iter % ck.period == 0):  # not saved by the periodic hook just now
+                ck.save(f"model_{t.iter:07d}")
+            logger.warning("Received %s: saved the checkpoint at iteration %d and stopping; rerun the same "
+                           "command to continue", signal.Signals(self.received).name if self.received else
+                           "a stop signal on another rank", t.iter)
+            raise TrainingInterrupted(t.iter)
+
+    def after_train(self) -> None:
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
+        self._previous = {}
+
+
+class TrainingInterrupted(Exception):
+    """Raised out of the loop after a stop signal and a saved checkpoint; the CLI exits 0 on it."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+        super().__init__(f"training stopped by a signal at iteration {iteration} (checkpoint saved)")
 
 
 class EvalHook(HookBase):
@@ -76,32 +188,57 @@ class EvalHook(HookBase):
 
 
 class LoggerHook(HookBase):
-    """A readable line every ``period`` iterations (ETA, losses, lr, memory); TensorBoard scalars if a writer."""
+    """Every ``period`` iterations (and at the last): a readable line (ETA, each loss as window median and
+    global average, lr, data / iteration time, max memory), a ``metrics.json`` line and TensorBoard scalars.
 
-    def __init__(self, period: int, max_iter: int, writer=None) -> None:
-        self.period, self.max_iter, self.writer = period, max_iter, writer
-        self.meters = MetricLogger(window=period)
+    Args:
+        json_path: append one JSON object per logged iteration here (rank 0 only; None = off).
+        writer: a ``SummaryWriter`` (rank 0 only; None = off).
+    """
+
+    def __init__(self, period: int, max_iter: int, writer=None, json_path: str | None = None) -> None:
+        self.period, self.max_iter, self.writer, self.json_path = max(period, 1), max_iter, writer, json_path
+        self.meters = MetricLogger(window=self.period)
 
     def before_train(self) -> None:
         self.start_time = time.perf_counter()
         self.start_iter = self.trainer.iter
+        # ETA from the time per iteration after the first ones (they include warm-up and worker start)
+        self._timed_from: tuple[int, float] | None = None
+
+    def eta_seconds(self, it: int) -> float:
+        now = time.perf_counter()
+        if self._timed_from is None or it <= self._timed_from[0]:
+            done, elapsed = max(it - self.start_iter, 1), now - self.start_time
+        else:
+            done, elapsed = it - self._timed_from[0], now - self._timed_from[1]
+        return elapsed / done * (self.max_iter - it)
 
     def after_step(self) -> None:
         t = self.trainer
         self.meters.update(**t.last_metrics)
         it = t.iter
+        if it - self.start_iter == 1:
+            self._timed_from = (it, time.perf_counter())
         if it % self.period and it < self.max_iter:
             return
-        elapsed = time.perf_counter() - self.start_time
-        done = max(it - self.start_iter, 1)
-        eta = datetime.timedelta(seconds=int(elapsed / done * (self.max_iter - it)))
-        lr = t.optimizer.param_groups[0]["lr"]
-        logger.info("eta: %s  iter: %d/%d  %s  lr: %.6f  max mem: %s",
-                    eta, it, self.max_iter, self.meters, lr, _max_memory(t.device))
+        eta = datetime.timedelta(seconds=int(self.eta_seconds(it)))
+        mem = max_memory_mb(t.device)
+        logger.info("eta: %s  iter: %d/%d (%.0f%%)  %s  lr: %.6f  max mem: %.0f MB%s",
+                    eta, it, self.max_iter, 100.0 * it / max(self.max_iter, 1), self.meters, t.lr, mem,
+                    "" if t.device.type == "cuda" else " RSS")
+        record = {"iteration": it, "lr": t.lr, "eta_seconds": round(self.eta_seconds(it), 1), "max_mem_mb": mem}
+        record.update({name: m.median for name, m in self.meters.meters.items()})
+        record.update({f"{name}_global_avg": m.global_avg for name, m in self.meters.meters.items()})
+        if self.json_path:
+            with open(self.json_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
         if self.writer is not None:
             for name, meter in self.meters.meters.items():
-                self.writer.add_scalar(f"train/{name}", meter.median, it)
-            self.writer.add_scalar("train/lr", lr, it)
+                group = "time" if name in ("time", "data_time") else "train"
+                self.writer.add_scalar(f"{group}/{name}", meter.median, it)
+            self.writer.add_scalar("train/lr", t.lr, it)
+            self.writer.add_scalar("memory/max_mem_mb", mem, it)
 
     def after_train(self) -> None:
         if self.writer is not None:

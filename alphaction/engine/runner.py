@@ -10,10 +10,14 @@ from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
+from ..data.build import loader_rng_state, set_loader_rng_state
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import build_lr_scheduler, build_optimizer
-from .hooks import EvalHook, LoggerHook, LRSchedulerHook, PeriodicCheckpointHook
+from ..utils import comm
+from ..utils.seed import get_rng_state, set_rng_state
+from .hooks import (BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
+                    PeriodicCheckpointHook, PreemptionHook)
 from .inference import inference
 from .launch import DistContext
 from .trainer import Trainer
@@ -51,44 +55,117 @@ def _tensorboard_writer(cfg: CfgNode, enabled: bool, rank: int):
     return SummaryWriter(os.path.join(cfg.OUTPUT_DIR, "tb"))
 
 
+def prepare_model(cfg: CfgNode, model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
+    """The opt-in speed switches, then DDP. Checkpoints keep using the unwrapped model."""
+    if cfg.SOLVER.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last_3d)
+    if cfg.SOLVER.COMPILE:
+        model = torch.compile(model)
+    if ctx.distributed:
+        # buffers are not broadcast every forward: trainable-BN statistics are averaged by BNStatsSyncHook, and
+        # frozen-BN buffers are equal on every rank from the start
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+            broadcast_buffers=False)
+    return model
+
+
+def _probe_output_dir(path: str) -> None:
+    """Fail before training when OUTPUT_DIR cannot take a checkpoint, not hours later."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write_probe_{os.getpid()}")
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        os.remove(probe)
+    except OSError as e:
+        raise RuntimeError(f"OUTPUT_DIR {path!r} is not writable ({e.strerror or e}): checkpoints could not be "
+                           "saved; free disk space or choose another OUTPUT_DIR") from None
+
+
 def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, dict]:
-    """Build, (re)load, train and (unless skipped) test. Returns the model and the final test results."""
+    """Build, (re)load, train and (unless skipped) test. Returns the model and the final test results.
+
+    Raises :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current iteration is saved).
+    """
+    if ctx.rank == 0:
+        _probe_output_dir(cfg.OUTPUT_DIR)
+    s = cfg.SOLVER
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
     checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
-                                head_prefixes=head_prefixes(model), keep_last=cfg.SOLVER.CHECKPOINT_KEEP)
+                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP)
     extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
                                          adjust_lr=getattr(args, "adjust_lr", False))
     start_iter = int(extras.get("iteration", 0))
-    if ctx.distributed:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-            broadcast_buffers=False)
+    raw_model = model
+    model = prepare_model(cfg, model, ctx)
     writer = _tensorboard_writer(cfg, args.use_tfboard, ctx.rank)
-    hooks = [LRSchedulerHook(scheduler),
-             PeriodicCheckpointHook(checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.MAX_ITER)]
+    loader = None
+
+    def extra_state() -> dict:
+        rngs = comm.all_gather_object(get_rng_state()) if ctx.distributed else [get_rng_state()]
+        data = comm.all_gather_object(loader_rng_state(loader)) if ctx.distributed else [loader_rng_state(loader)]
+        return {"rng_states": rngs, "data_rng_states": data}
+
+    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state)
+    hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
+             PreemptionHook(checkpoint_hook), NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0)]
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
             res = run_test(cfg, model, ctx)
             return {f"{name}/{k}": v for name, r in res.items() for k, v in r.items()}
-        hooks.append(EvalHook(cfg.SOLVER.EVAL_PERIOD, cfg.SOLVER.MAX_ITER, evaluate, writer))
-    hooks.append(LoggerHook(cfg.SOLVER.LOG_PERIOD, cfg.SOLVER.MAX_ITER, writer))
-    if start_iter < cfg.SOLVER.MAX_ITER:
-        loader = build_data_loader(cfg, is_train=True, start_iter=start_iter, rank=ctx.rank,
-                                   world_size=ctx.world_size, seed=args.seed)
-        Trainer(model, optimizer, loader, ctx.device, cfg.SOLVER.MAX_ITER, start_iter, hooks).train()
-    else:
-        logger.info("Checkpoint is at iteration %d >= SOLVER.MAX_ITER: nothing to train", start_iter)
-    results = {}
-    if not args.skip_final_test and cfg.DATASETS.TEST:
-        results = run_test(cfg, model, ctx)
-    if writer is not None:
-        for name, res in results.items():
-            for k, v in res.items():
-                writer.add_scalar(f"test/{name}/{k}", v, cfg.SOLVER.MAX_ITER)
-        writer.close()
+        hooks.append(EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer))
+    hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
+                            os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
+    try:
+        if start_iter < s.MAX_ITER:
+            loader = build_data_loader(cfg, is_train=True, start_iter=start_iter, rank=ctx.rank,
+                                       world_size=ctx.world_size, seed=args.seed)
+            trainer = Trainer(model, optimizer, loader, ctx.device, s.MAX_ITER, start_iter, hooks, amp=_amp(s.AMP),
+                              grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
+                              channels_last=s.CHANNELS_LAST)
+            trainer.load_state_dict(extras)
+            _restore_rng(extras, loader, ctx)
+            trainer.train()
+        else:
+            logger.info("Checkpoint is at iteration %d >= SOLVER.MAX_ITER: nothing to train", start_iter)
+        results = {}
+        if not args.skip_final_test and cfg.DATASETS.TEST:
+            results = run_test(cfg, model, ctx)
+        if writer is not None:
+            for name, res in results.items():
+                for k, v in res.items():
+                    writer.add_scalar(f"test/{name}/{k}", v, s.MAX_ITER)
+    finally:
+        if writer is not None:
+            writer.close()
     return model, results
+
+
+def _amp(value) -> str:
+    # YAML reads a bare `off` as False: accept it as "off"
+    return "off" if value in (False, None, "", "none", "None") else str(value)
+
+
+def _restore_rng(extras: dict, loader, ctx: DistContext) -> None:
+    """RNG states of this rank from a resumed checkpoint (saved by the same number of ranks), so dropout,
+    box sampling and (with NUM_WORKERS 0) augmentations continue as if the run had not stopped."""
+    rngs, data = extras.get("rng_states"), extras.get("data_rng_states")
+    if not rngs:
+        return
+    if len(rngs) != ctx.world_size:
+        logger.warning("The checkpoint holds RNG states of %d ranks, this run has %d: random streams restart "
+                       "(the data order still resumes exactly)", len(rngs), ctx.world_size)
+        return
+    set_rng_state(rngs[ctx.rank])
+    restored = set_loader_rng_state(loader, data[ctx.rank] if data else None)
+    logger.info("Restored the RNG states of iteration %d%s", int(extras.get("iteration", 0)),
+                " and the data augmentation stream" if restored else
+                " (with DATALOADER.NUM_WORKERS > 0 the augmentation stream restarts from a new seed)")
 
 
 def load_for_test(cfg: CfgNode, ctx: DistContext) -> torch.nn.Module:

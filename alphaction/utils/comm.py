@@ -48,3 +48,52 @@ def reduce_dict(values: dict[str, torch.Tensor], average: bool = True) -> dict[s
     if average:
         stacked /= get_world_size()
     return dict(zip(names, stacked))
+
+
+def any_across_ranks(flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on at least one (a collective: call it on all ranks)."""
+    if get_world_size() == 1:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _collective_device() -> torch.device:
+    # NCCL only moves CUDA tensors; gloo only CPU ones
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def average_bn_running_stats(module: torch.nn.Module) -> int:
+    """Average the running mean / variance of every BatchNorm that tracks them over the ranks.
+
+    DDP averages gradients, not buffers: each rank's BN statistics follow its own data, so without this the
+    ranks would evaluate with different models. Frozen-BN buffers never change and are not touched (an
+    average of equal floats is not always bitwise equal). Returns the number of tensors averaged.
+    """
+    if get_world_size() == 1:
+        return 0
+    tensors = [t for m in module.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+               for t in (m.running_mean, m.running_var) if t is not None]
+    if not tensors:
+        return 0
+    flat = torch.cat([t.detach().float().reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= get_world_size()
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.copy_(flat[offset:offset + n].view_as(t).to(t.dtype))
+        offset += n
+    return len(tensors)
+
+
+def params_checksum(module: torch.nn.Module) -> float:
+    """Sum of every parameter and buffer (float64): a cheap fingerprint to compare ranks."""
+    total = torch.zeros((), dtype=torch.float64)
+    for t in list(module.parameters()) + list(module.buffers()):
+        total += t.detach().double().sum().cpu()
+    return float(total)
