@@ -7,6 +7,7 @@ from typing import Any
 
 from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, SlowFast
 from .detector import ActionDetector
+from .ia import BLOCK_TYPES, STRUCTURES, IAConfig, IAStructure, make_ia_structure
 from .roi_heads import ActionLoss, ClassGroups, FCPredictor, MLPFeatureExtractor, ROIActionHead
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,62 @@ def loss_weights(cfg: Any) -> tuple[float, float, float]:
     return tuple(float(size) if weight < 0 else float(weight) for weight, size in pairs)
 
 
+def _ia_layers(structure: str, block_list: Any) -> tuple[tuple[str, ...], ...]:
+    """``I_BLOCK_LIST`` as layers: flat for serial / dense (one block a layer), a list of lists for parallel."""
+    key = "MODEL.IA_STRUCTURE.I_BLOCK_LIST"
+    items = list(block_list)
+    nested = [isinstance(item, (list, tuple)) for item in items]
+    if not items:
+        raise ValueError(f"{key} is empty: give blocks from {BLOCK_TYPES}, e.g. ['P', 'O', 'M', 'P', 'O', 'M']")
+    if structure == "parallel":
+        if not all(nested):
+            raise ValueError(f"{key}={items}: the parallel structure takes a list of layers, "
+                             "e.g. [['P', 'O', 'M'], ['P', 'O', 'M']]")
+        layers = tuple(tuple(str(t) for t in layer) for layer in items)
+    else:
+        if any(nested):
+            raise ValueError(f"{key}={items}: the {structure} structure takes a flat list, "
+                             "e.g. ['P', 'O', 'M', 'P', 'O', 'M']")
+        layers = tuple((str(t),) for t in items)
+    bad = sorted({t for layer in layers for t in layer} - set(BLOCK_TYPES))
+    if bad or not all(layers):
+        raise ValueError(f"{key}={items}: blocks must be one of {BLOCK_TYPES} (got {bad}) and no layer empty")
+    return layers
+
+
+def build_ia_structure(cfg: Any, dim_in: int) -> IAStructure:
+    """The IA module of ``MODEL.IA_STRUCTURE`` on pooled features of width ``dim_in``."""
+    ia = cfg.MODEL.IA_STRUCTURE
+    if ia.STRUCTURE not in STRUCTURES:
+        raise ValueError(f"MODEL.IA_STRUCTURE.STRUCTURE={ia.STRUCTURE!r}: use one of {STRUCTURES}")
+    layers = _ia_layers(ia.STRUCTURE, ia.I_BLOCK_LIST)
+    types = {t for layer in layers for t in layer}
+    length = tuple(int(v) for v in ia.LENGTH)
+    if "P" in types and ia.MAX_PERSON < 1:
+        raise ValueError(f"MODEL.IA_STRUCTURE.MAX_PERSON={ia.MAX_PERSON} with a P block: set it >= 1")
+    if "O" in types and ia.MAX_OBJECT < 1:
+        raise ValueError(f"MODEL.IA_STRUCTURE.MAX_OBJECT={ia.MAX_OBJECT} with an O block: set it >= 1 "
+                         "(AlphAction: 5) or remove 'O' from I_BLOCK_LIST")
+    if "M" in types:
+        if ia.MAX_PER_SEC < 1 or len(length) != 2 or min(length) < 0:
+            raise ValueError(f"MODEL.IA_STRUCTURE.MAX_PER_SEC={ia.MAX_PER_SEC} / LENGTH={ia.LENGTH}: memory "
+                             "blocks need MAX_PER_SEC >= 1 and LENGTH (seconds before, seconds after) >= 0")
+        if ia.DIM_IN != dim_in:
+            raise ValueError(f"MODEL.IA_STRUCTURE.DIM_IN={ia.DIM_IN}: memory holds pooled person features, "
+                             f"{dim_in} wide for this backbone; set DIM_IN {dim_in}")
+    if ia.DIM_INNER < 1 or ia.DIM_OUT < 1:
+        raise ValueError(f"MODEL.IA_STRUCTURE.DIM_INNER={ia.DIM_INNER} / DIM_OUT={ia.DIM_OUT} must be >= 1")
+    settings = IAConfig(
+        structure=ia.STRUCTURE, layers=layers, dim_person=dim_in, dim_memory=int(ia.DIM_IN),
+        dim_inner=int(ia.DIM_INNER), dim_out=int(ia.DIM_OUT), max_person=int(ia.MAX_PERSON),
+        max_object=int(ia.MAX_OBJECT), max_per_sec=int(ia.MAX_PER_SEC), length=length,
+        temporal_position=bool(ia.TEMPORAL_POSITION), bias=not ia.NO_BIAS, init_std=float(ia.CONV_INIT_STD),
+        zero_init_out=bool(ia.USE_ZERO_INIT_CONV), layer_norm=bool(ia.LAYER_NORM), dropout=float(ia.DROPOUT),
+        mask_padding=bool(ia.MASK_PADDING),
+    )
+    return make_ia_structure(settings)
+
+
 def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
     """The ROI action head on top of a backbone with ``dim_in`` (slow + fast) output channels."""
     head = cfg.MODEL.ROI_ACTION_HEAD
@@ -97,10 +154,12 @@ def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
     if head.PROPOSAL_PER_CLIP < 1:
         raise ValueError(f"MODEL.ROI_ACTION_HEAD.PROPOSAL_PER_CLIP must be >= 1, got {head.PROPOSAL_PER_CLIP}")
     groups = class_groups(cfg)
+    ia = cfg.MODEL.IA_STRUCTURE
     extractor = MLPFeatureExtractor(
         dim_in, int(head.MLP_HEAD_DIM), resolution=int(head.POOLER_RESOLUTION), scale=float(head.POOLER_SCALE),
         sampling_ratio=int(head.POOLER_SAMPLING_RATIO), mean_before_pooler=bool(head.MEAN_BEFORE_POOLER),
-        pooler_type=head.POOLER_TYPE,
+        pooler_type=head.POOLER_TYPE, ia_structure=build_ia_structure(cfg, dim_in) if ia.ACTIVE else None,
+        fusion=ia.FUSION if ia.ACTIVE else "add", max_object=int(ia.MAX_OBJECT),
     )
     predictor = FCPredictor(extractor.dim_out, groups.num_classes, dropout_rate=float(head.DROPOUT_RATE))
     loss = ActionLoss(groups, loss_weights(cfg), gamma=float(head.FOCAL_LOSS.GAMMA),
@@ -114,11 +173,6 @@ def build_model(cfg: Any) -> ActionDetector:
     """The model named by ``MODEL.META_ARCHITECTURE`` (``ActionDetector``)."""
     if cfg.MODEL.META_ARCHITECTURE != "ActionDetector":
         raise ValueError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r}: only 'ActionDetector' is provided")
-    if cfg.MODEL.IA_STRUCTURE.ACTIVE:
-        raise NotImplementedError(
-            "MODEL.IA_STRUCTURE.ACTIVE=True: the Interaction Aggregation structure is not implemented yet "
-            "(it comes with the IA issue); set MODEL.IA_STRUCTURE.ACTIVE False to build the baseline detector"
-        )
     backbone = build_backbone(cfg)
     scale = float(cfg.MODEL.ROI_ACTION_HEAD.POOLER_SCALE)
     if not math.isclose(scale * backbone.output_stride, 1.0, rel_tol=1e-6):

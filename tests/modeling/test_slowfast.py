@@ -112,12 +112,6 @@ def test_default_config_builds_and_warns_once_about_nonlocal(caplog, monkeypatch
     assert len(messages) == 1 and "SLOW.CONV3_NONLOCAL" in messages[0]
 
 
-def test_ia_structure_is_not_implemented_yet(tiny_cfg):
-    tiny_cfg.MODEL.IA_STRUCTURE.ACTIVE = True
-    with pytest.raises(NotImplementedError, match="IA_STRUCTURE"):
-        build_model(tiny_cfg)
-
-
 def test_unknown_conv_body_names_the_key(tiny_cfg):
     tiny_cfg.MODEL.BACKBONE.CONV_BODY = "Slowfast-Resnet18"
     with pytest.raises(ValueError, match="MODEL.BACKBONE.CONV_BODY"):

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from .action_head import ROIActionHead
-from .feature_extractor import MLPFeatureExtractor
+from .feature_extractor import MLPFeatureExtractor, PooledFeatures
 from .inference import action_probabilities
 from .loss import ActionLoss, ClassGroups
 from .predictor import FCPredictor
 
-__all__ = ["ActionLoss", "ClassGroups", "FCPredictor", "MLPFeatureExtractor", "ROIActionHead",
+__all__ = ["ActionLoss", "ClassGroups", "FCPredictor", "MLPFeatureExtractor", "PooledFeatures", "ROIActionHead",
            "action_probabilities"]

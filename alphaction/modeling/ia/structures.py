@@ -1,0 +1,230 @@
+"""Interaction Aggregation structures: serial, dense serial and parallel stacks of P / O / M blocks.
+
+Parameter names and shapes follow AlphAction (``person_dim_reduce``, ``mem_dim_reduce``,
+``person_key_dim_reduce``, ``object_dim_reduce``, ``{P,O,M}_block_{k}``, ``dense_params.{k}``), so its
+released IA checkpoints load as they are. Unlike AlphAction, only the reductions a block list needs are
+created (an unused parameter breaks DDP), padded key slots are masked out of the attention unless
+``mask_padding=False``, and ``bias=False`` really removes the biases.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .blocks import InteractionBlock, PointwiseConv
+from .inputs import ClipLayout, ClipMemory, gather_keys, memory_grid, pad_objects, person_key_index
+
+BLOCK_TYPES = ("P", "O", "M")
+STRUCTURES = ("serial", "dense", "parallel")
+
+
+@dataclass(frozen=True)
+class IAConfig:
+    """Explicit IA settings (``build_ia_structure`` fills them from ``MODEL.IA_STRUCTURE``).
+
+    ``layers`` is the block list as layers: one block per layer for serial / dense, the configured layers
+    for parallel.
+    """
+
+    structure: str
+    layers: tuple[tuple[str, ...], ...]
+    dim_person: int  # width of the pooled person / object features
+    dim_memory: int  # DIM_IN
+    dim_inner: int
+    dim_out: int
+    max_person: int = 25
+    max_object: int = 5
+    max_per_sec: int = 5
+    length: tuple[int, int] = (30, 30)
+    temporal_position: bool = True
+    bias: bool = True
+    init_std: float = 0.01
+    zero_init_out: bool = True
+    layer_norm: bool = False
+    dropout: float = 0.0
+    mask_padding: bool = True
+
+    @property
+    def block_types(self) -> set[str]:
+        return {t for layer in self.layers for t in layer}
+
+    @property
+    def num_slots(self) -> int:
+        return self.length[0] + self.length[1] + 1
+
+
+class IAStructure(nn.Module):
+    """Common trunk: input reductions, key sets, and the block stack (``forward`` of the subclasses).
+
+    ``forward(persons, objects=None, memory=None)``:
+        persons: per clip ``[N_i, dim_person]`` pooled person features (the queries, and the P keys).
+        objects: per clip ``[M_i, dim_person]`` pooled object features, or None (no objects).
+        memory: one :class:`ClipMemory` per clip, or None (no other seconds; the current slot still holds
+            the clip's own persons).
+    Returns ``[sum N_i, dim_out]``.
+    """
+
+    def __init__(self, settings: IAConfig) -> None:
+        super().__init__()
+        if settings.structure not in STRUCTURES:
+            raise ValueError(f"IA structure {settings.structure!r}: use one of {STRUCTURES}")
+        unknown = settings.block_types - set(BLOCK_TYPES)
+        if unknown or not settings.layers or not all(settings.layers):
+            raise ValueError(f"IA block list {settings.layers}: every layer needs blocks from {BLOCK_TYPES}")
+        self.settings = settings
+        types = settings.block_types
+        reduce = dict(bias=settings.bias, init_std=settings.init_std)
+        # AlphAction's registration order: person, mem, person_key, object
+        self.person_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
+        if "M" in types:
+            self.mem_dim_reduce = PointwiseConv(settings.dim_memory, settings.dim_inner, **reduce)
+        if "P" in types:
+            self.person_key_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
+        if "O" in types:
+            self.object_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
+        self.reduce_dropout = nn.Dropout(settings.dropout) if settings.dropout > 0 else nn.Identity()
+
+    def _block(self, block_type: str, dim_out: int) -> InteractionBlock:
+        c = self.settings
+        slots = c.num_slots if block_type == "M" and c.temporal_position else 0
+        return InteractionBlock(c.dim_inner, c.dim_inner, dim_out, c.dim_inner, bias=c.bias, init_std=c.init_std,
+                                zero_init_out=c.zero_init_out, layer_norm=c.layer_norm, dropout=c.dropout,
+                                num_time_slots=slots)
+
+    def _keys(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None,
+              layout: ClipLayout, person_rows: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor | None]:
+        """Reduced key sets ``{type: ([B, S, dim_inner], mask [B, S])}`` and the P key index ``[B, S]``."""
+        c, types = self.settings, self.settings.block_types
+        keys: dict[str, tuple[Tensor, Tensor]] = {}
+        person_index = None
+        if "P" in types:
+            person_index, mask = person_key_index(layout, c.max_person, random=self.training)
+            raw = gather_keys(person_rows, person_index, mask)
+            keys["P"] = (self.reduce_dropout(self.person_key_dim_reduce(raw)), mask)
+        if "O" in types:
+            clip_objects = objects if objects is not None else [person_rows.new_zeros(0, c.dim_person)] * len(persons)
+            if len(clip_objects) != len(persons):
+                raise ValueError(f"IA: {len(clip_objects)} object tensors for a batch of {len(persons)} clips")
+            raw, mask = pad_objects(clip_objects, c.max_object, c.dim_person, person_rows)
+            keys["O"] = (self.reduce_dropout(self.object_dim_reduce(raw)), mask)
+        if "M" in types:
+            raw, mask = memory_grid(memory, persons, c.num_slots, c.length[0], c.max_per_sec, c.dim_memory,
+                                    random=self.training, like=person_rows)
+            keys["M"] = (self.reduce_dropout(self.mem_dim_reduce(raw)), mask)
+        return keys, person_index
+
+    def _prepare(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None):
+        if not persons:
+            raise ValueError("IA: expected one [N_i, D] person feature tensor per clip, got none")
+        person_rows = torch.cat(persons, dim=0)
+        layout = ClipLayout([p.shape[0] for p in persons], device=person_rows.device)
+        keys, person_index = self._keys(persons, objects, memory, layout, person_rows)
+        query = self.reduce_dropout(self.person_dim_reduce(person_rows))
+        return query, keys, layout, person_index
+
+    def _run(self, block: InteractionBlock, block_type: str, query: Tensor,
+             keys: dict[str, tuple[Tensor, Tensor]], layout: ClipLayout) -> Tensor:
+        others, mask = keys[block_type]
+        return block(query, others, mask if self.settings.mask_padding else None, layout)
+
+    @staticmethod
+    def _update_person_keys(keys: dict, output: Tensor, person_index: Tensor) -> None:
+        # the next P block attends over the persons as updated by this one (AlphAction: person_key = query)
+        _, mask = keys["P"]
+        keys["P"] = (gather_keys(output, person_index, mask), mask)
+
+
+class SerialIAStructure(IAStructure):
+    """Blocks one after the other; block ``k``'s query is block ``k-1``'s output. Only the last block
+    outputs ``dim_out``."""
+
+    def __init__(self, settings: IAConfig) -> None:
+        super().__init__(settings)
+        self.block_types = [layer[0] for layer in settings.layers]
+        self.block_names = []
+        counts = dict.fromkeys(BLOCK_TYPES, 0)
+        for i, block_type in enumerate(self.block_types):
+            counts[block_type] += 1
+            name = f"{block_type}_block_{counts[block_type]}"
+            last = i == len(self.block_types) - 1
+            self.add_module(name, self._block(block_type, settings.dim_out if last else settings.dim_inner))
+            self.block_names.append(name)
+
+    def _query(self, index: int, outputs: list[Tensor], first: Tensor) -> Tensor:
+        return outputs[-1] if outputs else first
+
+    def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
+                memory: list[ClipMemory] | None = None) -> Tensor:
+        first, keys, layout, person_index = self._prepare(persons, objects, memory)
+        outputs: list[Tensor] = []
+        for i, (name, block_type) in enumerate(zip(self.block_names, self.block_types)):
+            out = self._run(getattr(self, name), block_type, self._query(i, outputs, first), keys, layout)
+            if block_type == "P" and i < len(self.block_names) - 1:
+                self._update_person_keys(keys, out, person_index)
+            outputs.append(out)
+        return outputs[-1]
+
+
+class DenseSerialIAStructure(SerialIAStructure):
+    """Serial, but from block 2 (0-based) on the query is a per-channel softmax-weighted sum of all earlier
+    block outputs; weights ``dense_params[k]`` ``[k, dim_inner, 1, 1, 1]`` start near "only the previous
+    block" (-5 ln 10 elsewhere, AlphAction's init)."""
+
+    def __init__(self, settings: IAConfig) -> None:
+        super().__init__(settings)
+        self.dense_params = nn.ParameterDict()
+        for k in range(2, len(self.block_names)):
+            init = torch.full((k, settings.dim_inner, 1, 1, 1), -5.0 * math.log(10.0))
+            init[k - 1] = 0.0
+            self.dense_params[str(k)] = nn.Parameter(init)
+
+    def _query(self, index: int, outputs: list[Tensor], first: Tensor) -> Tensor:
+        if index < 2:
+            return super()._query(index, outputs, first)
+        weights = self.dense_params[str(index)].flatten(1).softmax(dim=0)  # [index, C]
+        return torch.einsum("jkc,jc->kc", torch.stack(outputs), weights.to(first.dtype))
+
+
+class ParallelIAStructure(IAStructure):
+    """Layers of parallel blocks: in layer ``l`` each block type takes its own output of layer ``l-1`` (the
+    reduced persons in layer 1, or where the previous layer had no block of that type); the result is the sum
+    of the last layer's outputs, each ``dim_out`` wide."""
+
+    def __init__(self, settings: IAConfig) -> None:
+        super().__init__(settings)
+        self.layer_names: list[list[tuple[str, str]]] = []
+        for depth, layer in enumerate(settings.layers, start=1):
+            if len(set(layer)) != len(layer):
+                raise ValueError(f"IA parallel layer {depth} {list(layer)}: a block type appears twice")
+            last = depth == len(settings.layers)
+            names = []
+            for block_type in layer:
+                name = f"{block_type}_block_{depth}"
+                self.add_module(name, self._block(block_type, settings.dim_out if last else settings.dim_inner))
+                names.append((name, block_type))
+            self.layer_names.append(names)
+
+    def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
+                memory: list[ClipMemory] | None = None) -> Tensor:
+        first, keys, layout, person_index = self._prepare(persons, objects, memory)
+        previous: dict[str, Tensor] = {}
+        for depth, names in enumerate(self.layer_names):
+            outputs = {t: self._run(getattr(self, name), t, previous.get(t, first), keys, layout)
+                       for name, t in names}
+            if "P" in outputs and depth < len(self.layer_names) - 1:
+                self._update_person_keys(keys, outputs["P"], person_index)
+            previous = outputs
+        return torch.stack(list(previous.values())).sum(dim=0)
+
+
+def make_ia_structure(settings: IAConfig) -> IAStructure:
+    """The structure ``settings.structure`` names."""
+    classes = {"serial": SerialIAStructure, "dense": DenseSerialIAStructure, "parallel": ParallelIAStructure}
+    if settings.structure not in classes:
+        raise ValueError(f"IA structure {settings.structure!r}: use one of {sorted(classes)}")
+    if settings.structure != "parallel" and any(len(layer) != 1 for layer in settings.layers):
+        raise ValueError(f"IA {settings.structure} structure: the block list must be flat, got {settings.layers}")
+    return classes[settings.structure](settings)
