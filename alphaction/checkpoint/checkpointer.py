@@ -174,15 +174,32 @@ class Checkpointer:
         data.update(extra)
         path = os.path.join(self.save_dir, f"{name}.pth")
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, RuntimeError) as e:  # disk full, quota, unwritable folder (torch wraps some as RuntimeError)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            last = self.last_checkpoint_name()
+            raise CheckpointError(
+                f"could not write {path}: {e}. The previous checkpoint ({last or 'none'}) is intact; free space in "
+                f"or fix the permissions of OUTPUT_DIR ({self.save_dir}), then rerun the same command to resume"
+            ) from e
         os.replace(tmp, path)  # the name only ever points at a complete file
         self._write_last(os.path.basename(path))
         logger.info("Saved checkpoint to %s", path)
         self._prune()
         return path
+
+    def last_checkpoint_name(self) -> str | None:
+        """The file name recorded in ``save_dir/last_checkpoint`` (unchecked), or None."""
+        path = os.path.join(self.save_dir, LAST_CHECKPOINT)
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
 
     def _write_last(self, filename: str) -> None:
         path = os.path.join(self.save_dir, LAST_CHECKPOINT)

@@ -297,3 +297,22 @@ def test_mmaction2_refuses_what_does_not_fit():
         convert_mmaction2(base | {"backbone.slow_path.layer1.0.conv2.conv.weight": torch.zeros(1)})
     with pytest.raises(ConversionError, match="fast pathway"):
         convert_mmaction2(base | {"backbone.fast_path.conv1_lateral.conv.weight": torch.zeros(1)})
+
+
+def test_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch):
+    model, opt, sched, ck = _setup(tmp_path)
+    ck.save("model_0000001", iteration=1)
+
+    def disk_full(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(CheckpointError) as e:
+        ck.save("model_0000002", iteration=2)
+    msg = str(e.value)
+    assert "No space left on device" in msg and "model_0000001.pth" in msg and "rerun" in msg
+    assert not (tmp_path / "model_0000002.pth.tmp").exists() and not (tmp_path / "model_0000002.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "model_0000001.pth", weights_only=True)["iteration"] == 1
