@@ -2,7 +2,7 @@
 """Time the training data pipeline of a config: clips/s of the DataLoader for several worker counts, and the
 per-stage time of one process (decode, transform, collate); prints (and optionally saves) JSON.
 
-    python tools/benchmark_dataloader.py [--config-file FILE] [--workers 0 2] [--batches 10] [--out dl.json] \\
+    python tools/benchmark_loader.py [--config-file FILE] [--workers 0 2] [--batches 10] [--out dl.json] \\
         [KEY VALUE ...]
 
 Decode is ``alphaction.data.video_io.decode_window`` (PyAV) as the dataset calls it; transform is the dataset's
