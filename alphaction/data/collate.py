@@ -32,10 +32,17 @@ def collate(batch: Sequence[dict], size_divisibility: int = 16) -> dict:
 
     ``slow`` ``[B, 3, T_slow, H, W]`` and ``fast`` ``[B, 3, T_fast, H, W]`` are padded (see
     :func:`pad_videos`); ``boxes``, ``labels``, ``scores``, ``objects``, ``image_sizes``, ``video_ids``,
-    ``timestamps`` and ``indices`` are lists in batch order. Use ``functools.partial`` to fix
+    ``timestamps`` and ``indices`` are lists in batch order; ``num_skipped`` counts the samples a dataset
+    skipped (``DATALOADER.ON_BAD_SAMPLE skip``), which are left out. Use ``functools.partial`` to fix
     ``size_divisibility`` for a DataLoader.
     """
+    skipped = [s for s in batch if s.get("skipped")]
+    batch = [s for s in batch if not s.get("skipped")]
+    if not batch:
+        raise RuntimeError("every clip of this batch failed to decode and was skipped (DATALOADER.ON_BAD_SAMPLE "
+                           "skip): " + "; ".join(s["error"] for s in skipped))
     return {
+        "num_skipped": len(skipped),
         "slow": pad_videos([s["slow"] for s in batch], size_divisibility),
         "fast": pad_videos([s["fast"] for s in batch], size_divisibility),
         "boxes": [s["boxes"] for s in batch],

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from alphaction.data.collate import collate
 from alphaction.data.datasets import AVAVideoDataset
 from alphaction.data.transforms import ClipTransform
 from alphaction.data.video_io import MissingClipError, clip_path, write_clip
@@ -146,3 +147,21 @@ def test_missing_clip_names_annotation(root, tmp_path):
     with pytest.raises(MissingClipError) as err:
         ds[i]
     assert "9.mp4" in str(err.value) and "vidB" in str(err.value) and "timestamp=9" in str(err.value)
+
+
+def test_skip_and_count_bad_samples(tmp_path):
+    # the same missing clip as above, with DATALOADER.ON_BAD_SAMPLE skip: the sample is dropped and counted
+    r = write_dataset(tmp_path, extra_ann=[
+        {"id": 90, "image_id": 209, "category_id": 1, "action_ids": [1], "person_id": 0, "bbox": [0, 0, 5, 5], "area": 25, "iscrowd": 0}
+    ])
+    ds = make(r, on_bad_sample="skip")
+    bad = [ds.get_video_info(k)["timestamp"] for k in range(len(ds))].index(9)
+    good = 0 if bad != 0 else 1
+    sample = ds[bad]
+    assert sample["skipped"] and "9.mp4" in sample["error"]
+    batch = collate([ds[good], sample], size_divisibility=16)
+    assert batch["num_skipped"] == 1 and batch["indices"] == [good] and batch["slow"].shape[0] == 1
+    with pytest.raises(RuntimeError, match="every clip of this batch failed"):
+        collate([sample], size_divisibility=16)
+    with pytest.raises(ValueError, match="ON_BAD_SAMPLE"):
+        make(r, on_bad_sample="ignore")

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..video_io import decode_window
+from ..video_io import VideoDecodeError, decode_window
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         max_objects: int = 0,
         transforms: Callable | None = None,
         name: str = "",
+        on_bad_sample: str = "error",
     ):
         from pycocotools.coco import COCO
 
@@ -111,6 +112,9 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             )
         if transforms is None:
             raise ValueError("AVAVideoDataset needs transforms (see alphaction.data.build.build_transforms)")
+        if on_bad_sample not in ("error", "skip"):
+            raise ValueError(f"DATALOADER.ON_BAD_SAMPLE must be 'error' or 'skip', got {on_bad_sample!r}")
+        self.on_bad_sample = on_bad_sample
         self.name = name
         self.video_root = video_root
         self.ann_file = ann_file
@@ -233,7 +237,14 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         h, w = info["height"], info["width"]
         folder = self._video_dirs[self._video_index[index]].decode("utf-8")
         # frames come at their stored size; the transforms resize only the frames a pathway uses
-        frames = decode_window(self.video_root, folder, info["timestamp"], self.frame_num, self.sample_rate)
+        try:
+            frames = decode_window(self.video_root, folder, info["timestamp"], self.frame_num, self.sample_rate)
+        except VideoDecodeError as e:
+            if self.on_bad_sample == "error":
+                raise
+            # skip-and-count: collate drops the sample and counts it in the batch's "num_skipped"
+            logger.warning("dataset %r: skipping sample %d: %s", self.name, index, e)
+            return {"skipped": True, "index": index, "error": str(e)}
         a, b = self._box_ptr[index], self._box_ptr[index + 1]
         boxes = torch.from_numpy(self._boxes[a:b].copy())
         scores = torch.from_numpy(self._scores[a:b].copy())
