@@ -88,3 +88,27 @@ def test_vectorized_writer_matches_percent_formatting(tmp_path):
     write_csv(slow, columns.to_rows())
     assert fast.read_bytes() == slow.read_bytes()
     _assert_same(read_csv_columns(fast).rounded(), read_csv(slow))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_reader_grows_its_columns_and_keeps_file_order_with_threads(tmp_path, monkeypatch, threads):
+    # long lines first: the first chunk under-estimates the row count, so the output columns must grow
+    rng = np.random.default_rng(7)
+    long_lines = [",".join([f"video_with_a_long_name_{i % 3}", "%04d" % (900 + i), *("%.12f" % v for v in
+                  rng.uniform(0, 1, 4)), str(1 + i % 80), "%.12f" % rng.random()]) for i in range(40)]
+    short_lines = [",".join([f"v{i % 7}", "%04d" % (i % 50), *("%.2f" % v for v in rng.uniform(0, 1, 4)),
+                   str(1 + i % 80), "%.3f" % rng.random()]) for i in range(3000)]
+    path = tmp_path / "det.csv"
+    path.write_text("\n".join(long_lines + short_lines) + "\n")
+    monkeypatch.setattr(fastcsv, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(fastcsv, "READ_THREADS", threads)
+    columns = read_csv_columns(path)
+    _assert_same(columns, read_csv(path))
+    assert columns.boxes.flags["C_CONTIGUOUS"] and columns.boxes.shape == (3040, 4)
+
+
+def test_reader_handles_an_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    columns = read_csv_columns(path)
+    assert len(columns) == 0 and columns.boxes.shape == (0, 4)

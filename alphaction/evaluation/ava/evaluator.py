@@ -212,17 +212,26 @@ def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]
         return [np.zeros(0, dtype=np.int64) for _ in tables], []
     first = int(all_ts.min())
     span = int(all_ts.max()) - first + 1
+    del all_ts
+    flat = codes   # c * span + (ts - first), computed in place in the fresh code arrays (no 8-byte temporaries)
+    for f, ts in zip(flat, timestamps):
+        f *= span
+        f += ts
+        f -= first
+    del codes
     if len(videos) * span < 1 << 26:   # dense table of (video, second) -> frame id
         used = np.zeros(len(videos) * span, dtype=bool)
-        flat = [c * span + (ts - first) for c, ts in zip(codes, timestamps)]
         for f in flat:
             used[f] = True
         frame_codes = np.flatnonzero(used)
         lut = np.cumsum(used) - 1
-        ids = [lut[f] for f in flat]
+        ids = []
+        for i, f in enumerate(flat):
+            ids.append(lut[f])
+            flat[i] = None   # free each table's codes once mapped
+        del f
     else:
-        frame_codes, inverse = np.unique(np.concatenate([c * span + (ts - first) for c, ts in zip(codes, timestamps)]),
-                                         return_inverse=True)
+        frame_codes, inverse = np.unique(np.concatenate(flat), return_inverse=True)
         ids = np.split(inverse.reshape(-1), np.cumsum([len(t) for t in tables])[:-1])
     keys = [frame_key(videos[c // span], c % span + first) for c in frame_codes.tolist()]
     return ids, keys
@@ -232,8 +241,11 @@ def _descending_key(score: np.ndarray) -> np.ndarray:
     """uint64 keys whose ascending order is the descending order of ``score`` (finite floats; -0.0 == 0.0)."""
     bits = (score + 0.0).view(np.uint64)
     sign = np.uint64(1 << 63)
-    ordered = np.where(bits >= sign, ~bits, bits | sign)
-    return ~ordered
+    # ~where(negative, ~bits, bits | sign) == where(negative, bits, ~(bits | sign)), in place in the copy
+    positive = bits < sign
+    np.bitwise_or(bits, sign, out=bits, where=positive)
+    np.invert(bits, out=bits, where=positive)
+    return bits
 
 
 def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np.ndarray, is_excluded: np.ndarray,
@@ -262,7 +274,8 @@ def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np
     else:
         rows = np.flatnonzero(keep)   # arrival order
         fid = frame_id[rows]
-        score = np.where(columns.has_value[rows], columns.values[rows], 1.0)
+        score = columns.values[rows] if columns.has_value.all() else \
+            np.where(columns.has_value[rows], columns.values[rows], 1.0)
     del keep
     finite = np.isfinite(score)
     if not finite.all():
@@ -283,11 +296,13 @@ def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np
     desc = _descending_key(score)
     counts = np.bincount(rank, minlength=num_frames)
 
-    candidates = np.arange(len(rows))
     if capacity > 0 and num_frames and counts.max() > capacity:
         candidates = _drop_hopeless(rank, desc, counts, capacity)
-    order = _sort_by_frame_then_score(rank[candidates], desc[candidates], score[candidates])
-    cand = candidates[order]
+        order = _sort_by_frame_then_score(rank[candidates], desc[candidates], score[candidates])
+        cand = candidates[order]
+        del candidates, order
+    else:
+        cand = _sort_by_frame_then_score(rank, desc, score)
     cand_rank = rank[cand]
     frame_start = np.searchsorted(cand_rank, np.arange(num_frames + 1))
     position = np.arange(len(cand)) - frame_start[cand_rank]
@@ -346,17 +361,23 @@ def _drop_hopeless(rank: np.ndarray, desc: np.ndarray, counts: np.ndarray, capac
     bin has at least ``capacity`` strictly higher scores in its frame, so the heap never keeps it.
     """
     crowded = counts > capacity
-    idx = np.flatnonzero(crowded[rank])
     num_crowded = int(crowded.sum())
-    frame = (np.cumsum(crowded) - 1)[rank[idx]]
-    d = desc[idx]
-    code = (d >> np.uint64(52)).astype(np.int64)
+    if num_crowded == len(counts):   # every frame is crowded (the usual case): no gathers
+        idx, frame, d = None, rank, desc
+    else:
+        idx = np.flatnonzero(crowded[rank])
+        frame = (np.cumsum(crowded) - 1)[rank[idx]]
+        d = desc[idx]
+    code = d >> np.uint64(52)   # < 4096: used only as an index
     used = np.zeros(1 << 12, dtype=bool)
     used[code] = True
     num_bins = int(used.sum())
     level1 = (np.cumsum(used) - 1)[code]
     del code
-    hist = np.bincount(frame * num_bins + level1, minlength=num_crowded * num_bins).reshape(num_crowded, num_bins)
+    bins = frame * num_bins
+    bins += level1
+    hist = np.bincount(bins, minlength=num_crowded * num_bins).reshape(num_crowded, num_bins)
+    del bins
     cum = np.cumsum(hist, axis=1)
     threshold = np.argmax(cum >= capacity, axis=1)
     every = np.arange(num_crowded)
@@ -370,6 +391,8 @@ def _drop_hopeless(rank: np.ndarray, desc: np.ndarray, counts: np.ndarray, capac
     hist2 = np.bincount(frame2 * 64 + level2, minlength=num_crowded * 64).reshape(num_crowded, 64)
     threshold2 = np.argmax(np.cumsum(hist2, axis=1) >= (capacity - above)[:, None], axis=1)
     keep[undecided] = level2 <= threshold2[frame2]
+    if idx is None:
+        return np.flatnonzero(keep)
     keep_all = np.ones(len(rank), dtype=bool)
     keep_all[idx] = keep
     return np.flatnonzero(keep_all)
