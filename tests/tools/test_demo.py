@@ -20,24 +20,6 @@ from tools import demo
 QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 
 
-def concat_clips(clip_dir, out_path, fps: int = 25) -> int:
-    """Decode clips/<vid>/<s>.mp4 in second order and encode them as one H.264 movie; returns the frame count."""
-    seconds = sorted(int(p.split(".")[0]) for p in os.listdir(clip_dir) if p.endswith(".mp4"))
-    frames = []
-    for s in seconds:
-        with av.open(os.path.join(clip_dir, f"{s}.mp4")) as c:
-            frames += [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    with av.open(str(out_path), "w") as c:
-        st = c.add_stream("libx264", rate=fps)
-        st.height, st.width, st.pix_fmt = frames[0].shape[0], frames[0].shape[1], "yuv420p"
-        for f in frames:
-            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
-    return len(frames)
-
-
 def gt_box_file(ann_file, video_id: str, out_path) -> list[dict]:
     """The GT person boxes of one video as the demo's box file (timestamp = the second in the movie)."""
     ann = json.loads(open(ann_file).read())
@@ -64,7 +46,7 @@ def _decode(path):
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tmp_path):
+def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tmp_path, concat_clips):
     ann = json.loads((tiny_root / "annotations" / "val.json").read_text())
     vid = ann["images"][0]["movie"]
     movie = tmp_path / f"{vid}.mp4"
@@ -102,7 +84,7 @@ def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tm
     assert img is not None and img.shape == (96, 128, 3)
 
 
-def test_demo_with_detector_random_init(tiny_root, random_model, tmp_path):
+def test_demo_with_detector_random_init(tiny_root, random_model, tmp_path, concat_clips):
     vid = sorted(os.listdir(tiny_root / "clips"))[0]
     movie = tmp_path / "m.mp4"
     concat_clips(tiny_root / "clips" / vid, movie)

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 
-import av
 import yaml
 
 import test_net
@@ -21,32 +20,14 @@ from tools import (ava_csv_to_coco, detect_boxes, generate_finetune_config, prep
 QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 
 
-def _concat_clips(clip_dir, out_path, fps: int = 25) -> int:
-    """The per-second synthetic clips of one video as one raw movie (what a user starts from)."""
-    seconds = sorted(int(p.split(".")[0]) for p in os.listdir(clip_dir) if p.endswith(".mp4"))
-    frames = []
-    for s in seconds:
-        with av.open(os.path.join(clip_dir, f"{s}.mp4")) as c:
-            frames += [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    with av.open(str(out_path), "w") as c:
-        st = c.add_stream("libx264", rate=fps)
-        st.height, st.width, st.pix_fmt = frames[0].shape[0], frames[0].shape[1], "yuv420p"
-        for f in frames:
-            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
-    return len(frames)
-
-
-def test_raw_movies_to_trained_and_tested_model(tiny_root, tmp_path, capsys):
+def test_raw_movies_to_trained_and_tested_model(tiny_root, tmp_path, capsys, concat_clips):
     root = tmp_path / "my_videos"
     raw, ann = root / "raw", root / "annotations"
     raw.mkdir(parents=True)
     ann.mkdir()
     videos = sorted(os.listdir(tiny_root / "clips"))
     for vid in videos:
-        assert _concat_clips(tiny_root / "clips" / vid, raw / f"{vid}.mp4") == 125  # 5 s movies
+        assert concat_clips(tiny_root / "clips" / vid, raw / f"{vid}.mp4") == 125  # 5 s movies
     for name in ("train.csv", "val.csv", "action_list.pbtxt"):  # the user's annotations
         shutil.copy(tiny_root / "annotations" / name, ann / name)
 
