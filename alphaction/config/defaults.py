@@ -14,7 +14,7 @@ _C = CN()
 _C.MODEL = CN()
 _C.MODEL.WEIGHT = ""  # checkpoint to start from (local path); OUTPUT_DIR/last_checkpoint takes precedence when resuming
 _C.MODEL.DEVICE = ""  # "cpu", "cuda" or "cuda:N"; empty: cuda when available, else cpu
-_C.MODEL.META_ARCHITECTURE = "ActionDetector"  # only the ROI-based action detector for now
+_C.MODEL.META_ARCHITECTURE = "ActionDetector"  # "ActionDetector" (person boxes, ROI head) | "ClipClassifier" (one label per clip)
 
 # ---------------------------------------------------------------------------------------------------
 # Backbone
@@ -90,6 +90,16 @@ _C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS.GAMMA = 2.0  # focal exponent of both losses
 _C.MODEL.ROI_ACTION_HEAD.FOCAL_LOSS.ALPHA = -1.0  # positive-class weight of the sigmoid loss; <0 disables it
 
 # ---------------------------------------------------------------------------------------------------
+# Clip classification head (MODEL.META_ARCHITECTURE "ClipClassifier")
+# ---------------------------------------------------------------------------------------------------
+_C.MODEL.CLIP_HEAD = CN()
+_C.MODEL.CLIP_HEAD.NUM_CLASSES = 400  # classes of the clip classifier
+_C.MODEL.CLIP_HEAD.DROPOUT_RATE = 0.5  # dropout on the pooled slow+fast features before the linear classifier
+_C.MODEL.CLIP_HEAD.MULTI_LABEL = False  # False: one class per clip (softmax + cross-entropy); True: multi-hot (sigmoid + BCE)
+_C.MODEL.CLIP_HEAD.CLASS_WEIGHTS = []  # per-class loss weights (NUM_CLASSES floats); empty = all 1
+_C.MODEL.CLIP_HEAD.LABEL_SMOOTHING = 0.0  # label smoothing of the cross-entropy (single-label only)
+
+# ---------------------------------------------------------------------------------------------------
 # Interaction Aggregation (AlphAction's IA structure)
 # ---------------------------------------------------------------------------------------------------
 _C.MODEL.IA_STRUCTURE = CN()
@@ -135,6 +145,9 @@ _C.INPUT.COLOR_JITTER = False  # random HSV jitter per clip when training
 _C.INPUT.HUE_JITTER = 20.0  # max hue shift (degrees)
 _C.INPUT.SAT_JITTER = 0.1  # max saturation shift (fraction of 255)
 _C.INPUT.VAL_JITTER = 0.1  # max value shift (fraction of 255)
+_C.INPUT.CROP_SIZE = 0  # classification: square crop side after the resize (pixels; train random, test centre / 3 crops); 0 = no crop
+_C.INPUT.NUM_CLIPS_TEST = 1  # classification: uniformly spaced temporal clips per video at test time (scores averaged)
+_C.INPUT.NUM_CROPS_TEST = 1  # classification: spatial crops per clip at test time, 1 (centre) or 3 (both ends + centre of the long side)
 
 # ---------------------------------------------------------------------------------------------------
 # Datasets and loading
@@ -150,6 +163,7 @@ _C.DATALOADER.SIZE_DIVISIBILITY = 16  # batch H and W are padded up to a multipl
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True  # batch portrait and landscape clips separately
 _C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker loads ahead (NUM_WORKERS > 0 only)
 _C.DATALOADER.PIN_MEMORY = True  # page-locked host batches for faster copies (used only when training on a GPU)
+_C.DATALOADER.CLASS_BALANCED_SAMPLING = False  # classification: draw training clips with replacement, each class equally often
 
 # ---------------------------------------------------------------------------------------------------
 # Solver
@@ -192,5 +206,6 @@ _C.TEST.VIDEOS_PER_BATCH = 16  # clips per inference batch (global)
 _C.TEST.EXTEND_SCALE = (0.1, 0.05)  # test boxes widened by this fraction of width / height (in total)
 _C.TEST.BOX_THRESH = 0.8  # detected person boxes below this score are ignored
 _C.TEST.ACTION_THRESH = 0.05  # (box, action) pairs below this score are not written to result.csv
+_C.TEST.BEST_METRIC = ""  # keep OUTPUT_DIR/model_best.pth by this validation metric, e.g. "top1" or "-val_loss" ("-" = lower is better); "" = off
 
 _C.OUTPUT_DIR = "."  # where checkpoints, logs and inference results go

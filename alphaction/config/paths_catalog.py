@@ -17,6 +17,16 @@ A user registers a dataset without editing code by writing a catalog file (YAML 
 
 Without ``root``, relative paths are taken from the catalog file's folder.
 See ``docs/internals.md`` for the spec a lookup returns.
+
+Clip-classification entries name their ``factory`` and its fields (see docs/CLASSIFICATION.md)::
+
+    my_clips_train:
+      factory: VideoListDataset        # or ClassFolderDataset, HDF5ClipDataset
+      ann_file: annotations/train_list.txt   # "path label" lines (VideoListDataset)
+      video_root: videos_train         # relative video paths are joined to it (class folders: the root)
+      separator: ""                    # "" = whitespace, the label being the last field; or e.g. ","
+      class_index: annotations/class_index.txt   # "index name" lines (optional)
+      # HDF5ClipDataset: h5_file, frames_key (frames), labels_key (labels), value_range [lo, hi]
 """
 from __future__ import annotations
 
@@ -30,6 +40,12 @@ import yaml
 from .cfgnode import ConfigError
 
 _FILE_FIELDS = ("ann_file", "box_file", "object_file")
+# clip classification: factory -> (required path fields, optional path fields, optional plain fields)
+CLASSIFICATION_FACTORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "VideoListDataset": (("ann_file",), ("video_root", "class_index"), ("separator",)),
+    "ClassFolderDataset": (("video_root",), ("class_index",), ("extensions",)),
+    "HDF5ClipDataset": (("h5_file",), ("class_index",), ("frames_key", "labels_key", "value_range")),
+}
 _EVAL_FIELDS = ("csv_gt_file", "labelmap_file", "exclusion_file")
 
 
@@ -68,6 +84,19 @@ def _synthetic_entry(size: str, split: str) -> dict[str, Any]:
     }
 
 
+def _thermal_entry(size: str, split: str) -> dict[str, Any]:
+    folder = "synthetic/thermal" if size == "default" else f"synthetic/thermal_{size}"
+    return {
+        "factory": "HDF5ClipDataset",
+        "h5_file": f"{folder}/{split}.h5",
+        "class_index": f"{folder}/class_index.txt",
+        "frames_key": "frames",
+        "labels_key": "labels",
+        "value_range": [15.0, 40.0],  # degrees Celsius -> 0-255
+        "synthetic_thermal": {"root": folder, "size": size, "seed": 0},
+    }
+
+
 class DatasetCatalog:
     """Name -> dataset spec. Built-in entries plus those of user catalog files."""
 
@@ -78,6 +107,10 @@ class DatasetCatalog:
         "synthetic_tiny_val": _synthetic_entry("tiny", "val"),
         "synthetic_train": _synthetic_entry("default", "train"),
         "synthetic_val": _synthetic_entry("default", "val"),
+        "thermal_synthetic_train": _thermal_entry("default", "train"),
+        "thermal_synthetic_val": _thermal_entry("default", "val"),
+        "thermal_synthetic_tiny_train": _thermal_entry("tiny", "train"),
+        "thermal_synthetic_tiny_val": _thermal_entry("tiny", "val"),
     }
 
     @classmethod
@@ -114,7 +147,29 @@ def _join(base: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
+def _resolve_classification(name: str, entry: dict[str, Any], base: str, source: str) -> dict[str, Any]:
+    factory = entry["factory"]
+    required, paths, plain = CLASSIFICATION_FACTORIES[factory]
+    for key in required:
+        if not entry.get(key):
+            raise ConfigError(f"{source}: the field '{key}' is required for factory {factory}")
+    unknown = set(entry) - {"root", "factory", "synthetic_thermal", *required, *paths, *plain}
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)} for factory {factory}; expected "
+                          f"{sorted({*required, *paths, *plain})}")
+    args = {key: _join(base, entry.get(key, "")) for key in (*required, *paths)}
+    args.update({key: copy.deepcopy(entry[key]) for key in plain if key in entry})
+    spec = {"name": name, "factory": factory, "args": args, "source": source, "task": "classification"}
+    if entry.get("synthetic_thermal"):
+        syn = copy.deepcopy(entry["synthetic_thermal"])
+        syn["root"] = _join(base, syn["root"])
+        spec["synthetic_thermal"] = syn
+    return spec
+
+
 def _resolve(name: str, entry: dict[str, Any], base: str, source: str) -> dict[str, Any]:
+    if entry.get("factory") in CLASSIFICATION_FACTORIES:
+        return _resolve_classification(name, entry, base, source)
     for key in ("video_root", "ann_file"):
         if not entry.get(key):
             raise ConfigError(f"{source}: the field '{key}' is required")
@@ -141,9 +196,17 @@ def validate_spec(spec: dict[str, Any]) -> None:
     """Check that every file a spec names exists; the error names the catalog entry and the field."""
     args = spec["args"]
     problems = []
-    if not os.path.isdir(args["video_root"]):
+    if spec.get("task") == "classification":
+        required = CLASSIFICATION_FACTORIES[spec["factory"]][0]
+        for key in required:
+            ok = os.path.isdir(args[key]) if key == "video_root" else os.path.isfile(args[key])
+            if not ok:
+                problems.append(f"{key}: {'folder' if key == 'video_root' else 'file'} not found: {args[key]}")
+        if args.get("video_root") and "video_root" not in required and not os.path.isdir(args["video_root"]):
+            problems.append(f"video_root: folder not found: {args['video_root']}")
+    elif not os.path.isdir(args["video_root"]):
         problems.append(f"video_root: folder not found: {args['video_root']}")
-    for key in _FILE_FIELDS:
+    for key in _FILE_FIELDS if spec.get("task") != "classification" else ():
         if args.get(key) and not os.path.isfile(args[key]):
             problems.append(f"{key}: file not found: {args[key]}")
     for key, path in args.get("eval_file_paths", {}).items():

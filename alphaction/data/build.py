@@ -12,16 +12,27 @@ from torch.utils.data import ConcatDataset, DataLoader
 from ..config.paths_catalog import DatasetCatalog, validate_spec
 from .collate import collate
 from .datasets import AVAVideoDataset
+from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
+from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoListDataset
+from .datasets.clips import ClipViewTransform, collate_clips
 from .prep.validate import quick_check
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_transforms", "build_dataset", "build_data_loader", "loader_rng_state", "set_loader_rng_state"]
+__all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_data_loader", "loader_rng_state",
+           "set_loader_rng_state"]
 
 # catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
+# clip classification (MODEL.META_ARCHITECTURE "ClipClassifier"); the catalog fields are their arguments
+CLASSIFICATION_DATASETS = {"VideoListDataset": VideoListDataset, "ClassFolderDataset": ClassFolderDataset,
+                           "HDF5ClipDataset": HDF5ClipDataset}
+
+
+def _is_classification(cfg) -> bool:
+    return cfg.MODEL.META_ARCHITECTURE == "ClipClassifier"
 
 
 def build_transforms(cfg, is_train: bool) -> ClipTransform:
@@ -45,12 +56,47 @@ def build_transforms(cfg, is_train: bool) -> ClipTransform:
     )
 
 
+def build_clip_transforms(cfg, is_train: bool) -> ClipViewTransform:
+    """The clip-classification pipeline: sampling, resize, crop, flip, jitter, normalize, pathway split."""
+    inp = cfg.INPUT
+    return ClipViewTransform(
+        is_train=is_train, clip_len=inp.FRAME_NUM, interval=inp.FRAME_SAMPLE_RATE,
+        min_size=inp.MIN_SIZE_TRAIN if is_train else inp.MIN_SIZE_TEST,
+        max_size=inp.MAX_SIZE_TRAIN if is_train else inp.MAX_SIZE_TEST,
+        mean=inp.PIXEL_MEAN, std=inp.PIXEL_STD, to_bgr=inp.TO_BGR, tau=inp.TAU, alpha=inp.ALPHA,
+        crop_size=inp.CROP_SIZE, num_clips=inp.NUM_CLIPS_TEST, num_crops=inp.NUM_CROPS_TEST,
+        flip_prob=0.5 if is_train else 0.0, color_jitter=inp.COLOR_JITTER, hue=inp.HUE_JITTER,
+        sat=inp.SAT_JITTER, val=inp.VAL_JITTER,
+    )
+
+
+def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
+    if not _is_classification(cfg):
+        raise ValueError(f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
+                         f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}; set it 'ClipClassifier'")
+    if spec.get("synthetic_thermal"):
+        from .synthetic.thermal import ensure_thermal_dataset  # lazy: only this entry needs it
+
+        ensure_thermal_dataset(**spec["synthetic_thermal"])
+    validate_spec(spec)
+    head = cfg.MODEL.CLIP_HEAD
+    return CLASSIFICATION_DATASETS[spec["factory"]](
+        **spec["args"], transforms=build_clip_transforms(cfg, is_train), num_classes=head.NUM_CLASSES,
+        multi_label=bool(head.MULTI_LABEL), name=f"{name} ({spec.get('source', 'catalog')})")
+
+
 def build_dataset(cfg, name: str, is_train: bool):
     """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
 
     Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
     """
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+    if spec.get("factory") in CLASSIFICATION_DATASETS:
+        return _build_classification_dataset(cfg, name, spec, is_train)
+    if _is_classification(cfg):
+        raise ValueError(f"dataset {name!r} ({spec.get('factory')}) is a detection dataset, but "
+                         "MODEL.META_ARCHITECTURE is 'ClipClassifier': name a classification dataset "
+                         f"({', '.join(sorted(CLASSIFICATION_DATASETS))})")
     if spec.get("synthetic"):
         from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
 
@@ -122,6 +168,8 @@ def _loader_kwargs(cfg, rank: int, seed: int, start_iter: int) -> dict:
     )
     if num_workers > 0:
         kwargs["prefetch_factor"] = cfg.DATALOADER.PREFETCH_FACTOR
+    if _is_classification(cfg):
+        kwargs["collate_fn"] = functools.partial(collate_clips, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY)
     return kwargs
 
 
@@ -175,11 +223,17 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
         batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH", accum)
         groups = _aspect_groups(dataset) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else None
         # micro-batch k of the stream is the same whether the run started at 0 or resumes at start_iter
-        sampler = IterationBatchSampler(
-            len(dataset), batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
-            rank=rank, world_size=world_size, group_ids=groups,
-        )
-        logger.info("training on %s: %d keyframes, %d iterations of %d clips per rank%s", names, len(dataset),
+        if _is_classification(cfg) and cfg.DATALOADER.CLASS_BALANCED_SAMPLING:
+            labels = [lab for d in _datasets_of(dataset) for lab in d.labels]
+            sampler = ClassBalancedBatchSampler(balanced_weights(labels), batch_size, cfg.SOLVER.MAX_ITER * accum,
+                                                start_iter * accum, seed, rank, world_size)
+        else:
+            sampler = IterationBatchSampler(
+                len(dataset), batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
+                rank=rank, world_size=world_size, group_ids=groups,
+            )
+        logger.info("training on %s: %d %s, %d iterations of %d clips per rank%s", names, len(dataset),
+                    "samples" if _is_classification(cfg) else "keyframes",
                     len(sampler) // accum, batch_size * accum,
                     f" ({accum} micro-batches of {batch_size})" if accum > 1 else "")
         return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)

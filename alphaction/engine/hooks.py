@@ -187,6 +187,49 @@ class EvalHook(HookBase):
                     self.writer.add_scalar(f"val/{name}", value, it)
 
 
+class BestCheckpoint:
+    """Keep ``model_best.pth`` (the weights, the iteration, the metric and its value) by one validation metric.
+
+    Args:
+        metric: a key of the evaluation results (e.g. ``"thermal_val/top1"``); a leading ``-`` means lower is
+            better (``"-thermal_val/val_loss"``).
+        model: the (unwrapped) model whose ``state_dict`` is saved.
+        save: write the file (rank 0 only).
+    """
+
+    def __init__(self, metric: str, model: torch.nn.Module, output_dir: str, save: bool = True) -> None:
+        self.lower_is_better = metric.startswith("-")
+        self.metric = metric.lstrip("-")
+        self.model, self.path, self.save_file = model, os.path.join(output_dir, "model_best.pth"), save
+        self.best: float | None = None
+        try:  # a resumed run keeps the best of its earlier evaluations (model_best.json sits beside the weights)
+            with open(self.path[:-4] + ".json", encoding="utf-8") as f:
+                saved = json.load(f)
+            if saved.get("metric") == self.metric and os.path.isfile(self.path):
+                self.best = float(saved["value"])
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def update(self, results: dict, iteration: int) -> bool:
+        """Save when ``results[metric]`` beats the best so far; returns whether it did."""
+        if self.metric not in results:
+            logger.warning("TEST.BEST_METRIC: %r is not among the evaluation results %s; model_best.pth not "
+                           "updated", self.metric, sorted(results))
+            return False
+        value = float(results[self.metric])
+        better = self.best is None or (value < self.best if self.lower_is_better else value > self.best)
+        if not better:
+            return False
+        self.best = value
+        if self.save_file:
+            info = {"iteration": iteration, "metric": self.metric, "value": value}
+            _atomic_save({"model": self.model.state_dict(), **info}, self.path)
+            with open(self.path[:-4] + ".json", "w", encoding="utf-8") as f:
+                json.dump(info, f)
+        logger.info("New best %s = %.4f at iteration %d: saved %s", self.metric, value, iteration, self.path)
+        return True
+
+
 class LoggerHook(HookBase):
     """Every ``period`` iterations (and at the last): a readable line (ETA, each loss as window median and
     global average, lr, data / iteration time, max memory), a ``metrics.json`` line and TensorBoard scalars.

@@ -16,9 +16,10 @@ from ..modeling import build_model
 from ..solver import build_lr_scheduler, build_optimizer
 from ..utils import comm
 from ..utils.seed import get_rng_state, set_rng_state
-from .hooks import (BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
+from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
                     PeriodicCheckpointHook, PreemptionHook)
 from .inference import inference
+from .inference_cls import inference_classification
 from .launch import DistContext
 from .trainer import Trainer
 
@@ -35,6 +36,12 @@ def run_test(cfg: CfgNode, model, ctx: DistContext) -> dict[str, dict[str, float
     """Evaluate ``model`` on every DATASETS.TEST entry; results under OUTPUT_DIR/inference/<dataset>/."""
     results = {}
     module = model.module if hasattr(model, "module") else model
+    if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier":
+        for name, loader in build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size):
+            results[name] = inference_classification(module, loader, name, ctx.device,
+                                                     os.path.join(cfg.OUTPUT_DIR, "inference", name),
+                                                     multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL))
+        return results
     head = cfg.MODEL.ROI_ACTION_HEAD
     # mAP per class group (pose / object / person interaction), the groups being the head's logit order
     groups = class_groups_from_counts(head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES,
@@ -114,10 +121,19 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state)
     hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
              PreemptionHook(checkpoint_hook), NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0)]
+    best = None
+    if cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST:
+        # the metric of the first test dataset, e.g. "top1" -> "<DATASETS.TEST[0]>/top1"
+        sign = "-" if cfg.TEST.BEST_METRIC.startswith("-") else ""
+        best = BestCheckpoint(f"{sign}{cfg.DATASETS.TEST[0]}/{cfg.TEST.BEST_METRIC.lstrip('-')}", raw_model,
+                              cfg.OUTPUT_DIR, save=ctx.rank == 0)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
             res = run_test(cfg, model, ctx)
-            return {f"{name}/{k}": v for name, r in res.items() for k, v in r.items()}
+            flat = {f"{name}/{k}": v for name, r in res.items() for k, v in r.items()}
+            if best is not None and ctx.rank == 0:
+                best.update(flat, checkpoint_hook.trainer.iter)
+            return flat
         hooks.append(EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer))
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
@@ -136,6 +152,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         results = {}
         if not args.skip_final_test and cfg.DATASETS.TEST:
             results = run_test(cfg, model, ctx)
+            if best is not None and ctx.rank == 0:
+                best.update({f"{name}/{k}": v for name, r in results.items() for k, v in r.items()}, s.MAX_ITER)
         if writer is not None:
             for name, res in results.items():
                 for k, v in res.items():

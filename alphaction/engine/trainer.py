@@ -25,8 +25,20 @@ def batch_to_device(batch: dict, device: torch.device, channels_last: bool = Fal
         out[key] = batch[key].to(device, non_blocking=True, memory_format=fmt)
     for key in ("boxes", "labels", "objects"):
         if key in batch:
-            out[key] = [t.to(device, non_blocking=True) for t in batch[key]]
+            value = batch[key]
+            # classification batches hold labels as one tensor, detection batches as a list per clip
+            out[key] = value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else \
+                [t.to(device, non_blocking=True) for t in value]
     return out
+
+
+def model_losses(model, batch: dict) -> dict:
+    """The training forward for the batch's task: detection batches carry ``boxes`` (docs/internals.md),
+    clip-classification batches (``alphaction.data.datasets.clips.collate_clips``) do not."""
+    if "boxes" in batch:
+        return model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
+                     labels=batch["labels"], objects=batch.get("objects"))
+    return model(batch["slow"], batch["fast"], labels=batch["labels"])
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -126,8 +138,7 @@ class Trainer:
             sync = micro == n - 1 or not hasattr(self.model, "no_sync")
             with (contextlib.nullcontext() if sync else self.model.no_sync()):
                 with self._autocast():
-                    loss_dict = self.model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                                           labels=batch["labels"], objects=batch.get("objects"))
+                    loss_dict = model_losses(self.model, batch)
                 loss_dict = {k: v.float() for k, v in loss_dict.items()}
                 losses = sum(loss_dict.values()) / n
                 for k, v in loss_dict.items():

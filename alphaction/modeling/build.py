@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, SlowFast
+from .classifier import ClipClassifier, ClipHead
 from .detector import ActionDetector
 from .ia import BLOCK_TYPES, STRUCTURES, IAConfig, IAStructure, make_ia_structure
 from .roi_heads import ActionLoss, ClassGroups, FCPredictor, MLPFeatureExtractor, ROIActionHead
@@ -169,10 +170,26 @@ def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
                          test_extend=tuple(float(s) for s in cfg.TEST.EXTEND_SCALE))
 
 
-def build_model(cfg: Any) -> ActionDetector:
-    """The model named by ``MODEL.META_ARCHITECTURE`` (``ActionDetector``)."""
-    if cfg.MODEL.META_ARCHITECTURE != "ActionDetector":
-        raise ValueError(f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r}: only 'ActionDetector' is provided")
+def build_clip_classifier(cfg: Any) -> ClipClassifier:
+    """SlowFast backbone + clip head of ``MODEL.CLIP_HEAD``."""
+    head = cfg.MODEL.CLIP_HEAD
+    if head.NUM_CLASSES < 1:
+        raise ValueError(f"MODEL.CLIP_HEAD.NUM_CLASSES must be >= 1, got {head.NUM_CLASSES}")
+    weights = [float(w) for w in head.CLASS_WEIGHTS] or None
+    if weights is not None and len(weights) != head.NUM_CLASSES:
+        raise ValueError(f"MODEL.CLIP_HEAD.CLASS_WEIGHTS has {len(weights)} values for NUM_CLASSES="
+                         f"{head.NUM_CLASSES}: give one weight per class, or [] for uniform weights")
+    if head.MULTI_LABEL and head.LABEL_SMOOTHING > 0:
+        raise ValueError("MODEL.CLIP_HEAD.LABEL_SMOOTHING applies to single-label training only; set it 0 with "
+                         "MULTI_LABEL True")
+    backbone = build_backbone(cfg)
+    return ClipClassifier(backbone, ClipHead(backbone.dim_out, int(head.NUM_CLASSES), float(head.DROPOUT_RATE)),
+                          multi_label=bool(head.MULTI_LABEL), class_weights=weights,
+                          label_smoothing=float(head.LABEL_SMOOTHING))
+
+
+def build_action_detector(cfg: Any) -> ActionDetector:
+    """SlowFast backbone + ROI action head."""
     backbone = build_backbone(cfg)
     scale = float(cfg.MODEL.ROI_ACTION_HEAD.POOLER_SCALE)
     if not math.isclose(scale * backbone.output_stride, 1.0, rel_tol=1e-6):
@@ -182,3 +199,15 @@ def build_model(cfg: Any) -> ActionDetector:
             f"set POOLER_SCALE {1.0 / backbone.output_stride}"
         )
     return ActionDetector(backbone, build_roi_action_head(cfg, backbone.dim_out))
+
+
+# MODEL.META_ARCHITECTURE -> builder
+META_ARCHITECTURES = {"ActionDetector": build_action_detector, "ClipClassifier": build_clip_classifier}
+
+
+def build_model(cfg: Any) -> ActionDetector | ClipClassifier:
+    """The model named by ``MODEL.META_ARCHITECTURE`` (``ActionDetector`` or ``ClipClassifier``)."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch not in META_ARCHITECTURES:
+        raise ValueError(f"MODEL.META_ARCHITECTURE={arch!r}: use one of {sorted(META_ARCHITECTURES)}")
+    return META_ARCHITECTURES[arch](cfg)

@@ -1,0 +1,256 @@
+"""Classification datasets over three layouts: a video list, class folders, and HDF5 arrays.
+
+- :class:`VideoListDataset`: MMAction2's ``train_list.txt``, one ``path label`` per line (``path l1 l2 ...``
+  when multi-label); the label is the last field, so paths may hold spaces. ``separator`` (e.g. ``","``)
+  splits fields exactly instead. Blank lines and ``#`` comments are skipped; bad lines are reported together
+  with ``file:line``.
+- :class:`ClassFolderDataset`: ``root/<class>/<video>``; classes are the sorted sub-folder names, the index
+  is written to ``class_index.txt`` (``index name`` per line, MMAction2's form).
+- :class:`HDF5ClipDataset`: frames ``[N, T, H, W]`` or ``[N, T, H, W, C]`` (C 1 or 3) and labels ``[N]`` (or
+  multi-hot ``[N, K]``) under configurable keys; 1-channel data is repeated to 3 channels; non-uint8 data is
+  mapped to 0-255 from ``value_range`` (or each sample's min / max).
+Videos are decoded with PyAV (any container it reads: mp4, avi, mkv, webm, ...).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .clips import ClipClassificationDataset, ClipViewTransform
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VIDEO_EXTENSIONS", "parse_video_list", "read_class_index", "write_class_index", "index_class_folders",
+           "read_video", "VideoListDataset", "ClassFolderDataset", "HDF5ClipDataset"]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+
+
+class VideoReadError(RuntimeError):
+    """A video PyAV cannot open or that holds no frame; the message names the file."""
+
+
+def read_video(path: str) -> np.ndarray:
+    """All frames of ``path`` as uint8 RGB ``[N, H, W, 3]``."""
+    import av  # lazy: HDF5-only users never need it
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except (av.error.FFmpegError, IndexError, OSError) as e:
+        raise VideoReadError(f"{path}: cannot decode the video ({e})") from e
+    if not frames:
+        raise VideoReadError(f"{path}: no video frames")
+    return np.stack(frames)
+
+
+def parse_video_list(path: str, separator: str = "", multi_label: bool = False) -> list[tuple[str, list[int]]]:
+    """``[(video_path, [labels])]`` of a list file, in file order.
+
+    Raises:
+        ValueError: listing every bad line as ``file:line: problem``.
+    """
+    entries, errors = [], []
+    with open(path, encoding="utf-8") as f:
+        for number, raw in enumerate(f, 1):
+            line = raw.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if separator:
+                fields = [p.strip() for p in line.split(separator)]
+                video, label_fields = fields[0], fields[1:]
+            else:
+                tokens = line.split()
+                keep = len(tokens) - 1
+                if multi_label:  # trailing integer tokens are labels; the rest (spaces kept) is the path
+                    while keep > 1 and tokens[keep - 1].lstrip("-").isdigit():
+                        keep -= 1
+                label_fields = tokens[keep:]
+                rest = line.strip()
+                for _ in label_fields:
+                    rest = rest.rsplit(None, 1)[0] if len(rest.split()) > 1 else ""
+                video = rest
+            try:
+                labels = [int(v) for v in label_fields]
+            except ValueError:
+                labels = []
+            if not video or not labels or (len(labels) > 1 and not multi_label):
+                errors.append(f"{path}:{number}: expected 'path{separator or ' '}label'"
+                              f"{' (labels: one or more integers)' if multi_label else ''}, got {line!r}")
+                continue
+            entries.append((video, labels))
+    if errors:
+        shown = "\n  ".join(errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise ValueError(f"{len(errors)} bad line(s) in the video list {path}:\n  {shown}{more}")
+    return entries
+
+
+def read_class_index(path: str) -> list[str]:
+    """Class names of a ``class_index.txt`` (``index name`` per line, indices 0..K-1 in any order)."""
+    names: dict[int, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            idx, _, name = line.strip().partition(" ")
+            if not idx.isdigit():
+                raise ValueError(f"{path}:{number}: expected 'index name', got {line.strip()!r}")
+            names[int(idx)] = name.strip() or idx
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"{path}: class indices must be 0..{len(names) - 1} without gaps")
+    return [names[i] for i in range(len(names))]
+
+
+def write_class_index(path: str, names: Sequence[str]) -> None:
+    text = "".join(f"{i} {n}\n" for i, n in enumerate(names))
+    if os.path.isfile(path) and open(path, encoding="utf-8").read() == text:
+        return
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+    except OSError as e:
+        logger.warning("could not write the class index %s (%s); classes: %s", path, e, list(names))
+
+
+def index_class_folders(root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> tuple[list[str], list[tuple[str, int]]]:
+    """``(class_names, [(video_path, label)])`` of ``root/<class>/<video>``: classes are the sorted sub-folders,
+    videos sorted within each; files of other extensions are ignored."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"class-folder dataset: folder not found: {root}")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if not classes:
+        raise ValueError(f"{root}: no class sub-folders (expected {root}/<class>/<video>)")
+    exts = tuple(e.lower() for e in extensions)
+    samples = []
+    for label, name in enumerate(classes):
+        folder = os.path.join(root, name)
+        videos = sorted(v for v in os.listdir(folder) if v.lower().endswith(exts))
+        if not videos:
+            logger.warning("%s: class folder %r holds no video (%s)", root, name, ", ".join(exts))
+        samples += [(os.path.join(folder, v), label) for v in videos]
+    return classes, samples
+
+
+class _VideoFiles(ClipClassificationDataset):
+    def __init__(self, videos: list[str], labels: list, transforms: ClipViewTransform, num_classes: int,
+                 multi_label: bool, class_names: Sequence[str] | None, name: str) -> None:
+        super().__init__(transforms, num_classes, multi_label, class_names, name)
+        self.videos, self.labels = videos, labels
+        self.check_labels()
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def sample_id(self, index: int) -> str:
+        return self.videos[index]
+
+    def read_frames(self, index: int) -> np.ndarray:
+        return read_video(self.videos[index])
+
+
+class VideoListDataset(_VideoFiles):
+    """Videos of a list file; relative paths are joined to ``video_root`` (default: the list's folder)."""
+
+    def __init__(self, ann_file: str, transforms: ClipViewTransform, num_classes: int, video_root: str = "",
+                 separator: str = "", multi_label: bool = False, class_index: str = "", name: str = "") -> None:
+        entries = parse_video_list(ann_file, separator, multi_label)
+        root = video_root or os.path.dirname(os.path.abspath(ann_file))
+        videos = [v if os.path.isabs(v) else os.path.join(root, v) for v, _ in entries]
+        labels = [labs if multi_label else labs[0] for _, labs in entries]
+        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        super().__init__(videos, labels, transforms, num_classes, multi_label, names, name or ann_file)
+
+
+class ClassFolderDataset(_VideoFiles):
+    """``video_root/<class>/<video>``; writes the class index to ``class_index`` (default
+    ``video_root/class_index.txt``)."""
+
+    def __init__(self, video_root: str, transforms: ClipViewTransform, num_classes: int, class_index: str = "",
+                 extensions: Sequence[str] = VIDEO_EXTENSIONS, multi_label: bool = False, name: str = "") -> None:
+        if multi_label:
+            raise ValueError(f"{video_root}: class folders give one label per video; MULTI_LABEL must be False")
+        classes, samples = index_class_folders(video_root, extensions)
+        write_class_index(class_index or os.path.join(video_root, "class_index.txt"), classes)
+        super().__init__([v for v, _ in samples], [lab for _, lab in samples], transforms, num_classes, False,
+                         classes, name or video_root)
+
+
+class HDF5ClipDataset(ClipClassificationDataset):
+    """Samples of an HDF5 file: ``frames_key`` ``[N, T, H, W]`` / ``[N, T, H, W, C]``, ``labels_key`` ``[N]``
+    (or ``[N, K]`` multi-hot). The file is opened lazily in each worker process."""
+
+    def __init__(self, h5_file: str, transforms: ClipViewTransform, num_classes: int, frames_key: str = "frames",
+                 labels_key: str = "labels", value_range: Sequence[float] | None = None, multi_label: bool = False,
+                 class_index: str = "", name: str = "") -> None:
+        import h5py  # lazy: only HDF5 users need it
+
+        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        super().__init__(transforms, num_classes, multi_label, names, name or h5_file)
+        self.h5_file, self.frames_key = h5_file, frames_key
+        self.value_range = tuple(float(v) for v in value_range) if value_range else None
+        with h5py.File(h5_file, "r") as f:
+            for key in (frames_key, labels_key):
+                if key not in f:
+                    raise KeyError(f"{h5_file}: no dataset {key!r} (keys: {sorted(f.keys())}); set frames_key / "
+                                   "labels_key in the catalog entry")
+            shape = f[frames_key].shape
+            labels = np.asarray(f[labels_key][()])
+        if len(shape) not in (4, 5) or (len(shape) == 5 and shape[4] not in (1, 3)):
+            raise ValueError(f"{h5_file}: {frames_key!r} has shape {shape}; expected [N, T, H, W] or "
+                             "[N, T, H, W, C] with C 1 or 3")
+        if labels.shape[0] != shape[0]:
+            raise ValueError(f"{h5_file}: {shape[0]} samples in {frames_key!r} but {labels.shape[0]} labels")
+        if multi_label:
+            if labels.ndim != 2:
+                raise ValueError(f"{h5_file}: multi-label needs {labels_key!r} as [N, K] multi-hot")
+            self.labels = [np.flatnonzero(row).tolist() for row in labels]
+        else:
+            self.labels = [int(v) for v in labels.reshape(-1)]
+        self.frame_shape = tuple(shape[1:])
+        self._file, self._file_pid = None, None
+        self.check_labels()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample_id(self, index: int) -> str:
+        return f"{os.path.basename(self.h5_file)}:{index}"
+
+    def _frames(self):
+        import h5py
+
+        if self._file_pid != os.getpid():  # h5py handles must not cross a fork
+            self._file, self._file_pid = h5py.File(self.h5_file, "r"), os.getpid()
+        return self._file[self.frames_key]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_file"], state["_file_pid"] = None, None
+        return state
+
+    def read_frames(self, index: int) -> np.ndarray:
+        return to_rgb_uint8(np.asarray(self._frames()[index]), self.value_range)
+
+
+def to_rgb_uint8(frames: np.ndarray, value_range: Sequence[float] | None = None) -> np.ndarray:
+    """``[T, H, W]`` / ``[T, H, W, 1]`` / ``[T, H, W, 3]`` of any dtype -> uint8 ``[T, H, W, 3]``.
+
+    uint8 passes through; other dtypes map ``value_range = (lo, hi)`` (or the sample's min / max) to 0-255.
+    """
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+        frames = frames[..., 0]
+    if frames.dtype != np.uint8:
+        lo, hi = (float(frames.min()), float(frames.max())) if value_range is None else value_range
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        frames = np.clip((frames.astype(np.float32) - lo) * scale, 0, 255).round().astype(np.uint8)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    return np.ascontiguousarray(frames)

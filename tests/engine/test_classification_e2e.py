@@ -1,0 +1,56 @@
+"""train_net -> test_net in-process for clip classification (tiny synthetic thermal HDF5 set, 4 iterations)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+
+import test_net
+import train_net
+from alphaction.engine.defaults import REPO_ROOT
+
+pytest.importorskip("h5py")
+
+QUICK = os.path.join(REPO_ROOT, "config_files", "classification", "thermal_tiny_quick.yaml")
+VAL = "thermal_synthetic_tiny_val"
+KEYS = {"top1", "top5", "mean_class_accuracy", "precision_macro", "recall_macro", "f1_macro",
+        "precision_weighted", "recall_weighted", "f1_weighted", "val_loss"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cls_e2e")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ALPHACTION_DATA", str(base / "data"))
+    out = base / "train"
+    results = train_net.main(["--config-file", QUICK, "OUTPUT_DIR", str(out)])
+    yield base, out, results
+    mp.undo()
+
+
+def test_training_writes_checkpoints_metrics_and_best_model(trained):
+    _, out, results = trained
+    for name in ("model_0000002.pth", "model_final.pth", "model_best.pth", "model_best.json", "last_checkpoint"):
+        assert (out / name).is_file(), name
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+    res = results[VAL]
+    assert set(res) == KEYS
+    assert all(0.0 <= res[k] <= 1.0 for k in KEYS - {"val_loss"}) and res["val_loss"] > 0
+    best = json.loads((out / "model_best.json").read_text())
+    assert best["metric"] == f"{VAL}/top1" and best["value"] >= res["top1"] and best["iteration"] in (2, 4)
+    folder = out / "inference" / VAL
+    rows = list(csv.reader(open(folder / "confusion_matrix.csv")))
+    assert len(rows) == 15 and len(rows[0]) == 15 and rows[1][0] == "small_still"
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == 14  # every val sample once
+    preds = list(csv.DictReader(open(folder / "predictions.csv")))
+    assert len(preds) == 14 and preds[0]["top1"] == preds[0]["prediction"]
+    assert json.loads((folder / "metrics.json").read_text())["num_samples"] == 14
+
+
+def test_test_net_reproduces_the_metrics(trained):
+    base, out, results = trained
+    again = test_net.main(["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"),
+                           "OUTPUT_DIR", str(base / "test")])
+    assert again[VAL] == pytest.approx(results[VAL])
