@@ -161,6 +161,7 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # data-loading worker processes per rank
 _C.DATALOADER.SIZE_DIVISIBILITY = 16  # batch H and W are padded up to a multiple of this
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True  # batch portrait and landscape clips separately
+_C.DATALOADER.ON_BAD_SAMPLE = "error"  # an undecodable clip: "error" (stop, naming the file) or "skip" (drop it, count it in the log)
 _C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker loads ahead (NUM_WORKERS > 0 only)
 _C.DATALOADER.PIN_MEMORY = True  # page-locked host batches for faster copies (used only when training on a GPU)
 _C.DATALOADER.CLASS_BALANCED_SAMPLING = False  # classification: draw training clips with replacement, each class equally often

@@ -120,6 +120,7 @@ def build_dataset(cfg, name: str, is_train: bool):
         box_thresh=cfg.TEST.BOX_THRESH,
         num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
         max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
+        on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
         transforms=build_transforms(cfg, is_train),
         name=f"{name} ({spec.get('source', 'catalog')})",
     )

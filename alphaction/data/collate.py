@@ -38,9 +38,8 @@ def collate(batch: Sequence[dict], size_divisibility: int = 16) -> dict:
     """
     skipped = [s for s in batch if s.get("skipped")]
     batch = [s for s in batch if not s.get("skipped")]
-    if not batch:
-        raise RuntimeError("every clip of this batch failed to decode and was skipped (DATALOADER.ON_BAD_SAMPLE "
-                           "skip): " + "; ".join(s["error"] for s in skipped))
+    if not batch:  # every clip failed: inference moves on, training stops with these errors
+        return {"empty": True, "num_skipped": len(skipped), "errors": [s["error"] for s in skipped]}
     return {
         "num_skipped": len(skipped),
         "slow": pad_videos([s["slow"] for s in batch], size_divisibility),

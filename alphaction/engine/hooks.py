@@ -267,10 +267,13 @@ class LoggerHook(HookBase):
             return
         eta = datetime.timedelta(seconds=int(self.eta_seconds(it)))
         mem = max_memory_mb(t.device)
-        logger.info("eta: %s  iter: %d/%d (%.0f%%)  %s  lr: %.6f  max mem: %.0f MB%s",
+        skipped = getattr(t, "skipped_samples", 0)
+        logger.info("eta: %s  iter: %d/%d (%.0f%%)  %s  lr: %.6f  max mem: %.0f MB%s%s",
                     eta, it, self.max_iter, 100.0 * it / max(self.max_iter, 1), self.meters, t.lr, mem,
-                    "" if t.device.type == "cuda" else " RSS")
-        record = {"iteration": it, "lr": t.lr, "eta_seconds": round(self.eta_seconds(it), 1), "max_mem_mb": mem}
+                    "" if t.device.type == "cuda" else " RSS",
+                    f"  skipped samples: {skipped}" if skipped else "")
+        record = {"iteration": it, "lr": t.lr, "eta_seconds": round(self.eta_seconds(it), 1), "max_mem_mb": mem,
+                  "skipped_samples": skipped}
         record.update({name: m.median for name, m in self.meters.meters.items()})
         record.update({f"{name}_global_avg": m.global_avg for name, m in self.meters.meters.items()})
         if self.json_path:
@@ -284,5 +287,9 @@ class LoggerHook(HookBase):
             self.writer.add_scalar("memory/max_mem_mb", mem, it)
 
     def after_train(self) -> None:
+        skipped = getattr(self.trainer, "skipped_samples", 0)
+        if skipped:
+            logger.warning("%d training samples could not be decoded and were skipped "
+                           "(DATALOADER.ON_BAD_SAMPLE skip); the log names each file", skipped)
         if self.writer is not None:
             self.writer.flush()

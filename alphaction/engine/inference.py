@@ -32,8 +32,12 @@ def predict(model, data_loader, device: torch.device, action_thresh: float, desc
     model.eval()
     clips = {"indices": [], "video_ids": [], "timestamps": []}
     parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
+    skipped = 0
     bar = tqdm(data_loader, desc=desc, disable=not comm.is_main_process(), dynamic_ncols=True)
     for batch in bar:
+        skipped += int(batch.get("num_skipped", 0))  # undecodable clips (DATALOADER.ON_BAD_SAMPLE skip)
+        if batch.get("empty"):
+            continue
         batch = batch_to_device(batch, device)
         probs = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
                       objects=batch.get("objects"))
@@ -53,6 +57,7 @@ def predict(model, data_loader, device: torch.device, action_thresh: float, desc
     out["indices"] = np.asarray(clips["indices"], dtype=np.int64)
     out["timestamps"] = np.asarray(clips["timestamps"], dtype=np.int64)
     out["video_ids"] = clips["video_ids"]
+    out["num_skipped"] = skipped
     return out
 
 
@@ -69,9 +74,15 @@ def merge_predictions(parts: Sequence[dict], dataset_size: Optional[int] = None)
     video_ids = [v for p in parts for v in p["video_ids"]]
     timestamps = np.concatenate([p["timestamps"] for p in parts])
     unique, first = np.unique(indices, return_index=True)   # sorted by dataset index; first copy of each
-    if dataset_size is not None and (len(unique) != dataset_size or (len(unique) and unique[-1] != dataset_size - 1)):
-        raise RuntimeError(f"gathered predictions cover {len(unique)} distinct clips of {dataset_size}: the "
-                           "sampler lost clips; every dataset index must reach exactly one rank")
+    skipped = sum(int(p.get("num_skipped", 0)) for p in parts)
+    if skipped:
+        logger.warning("%d clips could not be decoded and were skipped (DATALOADER.ON_BAD_SAMPLE skip): their "
+                       "ground truth counts as missed", skipped)
+    if dataset_size is not None and (len(unique) != dataset_size - skipped
+                                     or (not skipped and len(unique) and unique[-1] != dataset_size - 1)):
+        raise RuntimeError(f"gathered predictions cover {len(unique)} distinct clips of {dataset_size} "
+                           f"({skipped} skipped): the sampler lost clips; every dataset index must reach "
+                           "exactly one rank")
     if len(unique) != len(indices):
         logger.warning("%d clips were predicted twice (a padding sampler); each is kept once",
                        len(indices) - len(unique))

@@ -79,6 +79,7 @@ class Trainer:
         for h in self.hooks:
             h.trainer = self
         self.last_metrics: dict[str, float] = {}
+        self.skipped_samples = 0  # samples this rank's loader dropped as undecodable (ON_BAD_SAMPLE skip)
         self.last_indices: list[int] = []
 
     @property
@@ -133,6 +134,10 @@ class Trainer:
             batch = next(data_iter)
             data_time += time.perf_counter() - t0
             self.last_indices += [int(i) for i in batch.get("indices", [])]
+            self.skipped_samples += int(batch.get("num_skipped", 0))  # DATALOADER.ON_BAD_SAMPLE skip
+            if batch.get("empty"):  # no clip left to train on: stopping beats a rank silently out of step
+                raise RuntimeError(f"iteration {self.iter}: every clip of the batch failed to decode "
+                                   f"(DATALOADER.ON_BAD_SAMPLE skip): " + "; ".join(batch["errors"]))
             batch = batch_to_device(batch, self.device, self.channels_last)
             # DDP all-reduces gradients on every backward; only the last micro-batch needs it
             sync = micro == n - 1 or not hasattr(self.model, "no_sync")
