@@ -231,16 +231,23 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
         _dump_json(os.path.join(tmp, "DONE.json"), done)
         if os.path.isdir(root):
             _check_replaceable(root)
-            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
-            os.rename(root, old)
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, root)
+        swap_into_place(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("synthetic dataset '%s' (seed %d) written to %s in %.1f s", size, seed, root, seconds)
     return stats
+
+
+def swap_into_place(tmp: str, root: str) -> None:
+    """Move the finished folder ``tmp`` to ``root``, replacing an older ``root`` with two renames, so that
+    ``root`` is never a half-written dataset."""
+    if os.path.isdir(root):
+        old = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.old-{os.getpid()}")
+        os.rename(root, old)
+        os.rename(tmp, root)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, root)
 
 
 def _map(jobs: list[tuple], workers: int) -> Iterator[dict]:

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .dataset import _lock
+from .dataset import _lock, swap_into_place
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +98,7 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
                 "generation_seconds": round(time.perf_counter() - start, 2)}
         with open(os.path.join(tmp, "DONE.json"), "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
-        if os.path.isdir(root):
-            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
-            os.rename(root, old)
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, root)
+        swap_into_place(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("synthetic thermal set '%s' (seed %d) written to %s", size, seed, root)
