@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..evaluation.ava import AvaColumns, frame_map, write_csv
 from ..structures.boxes import normalize_boxes
 from ..utils import comm
+from ..utils.progress import bar_disable
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def predict(model, data_loader, device: torch.device, action_thresh: float, desc
     clips = {"indices": [], "video_ids": [], "timestamps": []}
     parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
     skipped = 0
-    bar = tqdm(data_loader, desc=desc, disable=not comm.is_main_process(), dynamic_ncols=True)
+    bar = tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True)
     for batch in bar:
         skipped += int(batch.get("num_skipped", 0))  # undecodable clips (DATALOADER.ON_BAD_SAMPLE skip)
         if batch.get("empty"):

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..evaluation.classification import (classification_metrics, multilabel_map, per_class_table,
                                          write_confusion_csv)
 from ..utils import comm
+from ..utils.progress import bar_disable
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def predict_clips(model, data_loader, device: torch.device, desc: str = "inferen
     [N, K]}``; the scores of a sample are the mean of its views' probabilities (clips x crops)."""
     model.eval()
     out = {"indices": [], "video_ids": [], "scores": [], "labels": []}
-    for batch in tqdm(data_loader, desc=desc, disable=not comm.is_main_process(), dynamic_ncols=True):
+    for batch in tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
         views = int(batch["num_views"])
         batch = batch_to_device(batch, device)
         probs = model(batch["slow"], batch["fast"]).float().cpu()

@@ -15,6 +15,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from ...utils.progress import bar_disable
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ARCHITECTURES", "build_detector", "load_detector_weights", "detect_keyframes", "split_detections"]
@@ -89,7 +91,8 @@ def detect_keyframes(model: torch.nn.Module, images: list[dict], keyframe_root: 
 
     model.eval().to(device)
     results = []
-    with torch.inference_mode(), tqdm(total=len(images), desc="keyframes", unit="img", disable=not progress) as bar:
+    with torch.inference_mode(), tqdm(total=len(images), desc="keyframes", unit="img",
+                                      disable=bar_disable(progress)) as bar:
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
             tensors = []

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import av
 import cv2
 
+from ...utils.progress import bar_disable
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["PrepareError", "PrepareResult", "output_size", "prepare_video", "prepare_videos", "list_videos"]
@@ -294,7 +296,7 @@ def prepare_videos(
     from tqdm import tqdm
 
     results: list[PrepareResult] = []
-    bar = tqdm(total=len(jobs), desc="videos", unit="video", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="videos", unit="video", disable=bar_disable(progress))
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             results.append(_job(job))

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
+from ...utils.progress import bar_disable
 from .plan import ACTION_IDS, ACTION_NAMES, FPS, OBJECT_CLASSES, PERSON_CLASSES, POSE_CLASSES, make_actors
 from .render import ENCODER_OPTIONS, render_video
 
@@ -209,7 +210,8 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
                 for s, split in enumerate(SPLITS) for i in range(spec["videos"][split])]
         if workers is None:
             workers = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
-        videos = list(tqdm(_map(jobs, workers), total=len(jobs), desc=f"synthetic {size}", disable=not progress))
+        videos = list(tqdm(_map(jobs, workers), total=len(jobs), desc=f"synthetic {size}",
+                           disable=bar_disable(progress)))
         with open(os.path.join(tmp, "annotations", "action_list.pbtxt"), "w", encoding="utf-8") as f:
             f.write(label_map_text())
         excl_rng = np.random.default_rng(np.random.SeedSequence([seed, 99]))
