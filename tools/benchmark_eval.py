@@ -13,7 +13,6 @@ Peak RSS is the process's ``ru_maxrss``; each path runs in its own child process
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -26,6 +25,7 @@ import time
 import numpy as np
 
 from alphaction.evaluation.ava import AVA_CLASS_GROUPS, AvaColumns, frame_map, write_csv
+from alphaction.utils.report import emit_json
 
 # The 60 ids of ava_action_list_v2.2_for_activitynet_2019.pbtxt
 AVA60 = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41,
@@ -151,11 +151,7 @@ def main(argv=None) -> dict:
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
                     "processor": platform.processor() or platform.machine()},
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit_json(report, args.out)
     return report
 
 

@@ -12,7 +12,6 @@ main process's ``ru_maxrss`` (workers are separate processes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -26,6 +25,7 @@ from alphaction.config import get_cfg  # noqa: E402
 from alphaction.data import build_data_loader, build_dataset, collate  # noqa: E402
 from alphaction.data.datasets import ava as ava_module  # noqa: E402
 from alphaction.engine.defaults import resolve_config_path  # noqa: E402
+from alphaction.utils.report import emit_json  # noqa: E402
 
 
 def loader_rate(cfg, workers: int, batches: int, warmup: int = 2) -> dict:
@@ -105,11 +105,7 @@ def main(argv=None) -> dict:
               "stages": stage_times(cfg, args.samples),
               "loader": [loader_rate(cfg, w, args.batches) for w in args.workers]}
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    emit_json(result, args.out)
     return result
 
 

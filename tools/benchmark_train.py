@@ -15,7 +15,6 @@ multiply-add as 2 FLOPs); training FLOPs are taken as 3x forward, and MFU divide
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -32,6 +31,7 @@ from alphaction.engine.launch import select_device  # noqa: E402
 from alphaction.engine.trainer import AMP_DTYPES, batch_to_device  # noqa: E402
 from alphaction.modeling import build_model  # noqa: E402
 from alphaction.solver import build_optimizer  # noqa: E402
+from alphaction.utils.report import emit_json  # noqa: E402
 
 
 def random_batch(cfg, batch: int, seed: int = 0) -> dict:
@@ -151,11 +151,7 @@ def main(argv=None) -> dict:
               "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
               "modes": [bench_mode(cfg, amp, args.iters, args.warmup, args.data, device, args.peak_tflops)
                         for amp in args.amp]}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    emit_json(result, args.out)
     return result
 
 

@@ -122,8 +122,8 @@ def read_checkpoint(path: str) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path} holds a pickled Python object ({found.group(1)}), not only tensors and plain containers; "
                 "loading it would run arbitrary code, so it is refused (torch.load weights_only=True). If you trust "
-                "the file, re-save just its weights where it was made: torch.save(torch.load(IN, "
-                "weights_only=False)['model'], OUT)") from None
+                "the file, re-save just its weights where it was made: load it there with weights_only=False "
+                "(trusted files only) and torch.save its 'model' state dict to a new file") from None
         raise CorruptCheckpointError(f"{path} is truncated or corrupt ({str(e).splitlines()[0][:200]})") from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:
         raise CorruptCheckpointError(

@@ -168,13 +168,14 @@ def _check_replaceable(root: str) -> None:
             "refusing to replace it: pick an empty or new --root")
 
 
-def _done_matches(root: str, size: str, seed: int) -> bool:
+def _done_matches(root: str, size: str, seed: int, format_version: int = FORMAT_VERSION) -> bool:
+    """Whether ``root/DONE.json`` marks a finished dataset of this size, seed and format version."""
     try:
         with open(os.path.join(root, "DONE.json"), encoding="utf-8") as f:
             done = json.load(f)
     except (OSError, ValueError):
         return False
-    return (done.get("format_version") == FORMAT_VERSION and done.get("size") == size and done.get("seed") == seed)
+    return done.get("format_version") == format_version and done.get("size") == size and done.get("seed") == seed
 
 
 def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, progress: bool = True,

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .dataset import _lock, swap_into_place
+from .dataset import _done_matches, _lock, swap_into_place
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +105,10 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
     return done
 
 
-def _done_matches(root: str, size: str, seed: int) -> bool:
-    try:
-        with open(os.path.join(root, "DONE.json"), encoding="utf-8") as f:
-            done = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return done.get("format_version") == FORMAT_VERSION and done.get("size") == size and done.get("seed") == seed
-
-
 def ensure_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> None:
     """Generate the set unless ``root/DONE.json`` already records this size, seed and format version."""
-    if _done_matches(root, size, seed):
+    if _done_matches(root, size, seed, FORMAT_VERSION):
         return
     with _lock(root):
-        if not _done_matches(root, size, seed):
+        if not _done_matches(root, size, seed, FORMAT_VERSION):
             make_thermal_dataset(root, size, seed)
