@@ -194,12 +194,12 @@ class Checkpointer:
         return path
 
     def last_checkpoint_name(self) -> str | None:
-        """The file name recorded in ``save_dir/last_checkpoint`` (unchecked), or None."""
-        path = os.path.join(self.save_dir, LAST_CHECKPOINT)
-        if not os.path.isfile(path):
+        """The name recorded in ``save_dir/last_checkpoint`` (not checked to exist), or None without that file."""
+        path = os.path.join(self.save_dir, LAST_CHECKPOINT) if self.save_dir else ""
+        if not path or not os.path.isfile(path):
             return None
         with open(path, encoding="utf-8") as f:
-            return f.read().strip() or None
+            return f.read().strip()
 
     def _write_last(self, filename: str) -> None:
         path = os.path.join(self.save_dir, LAST_CHECKPOINT)
@@ -224,13 +224,12 @@ class Checkpointer:
     # --- resuming --------------------------------------------------------------------------------------------
     def last_checkpoint(self) -> str | None:
         """The checkpoint named by ``save_dir/last_checkpoint``, if that file exists."""
-        path = os.path.join(self.save_dir, LAST_CHECKPOINT) if self.save_dir else ""
-        if not path or not os.path.isfile(path):
+        name = self.last_checkpoint_name()
+        if name is None:
             return None
-        with open(path, encoding="utf-8") as f:
-            name = f.read().strip()
         full = name if os.path.isabs(name) else os.path.join(self.save_dir, name)
         if not os.path.isfile(full):
+            path = os.path.join(self.save_dir, LAST_CHECKPOINT)
             raise CheckpointError(f"{path} names {full}, which does not exist; delete {path} to start afresh")
         return full
 

@@ -192,8 +192,8 @@ def _resolve(name: str, entry: dict[str, Any], base: str, source: str) -> dict[s
     return spec
 
 
-def validate_spec(spec: dict[str, Any]) -> None:
-    """Check that every file a spec names exists; the error names the catalog entry and the field."""
+def missing_files(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for every file or folder a spec names that does not exist."""
     args = spec["args"]
     problems = []
     if spec.get("task") == "classification":
@@ -201,17 +201,23 @@ def validate_spec(spec: dict[str, Any]) -> None:
         for key in required:
             ok = os.path.isdir(args[key]) if key == "video_root" else os.path.isfile(args[key])
             if not ok:
-                problems.append(f"{key}: {'folder' if key == 'video_root' else 'file'} not found: {args[key]}")
+                problems.append((key, f"{key}: {'folder' if key == 'video_root' else 'file'} not found: {args[key]}"))
         if args.get("video_root") and "video_root" not in required and not os.path.isdir(args["video_root"]):
-            problems.append(f"video_root: folder not found: {args['video_root']}")
+            problems.append(("video_root", f"video_root: folder not found: {args['video_root']}"))
     elif not os.path.isdir(args["video_root"]):
-        problems.append(f"video_root: folder not found: {args['video_root']}")
+        problems.append(("video_root", f"video_root: folder not found: {args['video_root']}"))
     for key in _FILE_FIELDS if spec.get("task") != "classification" else ():
         if args.get(key) and not os.path.isfile(args[key]):
-            problems.append(f"{key}: file not found: {args[key]}")
+            problems.append((key, f"{key}: file not found: {args[key]}"))
     for key, path in args.get("eval_file_paths", {}).items():
         if not os.path.isfile(path):
-            problems.append(f"eval_file_paths.{key}: file not found: {path}")
+            problems.append((f"eval_file_paths.{key}", f"eval_file_paths.{key}: file not found: {path}"))
+    return problems
+
+
+def validate_spec(spec: dict[str, Any]) -> None:
+    """Check that every file a spec names exists; the error names the catalog entry and the field."""
+    problems = [message for _, message in missing_files(spec)]
     if problems:
         raise FileNotFoundError(
             f"dataset '{spec['name']}' ({spec.get('source', 'catalog')}):\n  " + "\n  ".join(problems)

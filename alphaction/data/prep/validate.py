@@ -18,6 +18,8 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from ...config.paths_catalog import missing_files
+
 __all__ = ["ValidationReport", "DatasetValidationError", "validate_dataset", "quick_check"]
 
 MAX_LISTED = 10  # problems listed per kind; the rest are counted
@@ -76,22 +78,12 @@ class ValidationReport:
 
 
 def _check_files(spec: dict, report: ValidationReport) -> bool:
-    """The files the entry names (as ``paths_catalog.validate_spec``, reported per field instead of raised)."""
-    args = spec["args"]
-    ok = True
-    if not os.path.isdir(args["video_root"]):
-        report.error("missing files", f"video_root: folder not found: {args['video_root']}")
-        ok = False
-    if not os.path.isfile(args["ann_file"]):
-        report.error("missing files", f"ann_file: file not found: {args['ann_file']}")
-        ok = False
-    for key in ("box_file", "object_file"):
-        if args.get(key) and not os.path.isfile(args[key]):
-            report.error("missing files", f"{key}: file not found: {args[key]}")
-    for key, path in args.get("eval_file_paths", {}).items():
-        if path and not os.path.isfile(path):
-            report.error("missing files", f"eval_file_paths.{key}: file not found: {path}")
-    return ok
+    """The files the entry names (``paths_catalog.missing_files``, reported per field instead of raised); False
+    when the clips folder or the annotation file is missing, since nothing else can be checked then."""
+    problems = missing_files(spec)
+    for _, message in problems:
+        report.error("missing files", message)
+    return not any(field in ("video_root", "ann_file") for field, _ in problems)
 
 
 def _load(path: str, report: ValidationReport, kind: str):
