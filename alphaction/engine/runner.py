@@ -129,8 +129,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                               cfg.OUTPUT_DIR, save=ctx.rank == 0)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
-            res = run_test(cfg, model, ctx)
-            flat = {f"{name}/{k}": v for name, r in res.items() for k, v in r.items()}
+            flat = _flat(run_test(cfg, model, ctx))
             if best is not None and ctx.rank == 0:
                 best.update(flat, checkpoint_hook.trainer.iter)
             return flat
@@ -153,15 +152,19 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         if not args.skip_final_test and cfg.DATASETS.TEST:
             results = run_test(cfg, model, ctx)
             if best is not None and ctx.rank == 0:
-                best.update({f"{name}/{k}": v for name, r in results.items() for k, v in r.items()}, s.MAX_ITER)
+                best.update(_flat(results), s.MAX_ITER)
         if writer is not None:
-            for name, res in results.items():
-                for k, v in res.items():
-                    writer.add_scalar(f"test/{name}/{k}", v, s.MAX_ITER)
+            for key, v in _flat(results).items():
+                writer.add_scalar(f"test/{key}", v, s.MAX_ITER)
     finally:
         if writer is not None:
             writer.close()
     return model, results
+
+
+def _flat(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{dataset: {metric: v}}`` -> ``{"dataset/metric": v}`` (the names in logs, TensorBoard and BEST_METRIC)."""
+    return {f"{name}/{k}": v for name, r in results.items() for k, v in r.items()}
 
 
 def _amp(value) -> str:
