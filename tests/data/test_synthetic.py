@@ -115,8 +115,10 @@ def test_boxes_inside_frame_and_labels_valid(root):
     pose_ids = {label_map[n] for n in synthetic.POSE_CLASSES}
     object_ids = {label_map[n] for n in synthetic.OBJECT_CLASSES}
     person_ids = {label_map[n] for n in synthetic.PERSON_CLASSES}
-    # AlphAction's group order: pose ids, then object ids, then person-interaction ids, contiguous from 1
-    assert max(pose_ids) < min(object_ids) and max(object_ids) < min(person_ids)
+    memory_ids = {label_map[n] for n in synthetic.MEMORY_CLASSES}
+    # AlphAction's group order: pose ids, then object ids, then person-interaction ids, contiguous from 1; the
+    # memory class closes the last sigmoid group
+    assert max(pose_ids) < min(object_ids) and max(object_ids) < min(person_ids) < max(person_ids) < min(memory_ids)
     assert sorted(ids) == list(range(1, len(ids) + 1))
     for split in SPLITS:
         ann = _json(os.path.join(root, "annotations", f"{split}.json"))
@@ -245,3 +247,34 @@ def test_refuses_to_replace_a_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="thesis.tex"):
         synthetic.make_synthetic_dataset(str(foreign), "tiny", progress=False)
     assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+def test_rest_needs_memory_the_clip_window_shows_no_run():
+    """``rest`` = standing after a run, the run outside the clip window: the keyframe window (32 frames, 16
+    before the keyframe) of a rest second reaches back into segment k-1 only, and k-1 and k are standing still;
+    the run lies 2-4 seconds earlier. Checked on the plans of many videos (no rendering)."""
+    from alphaction.data.synthetic.plan import FPS, HALF_SEGMENT, make_actors, segment_of_frame
+
+    window = 32  # FRAME_NUM 16 x FRAME_SAMPLE_RATE 2 of the synthetic configs
+    rests = stands = 0
+    for seed in range(60):
+        for actor in make_actors(np.random.default_rng(seed), 10, 192, 144):
+            plan = actor.plan
+            for k, seg in enumerate(plan):
+                if seg.after != "rest":
+                    stands += seg.pose == "stand"
+                    continue
+                rests += 1
+                assert seg.pose == "stand" and seg.speed == 0 and seg.obj is None and seg.inter is None
+                frames = range(k * FPS - window // 2, k * FPS + window // 2)
+                seen = {segment_of_frame(n) for n in frames if n >= 0}
+                assert min(seen) == k - 1
+                assert all(plan[j].pose == "stand" and plan[j].speed == 0 for j in seen if j <= k), (seed, k)
+                runs = [j for j in range(max(0, k - 4), k) if plan[j].pose == "run"]
+                assert runs and k - max(runs) >= 2, (seed, k, [p.pose for p in plan])
+                assert all(plan[j].pose == "stand" for j in range(max(runs) + 1, k))
+            for k, seg in enumerate(plan[:-3]):  # every run that is not at the end is followed by a rest
+                if seg.pose == "run" and plan[k + 1].pose != "run":
+                    assert plan[k + 1].pose == "stand" and plan[k + 1].after is None and plan[k + 2].after == "rest"
+    assert HALF_SEGMENT < window // 2 < FPS  # the window reaches into the neighbouring segments only
+    assert rests > 50 and stands > 5 * rests, (rests, stands)  # frequent enough to learn, and a minority

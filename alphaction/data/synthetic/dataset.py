@@ -20,12 +20,13 @@ import numpy as np
 from tqdm import tqdm
 
 from ...utils.progress import bar_disable
-from .plan import ACTION_IDS, ACTION_NAMES, FPS, OBJECT_CLASSES, PERSON_CLASSES, POSE_CLASSES, make_actors
+from .plan import (ACTION_IDS, ACTION_NAMES, FPS, MEMORY_CLASSES, OBJECT_CLASSES, PERSON_CLASSES, POSE_CLASSES,
+                   make_actors)
 from .render import ENCODER_OPTIONS, render_video
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the files written here change, so ensure_synthetic_dataset regenerates
+FORMAT_VERSION = 2  # bump when the files written here change, so ensure_synthetic_dataset regenerates
 SPLITS = ("train", "val")
 SIZES = {
     # frame size, videos per split, seconds per video
@@ -229,7 +230,7 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
         done = {"format_version": FORMAT_VERSION, "size": size, "seed": seed, "width": spec["width"],
                 "height": spec["height"], "fps": FPS, "seconds_per_video": spec["seconds"],
                 "classes": list(ACTION_NAMES), "num_classes": {"pose": len(POSE_CLASSES),
-                "object": len(OBJECT_CLASSES), "person": len(PERSON_CLASSES)}, "encoder": ENCODER_OPTIONS,
+                "object": len(OBJECT_CLASSES), "person": len(PERSON_CLASSES), "memory": len(MEMORY_CLASSES)}, "encoder": ENCODER_OPTIONS,
                 "stats": stats, "generation_seconds": seconds}
         _dump_json(os.path.join(tmp, "DONE.json"), done)
         if os.path.isdir(root):

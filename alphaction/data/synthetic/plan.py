@@ -4,6 +4,11 @@ Time grid: 25 fps; the keyframe of second ``k`` is frame ``25 k``. Plans are mad
 ``k`` covers frames ``25 k - 12 .. 25 k + 12``, so every keyframe sits in the middle of a segment and a
 1.28 s window around it (32 frames) reaches only 4 frames into each neighbour. The label of keyframe ``k``
 is the state of segment ``k``.
+
+One class needs memory: ``rest`` is a person standing still after a run. Its first standing second is a
+transition without the label (the clip window still shows the run's last frames); from the second standing
+second on, the window shows only a standing person, so only the features of earlier seconds (IA memory) tell
+a resting person from any other standing one.
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ HALF_SEGMENT = 12  # frames before / after the keyframe that belong to its segme
 POSE_CLASSES = ("stand", "walk", "run", "jump", "crouch")
 OBJECT_CLASSES = ("hold", "carry", "throw")
 PERSON_CLASSES = ("talk to", "follow")
-ACTION_NAMES = POSE_CLASSES + OBJECT_CLASSES + PERSON_CLASSES
+# needs what the person did seconds earlier; a sigmoid class, after the person interactions in the label order
+MEMORY_CLASSES = ("rest",)
+ACTION_NAMES = POSE_CLASSES + OBJECT_CLASSES + PERSON_CLASSES + MEMORY_CLASSES
 ACTION_IDS = {name: i + 1 for i, name in enumerate(ACTION_NAMES)}  # 1-based AVA-style ids
 
 KEEP, TURN = 0, 2  # Segment.facing codes besides +1 / -1 (set that direction)
@@ -39,9 +46,10 @@ class Segment:
     speed: float = 0.0  # px / s along the facing direction
     facing: int = KEEP  # KEEP, TURN, +1 or -1, applied at the segment's first frame
     release: int = 0  # throw only: release frame relative to the keyframe
+    after: str | None = None  # "rest" | None: a label given by what the person did before (not drawn)
 
     def action_ids(self) -> list[int]:
-        names = [self.pose] + [n for n in (self.obj, self.inter) if n is not None]
+        names = [self.pose] + [n for n in (self.obj, self.inter, self.after) if n is not None]
         return [ACTION_IDS[n] for n in names]
 
 
@@ -106,12 +114,16 @@ def _speed(rng: np.random.Generator, pose: str, h: float) -> float:
     return 0.0
 
 
+REST_SECONDS = (2, 4)  # labelled "rest" seconds after the unlabelled transition second that follows a run
+
+
 def solo_plan(rng: np.random.Generator, num_segments: int, h: float) -> list[Segment]:
-    """Episodes of 1-4 s; stand / walk frequent, jump / run / throw rare; objects come and go between episodes."""
+    """Episodes of 1-4 s; stand / walk frequent, jump / run / throw rare; objects come and go between episodes.
+    Every run is followed by a rest: one standing transition second, then 2-3 seconds labelled ``rest``."""
     plan: list[Segment] = []
     thrown = False
     while len(plan) < num_segments:
-        pose = str(rng.choice(POSE_CLASSES, p=[0.20, 0.28, 0.15, 0.14, 0.23]))
+        pose = str(rng.choice(POSE_CLASSES, p=[0.17, 0.24, 0.24, 0.13, 0.22]))
         dur = int(rng.integers(1, 3 if pose == "run" else 4)) if pose in ("run", "jump") else int(rng.integers(2, 5))
         obj = None
         if pose in ("stand", "walk", "crouch") and not thrown:
@@ -125,6 +137,10 @@ def solo_plan(rng: np.random.Generator, num_segments: int, h: float) -> list[Seg
         turn = rng.random() < 0.35
         for i in range(dur):
             plan.append(Segment(pose, obj, None, speed, TURN if (i == 0 and turn) else KEEP))
+        if pose == "run":
+            plan.append(Segment("stand", None, None, 0.0, KEEP))
+            rest = int(rng.integers(REST_SECONDS[0], REST_SECONDS[1]))
+            plan += [Segment("stand", None, None, 0.0, KEEP, after="rest")] * rest
         if obj == "hold" and rng.random() < 0.7:
             # the throw is its own one-second event, standing, right after holding the object
             plan.append(Segment("stand", "throw", None, 0.0, KEEP, int(rng.integers(-5, 4))))
@@ -244,5 +260,6 @@ def make_actors(rng: np.random.Generator, num_seconds: int, width: int, height: 
     return actors
 
 
-__all__ = ["ACTION_IDS", "ACTION_NAMES", "Actor", "FPS", "OBJECT_CLASSES", "PERSON_CLASSES", "POSE_CLASSES",
+__all__ = ["ACTION_IDS", "ACTION_NAMES", "Actor", "FPS", "MEMORY_CLASSES", "OBJECT_CLASSES", "PERSON_CLASSES",
+           "POSE_CLASSES",
            "Segment", "make_actors", "segment_of_frame"]
