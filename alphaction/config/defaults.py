@@ -124,6 +124,9 @@ _C.MODEL.IA_STRUCTURE.ROI_DIM_REDUCE = True  # AlphAction key (unused there too)
 _C.MODEL.IA_STRUCTURE.USE_ZERO_INIT_CONV = True  # zero-init the output conv of each block
 _C.MODEL.IA_STRUCTURE.MAX_OBJECT = 0  # objects per clip used as O keys (0 = no objects)
 _C.MODEL.IA_STRUCTURE.MASK_PADDING = True  # mask padded P / O / M slots out of the attention (False = AlphAction's unmasked softmax, for its released weights)
+_C.MODEL.IA_STRUCTURE.MEMORY_HALF = False  # keep the memory pool's person features in float16 (half the host memory; read back as float32)
+_C.MODEL.IA_STRUCTURE.MEMORY_MAX_ENTRIES = 0  # at most this many (video, second) entries in the memory pool, least recently updated evicted first (0 = unbounded)
+_C.MODEL.IA_STRUCTURE.MEMORY_TEST_MODE = "offline"  # memory at test time: "offline" (two stages, LENGTH seconds before and after) or "online" (past seconds only, as for streaming video)
 
 # ---------------------------------------------------------------------------------------------------
 # Input
@@ -207,6 +210,7 @@ _C.TEST.VIDEOS_PER_BATCH = 16  # clips per inference batch (global)
 _C.TEST.EXTEND_SCALE = (0.1, 0.05)  # test boxes widened by this fraction of width / height (in total)
 _C.TEST.BOX_THRESH = 0.8  # detected person boxes below this score are ignored
 _C.TEST.ACTION_THRESH = 0.05  # (box, action) pairs below this score are not written to result.csv
+_C.TEST.CLASS_GROUPS = ()  # frame-mAP reported per named group of action ids, e.g. ("pose:1-5", "memory:11"); empty = the head's pose / object / interaction groups
 _C.TEST.BEST_METRIC = ""  # keep OUTPUT_DIR/model_best.pth by this validation metric, e.g. "top1" or "-val_loss" ("-" = lower is better); "" = off
 
 _C.OUTPUT_DIR = "."  # where checkpoints, logs and inference results go

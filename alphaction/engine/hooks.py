@@ -82,15 +82,20 @@ class PeriodicCheckpointHook(HookBase):
     (RNG states)."""
 
     def __init__(self, checkpointer, period: int, max_iter: int,
-                 extra_state: Callable[[], dict] | None = None) -> None:
+                 extra_state: Callable[[], dict] | None = None,
+                 after_save: Callable[[dict], None] | None = None) -> None:
         self.checkpointer, self.period, self.max_iter = checkpointer, period, max_iter
         self.extra_state = extra_state or dict
+        self.after_save = after_save  # called with the saved extras once the checkpoint is on disk
 
     def state(self) -> dict[str, Any]:
         return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state()}
 
     def save(self, name: str) -> None:
-        self.checkpointer.save(name, **self.state())
+        state = self.state()
+        self.checkpointer.save(name, **state)
+        if self.after_save is not None:
+            self.after_save(state)
 
     def after_step(self) -> None:
         it = self.trainer.iter

@@ -239,12 +239,16 @@ class MemoryPool:
         self._evict()
         self._dirty.clear()
 
-    def save(self, path: str) -> str:
-        """Write :meth:`state_dict` to ``path`` atomically (a complete file or the previous one)."""
+    def save(self, path: str, extra: dict | None = None) -> str:
+        """Write :meth:`state_dict` (and ``extra``: plain values only, e.g. the iteration) to ``path`` atomically
+        (a complete file or the previous one)."""
+        state = self.state_dict()
+        if extra:
+            state["extra"] = dict(extra)
         tmp = path + ".tmp"
         try:
             with open(tmp, "wb") as f:
-                torch.save(self.state_dict(), f)
+                torch.save(state, f)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:
@@ -254,10 +258,12 @@ class MemoryPool:
         os.replace(tmp, path)
         return path
 
-    def load(self, path: str) -> "MemoryPool":
-        """Load a file written by :meth:`save` (``weights_only``: no code runs while reading it)."""
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return self
+    def load(self, path: str) -> dict:
+        """Load a file written by :meth:`save` (``weights_only``: no code runs while reading it); returns its
+        ``extra`` dict (empty when none was saved)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.load_state_dict(state)
+        return dict(state.get("extra") or {})
 
     # ------------------------------------------------------------------ ranks
     def sync(self, full: bool = False) -> None:

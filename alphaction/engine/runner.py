@@ -18,6 +18,7 @@ from ..utils import comm
 from ..utils.seed import get_rng_state, set_rng_state
 from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
                     PeriodicCheckpointHook, PreemptionHook)
+from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
 from .launch import DistContext
@@ -42,16 +43,38 @@ def run_test(cfg: CfgNode, model, ctx: DistContext) -> dict[str, dict[str, float
                                                      os.path.join(cfg.OUTPUT_DIR, "inference", name),
                                                      multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL))
         return results
-    head = cfg.MODEL.ROI_ACTION_HEAD
-    # mAP per class group (pose / object / person interaction), the groups being the head's logit order
-    groups = class_groups_from_counts(head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES,
-                                      head.NUM_PERSON_INTERACTION_CLASSES)
+    groups = report_class_groups(cfg)
+    memory = memory_settings(cfg) if uses_memory(module) else None
     for name, loader in build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size):
         eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
         results[name] = inference(module, loader, name, ctx.device,
                                   os.path.join(cfg.OUTPUT_DIR, "inference", name), eval_paths,
-                                  cfg.TEST.ACTION_THRESH, class_groups=groups)
+                                  cfg.TEST.ACTION_THRESH, class_groups=groups, memory=memory)
     return results
+
+
+def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
+    """The groups of action ids whose mAP is reported: ``TEST.CLASS_GROUPS`` (``"name:1-5,7"`` entries), or
+    the head's pose / object / person-interaction groups (its logit order) when that is empty."""
+    if not cfg.TEST.CLASS_GROUPS:
+        head = cfg.MODEL.ROI_ACTION_HEAD
+        return class_groups_from_counts(head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES,
+                                        head.NUM_PERSON_INTERACTION_CLASSES)
+    groups = {}
+    for entry in cfg.TEST.CLASS_GROUPS:
+        name, sep, spec = str(entry).partition(":")
+        ids: list[int] = []
+        try:
+            for part in filter(None, (p.strip() for p in spec.split(","))):
+                lo, dash, hi = part.partition("-")
+                ids += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+        except ValueError:
+            ids = []
+        if not sep or not name.strip() or not ids or name.strip() in groups:
+            raise ValueError(f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
+                             "'1-5,7' (action ids of the label map)")
+        groups[name.strip()] = tuple(ids)
+    return groups
 
 
 def _tensorboard_writer(cfg: CfgNode, enabled: bool, rank: int):
@@ -105,9 +128,14 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     scheduler = build_lr_scheduler(cfg, optimizer)
     checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
                                 head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP)
+    # the folder of the checkpoint that is loaded: where the memory pool file it names lies
+    loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
     extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
                                          adjust_lr=getattr(args, "adjust_lr", False))
     start_iter = int(extras.get("iteration", 0))
+    memory = TrainingMemory(memory_settings(cfg)) if uses_memory(model) else None
+    if memory is not None:
+        memory.restore(loaded_from, extras)
     raw_model = model
     model = prepare_model(cfg, model, ctx)
     writer = _tensorboard_writer(cfg, args.use_tfboard, ctx.rank)
@@ -116,9 +144,17 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     def extra_state() -> dict:
         rngs = comm.all_gather_object(get_rng_state()) if ctx.distributed else [get_rng_state()]
         data = comm.all_gather_object(loader_rng_state(loader)) if ctx.distributed else [loader_rng_state(loader)]
-        return {"rng_states": rngs, "data_rng_states": data}
+        state = {"rng_states": rngs, "data_rng_states": data}
+        if memory is not None:  # its own file, written before the checkpoint that names it
+            it = checkpoint_hook.trainer.iter
+            state["memory_pool"] = memory.save(cfg.OUTPUT_DIR, it) if ctx.rank == 0 else TrainingMemory.file_name(it)
+        return state
 
-    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state)
+    def after_save(state: dict) -> None:
+        if memory is not None and ctx.rank == 0:
+            TrainingMemory.prune(cfg.OUTPUT_DIR, state["memory_pool"])
+
+    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save)
     hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
              PreemptionHook(checkpoint_hook), NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0)]
     best = None
@@ -142,7 +178,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                                        world_size=ctx.world_size, seed=args.seed)
             trainer = Trainer(model, optimizer, loader, ctx.device, s.MAX_ITER, start_iter, hooks, amp=_amp(s.AMP),
                               grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
-                              channels_last=s.CHANNELS_LAST)
+                              channels_last=s.CHANNELS_LAST, memory=memory)
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)
             trainer.train()

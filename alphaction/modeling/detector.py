@@ -34,6 +34,12 @@ class ActionDetector(nn.Module):
         self.backbone = backbone
         self.roi_heads = nn.ModuleDict({"action": action_head})
 
+    @property
+    def uses_memory(self) -> bool:
+        """Whether the IA structure has memory (M) blocks: the engine then feeds ``memory`` from its pool."""
+        ia = self.roi_heads["action"].feature_extractor.ia_structure
+        return ia is not None and "M" in ia.settings.block_types
+
     def _check_batch(self, slow: Tensor, boxes: list[Tensor]) -> None:
         if len(boxes) != slow.shape[0]:
             raise ValueError(f"ActionDetector: {len(boxes)} box tensors for a batch of {slow.shape[0]} clips")

@@ -163,10 +163,16 @@ def test_save_load_files(tmp_path):
     assert os.listdir(tmp_path) == ["memory_pool.pth"]  # no .tmp left behind
     pool.update(["vidA"], [900], [_feats(77.0)])
     pool.save(path)  # overwrites atomically
-    restored = MemoryPool().load(path)
+    restored = MemoryPool()
+    assert restored.load(path) == {}
     _assert_same(pool, restored)
-    small = MemoryPool(max_entries=2).load(path)  # the loading pool's bound applies: newest kept
+    small = MemoryPool(max_entries=2)
+    small.load(path)  # the loading pool's bound applies: newest kept
     assert small.keys() == pool.keys()[-2:]
+    pool.save(path, extra={"iteration": 12, "last_loss": 0.5})
+    again = MemoryPool()
+    assert again.load(path) == {"iteration": 12, "last_loss": 0.5}
+    _assert_same(pool, again)
 
 
 def _sync_worker(rank: int, init_file: str, out_dir: str) -> None:

@@ -29,6 +29,10 @@ class PooledFeatures:
         return PooledFeatures([p.detach() for p in self.persons],
                               None if self.objects is None else [o.detach() for o in self.objects])
 
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "PooledFeatures":
+        return PooledFeatures([p.to(device, dtype) for p in self.persons],
+                              None if self.objects is None else [o.to(device, dtype) for o in self.objects])
+
 
 class MLPFeatureExtractor(nn.Module):
     """Pools slow and fast maps per box, concatenates channels, max-pools space, [IA], then
