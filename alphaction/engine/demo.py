@@ -26,6 +26,7 @@ from ..data.collate import collate
 from ..data.prep.visualize import draw_boxes
 from ..data.video_io import window_positions
 from ..modeling import build_model
+from .ia_memory import memory_settings, uses_memory
 from .runner import head_prefixes
 from .tracker import IoUTracker
 
@@ -143,6 +144,9 @@ def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tu
     pixels of the original video (``orig_size = (H, W)``). Seconds without boxes get empty results."""
     transform = build_transforms(cfg, is_train=False)
     tracker = IoUTracker(iou_thresh=iou_thresh, max_age=2)
+    # an IA model with memory sees the persons of the seconds already processed (online memory, as streaming)
+    memory = memory_settings(cfg) if uses_memory(model) else None
+    pool = memory.new_pool() if memory is not None else None
     num_seconds = int(np.ceil(len(frames) / fps))
     results = []
     for s in range(num_seconds):
@@ -156,9 +160,16 @@ def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tu
             sample.update(labels=torch.zeros(len(dets), 0), scores=torch.from_numpy(res.scores), video_id="",
                           timestamp=s, index=s)
             batch = collate([sample], cfg.DATALOADER.SIZE_DIVISIBILITY)
-            probs = model(batch["slow"].to(device), batch["fast"].to(device),
-                          [b.to(device) for b in batch["boxes"]], batch["image_sizes"],
-                          objects=[o.to(device) for o in batch["objects"]])
+            args = (batch["slow"].to(device), batch["fast"].to(device), [b.to(device) for b in batch["boxes"]],
+                    batch["image_sizes"])
+            objects = [o.to(device) for o in batch["objects"]]
+            if pool is None:
+                probs = model(*args, objects=objects)
+            else:
+                pooled = model.extract_features(*args, objects=objects)
+                window = pool.window("demo", s, device=device, **memory.window_kwargs(online=True))
+                probs = model.predict_from_features(pooled, [window])
+                pool.update(["demo"], [s], [pooled.persons[0]])
             res.probs = probs[0].float().cpu().numpy()
         results.append(res)
     return results

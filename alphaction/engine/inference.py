@@ -16,50 +16,109 @@ from ..evaluation.ava import AvaColumns, frame_map, write_csv
 from ..structures.boxes import normalize_boxes
 from ..utils import comm
 from ..utils.progress import bar_disable
+from .ia_memory import MemorySettings
+from .memory import MemoryPool
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
 
 
+class _Collector:
+    """Per-clip records and kept (box, class) rows of a rank's predictions, as :func:`predict` returns them."""
+
+    def __init__(self, action_thresh: float) -> None:
+        self.action_thresh = action_thresh
+        self.clips = {"indices": [], "video_ids": [], "timestamps": []}
+        self.parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
+        self.skipped = 0
+
+    def add(self, probs: Sequence, boxes: Sequence, image_sizes: Sequence, video_ids: Sequence, timestamps: Sequence,
+            indices: Sequence) -> None:
+        for p, clip_boxes, (h, w), vid, ts, index in zip(probs, boxes, image_sizes, video_ids, timestamps, indices):
+            norm = normalize_boxes(clip_boxes.float().cpu(), h, w).clamp(0, 1)
+            p = p.float().cpu()
+            box_idx, cls = (p >= self.action_thresh).nonzero(as_tuple=True)   # row-major: box, then class
+            self.parts["clip"].append(np.full(len(box_idx), len(self.clips["indices"]), dtype=np.int64))
+            self.parts["boxes"].append(norm[box_idx].numpy())
+            self.parts["action_ids"].append(cls.numpy().astype(np.int64) + 1)
+            self.parts["scores"].append(p[box_idx, cls].numpy())
+            self.clips["indices"].append(int(index))
+            self.clips["video_ids"].append(str(vid))
+            self.clips["timestamps"].append(int(ts))
+
+    def result(self) -> dict:
+        out = {k: np.concatenate(v) if v else np.zeros((0, 4) if k == "boxes" else 0) for k, v in self.parts.items()}
+        out["indices"] = np.asarray(self.clips["indices"], dtype=np.int64)
+        out["timestamps"] = np.asarray(self.clips["timestamps"], dtype=np.int64)
+        out["video_ids"] = self.clips["video_ids"]
+        out["num_skipped"] = self.skipped
+        return out
+
+
+def _batches(data_loader, collector: _Collector, device: torch.device, desc: str):
+    """The decodable batches of ``data_loader`` on ``device`` (skipped clips counted), with a rank-0 bar."""
+    for batch in tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
+        collector.skipped += int(batch.get("num_skipped", 0))  # undecodable clips (DATALOADER.ON_BAD_SAMPLE skip)
+        if not batch.get("empty"):
+            yield batch_to_device(batch, device)
+
+
 @torch.no_grad()
-def predict(model, data_loader, device: torch.device, action_thresh: float, desc: str = "inference") -> dict:
+def predict(model, data_loader, device: torch.device, action_thresh: float, desc: str = "inference",
+            memory: MemorySettings | None = None) -> dict:
     """Run the model over ``data_loader``; returns this rank's predictions as arrays.
 
     ``{"indices": int64 [K], "video_ids": list[str] [K], "timestamps": int64 [K]}`` per clip (dataset index,
     keyframe) and, per kept (box, class) pair with score >= action_thresh, in clip order then box-major order:
     ``{"clip": int64 [N] (position in the clip arrays), "boxes": float32 [N, 4] normalized x1, y1, x2, y2,
     "action_ids": int64 [N] (class index + 1), "scores": float32 [N]}``.
+
+    ``memory``: the memory settings of a model with IA memory blocks: two-stage inference
+    (:func:`predict_with_memory`).
     """
+    if memory is not None:
+        return predict_with_memory(model, data_loader, device, action_thresh, memory, desc)
     model.eval()
-    clips = {"indices": [], "video_ids": [], "timestamps": []}
-    parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
-    skipped = 0
-    bar = tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True)
-    for batch in bar:
-        skipped += int(batch.get("num_skipped", 0))  # undecodable clips (DATALOADER.ON_BAD_SAMPLE skip)
-        if batch.get("empty"):
-            continue
-        batch = batch_to_device(batch, device)
+    out = _Collector(action_thresh)
+    for batch in _batches(data_loader, out, device, desc):
         probs = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
                       objects=batch.get("objects"))
-        for p, boxes, (h, w), vid, ts, index in zip(probs, batch["boxes"], batch["image_sizes"],
-                                                    batch["video_ids"], batch["timestamps"], batch["indices"]):
-            norm = normalize_boxes(boxes.float().cpu(), h, w).clamp(0, 1)
-            p = p.float().cpu()
-            box_idx, cls = (p >= action_thresh).nonzero(as_tuple=True)   # row-major: box, then class
-            parts["clip"].append(np.full(len(box_idx), len(clips["indices"]), dtype=np.int64))
-            parts["boxes"].append(norm[box_idx].numpy())
-            parts["action_ids"].append(cls.numpy().astype(np.int64) + 1)
-            parts["scores"].append(p[box_idx, cls].numpy())
-            clips["indices"].append(int(index))
-            clips["video_ids"].append(str(vid))
-            clips["timestamps"].append(int(ts))
-    out = {k: np.concatenate(v) if v else np.zeros((0, 4) if k == "boxes" else 0) for k, v in parts.items()}
-    out["indices"] = np.asarray(clips["indices"], dtype=np.int64)
-    out["timestamps"] = np.asarray(clips["timestamps"], dtype=np.int64)
-    out["video_ids"] = clips["video_ids"]
-    out["num_skipped"] = skipped
-    return out
+        out.add(probs, batch["boxes"], batch["image_sizes"], batch["video_ids"], batch["timestamps"],
+                batch["indices"])
+    return out.result()
+
+
+@torch.no_grad()
+def predict_with_memory(model, data_loader, device: torch.device, action_thresh: float, settings: MemorySettings,
+                        desc: str = "inference") -> dict:
+    """Two-stage inference of an IA model with memory blocks (AlphAction's, without rerunning the backbone).
+
+    Stage 1 runs the backbone and ROI pooling over the whole loader, keeps every clip's pooled person and object
+    features (float32, on the CPU) and puts the person features in a memory pool keyed by (video, second); the
+    pools of all ranks are merged, so every rank sees the persons of the whole test set. Stage 2 classifies each
+    clip from its stage-1 features and the memory of ``LENGTH`` seconds around it (``settings.test_mode``
+    ``"online"``: the seconds before it only, as a streaming run would have them). Within a crowded second the
+    first ``MAX_PER_SEC`` persons (the dataset's box order) are kept, so the result is deterministic.
+    """
+    model.eval()
+    out = _Collector(action_thresh)
+    pool = MemoryPool(None, settings.half, settings.dim)  # the whole test set: no eviction at test time
+    stored = []
+    for batch in _batches(data_loader, out, device, f"{desc} (1/2 features)"):
+        pooled = model.extract_features(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
+                                        objects=batch.get("objects"))
+        pooled = pooled.to("cpu", torch.float32)
+        pool.update(batch["video_ids"], batch["timestamps"], pooled.persons)
+        stored.append((pooled, [b.cpu() for b in batch["boxes"]], batch["image_sizes"], batch["video_ids"],
+                       batch["timestamps"], batch["indices"]))
+    pool.sync(full=True)
+    window = settings.window_kwargs(online=settings.test_mode == "online")
+    for pooled, boxes, sizes, video_ids, timestamps, indices in tqdm(
+            stored, desc=f"{desc} (2/2 memory)", disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
+        memory = pool.windows(video_ids, timestamps, device=device, **window)
+        probs = model.predict_from_features(pooled.to(device), memory)
+        out.add(probs, boxes, sizes, video_ids, timestamps, indices)
+    return out.result()
 
 
 def merge_predictions(parts: Sequence[dict], dataset_size: Optional[int] = None) -> AvaColumns:
@@ -105,17 +164,19 @@ def merge_predictions(parts: Sequence[dict], dataset_size: Optional[int] = None)
 
 def inference(model, data_loader, dataset_name: str, device: torch.device, output_folder: str,
               eval_file_paths: dict, action_thresh: float,
-              class_groups: Optional[Mapping[str, Sequence[int]]] = None) -> dict[str, float]:
+              class_groups: Optional[Mapping[str, Sequence[int]]] = None,
+              memory: MemorySettings | None = None) -> dict[str, float]:
     """Predict, gather to rank 0, write ``output_folder/result.csv`` and, when the dataset has evaluation
     files, compute frame-mAP@0.5 on the in-memory predictions (written to ``result.json``).
 
     The predictions are rounded to the 5 decimals of ``result.csv`` before scoring, so scoring the CSV with
     ``python -m alphaction.evaluation.ava`` gives the same number bit for bit. ``class_groups`` (e.g.
-    ``class_groups_from_counts(14, 49, 17)``) adds ``"mAP@0.5/<group>"`` entries.
+    ``class_groups_from_counts(14, 49, 17)``) adds ``"mAP@0.5/<group>"`` entries. ``memory``: the memory
+    settings of an IA model with memory blocks (two-stage inference).
     Returns ``{"mAP@0.5": ...[, "mAP@0.5/<group>": ...]}`` on rank 0, ``{}`` elsewhere.
     """
     start = time.perf_counter()
-    preds = predict(model, data_loader, device, action_thresh, desc=f"inference {dataset_name}")
+    preds = predict(model, data_loader, device, action_thresh, desc=f"inference {dataset_name}", memory=memory)
     parts = comm.all_gather_object(preds)
     n_clips = len(data_loader.dataset)
     logger.info("%s: inference on %d clips took %.1f s", dataset_name, n_clips, time.perf_counter() - start)

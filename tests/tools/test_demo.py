@@ -70,11 +70,11 @@ def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tm
         per_box.setdefault((int(r["second"]), int(r["track_id"])), []).append(r)
         assert 0.0 <= float(r["score"]) <= 1.0
         assert 0 <= float(r["x1"]) <= float(r["x2"]) <= 1 and 0 <= float(r["y1"]) <= float(r["y2"]) <= 1
-    # threshold 0: every class of every GT box of every second, 10 classes each
-    assert len(rows) == 10 * len(dets)
+    # threshold 0: every class of every GT box of every second, 11 classes each
+    assert len(rows) == 11 * len(dets)
     assert len(per_box) == len(dets)
     for group in per_box.values():
-        assert sorted(int(r["action_id"]) for r in group) == list(range(1, 11))
+        assert sorted(int(r["action_id"]) for r in group) == list(range(1, 12))
         pose = sum(float(r["score"]) for r in group if int(r["action_id"]) <= 5)
         assert pose == pytest.approx(1.0, abs=3e-3)  # softmax over the 5 pose classes
     assert {r["action_name"] for r in rows} >= {"stand", "walk"}
@@ -103,3 +103,50 @@ def test_iou_tracker_keeps_ids_of_moving_boxes():
     assert tr.update(np.array([[52, 51, 62, 61], [1, 1, 11, 11], [100, 0, 110, 10]])) == [1, 0, 2]
     assert tr.update(np.zeros((0, 4))) == []
     assert tr.update(np.array([[2, 1, 12, 11]])) == [0]  # max_age 1: one empty step is bridged
+
+
+def test_demo_gives_an_ia_model_the_memory_of_past_seconds_only(tiny_root, concat_clips, tmp_path):
+    """Online memory in the demo: second s is classified with the persons of seconds s-LENGTH[0] .. s-1 as the
+    demo itself saw them; second 0 has no memory at all."""
+    from alphaction.engine import demo as engine_demo
+    from alphaction.modeling.ia import ClipMemory
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14_ia.yaml"))
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    with torch.no_grad():  # an initialised IA barely moves the outputs: give memory a visible effect
+        for p in model.roi_heads["action"].feature_extractor.ia_structure.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.08)
+    vid = sorted(os.listdir(tiny_root / "clips"))[0]
+    movie = tmp_path / "m.mp4"
+    concat_clips(tiny_root / "clips" / vid, movie)
+    frames, orig_size = engine_demo.read_video(str(movie))
+    boxes = {s: np.array([[10, 20, 40, 90, 1.0], [60, 15, 95, 92, 0.9]], np.float32) for s in range(4)}
+    results = engine_demo.predict_video(cfg, model, frames, orig_size, boxes, 25, torch.device("cpu"))
+
+    # the same seconds by hand: features of each second, then each classified with the earlier ones as memory
+    captured = {}
+    extract = model.extract_features
+
+    def spy(*args, **kwargs):
+        captured["last"] = out = extract(*args, **kwargs)
+        return out
+
+    model.extract_features = spy
+    before = cfg.MODEL.IA_STRUCTURE.LENGTH[0]
+    persons = {}
+    for s in range(4):
+        engine_demo.predict_video(cfg, model, frames, orig_size, {s: boxes[s]}, 25, torch.device("cpu"))
+        pooled = captured["last"]
+        persons[s] = pooled.persons[0]
+        past = [k for k in range(s - before, s) if k in persons]
+        memory = ClipMemory(torch.cat([persons[k] for k in past]),
+                            torch.cat([torch.full((persons[k].shape[0],), before + k - s) for k in past])) \
+            if past else ClipMemory.empty(persons[s].shape[1])
+        with torch.no_grad():
+            want = model.predict_from_features(pooled, [memory])[0].numpy()
+            alone = model.predict_from_features(pooled, None)[0].numpy()
+        np.testing.assert_allclose(results[s].probs, want, rtol=0, atol=1e-5)
+        assert (np.abs(want - alone).max() > 1e-4) == (s > 0)  # memory from the second second on
