@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from alphaction.config import ConfigError  # noqa: E402
 from alphaction.config.generate import (  # noqa: E402
-    AVA_CLASS_GROUPS, BACKBONES, FinetuneSpec, videos_per_gpu_for_memory, write_finetune_config,
+    AVA_CLASS_GROUPS, BACKBONES, IA_CHOICES, FinetuneSpec, videos_per_gpu_for_memory, write_finetune_config,
 )
 from alphaction.config.paths_catalog import DatasetCatalog  # noqa: E402
 
@@ -41,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-config", default="", metavar="FILE",
                    help="inherit from this config instead of the backbone's (e.g. a CPU quick schedule); the "
                         "scaling rule then starts from its lr and batch")
-    p.add_argument("--ia", choices=["off", "on"], default="off",
-                   help="Interaction Aggregation: only 'off' is accepted for now (IA is not implemented yet)")
+    p.add_argument("--ia", choices=list(IA_CHOICES), default="off",
+                   help="Interaction Aggregation: inherit from AlphAction's published IA config of the backbone "
+                        "('on' = dense serial; R50 also has 'serial' and 'parallel'); needs object boxes "
+                        "(object_file) in the catalog entries")
     p.add_argument("--num-gpus", type=int, default=1, help="training processes (GPUs); 1 also for a CPU run")
     mem = p.add_mutually_exclusive_group()
     mem.add_argument("--videos-per-gpu", type=int, default=None, help="clips per GPU per iteration (default 2)")
@@ -100,7 +102,8 @@ def interactive(args: argparse.Namespace) -> argparse.Namespace:
     args.class_groups = list(_ask("Class groups: pose (softmax), object, person-interaction counts",
                                   tuple(default_groups), _ints))
     args.backbone = _ask("Backbone (r50_4x16 | r101_8x8)", args.backbone, str, sorted(BACKBONES))
-    args.ia = _ask("Interaction Aggregation (only 'off' for now)", args.ia, str, ["off"])
+    args.ia = _ask("Interaction Aggregation (off, on = dense serial, serial, parallel)", args.ia, str,
+                   list(IA_CHOICES))
     args.num_gpus = _ask("Number of GPUs", args.num_gpus, int)
     if args.videos_per_gpu is None:
         gib = _ask("Memory per GPU in GiB (empty: give clips per GPU next)", args.gpu_memory or "", str)

@@ -19,7 +19,7 @@ from . import get_cfg
 from .cfgnode import ConfigError
 from .paths_catalog import DatasetCatalog
 
-__all__ = ["BACKBONES", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory", "finetune_overrides",
+__all__ = ["BACKBONES", "IA_CHOICES", "IA_CONFIGS", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory", "finetune_overrides",
            "write_finetune_config"]
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -29,6 +29,14 @@ BACKBONES = {
     "r50_4x16": os.path.join(CONFIG_DIR, "resnet50_4x16f_baseline.yaml"),
     "r101_8x8": os.path.join(CONFIG_DIR, "resnet101_8x8f_baseline.yaml"),
 }
+# (backbone, IA structure) -> AlphAction's published IA config it inherits from (--ia)
+IA_CONFIGS = {
+    ("r50_4x16", "dense"): os.path.join(CONFIG_DIR, "resnet50_4x16f_denseserial.yaml"),
+    ("r50_4x16", "serial"): os.path.join(CONFIG_DIR, "resnet50_4x16f_serial.yaml"),
+    ("r50_4x16", "parallel"): os.path.join(CONFIG_DIR, "resnet50_4x16f_parallel.yaml"),
+    ("r101_8x8", "dense"): os.path.join(CONFIG_DIR, "resnet101_8x8f_denseserial.yaml"),
+}
+IA_CHOICES = ("off", "on", "dense", "serial", "parallel")  # "on" = dense serial, AlphAction's best
 # GPU memory one training clip needs (GiB, frozen BN, 256-px short side, AlphAction's 64-frame input), rounded
 # up from AlphAction's 2 clips per 12 GB GPU for R50 4x16; R101 8x8 has twice the slow frames and a deeper res4.
 GIB_PER_CLIP = {"r50_4x16": 5.0, "r101_8x8": 8.0}
@@ -50,7 +58,7 @@ class FinetuneSpec:
     catalog: str = ""
     base_weights: str = ""  # MODEL.WEIGHT; empty keeps the base config's
     output_dir: str = ""  # OUTPUT_DIR; empty: data/output/<config file stem>
-    ia: str = "off"
+    ia: str = "off"  # one of IA_CHOICES: the IA structure of the published config to inherit from
     extra: dict = field(default_factory=dict)
 
 
@@ -80,9 +88,14 @@ def scale_schedule(base_lr: float, base_batch: int, steps, max_iter: int, warmup
 
 
 def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
-    if spec.ia != "off":
-        raise ConfigError("--ia: the Interaction Aggregation (IA) structure is not implemented yet; only 'off' "
-                          "is accepted (the baseline configs train without it)")
+    if spec.ia not in IA_CHOICES:
+        raise ConfigError(f"--ia {spec.ia!r}: choose one of {', '.join(IA_CHOICES)}")
+    if spec.ia != "off" and spec.base_config:
+        raise ConfigError("--ia applies to --backbone; with --base-config the base config decides the IA structure "
+                          "(pass an IA config such as config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml)")
+    if spec.ia != "off" and _ia_key(spec) not in IA_CONFIGS:
+        raise ConfigError(f"--ia {spec.ia} --backbone {spec.backbone}: AlphAction published no such config; "
+                          f"available: {', '.join(f'--backbone {b} --ia {i}' for b, i in IA_CONFIGS)}")
     if spec.backbone not in BACKBONES and not spec.base_config:
         raise ConfigError(f"unknown backbone {spec.backbone!r}; choose one of {sorted(BACKBONES)}")
     if spec.num_gpus < 1 or spec.videos_per_gpu < 1:
@@ -114,10 +127,17 @@ def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
     return groups  # type: ignore[return-value]
 
 
+def _ia_key(spec: FinetuneSpec) -> tuple[str, str]:
+    return spec.backbone, "dense" if spec.ia == "on" else spec.ia
+
+
 def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
     """``(base config path, overrides)`` of the config for ``spec`` (see the module docstring)."""
     groups = _check(spec)
-    base_path = os.path.abspath(spec.base_config or BACKBONES[spec.backbone])
+    if spec.base_config:
+        base_path = os.path.abspath(spec.base_config)
+    else:
+        base_path = IA_CONFIGS[_ia_key(spec)] if spec.ia != "off" else BACKBONES[spec.backbone]
     base = get_cfg()
     base.merge_from_file(base_path)
     batch = spec.num_gpus * spec.videos_per_gpu
@@ -127,8 +147,9 @@ def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]
     stem = os.path.splitext(os.path.basename(output_file))[0]
     model = {"ROI_ACTION_HEAD": {"NUM_CLASSES": spec.num_classes, "NUM_PERSON_MOVEMENT_CLASSES": groups[0],
                                  "NUM_OBJECT_MANIPULATION_CLASSES": groups[1],
-                                 "NUM_PERSON_INTERACTION_CLASSES": groups[2]},
-             "IA_STRUCTURE": {"ACTIVE": False}}
+                                 "NUM_PERSON_INTERACTION_CLASSES": groups[2]}}
+    if not spec.base_config and spec.ia == "off":
+        model["IA_STRUCTURE"] = {"ACTIVE": False}
     if spec.base_weights:
         model["WEIGHT"] = spec.base_weights
     datasets = {"TRAIN": tuple(spec.train), "TEST": tuple(spec.test)}

@@ -61,7 +61,7 @@ def test_memory_hint_weights_catalog_and_output_dir(tmp_path):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--ia", "on"], "not implemented"),
+    (["--ia", "serial", "--backbone", "r101_8x8"], "AlphAction published no such config"),
     (["--class-groups", "5", "3", "3"], "summing to"),
     (["--dataset-test", "nope_val"], "'nope_val' is not in"),
 ])
@@ -92,3 +92,20 @@ def test_interactive_gives_the_same_file_as_the_flags(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     assert gen.main(["--interactive"]) == 0
     assert by_prompts.read_text() == by_flags.read_text()
+
+
+@pytest.mark.parametrize("ia,backbone,base,structure", [
+    ("on", "r50_4x16", "resnet50_4x16f_denseserial.yaml", "dense"),
+    ("parallel", "r50_4x16", "resnet50_4x16f_parallel.yaml", "parallel"),
+    ("dense", "r101_8x8", "resnet101_8x8f_denseserial.yaml", "dense"),
+])
+def test_ia_inherits_the_published_ia_config(tmp_path, ia, backbone, base, structure):
+    out = tmp_path / "ia.yaml"
+    assert gen.main(FLAGS + ["--backbone", backbone, "--ia", ia, "--num-gpus", "8", "--videos-per-gpu", "2",
+                             "--output", str(out)]) == 0
+    assert os.path.basename(out.read_text().split("_BASE_:")[1].split("\n")[0].strip()) == base
+    cfg = _load(out)
+    assert cfg.MODEL.IA_STRUCTURE.ACTIVE is True and cfg.MODEL.IA_STRUCTURE.STRUCTURE == structure
+    # 16 clips per iteration: AlphAction's IA schedule as published
+    assert tuple(cfg.SOLVER.STEPS) == (70000, 90000) and cfg.SOLVER.MAX_ITER == 110000
+    assert cfg.SOLVER.IA_LR_FACTOR == 10.0

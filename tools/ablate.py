@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Train several configs on the same data for the same iterations and print their frame-mAP side by side.
+
+By default: the synthetic baseline and the same model with dense-serial IA (``config_files/synthetic/``), both on
+the synthetic dataset made on first use::
+
+    python tools/ablate.py                                   # 400 iterations each, as the configs say
+    python tools/ablate.py --output-dir data/output/ablation SOLVER.MAX_ITER 800 SOLVER.STEPS "(600,)"
+
+Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
+the same seed and the trailing ``KEY VALUE`` overrides; the table (overall, per class group, per class) is
+printed and written to ``OUTPUT_DIR/ablation.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+DEFAULT_CONFIGS = ["config_files/synthetic/slowfast_r14_cpu.yaml",
+                   "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml"]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files to compare (first = reference)")
+    p.add_argument("--names", nargs="+", default=None, help="column names (default: the config file names)")
+    p.add_argument("--output-dir", default="data/output/ablation", help="one sub-folder per config, and ablation.json")
+    p.add_argument("--seed", type=int, default=2, help="the same training seed for every config")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every config")
+    args = p.parse_args(argv)
+    if args.names and len(args.names) != len(args.configs):
+        p.error(f"--names gives {len(args.names)} names for {len(args.configs)} configs")
+    if len(args.opts) % 2:
+        p.error(f"overrides come in KEY VALUE pairs, got {len(args.opts)} words: {args.opts}")
+    return args
+
+
+def _name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def test_dataset(config: str, opts: list[str]) -> str:
+    from alphaction.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.merge_from_file(config)
+    cfg.merge_from_list(list(opts))
+    if not cfg.DATASETS.TEST:
+        raise SystemExit(f"{config}: DATASETS.TEST is empty; nothing to compare on")
+    return cfg.DATASETS.TEST[0]
+
+
+def run_one(config: str, out_dir: str, seed: int, opts: list[str]) -> float:
+    """``train_net.py`` on one config (resuming if ``out_dir`` holds a checkpoint); returns its wall time."""
+    cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config, "--seed", str(seed),
+           *opts, "OUTPUT_DIR", out_dir]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=os.getcwd())
+    if done.returncode:
+        raise SystemExit(f"training {config} failed (exit status {done.returncode}); see {out_dir}/log.txt")
+    return time.perf_counter() - start
+
+
+def table(names: list[str], results: list[dict]) -> str:
+    """Rows: overall mAP, each group, each class; one column per config."""
+    rows = [("frame-mAP@0.5", [r.get("mAP@0.5") for r in results])]
+    groups = [k for k in results[0] if k.startswith("mAP@0.5/")]
+    rows += [(f"  group {g.split('/', 1)[1]}", [r.get(g) for r in results]) for g in groups]
+    classes = list(results[0].get("per_class_AP@0.5", {}))
+    rows += [(f"    {c}", [r.get("per_class_AP@0.5", {}).get(c) for r in results]) for c in classes]
+    width = max(len(n) for n in names + ["0.0000"]) + 2
+    label_width = max(len(label) for label, _ in rows) + 2
+    lines = [" " * label_width + "".join(n.rjust(width) for n in names)]
+    for label, values in rows:
+        cells = ["-" if v is None or v != v else f"{v:.4f}" for v in values]
+        lines.append(label.ljust(label_width) + "".join(c.rjust(width) for c in cells))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = args.names or [_name(c) for c in args.configs]
+    os.makedirs(args.output_dir, exist_ok=True)
+    results, times = [], []
+    for config, name in zip(args.configs, names):
+        out_dir = os.path.join(args.output_dir, name)
+        times.append(round(run_one(config, out_dir, args.seed, args.opts), 1))
+        result_file = os.path.join(out_dir, "inference", test_dataset(config, args.opts), "result.json")
+        if not os.path.isfile(result_file):
+            raise SystemExit(f"{result_file} was not written: does the test dataset have ground truth?")
+        with open(result_file, encoding="utf-8") as f:
+            results.append(json.load(f))
+    text = table(names, results)
+    print(text)
+    report = {"configs": dict(zip(names, args.configs)), "overrides": args.opts, "seed": args.seed,
+              "wall_seconds": dict(zip(names, times)), "results": dict(zip(names, results)), "table": text}
+    path = os.path.join(args.output_dir, "ablation.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
