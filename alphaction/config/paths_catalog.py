@@ -107,6 +107,8 @@ class DatasetCatalog:
         "synthetic_tiny_val": _synthetic_entry("tiny", "val"),
         "synthetic_train": _synthetic_entry("default", "train"),
         "synthetic_val": _synthetic_entry("default", "val"),
+        "synthetic_large_train": _synthetic_entry("large", "train"),
+        "synthetic_large_val": _synthetic_entry("large", "val"),
         "thermal_synthetic_train": _thermal_entry("default", "train"),
         "thermal_synthetic_val": _thermal_entry("default", "val"),
         "thermal_synthetic_tiny_train": _thermal_entry("tiny", "train"),

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["MEMORY_TEST_MODES", "MemorySettings", "TrainingMemory", "memory_settings", "uses_memory"]
 
-MEMORY_TEST_MODES = ("offline", "online")
+MEMORY_TEST_MODES = ("offline", "online", "none")
 POOL_FILE = re.compile(r"memory_pool_(\d{7})\.pth")
 
 

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from ..evaluation.ava import AvaColumns, frame_map, write_csv
+from ..modeling.ia import ClipMemory
 from ..structures.boxes import normalize_boxes
 from ..utils import comm
 from ..utils.progress import bar_disable
@@ -97,8 +98,9 @@ def predict_with_memory(model, data_loader, device: torch.device, action_thresh:
     features (float32, on the CPU) and puts the person features in a memory pool keyed by (video, second); the
     pools of all ranks are merged, so every rank sees the persons of the whole test set. Stage 2 classifies each
     clip from its stage-1 features and the memory of ``LENGTH`` seconds around it (``settings.test_mode``
-    ``"online"``: the seconds before it only, as a streaming run would have them). Within a crowded second the
-    first ``MAX_PER_SEC`` persons (the dataset's box order) are kept, so the result is deterministic.
+    ``"online"``: the seconds before it only, as a streaming run would have them; ``"none"``: no other seconds, to
+    measure what the memory adds). Within a crowded second the first ``MAX_PER_SEC`` persons (the dataset's box
+    order) are kept, so the result is deterministic.
     """
     model.eval()
     out = _Collector(action_thresh)
@@ -115,7 +117,10 @@ def predict_with_memory(model, data_loader, device: torch.device, action_thresh:
     window = settings.window_kwargs(online=settings.test_mode == "online")
     for pooled, boxes, sizes, video_ids, timestamps, indices in tqdm(
             stored, desc=f"{desc} (2/2 memory)", disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
-        memory = pool.windows(video_ids, timestamps, device=device, **window)
+        if settings.test_mode == "none":  # what the memory adds: the M blocks see only the clip's own persons
+            memory = [ClipMemory.empty(settings.dim, device=device) for _ in video_ids]
+        else:
+            memory = pool.windows(video_ids, timestamps, device=device, **window)
         probs = model.predict_from_features(pooled.to(device), memory)
         out.add(probs, boxes, sizes, video_ids, timestamps, indices)
     return out.result()

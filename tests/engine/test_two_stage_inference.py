@@ -99,3 +99,17 @@ def test_two_stage_equals_the_direct_computation(setup, mode):
             torch.testing.assert_close(got[index], with_memory, rtol=0, atol=1e-5, msg=f"{name} clip {index}")
             memory_changed += int((with_memory - without).abs().max() > 1e-4)  # 10x the tolerance
     assert memory_changed > 0, "memory never changed a prediction: the comparison would prove nothing"
+
+
+def test_memory_mode_none_equals_the_forward_without_memory(setup):
+    """MEMORY_TEST_MODE "none" (what the memory adds): the M blocks see no other second, as a forward without
+    ``memory``."""
+    cfg, model, loaders = setup
+    settings = memory_settings(cfg)
+    settings = type(settings)(**{**settings.__dict__, "test_mode": "none"})
+    num_classes = cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES
+    for name, loader in loaders:
+        got = _as_matrices(predict(model, loader, torch.device("cpu"), 0.0, memory=settings), num_classes)
+        want = _direct(cfg, model, loader.dataset, online=False)
+        for index, (_, without) in want.items():
+            torch.testing.assert_close(got[index], without, rtol=0, atol=1e-5, msg=f"{name} clip {index}")

@@ -32,6 +32,8 @@ SIZES = {
     # frame size, videos per split, seconds per video
     "tiny": {"width": 128, "height": 96, "videos": {"train": 2, "val": 1}, "seconds": 5, "excluded": 1},
     "default": {"width": 192, "height": 144, "videos": {"train": 32, "val": 12}, "seconds": 10, "excluded": 2},
+    # the default's videos, 4x / 2x as many: enough "rest" examples for the IA memory ablation (docs/IA.md)
+    "large": {"width": 192, "height": 144, "videos": {"train": 128, "val": 24}, "seconds": 10, "excluded": 2},
 }
 _OURS = {"clips", "keyframes", "annotations", "boxes", "DONE.json"}
 
@@ -188,7 +190,7 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
 
     Args:
         root: output folder (``clips/``, ``keyframes/``, ``annotations/``, ``boxes/``, ``DONE.json``).
-        size: ``"tiny"`` (tests, a few seconds) or ``"default"``.
+        size: ``"tiny"`` (tests, a few seconds), ``"default"`` or ``"large"`` (the IA ablation).
         seed: same seed -> identical annotations, box files and video bytes.
         progress: show a tqdm bar over videos.
         workers: processes rendering videos; default 1 for ``tiny``, else up to 2.
