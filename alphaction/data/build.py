@@ -14,6 +14,7 @@ from .collate import collate
 from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
 from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoListDataset
+from .datasets.rawframes import RawframesDataset
 from .datasets.clips import ClipViewTransform, collate_clips
 from .prep.validate import quick_check
 from .samplers import InferenceSampler, IterationBatchSampler
@@ -28,7 +29,7 @@ __all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
 # clip classification (MODEL.META_ARCHITECTURE "ClipClassifier"); the catalog fields are their arguments
 CLASSIFICATION_DATASETS = {"VideoListDataset": VideoListDataset, "ClassFolderDataset": ClassFolderDataset,
-                           "HDF5ClipDataset": HDF5ClipDataset}
+                           "HDF5ClipDataset": HDF5ClipDataset, "RawframesDataset": RawframesDataset}
 
 
 def _is_classification(cfg) -> bool:
