@@ -173,11 +173,13 @@ _C.DATALOADER.CLASS_BALANCED_SAMPLING = False  # classification: draw training c
 # Solver
 # ---------------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
-_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" (AlphAction) or "AdamW"
+_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" (AlphAction), "Adam" or "AdamW"
 _C.SOLVER.MAX_ITER = 75000  # training iterations
 _C.SOLVER.BASE_LR = 0.02  # learning rate for VIDEOS_PER_BATCH clips
 _C.SOLVER.BIAS_LR_FACTOR = 2  # lr multiplier for biases
 _C.SOLVER.IA_LR_FACTOR = 1.0  # lr multiplier for IA parameters
+_C.SOLVER.BACKBONE_LR_FACTOR = 1.0  # lr multiplier for backbone.* parameters (finetuning: e.g. 0.1)
+_C.SOLVER.FREEZE_STAGES = 0  # freeze the first K backbone stages (1 = stems, 2..5 = + res stages 2..5); 0 = none
 _C.SOLVER.MOMENTUM = 0.9  # SGD momentum
 _C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay for weights
 _C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay for biases
