@@ -191,6 +191,9 @@ _C.SOLVER.WARMUP_ON = True  # warm the lr up at the start
 _C.SOLVER.WARMUP_FACTOR = 1.0 / 3  # lr factor at iteration 0 of the warmup
 _C.SOLVER.WARMUP_ITERS = 500  # warmup length (iterations)
 _C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "constant"
+_C.SOLVER.EPOCHS = 0.0  # > 0: schedule in epochs over DATASETS.TRAIN; sets MAX_ITER / WARMUP_ITERS / STEPS from the EPOCH keys
+_C.SOLVER.WARMUP_EPOCHS = 0.0  # warmup length (epochs; only with EPOCHS > 0)
+_C.SOLVER.STEP_EPOCHS = ()  # epochs where the lr is multiplied by GAMMA (only with EPOCHS > 0, warmup_multi_step)
 _C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
 _C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_XXXXXXX.pth files (0 = keep all; model_final.pth is never deleted)
 _C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
