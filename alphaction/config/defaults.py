@@ -196,6 +196,8 @@ _C.SOLVER.WARMUP_EPOCHS = 0.0  # warmup length (epochs; only with EPOCHS > 0)
 _C.SOLVER.STEP_EPOCHS = ()  # epochs where the lr is multiplied by GAMMA (only with EPOCHS > 0, warmup_multi_step)
 _C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
 _C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_XXXXXXX.pth files (0 = keep all; model_final.pth is never deleted)
+_C.SOLVER.EARLY_STOP_PATIENCE = 0  # stop after this many evaluations without TEST.BEST_METRIC improving (0 = off)
+_C.SOLVER.EARLY_STOP_MIN_DELTA = 0.0  # an improvement must exceed this (metric units)
 _C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
 _C.SOLVER.VIDEOS_PER_BATCH = 32  # clips per training iteration (global, over all ranks)
 _C.SOLVER.LOG_PERIOD = 20  # log a line every this many iterations

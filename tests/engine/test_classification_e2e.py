@@ -71,3 +71,14 @@ def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
     import torch
 
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == expected
+
+
+def test_early_stopping_with_unreachable_min_delta_stops_after_patience(trained, tmp_path):
+    out = tmp_path / "early"
+    # eval every iteration; no gain can exceed 2.0 in top-1, so the 2nd evaluation (iteration 2) is the 1st bad one
+    train_net.main(["--config-file", QUICK, "--skip-final-test", "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", "6",
+                    "SOLVER.EVAL_PERIOD", "1", "SOLVER.EARLY_STOP_PATIENCE", "1",
+                    "SOLVER.EARLY_STOP_MIN_DELTA", "2.0"])
+    import torch
+
+    assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 2
