@@ -173,11 +173,13 @@ _C.DATALOADER.CLASS_BALANCED_SAMPLING = False  # classification: draw training c
 # Solver
 # ---------------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
-_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" (AlphAction) or "AdamW"
+_C.SOLVER.OPTIMIZER = "SGD"  # "SGD" (AlphAction), "Adam" or "AdamW"
 _C.SOLVER.MAX_ITER = 75000  # training iterations
 _C.SOLVER.BASE_LR = 0.02  # learning rate for VIDEOS_PER_BATCH clips
 _C.SOLVER.BIAS_LR_FACTOR = 2  # lr multiplier for biases
 _C.SOLVER.IA_LR_FACTOR = 1.0  # lr multiplier for IA parameters
+_C.SOLVER.BACKBONE_LR_FACTOR = 1.0  # lr multiplier for backbone.* parameters (finetuning: e.g. 0.1)
+_C.SOLVER.FREEZE_STAGES = 0  # freeze the first K backbone stages (1 = stems, 2..5 = + res stages 2..5); 0 = none
 _C.SOLVER.MOMENTUM = 0.9  # SGD momentum
 _C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay for weights
 _C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay for biases
@@ -189,8 +191,13 @@ _C.SOLVER.WARMUP_ON = True  # warm the lr up at the start
 _C.SOLVER.WARMUP_FACTOR = 1.0 / 3  # lr factor at iteration 0 of the warmup
 _C.SOLVER.WARMUP_ITERS = 500  # warmup length (iterations)
 _C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "constant"
+_C.SOLVER.EPOCHS = 0.0  # > 0: schedule in epochs over DATASETS.TRAIN; sets MAX_ITER / WARMUP_ITERS / STEPS from the EPOCH keys
+_C.SOLVER.WARMUP_EPOCHS = 0.0  # warmup length (epochs; only with EPOCHS > 0)
+_C.SOLVER.STEP_EPOCHS = ()  # epochs where the lr is multiplied by GAMMA (only with EPOCHS > 0, warmup_multi_step)
 _C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
 _C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_XXXXXXX.pth files (0 = keep all; model_final.pth is never deleted)
+_C.SOLVER.EARLY_STOP_PATIENCE = 0  # stop after this many evaluations without TEST.BEST_METRIC improving (0 = off)
+_C.SOLVER.EARLY_STOP_MIN_DELTA = 0.0  # an improvement must exceed this (metric units)
 _C.SOLVER.EVAL_PERIOD = 5000  # validate every this many iterations (0 = only at the end)
 _C.SOLVER.VIDEOS_PER_BATCH = 32  # clips per training iteration (global, over all ranks)
 _C.SOLVER.LOG_PERIOD = 20  # log a line every this many iterations

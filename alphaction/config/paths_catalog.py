@@ -27,6 +27,8 @@ Clip-classification entries name their ``factory`` and its fields (see docs/CLAS
       separator: ""                    # "" = whitespace, the label being the last field; or e.g. ","
       class_index: annotations/class_index.txt   # "index name" lines (optional)
       # HDF5ClipDataset: h5_file, frames_key (frames), labels_key (labels), value_range [lo, hi]
+      # RawframesDataset: ann_file of "frame_dir total_frames label" lines, video_root, filename_tmpl, start_index
+      # HDF5GroupDataset: h5_file with one group per sample: /<sample>/frames_key, labels_key (dataset or attribute)
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ CLASSIFICATION_FACTORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tupl
     "VideoListDataset": (("ann_file",), ("video_root", "class_index"), ("separator",)),
     "ClassFolderDataset": (("video_root",), ("class_index",), ("extensions",)),
     "HDF5ClipDataset": (("h5_file",), ("class_index",), ("frames_key", "labels_key", "value_range")),
+    "RawframesDataset": (("ann_file",), ("video_root", "class_index"), ("filename_tmpl", "start_index")),
+    "HDF5GroupDataset": (("h5_file",), ("class_index",), ("frames_key", "labels_key", "value_range")),
 }
 _EVAL_FIELDS = ("csv_gt_file", "labelmap_file", "exclusion_file")
 

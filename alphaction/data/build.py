@@ -14,6 +14,8 @@ from .collate import collate
 from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
 from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoListDataset
+from .datasets.hdf5_groups import HDF5GroupDataset
+from .datasets.rawframes import RawframesDataset
 from .datasets.clips import ClipViewTransform, collate_clips
 from .prep.validate import quick_check
 from .samplers import InferenceSampler, IterationBatchSampler
@@ -28,7 +30,8 @@ __all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
 # clip classification (MODEL.META_ARCHITECTURE "ClipClassifier"); the catalog fields are their arguments
 CLASSIFICATION_DATASETS = {"VideoListDataset": VideoListDataset, "ClassFolderDataset": ClassFolderDataset,
-                           "HDF5ClipDataset": HDF5ClipDataset}
+                           "HDF5ClipDataset": HDF5ClipDataset, "RawframesDataset": RawframesDataset,
+                           "HDF5GroupDataset": HDF5GroupDataset}
 
 
 def _is_classification(cfg) -> bool:

@@ -181,11 +181,13 @@ class EvalHook(HookBase):
 
     def __init__(self, period: int, max_iter: int, eval_fn: Callable[[], dict], writer=None) -> None:
         self.period, self.max_iter, self.eval_fn, self.writer = period, max_iter, eval_fn, writer
+        self.last_iter, self.last_results = -1, None  # read by EarlyStoppingHook
 
     def after_step(self) -> None:
         it = self.trainer.iter
         if self.period > 0 and it % self.period == 0 and it < self.max_iter:
             results = self.eval_fn()
+            self.last_iter, self.last_results = it, results
             self.trainer.model.train()
             if self.writer is not None:
                 for name, value in (results or {}).items():

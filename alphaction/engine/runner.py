@@ -9,13 +9,14 @@ import torch
 from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
-from ..data import build_data_loader
+from ..data import build_data_loader, build_dataset
 from ..data.build import loader_rng_state, set_loader_rng_state
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
-from ..solver import build_lr_scheduler, build_optimizer
+from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
 from ..utils.seed import get_rng_state, set_rng_state
+from .early_stopping import EarlyStoppingHook
 from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
                     PeriodicCheckpointHook, PreemptionHook)
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
@@ -122,6 +123,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     """
     if ctx.rank == 0:
         _probe_output_dir(cfg.OUTPUT_DIR)
+    if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size
+        cfg = apply_epoch_schedule(cfg, sum(len(build_dataset(cfg, n, True)) for n in cfg.DATASETS.TRAIN))
     s = cfg.SOLVER
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
@@ -169,7 +172,12 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             if best is not None and ctx.rank == 0:
                 best.update(flat, checkpoint_hook.trainer.iter)
             return flat
-        hooks.append(EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer))
+        eval_hook = EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer)
+        hooks.append(eval_hook)
+        if s.EARLY_STOP_PATIENCE and cfg.TEST.BEST_METRIC:
+            sign = "-" if cfg.TEST.BEST_METRIC.startswith("-") else ""
+            hooks.append(EarlyStoppingHook(f"{sign}{cfg.DATASETS.TEST[0]}/{cfg.TEST.BEST_METRIC.lstrip('-')}",
+                                           s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook, s.EARLY_STOP_MIN_DELTA))
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
     try:

@@ -3,6 +3,10 @@
 Rules (AlphAction's): BatchNorm weights/biases get WEIGHT_DECAY_BN; other biases get lr x BIAS_LR_FACTOR and
 WEIGHT_DECAY_BIAS; parameters under an IA module get lr x IA_LR_FACTOR on top. Frozen-BN tensors are buffers
 and never reach the optimizer. Parameters sharing the same (lr, weight decay) share one group.
+Finetuning extras: ``backbone.*`` parameters get lr x BACKBONE_LR_FACTOR, and the first FREEZE_STAGES
+SlowFast stages stop training (PySlowFast numbering: stage 1 = both stems + ``Tconv1``, stage k = 2..5 =
+``res_nl{k-1}`` of both pathways + ``Tconv{k}``). Frozen stages keep updating BN running statistics unless
+MODEL.BACKBONE.FROZEN_BN is set.
 """
 from __future__ import annotations
 
@@ -47,14 +51,51 @@ def make_param_groups(
     return [{"params": ps, "lr": lr, "weight_decay": wd, "initial_lr": lr} for (lr, wd), ps in groups.items()]
 
 
+def stage_prefixes(num_stages: int) -> list[str]:
+    """Parameter-name prefixes of the first ``num_stages`` SlowFast stages (0..5)."""
+    if not 0 <= num_stages <= 5:
+        raise ValueError(f"SOLVER.FREEZE_STAGES must be 0..5 (stem + 4 residual stages), got {num_stages}")
+    prefixes = []
+    for k in range(1, num_stages + 1):
+        own = ["conv1.", "bn1."] if k == 1 else [f"res_nl{k - 1}."]
+        prefixes += [f"backbone.{path}.{m}" for path in ("slow", "fast") for m in own]
+        prefixes.append(f"backbone.fast.Tconv{k}.")
+    return prefixes
+
+
+def freeze_stages(model: nn.Module, num_stages: int) -> int:
+    """Set ``requires_grad=False`` on the first ``num_stages`` stages; returns how many tensors were frozen."""
+    prefixes = tuple(stage_prefixes(num_stages))
+    frozen = 0
+    for name, p in model.named_parameters():
+        if prefixes and name.startswith(prefixes):
+            p.requires_grad_(False)
+            frozen += 1
+    if num_stages and not frozen:
+        raise ValueError(f"SOLVER.FREEZE_STAGES {num_stages}: no parameter starts with {prefixes[:2]}...; the model "
+                         "has no SlowFast backbone under 'backbone.'")
+    return frozen
+
+
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer over ``model``'s trainable parameters; freezes SOLVER.FREEZE_STAGES stages first."""
     s = cfg.SOLVER
+    if s.FREEZE_STAGES:
+        logger.info("SOLVER.FREEZE_STAGES %d: %d parameter tensors frozen", s.FREEZE_STAGES,
+                    freeze_stages(model, s.FREEZE_STAGES))
+    special = {}
+    if s.IA_LR_FACTOR != 1.0:
+        special["ia_structure"] = s.IA_LR_FACTOR
+    if s.BACKBONE_LR_FACTOR != 1.0:
+        special["backbone."] = s.BACKBONE_LR_FACTOR
     groups = make_param_groups(
         model, s.BASE_LR, s.WEIGHT_DECAY, s.BIAS_LR_FACTOR, s.WEIGHT_DECAY_BIAS, s.WEIGHT_DECAY_BN,
-        special_lr={"ia_structure": s.IA_LR_FACTOR} if s.IA_LR_FACTOR != 1.0 else None,
+        special_lr=special or None,
     )
     if s.OPTIMIZER == "SGD":
         return torch.optim.SGD(groups, lr=s.BASE_LR, momentum=s.MOMENTUM)
+    if s.OPTIMIZER == "Adam":
+        return torch.optim.Adam(groups, lr=s.BASE_LR)
     if s.OPTIMIZER == "AdamW":
         return torch.optim.AdamW(groups, lr=s.BASE_LR)
-    raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; use 'SGD' or 'AdamW'")
+    raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; use 'SGD', 'Adam' or 'AdamW'")

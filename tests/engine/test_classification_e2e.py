@@ -54,3 +54,31 @@ def test_test_net_reproduces_the_metrics(trained):
     again = test_net.main(["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"),
                            "OUTPUT_DIR", str(base / "test")])
     assert again[VAL] == pytest.approx(results[VAL])
+
+
+def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
+    base, _, _ = trained
+    from alphaction.config import get_cfg
+    from alphaction.data import build_dataset
+
+    cfg = get_cfg()
+    cfg.merge_from_file(QUICK)
+    num_train = len(build_dataset(cfg, "thermal_synthetic_tiny_train", True))
+    out = tmp_path / "epochs"
+    train_net.main(["--config-file", QUICK, "--skip-final-test", "--skip-val-in-train", "OUTPUT_DIR", str(out), "SOLVER.EPOCHS", "0.25",
+                    "SOLVER.WARMUP_EPOCHS", "0.0", "SOLVER.EVAL_PERIOD", "0", "SOLVER.CHECKPOINT_PERIOD", "1000"])
+    expected = max(1, round(0.25 * -(-num_train // 4)))  # a quarter of ceil(N / 4) iterations
+    import torch
+
+    assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == expected
+
+
+def test_early_stopping_with_unreachable_min_delta_stops_after_patience(trained, tmp_path):
+    out = tmp_path / "early"
+    # eval every iteration; no gain can exceed 2.0 in top-1, so the 2nd evaluation (iteration 2) is the 1st bad one
+    train_net.main(["--config-file", QUICK, "--skip-final-test", "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", "6",
+                    "SOLVER.EVAL_PERIOD", "1", "SOLVER.EARLY_STOP_PATIENCE", "1",
+                    "SOLVER.EARLY_STOP_MIN_DELTA", "2.0"])
+    import torch
+
+    assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 2
