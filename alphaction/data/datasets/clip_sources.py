@@ -49,6 +49,13 @@ def read_video(path: str) -> np.ndarray:
     return np.stack(frames)
 
 
+def listed_errors(errors: Sequence[str], header: str) -> ValueError:
+    """One error for every problem found: ``header``, then the first 20 ``errors`` a line each and how many more."""
+    shown = "\n  ".join(errors[:20])
+    more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return ValueError(f"{header}:\n  {shown}{more}")
+
+
 def parse_video_list(path: str, separator: str = "", multi_label: bool = False) -> list[tuple[str, list[int]]]:
     """``[(video_path, [labels])]`` of a list file, in file order.
 
@@ -85,9 +92,7 @@ def parse_video_list(path: str, separator: str = "", multi_label: bool = False) 
                 continue
             entries.append((video, labels))
     if errors:
-        shown = "\n  ".join(errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise ValueError(f"{len(errors)} bad line(s) in the video list {path}:\n  {shown}{more}")
+        raise listed_errors(errors, f"{len(errors)} bad line(s) in the video list {path}")
     return entries
 
 
@@ -105,6 +110,11 @@ def read_class_index(path: str) -> list[str]:
     if sorted(names) != list(range(len(names))):
         raise ValueError(f"{path}: class indices must be 0..{len(names) - 1} without gaps")
     return [names[i] for i in range(len(names))]
+
+
+def optional_class_index(path: str) -> list[str] | None:
+    """:func:`read_class_index` of ``path`` when it names an existing file, else None."""
+    return read_class_index(path) if path and os.path.isfile(path) else None
 
 
 def write_class_index(path: str, names: Sequence[str]) -> None:
@@ -165,7 +175,7 @@ class VideoListDataset(_VideoFiles):
         root = video_root or os.path.dirname(os.path.abspath(ann_file))
         videos = [v if os.path.isabs(v) else os.path.join(root, v) for v, _ in entries]
         labels = [labs if multi_label else labs[0] for _, labs in entries]
-        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        names = optional_class_index(class_index)
         super().__init__(videos, labels, transforms, num_classes, multi_label, names, name or ann_file)
 
 
@@ -183,7 +193,28 @@ class ClassFolderDataset(_VideoFiles):
                          classes, name or video_root)
 
 
-class HDF5ClipDataset(ClipClassificationDataset):
+class LazyH5File:
+    """Mixin for a dataset reading ``self.h5_file``: the h5py handle is opened on first use in each process
+    (handles must not cross a fork into the loader workers) and is never pickled."""
+
+    h5_file: str
+    _file = None
+    _file_pid: int | None = None
+
+    def _h5(self):
+        import h5py
+
+        if self._file_pid != os.getpid():
+            self._file, self._file_pid = h5py.File(self.h5_file, "r"), os.getpid()
+        return self._file
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_file"], state["_file_pid"] = None, None
+        return state
+
+
+class HDF5ClipDataset(LazyH5File, ClipClassificationDataset):
     """Samples of an HDF5 file: ``frames_key`` ``[N, T, H, W]`` / ``[N, T, H, W, C]``, ``labels_key`` ``[N]``
     (or ``[N, K]`` multi-hot). The file is opened lazily in each worker process."""
 
@@ -192,7 +223,7 @@ class HDF5ClipDataset(ClipClassificationDataset):
                  class_index: str = "", name: str = "") -> None:
         import h5py  # lazy: only HDF5 users need it
 
-        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        names = optional_class_index(class_index)
         super().__init__(transforms, num_classes, multi_label, names, name or h5_file)
         self.h5_file, self.frames_key = h5_file, frames_key
         self.value_range = tuple(float(v) for v in value_range) if value_range else None
@@ -215,7 +246,6 @@ class HDF5ClipDataset(ClipClassificationDataset):
         else:
             self.labels = [int(v) for v in labels.reshape(-1)]
         self.frame_shape = tuple(shape[1:])
-        self._file, self._file_pid = None, None
         self.check_labels()
 
     def __len__(self) -> int:
@@ -224,20 +254,8 @@ class HDF5ClipDataset(ClipClassificationDataset):
     def sample_id(self, index: int) -> str:
         return f"{os.path.basename(self.h5_file)}:{index}"
 
-    def _frames(self):
-        import h5py
-
-        if self._file_pid != os.getpid():  # h5py handles must not cross a fork
-            self._file, self._file_pid = h5py.File(self.h5_file, "r"), os.getpid()
-        return self._file[self.frames_key]
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"], state["_file_pid"] = None, None
-        return state
-
     def read_frames(self, index: int) -> np.ndarray:
-        return to_rgb_uint8(np.asarray(self._frames()[index]), self.value_range)
+        return to_rgb_uint8(np.asarray(self._h5()[self.frames_key][index]), self.value_range)
 
 
 def to_rgb_uint8(frames: np.ndarray, value_range: Sequence[float] | None = None) -> np.ndarray:

@@ -11,13 +11,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .clip_sources import read_class_index, to_rgb_uint8
+from .clip_sources import LazyH5File, listed_errors, optional_class_index, to_rgb_uint8
 from .clips import ClipClassificationDataset, ClipViewTransform
 
 __all__ = ["HDF5GroupDataset"]
 
 
-class HDF5GroupDataset(ClipClassificationDataset):
+class HDF5GroupDataset(LazyH5File, ClipClassificationDataset):
     """One sample per top-level group of ``h5_file``; the file is opened lazily in each worker process."""
 
     def __init__(self, h5_file: str, transforms: ClipViewTransform, num_classes: int, frames_key: str = "frames",
@@ -25,7 +25,7 @@ class HDF5GroupDataset(ClipClassificationDataset):
                  class_index: str = "", name: str = "") -> None:
         import h5py  # lazy: only HDF5 users need it
 
-        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        names = optional_class_index(class_index)
         super().__init__(transforms, num_classes, multi_label, names, name or h5_file)
         self.h5_file, self.frames_key = h5_file, frames_key
         self.value_range = tuple(float(v) for v in value_range) if value_range else None
@@ -54,12 +54,10 @@ class HDF5GroupDataset(ClipClassificationDataset):
                 self.groups.append(group)
                 self.labels.append(label)
         if errors:
-            shown = "\n  ".join(errors[:20])
-            raise ValueError(f"{len(errors)} bad sample group(s) in {h5_file} (set frames_key / labels_key in the "
-                             f"catalog entry if the names differ):\n  {shown}")
+            raise listed_errors(errors, f"{len(errors)} bad sample group(s) in {h5_file} (set frames_key / "
+                                        "labels_key in the catalog entry if the names differ)")
         if not self.groups:
             raise ValueError(f"{h5_file}: no sample groups at the top level (expected /<sample>/{frames_key})")
-        self._file, self._file_pid = None, None
         self.check_labels()
 
     def __len__(self) -> int:
@@ -68,15 +66,6 @@ class HDF5GroupDataset(ClipClassificationDataset):
     def sample_id(self, index: int) -> str:
         return f"{os.path.basename(self.h5_file)}:/{self.groups[index]}"
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"], state["_file_pid"] = None, None
-        return state
-
     def read_frames(self, index: int) -> np.ndarray:
-        import h5py
-
-        if self._file_pid != os.getpid():  # h5py handles must not cross a fork
-            self._file, self._file_pid = h5py.File(self.h5_file, "r"), os.getpid()
-        frames = np.asarray(self._file[self.groups[index]][self.frames_key])
+        frames = np.asarray(self._h5()[self.groups[index]][self.frames_key])
         return to_rgb_uint8(frames, self.value_range)

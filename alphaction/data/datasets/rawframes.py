@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .clip_sources import VideoReadError, read_class_index
+from .clip_sources import VideoReadError, listed_errors, optional_class_index
 from .clips import ClipClassificationDataset, ClipViewTransform
 
 __all__ = ["parse_rawframe_list", "read_frame", "RawframesDataset"]
@@ -34,9 +34,7 @@ def parse_rawframe_list(path: str, multi_label: bool = False) -> list[tuple[str,
                 continue
             entries.append((tokens[0], int(tokens[1]), [int(t) for t in tokens[2:]]))
     if errors:
-        shown = "\n  ".join(errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise ValueError(f"{len(errors)} bad line(s) in the rawframe list {path}:\n  {shown}{more}")
+        raise listed_errors(errors, f"{len(errors)} bad line(s) in the rawframe list {path}")
     return entries
 
 
@@ -62,7 +60,7 @@ class RawframesDataset(ClipClassificationDataset):
         except (IndexError, KeyError, ValueError) as e:
             raise ValueError(f"{ann_file}: filename_tmpl {filename_tmpl!r} must format one integer, "
                              f"e.g. 'img_{{:05d}}.jpg' ({e})") from e
-        names = read_class_index(class_index) if class_index and os.path.isfile(class_index) else None
+        names = optional_class_index(class_index)
         super().__init__(transforms, num_classes, multi_label, names, name or ann_file)
         entries = parse_rawframe_list(ann_file, multi_label)
         root = video_root or os.path.dirname(os.path.abspath(ann_file))
