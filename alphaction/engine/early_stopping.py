@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from .hooks import EvalHook, HookBase, PeriodicCheckpointHook
+from .hooks import EvalHook, HookBase, PeriodicCheckpointHook, improves, parse_metric
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class EarlyStoppingHook(HookBase):
                  min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"SOLVER.EARLY_STOP_PATIENCE must be >= 1 to stop early, got {patience}")
-        self.lower_is_better, self.metric = metric.startswith("-"), metric.lstrip("-")
+        self.metric, self.lower_is_better = parse_metric(metric)
         self.patience, self.min_delta = patience, min_delta
         self.eval_hook, self.checkpoint_hook = eval_hook, checkpoint_hook
         self.best: float | None = None
@@ -31,7 +31,7 @@ class EarlyStoppingHook(HookBase):
 
     def observe(self, value: float) -> bool:
         """Record one evaluation; returns whether training should stop."""
-        if self.best is None or (self.best - value if self.lower_is_better else value - self.best) > self.min_delta:
+        if improves(value, self.best, self.lower_is_better, self.min_delta):
             self.best, self.bad_evals = value, 0
         else:
             self.bad_evals += 1

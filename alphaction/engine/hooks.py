@@ -194,6 +194,16 @@ class EvalHook(HookBase):
                     self.writer.add_scalar(f"val/{name}", value, it)
 
 
+def parse_metric(metric: str) -> tuple[str, bool]:
+    """``"-name"`` -> ``("name", True)`` (lower is better); ``"name"`` -> ``("name", False)``."""
+    return metric.lstrip("-"), metric.startswith("-")
+
+
+def improves(value: float, best: float | None, lower_is_better: bool, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
+    return best is None or (best - value if lower_is_better else value - best) > min_delta
+
+
 class BestCheckpoint:
     """Keep ``model_best.pth`` (the weights, the iteration, the metric and its value) by one validation metric.
 
@@ -205,8 +215,7 @@ class BestCheckpoint:
     """
 
     def __init__(self, metric: str, model: torch.nn.Module, output_dir: str, save: bool = True) -> None:
-        self.lower_is_better = metric.startswith("-")
-        self.metric = metric.lstrip("-")
+        self.metric, self.lower_is_better = parse_metric(metric)
         self.model, self.path, self.save_file = model, os.path.join(output_dir, "model_best.pth"), save
         self.best: float | None = None
         try:  # a resumed run keeps the best of its earlier evaluations (model_best.json sits beside the weights)
@@ -224,8 +233,7 @@ class BestCheckpoint:
                            "updated", self.metric, sorted(results))
             return False
         value = float(results[self.metric])
-        better = self.best is None or (value < self.best if self.lower_is_better else value > self.best)
-        if not better:
+        if not improves(value, self.best, self.lower_is_better):
             return False
         self.best = value
         if self.save_file:

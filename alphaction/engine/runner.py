@@ -18,7 +18,7 @@ from ..utils import comm
 from ..utils.seed import get_rng_state, set_rng_state
 from .early_stopping import EarlyStoppingHook
 from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
-                    PeriodicCheckpointHook, PreemptionHook)
+                    PeriodicCheckpointHook, PreemptionHook, parse_metric)
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
@@ -160,12 +160,12 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save)
     hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
              PreemptionHook(checkpoint_hook), NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0)]
-    best = None
+    best, best_metric = None, ""
     if cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST:
-        # the metric of the first test dataset, e.g. "top1" -> "<DATASETS.TEST[0]>/top1"
-        sign = "-" if cfg.TEST.BEST_METRIC.startswith("-") else ""
-        best = BestCheckpoint(f"{sign}{cfg.DATASETS.TEST[0]}/{cfg.TEST.BEST_METRIC.lstrip('-')}", raw_model,
-                              cfg.OUTPUT_DIR, save=ctx.rank == 0)
+        # the metric of the first test dataset: "top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" -> "-<...>/val_loss"
+        name, lower_is_better = parse_metric(cfg.TEST.BEST_METRIC)
+        best_metric = f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
+        best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
             flat = _flat(run_test(cfg, model, ctx))
@@ -174,10 +174,9 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             return flat
         eval_hook = EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer)
         hooks.append(eval_hook)
-        if s.EARLY_STOP_PATIENCE and cfg.TEST.BEST_METRIC:
-            sign = "-" if cfg.TEST.BEST_METRIC.startswith("-") else ""
-            hooks.append(EarlyStoppingHook(f"{sign}{cfg.DATASETS.TEST[0]}/{cfg.TEST.BEST_METRIC.lstrip('-')}",
-                                           s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook, s.EARLY_STOP_MIN_DELTA))
+        if s.EARLY_STOP_PATIENCE and best_metric:
+            hooks.append(EarlyStoppingHook(best_metric, s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook,
+                                           s.EARLY_STOP_MIN_DELTA))
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
     try:
