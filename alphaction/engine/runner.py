@@ -130,7 +130,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
     checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
-                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP)
+                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP,
+                                addon_prefixes=tuple(getattr(model, "addon_prefixes", ())))
     # the folder of the checkpoint that is loaded: where the memory pool file it names lies
     loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
     extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
