@@ -180,6 +180,7 @@ _C.SOLVER.BIAS_LR_FACTOR = 2  # lr multiplier for biases
 _C.SOLVER.IA_LR_FACTOR = 1.0  # lr multiplier for IA parameters
 _C.SOLVER.BACKBONE_LR_FACTOR = 1.0  # lr multiplier for backbone.* parameters (finetuning: e.g. 0.1)
 _C.SOLVER.FREEZE_STAGES = 0  # freeze the first K backbone stages (1 = stems, 2..5 = + res stages 2..5); 0 = none
+_C.SOLVER.SANITY_CHECK = True  # before training: one forward / backward on 2 samples; error if a trainable parameter gets no gradient; logs gradient norms per stage
 _C.SOLVER.MOMENTUM = 0.9  # SGD momentum
 _C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay for weights
 _C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay for biases

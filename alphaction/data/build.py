@@ -81,6 +81,10 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         from .synthetic.thermal import ensure_thermal_dataset  # lazy: only this entry needs it
 
         ensure_thermal_dataset(**spec["synthetic_thermal"])
+    if spec.get("synthetic_clips"):
+        from .synthetic.clips import ensure_clip_dataset  # lazy: only this entry needs it
+
+        ensure_clip_dataset(**spec["synthetic_clips"])
     validate_spec(spec)
     head = cfg.MODEL.CLIP_HEAD
     return CLASSIFICATION_DATASETS[spec["factory"]](

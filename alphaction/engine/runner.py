@@ -23,6 +23,7 @@ from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
 from .launch import DistContext
+from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,9 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             trainer = Trainer(model, optimizer, loader, ctx.device, s.MAX_ITER, start_iter, hooks, amp=_amp(s.AMP),
                               grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
                               channels_last=s.CHANNELS_LAST, memory=memory)
+            if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
+                check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn), ctx.device,
+                                s.CHANNELS_LAST, trainer._autocast)
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)
             trainer.train()
