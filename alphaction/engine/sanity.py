@@ -119,8 +119,20 @@ def sanity_check_batch(dataset, collate_fn, num_samples: int = 2, indices: Seque
     parts = list(dataset.datasets) if hasattr(dataset, "datasets") else [dataset]
     saved = [d._rng().bit_generator.state if callable(getattr(d, "_rng", None)) else None for d in parts]
     try:
-        picks = list(indices) if indices is not None else list(range(min(num_samples, len(dataset))))
-        return collate_fn([dataset[i] for i in picks])
+        if indices is not None:
+            return collate_fn([dataset[i] for i in indices])
+        # skip samples the dataset marks as bad (DATALOADER.ON_BAD_SAMPLE skip): they collate to an empty batch
+        good = []
+        for i in range(min(len(dataset), max(32, 4 * num_samples))):
+            sample = dataset[i]
+            if not collate_fn([sample]).get("empty"):
+                good.append(sample)
+            if len(good) == num_samples:
+                break
+        if not good:
+            raise RuntimeError("sanity check: the first samples of the training set are all unreadable; fix the "
+                               "data (tools/validate_dataset.py) or set SOLVER.SANITY_CHECK False")
+        return collate_fn(good)
     finally:
         for d, state in zip(parts, saved):
             if state is not None:
