@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from .dataset import _done_matches, _lock, swap_into_place
+from .dataset import ensure_generated, swap_into_place
 from .plan import CROUCH_SPEED, FPS, KEEP, RUN_SPEED, WALK_SPEED, Actor, Segment, simulate, x_bounds
 from .render import ENCODER_OPTIONS, render_clip
 
@@ -146,8 +146,4 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
 
 def ensure_clip_dataset(root: str, size: str = "default", seed: int = 0) -> None:
     """Generate the set unless ``root/DONE.json`` already records this size, seed and format version."""
-    if _done_matches(root, size, seed, FORMAT_VERSION):
-        return
-    with _lock(root):
-        if not _done_matches(root, size, seed, FORMAT_VERSION):
-            make_clip_dataset(root, size, seed)
+    ensure_generated(root, size, seed, FORMAT_VERSION, make_clip_dataset)
