@@ -5,6 +5,7 @@ With no arguments this runs the default job: it makes the synthetic dataset (fir
 CPU-sized SlowFast on it, evaluates frame-mAP on the synthetic val split and says where everything is.
 
     python train_net.py
+    python train_net.py --dry-run                      # build, one batch forward / backward, report, exit
     python train_net.py --config-file config_files/resnet50_4x16f_baseline.yaml --transfer --no-head \\
         MODEL.WEIGHT data/models/pretrained_models/SlowFast-ResNet50-4x16.pth
     torchrun --nproc_per_node=8 train_net.py --config-file ... [KEY VALUE ...]
@@ -19,6 +20,7 @@ import os
 import sys
 
 from alphaction.engine.defaults import default_argument_parser, setup
+from alphaction.engine.dry_run import dry_run
 from alphaction.engine.hooks import TrainingInterrupted
 from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import run_train
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = default_argument_parser(train=True).parse_args(argv)
     cfg, ctx = setup(args)
     log = logging.getLogger("alphaction")
+    if args.dry_run:
+        return dry_run(cfg, ctx, args)
     try:
         _, results = run_train(cfg, ctx, args)
     except TrainingInterrupted as e:

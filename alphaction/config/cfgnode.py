@@ -1,6 +1,7 @@
 """A yacs ``CfgNode`` with ``_BASE_`` inheritance and unknown-key errors that help."""
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 from typing import Any, Iterable
@@ -88,9 +89,30 @@ class CfgNode(_YacsNode):
             hint = f"; did you mean {', '.join(close)}?" if close else "; see alphaction/config/defaults.py for the schema"
             raise ConfigError(f"unknown config key '{key}' in {source}{hint}")
 
+    def _default(self, key: str) -> Any:
+        node: Any = self
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def _int_to_float(self, key: str, value: Any) -> Any:
+        """An integer given for a float key (``SOLVER.EPOCHS 3``) becomes that float; yacs would refuse it."""
+        if isinstance(self._default(key), float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
     def merge_from_file(self, cfg_filename: str) -> None:
         data = load_yaml_with_base(cfg_filename)
-        self._check_keys([k for k, _ in _flatten(data)], cfg_filename)
+        flat = _flatten(data)
+        self._check_keys([k for k, _ in flat], cfg_filename)
+        for key, value in flat:
+            new = self._int_to_float(key, value)
+            if new is not value:
+                *parents, last = key.split(".")
+                node = data
+                for part in parents:
+                    node = node[part]
+                node[last] = new
         self.merge_from_other_cfg(type(self)(data))
 
     def merge_from_list(self, cfg_list: list) -> None:
@@ -99,4 +121,12 @@ class CfgNode(_YacsNode):
                 f"command-line overrides must come in KEY VALUE pairs; got an odd number: {cfg_list}"
             )
         self._check_keys(cfg_list[0::2], "the command line")
-        super().merge_from_list(cfg_list)
+        pairs = list(cfg_list)
+        for i in range(0, len(pairs), 2):
+            if isinstance(self._default(pairs[i]), float) and isinstance(pairs[i + 1], str):
+                try:
+                    value = ast.literal_eval(pairs[i + 1])
+                except (ValueError, SyntaxError):
+                    continue  # not a number: yacs reports the type mismatch
+                pairs[i + 1] = self._int_to_float(pairs[i], value)
+        super().merge_from_list(pairs)

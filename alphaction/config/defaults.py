@@ -158,6 +158,7 @@ _C.INPUT.NUM_CROPS_TEST = 1  # classification: spatial crops per clip at test ti
 _C.DATASETS = CN()
 _C.DATASETS.TRAIN = ()  # catalog names used for training
 _C.DATASETS.TEST = ()  # catalog names used for validation / testing
+_C.DATASETS.TRAIN_SUBSET = None  # train on part of DATASETS.TRAIN: N (N evenly spaced samples) or a list of sample indices into their concatenation; None = all
 _C.DATASETS.CATALOG = ""  # optional YAML/JSON file registering more datasets (see docs/datasets.md)
 
 _C.DATALOADER = CN()

@@ -25,8 +25,8 @@ from .transforms import ClipTransform
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_data_loader", "loader_rng_state",
-           "set_loader_rng_state"]
+__all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_train_dataset", "build_data_loader",
+           "train_subset_indices", "loader_rng_state", "set_loader_rng_state"]
 
 # catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
@@ -215,6 +215,62 @@ def check_same_classes(datasets: list, names: list[str]) -> None:
                          f"{k}: {a!r} vs {b!r}; concatenated datasets need the same classes in the same order")
 
 
+def train_subset_indices(subset, total: int) -> np.ndarray | None:
+    """The sample indices ``DATASETS.TRAIN_SUBSET`` selects from ``total`` training samples (None: all of them).
+
+    A count N takes N samples evenly spaced over the whole set (first and last included), so class-sorted lists
+    still give several classes; a list names the indices themselves (into the concatenation of DATASETS.TRAIN).
+    """
+    key = "DATASETS.TRAIN_SUBSET"
+    if subset is None or (isinstance(subset, (list, tuple)) and len(subset) == 0):
+        return None
+    if isinstance(subset, bool) or not isinstance(subset, (int, list, tuple)):
+        raise ValueError(f"{key} must be a count (e.g. 10) or a list of sample indices (e.g. [0, 5, 9]), "
+                         f"got {subset!r}")
+    if isinstance(subset, int):
+        if not 1 <= subset <= total:
+            raise ValueError(f"{key} {subset}: the training set has {total} samples; choose 1 to {total}")
+        # N points spaced >= 1 apart round to N distinct indices
+        return np.floor(np.linspace(0, total - 1, subset) + 0.5).astype(np.int64)
+    bad = [i for i in subset if isinstance(i, bool) or not isinstance(i, int)]
+    if bad:
+        raise ValueError(f"{key}: indices must be integers, got {bad[0]!r}")
+    out = [i for i in subset if not 0 <= i < total]
+    if out:
+        raise ValueError(f"{key}: index {out[0]} is outside the training set (indices 0 to {total - 1})")
+    if len(set(subset)) != len(subset):
+        dup = next(i for i in subset if list(subset).count(i) > 1)
+        raise ValueError(f"{key}: index {dup} is listed twice; list each sample once")
+    return np.asarray(subset, dtype=np.int64)
+
+
+class _SubsetBatches(torch.utils.data.Sampler):
+    """Batches of positions in a subset, turned into indices of the full dataset."""
+
+    def __init__(self, batches, indices: np.ndarray):
+        self.batches, self.indices = batches, indices
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield self.indices[batch].tolist()
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def build_train_dataset(cfg):
+    """The concatenation of ``DATASETS.TRAIN`` (classes checked to agree) and the indices
+    ``DATASETS.TRAIN_SUBSET`` picks from it (None: all)."""
+    names = list(cfg.DATASETS.TRAIN)
+    if not names:
+        raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
+    datasets = [build_dataset(cfg, n, is_train=True) for n in names]
+    if len(datasets) > 1:
+        check_same_classes(datasets, names)
+    dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+    return dataset, train_subset_indices(cfg.DATASETS.TRAIN_SUBSET, len(dataset))
+
+
 def _datasets_of(dataset) -> list:
     return list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
 
@@ -257,27 +313,30 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
     loader_kwargs = _loader_kwargs(cfg, rank, seed, start_iter if is_train else 0)
     if is_train:
         names = list(cfg.DATASETS.TRAIN)
-        if not names:
-            raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
-        datasets = [build_dataset(cfg, n, is_train=True) for n in names]
-        if len(datasets) > 1:
-            check_same_classes(datasets, names)
-        dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+        dataset, subset = build_train_dataset(cfg)
+        num = len(dataset) if subset is None else len(subset)
         accum = max(int(cfg.SOLVER.GRAD_ACCUM_STEPS), 1)
         batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH", accum)
         groups = _aspect_groups(dataset) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else None
+        if groups is not None and subset is not None:
+            groups = groups[subset]
         # micro-batch k of the stream is the same whether the run started at 0 or resumes at start_iter
         if _is_classification(cfg) and cfg.DATALOADER.CLASS_BALANCED_SAMPLING:
             labels = [lab for d in _datasets_of(dataset) for lab in d.labels]
+            if subset is not None:
+                labels = [labels[i] for i in subset]
             sampler = ClassBalancedBatchSampler(balanced_weights(labels), batch_size, cfg.SOLVER.MAX_ITER * accum,
                                                 start_iter * accum, seed, rank, world_size)
         else:
             sampler = IterationBatchSampler(
-                len(dataset), batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
+                num, batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
                 rank=rank, world_size=world_size, group_ids=groups,
             )
-        logger.info("training on %s: %d %s, %d iterations of %d clips per rank%s", names, len(dataset),
+        if subset is not None:  # positions in the subset -> indices of the concatenation
+            sampler = _SubsetBatches(sampler, subset)
+        logger.info("training on %s: %d %s%s, %d iterations of %d clips per rank%s", names, num,
                     "samples" if _is_classification(cfg) else "keyframes",
+                    f" (DATASETS.TRAIN_SUBSET of {len(dataset)})" if subset is not None else "",
                     len(sampler) // accum, batch_size * accum,
                     f" ({accum} micro-batches of {batch_size})" if accum > 1 else "")
         return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)

@@ -44,6 +44,9 @@ def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
         p.add_argument("--skip-val-in-train", action="store_true", help="no validation during training")
         p.add_argument("--skip-final-test", action="store_true", help="no test after training")
         p.add_argument("--use-tfboard", action="store_true", help="TensorBoard scalars in OUTPUT_DIR/tb")
+        p.add_argument("--dry-run", action="store_true",
+                       help="build everything, run one batch forward / backward, print shapes, memory and the "
+                            "effective config, and exit without training")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p
 

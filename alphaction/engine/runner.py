@@ -9,8 +9,8 @@ import torch
 from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
-from ..data import build_data_loader, build_dataset
-from ..data.build import loader_rng_state, set_loader_rng_state
+from ..data import build_data_loader
+from ..data.build import build_train_dataset, loader_rng_state, set_loader_rng_state
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
@@ -125,7 +125,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     if ctx.rank == 0:
         _probe_output_dir(cfg.OUTPUT_DIR)
     if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size
-        cfg = apply_epoch_schedule(cfg, sum(len(build_dataset(cfg, n, True)) for n in cfg.DATASETS.TRAIN))
+        dataset, subset = build_train_dataset(cfg)
+        cfg = apply_epoch_schedule(cfg, len(dataset) if subset is None else len(subset))
     s = cfg.SOLVER
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)

@@ -87,3 +87,16 @@ def test_every_key_has_a_comment():
     missing = [line for line in src.splitlines()
                if line.startswith("_C.") and " = CN()" not in line and "#" not in line]
     assert not missing, missing
+
+
+def test_an_integer_for_a_float_key_is_taken_as_that_float(tmp_path):
+    cfg = get_cfg()
+    cfg.merge_from_list(["SOLVER.EPOCHS", "3", "SOLVER.MAX_ITER", "7"])
+    assert cfg.SOLVER.EPOCHS == 3.0 and isinstance(cfg.SOLVER.EPOCHS, float)
+    assert cfg.SOLVER.MAX_ITER == 7 and isinstance(cfg.SOLVER.MAX_ITER, int)  # int keys stay int
+    f = tmp_path / "c.yaml"
+    f.write_text("SOLVER:\n  BASE_LR: 1\n  WARMUP_EPOCHS: 2\n")
+    cfg.merge_from_file(str(f))
+    assert cfg.SOLVER.BASE_LR == 1.0 and isinstance(cfg.SOLVER.BASE_LR, float) and cfg.SOLVER.WARMUP_EPOCHS == 2.0
+    with pytest.raises(ValueError, match="SOLVER.EPOCHS"):  # a word is still refused
+        cfg.merge_from_list(["SOLVER.EPOCHS", "three"])

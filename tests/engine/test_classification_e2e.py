@@ -72,6 +72,13 @@ def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
 
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == expected
 
+    # epochs count the samples of DATASETS.TRAIN_SUBSET: 3 epochs of 8 samples in batches of 4 = 6 iterations
+    out = tmp_path / "epochs_subset"
+    train_net.main(["--config-file", QUICK, "--skip-final-test", "--skip-val-in-train", "OUTPUT_DIR", str(out),
+                    "SOLVER.EPOCHS", "3.0", "SOLVER.WARMUP_EPOCHS", "0.0", "SOLVER.EVAL_PERIOD", "0",
+                    "SOLVER.CHECKPOINT_PERIOD", "1000", "SOLVER.SANITY_CHECK", "False", "DATASETS.TRAIN_SUBSET", "8"])
+    assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 6
+
 
 def test_early_stopping_with_unreachable_min_delta_stops_after_patience(trained, tmp_path):
     out = tmp_path / "early"
