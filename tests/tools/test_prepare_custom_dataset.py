@@ -190,3 +190,31 @@ def test_output_folder_inside_the_video_folder_is_not_searched(flat_videos):
     assert prepare_custom_dataset.main(args + ["--force"]) == 1  # the links of the first run are not new videos
     assert open(out / "annotations" / "train_list.txt").read() == first
     assert len(first.splitlines()) + len(open(out / "annotations" / "val_list.txt").read().splitlines()) == 9
+
+
+def test_prepared_catalog_trains_and_tests_with_train_net(tmp_path):
+    import cv2
+
+    import train_net
+    from alphaction.engine.defaults import REPO_ROOT
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    for cls in LEVEL:
+        for i in range(3):
+            write_clip(str(src / f"{cls}_{i}.mp4"), np.full((8, 32, 32, 3), LEVEL[cls], np.uint8))
+    data = tmp_path / "my_set"
+    assert prepare_custom_dataset.main(["--video-dir", str(src), "--output-dir", str(data), "--val-ratio", "0.34",
+                                        "--stratify", "--no-progress"]) == 0
+    quick = os.path.join(REPO_ROOT, "config_files", "classification", "thermal_tiny_quick.yaml")
+    out = tmp_path / "train"
+    results = train_net.main(["--config-file", quick, "OUTPUT_DIR", str(out), "DATASETS.CATALOG",
+                              str(data / "catalog.yaml"), "DATASETS.TRAIN", '("my_set_train",)', "DATASETS.TEST",
+                              '("my_set_val",)', "MODEL.CLIP_HEAD.NUM_CLASSES", "3", "SOLVER.MAX_ITER", "2",
+                              "SOLVER.VIDEOS_PER_BATCH", "3", "TEST.VIDEOS_PER_BATCH", "3"])
+    assert 0.0 <= results["my_set_val"]["top1"] <= 1.0
+    folder = out / "inference" / "my_set_val"
+    rows = list(csv.reader(open(folder / "confusion_matrix.csv")))
+    assert [r[0] for r in rows[1:]] == ["jump", "run", "walk"]  # names from the written class index
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == 3  # 3 x 0.34 = 1.02 -> one val video per class
+    assert cv2.imread(str(folder / "confusion_matrix.png")).shape == (24 + 120 + 3 * 40 + 8,) * 2 + (3,)
