@@ -237,7 +237,9 @@ def prepare_clip_dataset(video_dir: str, output_dir: str, label_source: str = "p
     ``csv`` (``label_csv`` with ``video_col`` / ``label_col``). Everything is checked before anything is written."""
     from tqdm import tqdm
 
-    existing = _existing_outputs(output_dir, force, video_dir)  # before the slow probing
+    if not 0.0 <= val_ratio < 1.0:  # the cheap checks come before the slow probing
+        raise DatasetPrepError(f"--val-ratio must be in [0, 1), got {val_ratio}")
+    existing = _existing_outputs(output_dir, force, video_dir)
     inside = os.path.realpath(output_dir).startswith(os.path.realpath(video_dir) + os.sep)
     videos = find_videos(video_dir, extensions, exclude=output_dir if inside else "")
     if not videos:
@@ -279,7 +281,7 @@ def prepare_clip_dataset(video_dir: str, output_dir: str, label_source: str = "p
             path = v
             if materialise:
                 path = f"{classes[label]}/{os.path.basename(v)}" if organize_by_class else v
-                if path in used:  # two videos of one class share a file name: name both by their whole path
+                if path in used:  # two videos of one class share a file name: the later one takes its whole path
                     path = f"{classes[label]}/{v.replace('/', '__')}"
                 used[path] = v
                 _link_or_copy(os.path.abspath(os.path.join(video_dir, v)),
@@ -287,6 +289,9 @@ def prepare_clip_dataset(video_dir: str, output_dir: str, label_source: str = "p
             getattr(result, split).append((path, label))
     result.counts = {c: (sum(y[i] == k for i in train_idx), sum(y[i] == k for i in val_idx))
                      for k, c in enumerate(classes)}
+    for c, (tr, va) in result.counts.items():
+        if not tr or (val_idx and not va):
+            logger.warning("class %r has %d training and %d validation video(s)", c, tr, va)
     _write_outputs(output_dir, video_dir, result, materialise)
     result.written = [*LIST_FILES, *[f"videos_{s}" for s in ("train", "val") if materialise and getattr(result, s)]]
     return result
