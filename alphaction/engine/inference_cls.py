@@ -1,7 +1,7 @@
 """Clip-classification inference: view-averaged scores, metrics, and the files of ``OUTPUT_DIR/inference/<name>/``.
 
 Files: ``predictions.csv`` (sample, label, prediction, top-5 classes and scores), ``confusion_matrix.csv``
-(single-label) and ``metrics.json``; the per-class table goes to the log.
+and ``confusion_matrix.png`` (single-label; the image coloured by row-normalised counts) and ``metrics.json``; the per-class table goes to the log.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..evaluation.classification import (classification_metrics, multilabel_map, per_class_table,
                                          write_confusion_csv)
+from ..evaluation.confusion_image import write_confusion_png
 from ..utils import comm
 from ..utils.progress import bar_disable
 from .trainer import batch_to_device
@@ -103,6 +104,7 @@ def inference_classification(model, data_loader, dataset_name: str, device: torc
         metrics = {k: v for k, v in res.items() if k not in ("confusion", "per_class")}
         metrics["val_loss"] = loss
         write_confusion_csv(os.path.join(output_folder, "confusion_matrix.csv"), res["confusion"], names)
+        write_confusion_png(os.path.join(output_folder, "confusion_matrix.png"), res["confusion"], names)
         extra = {"per_class": {n: {k: float(res["per_class"][k][i]) for k in ("precision", "recall", "f1", "support")}
                                for i, n in enumerate(names)}}
         logger.info("%s: per-class scores\n%s", dataset_name, per_class_table(res["per_class"], names))

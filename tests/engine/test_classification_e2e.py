@@ -5,6 +5,7 @@ import csv
 import json
 import os
 
+import cv2
 import pytest
 
 import test_net
@@ -44,6 +45,8 @@ def test_training_writes_checkpoints_metrics_and_best_model(trained):
     rows = list(csv.reader(open(folder / "confusion_matrix.csv")))
     assert len(rows) == 15 and len(rows[0]) == 15 and rows[1][0] == "small_still"
     assert sum(int(v) for r in rows[1:] for v in r[1:]) == 14  # every val sample once
+    image = cv2.imread(str(folder / "confusion_matrix.png"))
+    assert image is not None and image.shape == (24 + 120 + 14 * 40 + 8,) * 2 + (3,)  # 14 classes, 40 px cells
     preds = list(csv.DictReader(open(folder / "predictions.csv")))
     assert len(preds) == 14 and preds[0]["top1"] == preds[0]["prediction"]
     assert json.loads((folder / "metrics.json").read_text())["num_samples"] == 14
