@@ -145,10 +145,15 @@ class Checkpointer:
         head_prefixes: state-dict prefixes of the model's class-specific head (what ``no_head`` leaves out); the
             model declares them, this class knows no names of its own.
         keep_last: keep only the newest this many periodic ``model_XXXXXXX.pth`` files (0 = all).
+        addon_prefixes: state-dict prefixes of optional modules added on top of a plain model (the IA structure
+            on the baseline head). A finetune from a checkpoint holding none of an add-on's keys (a baseline
+            checkpoint into an IA model) starts that add-on from its initialisation instead of failing; a
+            checkpoint holding only part of an add-on still fails.
     """
 
     def __init__(self, model: nn.Module, optimizer=None, scheduler=None, save_dir: str = "",
-                 save_to_disk: bool = True, head_prefixes: tuple[str, ...] = (), keep_last: int = 0) -> None:
+                 save_to_disk: bool = True, head_prefixes: tuple[str, ...] = (), keep_last: int = 0,
+                 addon_prefixes: tuple[str, ...] = ()) -> None:
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -156,6 +161,7 @@ class Checkpointer:
         self.save_to_disk = save_to_disk
         self.head_prefixes = tuple(head_prefixes)
         self.keep_last = int(keep_last)
+        self.addon_prefixes = tuple(addon_prefixes)
         self.report: LoadReport | None = None  # the report of the latest load
 
     def _module(self) -> nn.Module:
@@ -370,6 +376,19 @@ class Checkpointer:
         for k, got, want in report.shape_mismatch:
             logger.error("Wrong shape for %s: checkpoint %s, model %s", k, got, want)
 
+    def _drop_absent_addons(self, report: LoadReport, missing: list[str]) -> list[str]:
+        """``missing`` without the keys of add-on modules the checkpoint holds nothing of (logged)."""
+        present = report.loaded + report.unexpected + report.skipped + [k for k, _, _ in report.shape_mismatch]
+        for prefix in self.addon_prefixes:
+            if any(k.startswith(prefix) for k in present):
+                continue
+            fresh = [k for k in missing if k.startswith(prefix)]
+            if fresh:
+                logger.info("The checkpoint has no %s* keys: that module (%d tensors) starts from its "
+                            "initialisation", prefix, len(fresh))
+                missing = [k for k in missing if not k.startswith(prefix)]
+        return missing
+
     def _check(self, path: str, report: LoadReport, purpose: str, no_head: bool, needs: dict,
                source: str) -> None:
         problems = []
@@ -384,6 +403,8 @@ class Checkpointer:
                 hint.append("use --no-head to leave the head out (e.g. for a different NUM_CLASSES)")
         missing_body = [k for k in report.missing if not self._is_head(k)]
         missing_head = [k for k in report.missing if self._is_head(k)]
+        if purpose == "finetune" and missing_head:
+            missing_head = self._drop_absent_addons(report, missing_head)
         if missing_body:
             problems.append(f"{len(missing_body)} backbone keys are missing: {_keys(missing_body, 6)}")
             if not needs:

@@ -41,27 +41,27 @@ _C.MODEL.BACKBONE.SLOWFAST.RES5_STRIDE = 1  # spatial stride of res5: 1 (detecti
 _C.MODEL.BACKBONE.SLOWFAST.RES5_DILATION = 2  # spatial dilation of the res5 3x3 convs: 2 with stride 1 (AlphAction, PySlowFast AVA), 1 otherwise
 _C.MODEL.BACKBONE.SLOWFAST.SLOW = CN()
 _C.MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE = True  # slow pathway on
-_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = True  # non-local blocks in slow res3 (not supported: must be False in configs)
-_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = True  # non-local blocks in slow res4 (not supported: must be False in configs)
-_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_GROUP_NL = False  # grouped non-local in res3 (not supported)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = True  # non-local blocks after every 2nd block of slow res3 (AlphAction default; every shipped config sets False)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = True  # non-local blocks after every 2nd block of slow res4 (AlphAction default; every shipped config sets False)
+_C.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_GROUP_NL = False  # slow res3 non-local attends within groups of 4 consecutive frames
 _C.MODEL.BACKBONE.SLOWFAST.FAST = CN()
 _C.MODEL.BACKBONE.SLOWFAST.FAST.ACTIVE = True  # fast pathway on
-_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_NONLOCAL = False  # non-local blocks in fast res3 (not supported)
-_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV4_NONLOCAL = False  # non-local blocks in fast res4 (not supported)
-_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_GROUP_NL = False  # grouped non-local in fast res3 (not supported)
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_NONLOCAL = False  # non-local blocks after every 2nd block of fast res3
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV4_NONLOCAL = False  # non-local blocks after every 2nd block of fast res4
+_C.MODEL.BACKBONE.SLOWFAST.FAST.CONV3_GROUP_NL = False  # fast res3 non-local attends within groups of 4 consecutive frames
 
 _C.MODEL.NONLOCAL = CN()
-_C.MODEL.NONLOCAL.CONV_INIT_STD = 0.01  # AlphAction key (non-local blocks are disabled in every released config)
-_C.MODEL.NONLOCAL.USE_ZERO_INIT_CONV = False  # AlphAction key
-_C.MODEL.NONLOCAL.NO_BIAS = False  # AlphAction key
-_C.MODEL.NONLOCAL.USE_MAXPOOL = True  # AlphAction key
-_C.MODEL.NONLOCAL.USE_SOFTMAX = True  # AlphAction key
-_C.MODEL.NONLOCAL.USE_SCALE = True  # AlphAction key
-_C.MODEL.NONLOCAL.USE_BN = True  # AlphAction key
-_C.MODEL.NONLOCAL.FROZEN_BN = False  # AlphAction key
-_C.MODEL.NONLOCAL.BN_MOMENTUM = 0.1  # AlphAction key
-_C.MODEL.NONLOCAL.BN_EPSILON = 1e-5  # AlphAction key
-_C.MODEL.NONLOCAL.BN_INIT_GAMMA = 0.0  # AlphAction key
+_C.MODEL.NONLOCAL.CONV_INIT_STD = 0.01  # std of the normal init of the theta/phi/g/out 1x1x1 convs
+_C.MODEL.NONLOCAL.USE_ZERO_INIT_CONV = False  # zero-initialise the out conv
+_C.MODEL.NONLOCAL.NO_BIAS = False  # 1x1x1 convs without bias
+_C.MODEL.NONLOCAL.USE_MAXPOOL = True  # (1,2,2) max-pool before phi and g
+_C.MODEL.NONLOCAL.USE_SOFTMAX = True  # softmax-normalise the affinity over key positions
+_C.MODEL.NONLOCAL.USE_SCALE = True  # scale the affinity by dim_inner^-0.5
+_C.MODEL.NONLOCAL.USE_BN = True  # BN after the out conv
+_C.MODEL.NONLOCAL.FROZEN_BN = False  # that BN as FrozenBatchNorm3d (buffers, never trained)
+_C.MODEL.NONLOCAL.BN_MOMENTUM = 0.1  # its momentum (trainable BN)
+_C.MODEL.NONLOCAL.BN_EPSILON = 1e-5  # its epsilon
+_C.MODEL.NONLOCAL.BN_INIT_GAMMA = 0.0  # its initial gamma (0: a fresh block is the identity)
 
 # ---------------------------------------------------------------------------------------------------
 # ROI action head
@@ -180,6 +180,7 @@ _C.SOLVER.BIAS_LR_FACTOR = 2  # lr multiplier for biases
 _C.SOLVER.IA_LR_FACTOR = 1.0  # lr multiplier for IA parameters
 _C.SOLVER.BACKBONE_LR_FACTOR = 1.0  # lr multiplier for backbone.* parameters (finetuning: e.g. 0.1)
 _C.SOLVER.FREEZE_STAGES = 0  # freeze the first K backbone stages (1 = stems, 2..5 = + res stages 2..5); 0 = none
+_C.SOLVER.SANITY_CHECK = True  # before training: one forward / backward on 2 samples; error if a trainable parameter gets no gradient; logs gradient norms per stage
 _C.SOLVER.MOMENTUM = 0.9  # SGD momentum
 _C.SOLVER.WEIGHT_DECAY = 1e-4  # weight decay for weights
 _C.SOLVER.WEIGHT_DECAY_BIAS = 0.0  # weight decay for biases

@@ -50,6 +50,8 @@ CLASSIFICATION_FACTORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tupl
     "RawframesDataset": (("ann_file",), ("video_root", "class_index"), ("filename_tmpl", "start_index")),
     "HDF5GroupDataset": (("h5_file",), ("class_index",), ("frames_key", "labels_key", "value_range")),
 }
+# classification entries generated on first use: field -> the generator in alphaction.data.build
+_GENERATED = ("synthetic_thermal", "synthetic_clips")
 _EVAL_FIELDS = ("csv_gt_file", "labelmap_file", "exclusion_file")
 
 
@@ -101,6 +103,16 @@ def _thermal_entry(size: str, split: str) -> dict[str, Any]:
     }
 
 
+def _clips_entry(size: str, split: str) -> dict[str, Any]:
+    folder = "synthetic/clips" if size == "default" else f"synthetic/clips_{size}"
+    return {
+        "factory": "VideoListDataset",
+        "ann_file": f"{folder}/{split}_list.txt",
+        "class_index": f"{folder}/class_index.txt",
+        "synthetic_clips": {"root": folder, "size": size, "seed": 0},
+    }
+
+
 class DatasetCatalog:
     """Name -> dataset spec. Built-in entries plus those of user catalog files."""
 
@@ -117,6 +129,10 @@ class DatasetCatalog:
         "thermal_synthetic_val": _thermal_entry("default", "val"),
         "thermal_synthetic_tiny_train": _thermal_entry("tiny", "train"),
         "thermal_synthetic_tiny_val": _thermal_entry("tiny", "val"),
+        "synthetic_clips_train": _clips_entry("default", "train"),
+        "synthetic_clips_val": _clips_entry("default", "val"),
+        "synthetic_clips_tiny_train": _clips_entry("tiny", "train"),
+        "synthetic_clips_tiny_val": _clips_entry("tiny", "val"),
     }
 
     @classmethod
@@ -159,17 +175,18 @@ def _resolve_classification(name: str, entry: dict[str, Any], base: str, source:
     for key in required:
         if not entry.get(key):
             raise ConfigError(f"{source}: the field '{key}' is required for factory {factory}")
-    unknown = set(entry) - {"root", "factory", "synthetic_thermal", *required, *paths, *plain}
+    unknown = set(entry) - {"root", "factory", *_GENERATED, *required, *paths, *plain}
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)} for factory {factory}; expected "
                           f"{sorted({*required, *paths, *plain})}")
     args = {key: _join(base, entry.get(key, "")) for key in (*required, *paths)}
     args.update({key: copy.deepcopy(entry[key]) for key in plain if key in entry})
     spec = {"name": name, "factory": factory, "args": args, "source": source, "task": "classification"}
-    if entry.get("synthetic_thermal"):
-        syn = copy.deepcopy(entry["synthetic_thermal"])
-        syn["root"] = _join(base, syn["root"])
-        spec["synthetic_thermal"] = syn
+    for key in _GENERATED:
+        if entry.get(key):
+            syn = copy.deepcopy(entry[key])
+            syn["root"] = _join(base, syn["root"])
+            spec[key] = syn
     return spec
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from ..config.paths_catalog import DatasetCatalog, validate_spec
+from ..utils.labelmap import read_labelmap
 from .collate import collate
 from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
@@ -81,6 +83,10 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         from .synthetic.thermal import ensure_thermal_dataset  # lazy: only this entry needs it
 
         ensure_thermal_dataset(**spec["synthetic_thermal"])
+    if spec.get("synthetic_clips"):
+        from .synthetic.clips import ensure_clip_dataset  # lazy: only this entry needs it
+
+        ensure_clip_dataset(**spec["synthetic_clips"])
     validate_spec(spec)
     head = cfg.MODEL.CLIP_HEAD
     return CLASSIFICATION_DATASETS[spec["factory"]](
@@ -177,6 +183,38 @@ def _loader_kwargs(cfg, rank: int, seed: int, start_iter: int) -> dict:
     return kwargs
 
 
+def _classes_of(dataset) -> tuple[str, list[str] | None]:
+    """What a training dataset says its classes are: (where it says so, names in class order or None)."""
+    names = getattr(dataset, "class_names", None)
+    if names is not None:  # classification: the class index / folders; numbers only when it names none
+        numbered = list(names) == [str(i) for i in range(len(names))]
+        return "its class index", None if numbered else list(names)
+    labelmap = getattr(dataset, "eval_file_paths", {}).get("labelmap_file")
+    if labelmap and os.path.isfile(labelmap):
+        ids = read_labelmap(labelmap)
+        return labelmap, [f"{i}: {ids[i]}" for i in sorted(ids)]
+    return "no label map", None
+
+
+def check_same_classes(datasets: list, names: list[str]) -> None:
+    """Datasets trained on together must agree on their classes: same count, and the same names in the same
+    order wherever both name them (class index or label map). Raises ``ValueError`` naming both datasets and
+    the first difference."""
+    first_name, (first_src, first) = names[0], _classes_of(datasets[0])
+    for name, d in zip(names[1:], datasets[1:]):
+        if getattr(d, "num_classes", None) != getattr(datasets[0], "num_classes", None):
+            raise ValueError(f"DATASETS.TRAIN: {first_name!r} has {datasets[0].num_classes} classes, {name!r} has "
+                             f"{d.num_classes}: datasets trained on together need the same classes")
+        src, other = _classes_of(d)
+        if first is None or other is None or first == other:
+            continue
+        k = next((i for i, (a, b) in enumerate(zip(first, other)) if a != b), min(len(first), len(other)))
+        a = first[k] if k < len(first) else "(none)"
+        b = other[k] if k < len(other) else "(none)"
+        raise ValueError(f"DATASETS.TRAIN: {first_name!r} ({first_src}) and {name!r} ({src}) disagree on class "
+                         f"{k}: {a!r} vs {b!r}; concatenated datasets need the same classes in the same order")
+
+
 def _datasets_of(dataset) -> list:
     return list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
 
@@ -222,6 +260,8 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
         if not names:
             raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
         datasets = [build_dataset(cfg, n, is_train=True) for n in names]
+        if len(datasets) > 1:
+            check_same_classes(datasets, names)
         dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
         accum = max(int(cfg.SOLVER.GRAD_ACCUM_STEPS), 1)
         batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH", accum)

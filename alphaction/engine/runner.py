@@ -24,6 +24,7 @@ from .inference import inference
 from .inference_cls import inference_classification
 from .labels import class_names
 from .launch import DistContext
+from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
     checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
-                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP)
+                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP,
+                                addon_prefixes=tuple(getattr(model, "addon_prefixes", ())))
     # the folder of the checkpoint that is loaded: where the memory pool file it names lies
     loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
     extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
@@ -195,6 +197,9 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             trainer = Trainer(model, optimizer, loader, ctx.device, s.MAX_ITER, start_iter, hooks, amp=_amp(s.AMP),
                               grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
                               channels_last=s.CHANNELS_LAST, memory=memory)
+            if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
+                check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn), ctx.device,
+                                s.CHANNELS_LAST, trainer._autocast)
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)
             trainer.train()

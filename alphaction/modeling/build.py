@@ -5,7 +5,7 @@ import logging
 import math
 from typing import Any
 
-from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, SlowFast
+from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, NonLocalSpec, NonLocalStages, SlowFast
 from .classifier import ClipClassifier, ClipHead
 from .detector import ActionDetector
 from .ia import BLOCK_TYPES, STRUCTURES, IAConfig, IAStructure, make_ia_structure
@@ -13,14 +13,26 @@ from .roi_heads import ActionLoss, ClassGroups, FCPredictor, MLPFeatureExtractor
 
 logger = logging.getLogger(__name__)
 
-_NONLOCAL_KEYS = ("CONV3_NONLOCAL", "CONV4_NONLOCAL", "CONV3_GROUP_NL")
-_warned: set[str] = set()
 
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        logger.warning(message)
+def build_nonlocal(cfg: Any) -> tuple[NonLocalSpec, NonLocalStages, NonLocalStages]:
+    """``MODEL.NONLOCAL`` and the slow / fast ``CONV3_NONLOCAL`` / ``CONV4_NONLOCAL`` / ``CONV3_GROUP_NL`` keys."""
+    nl = cfg.MODEL.NONLOCAL
+    if nl.CONV_INIT_STD < 0 or nl.BN_EPSILON <= 0:
+        raise ValueError(f"MODEL.NONLOCAL.CONV_INIT_STD={nl.CONV_INIT_STD} / BN_EPSILON={nl.BN_EPSILON}: "
+                         "the std must be >= 0 and the epsilon > 0")
+    spec = NonLocalSpec(use_maxpool=bool(nl.USE_MAXPOOL), use_softmax=bool(nl.USE_SOFTMAX),
+                        use_scale=bool(nl.USE_SCALE), use_bn=bool(nl.USE_BN), frozen_bn=bool(nl.FROZEN_BN),
+                        bias=not nl.NO_BIAS, conv_init_std=float(nl.CONV_INIT_STD),
+                        zero_init_out=bool(nl.USE_ZERO_INIT_CONV), bn_momentum=float(nl.BN_MOMENTUM),
+                        bn_eps=float(nl.BN_EPSILON), bn_init_gamma=float(nl.BN_INIT_GAMMA))
+    sf = cfg.MODEL.BACKBONE.SLOWFAST
+    stages = [NonLocalStages(res3=bool(p.CONV3_NONLOCAL), res4=bool(p.CONV4_NONLOCAL),
+                             res3_group=bool(p.CONV3_GROUP_NL)) for p in (sf.SLOW, sf.FAST)]
+    enabled = [f"{name}: {', '.join(k for k, on in (('res3', st.res3), ('res4', st.res4)) if on)}"
+               for name, st in zip(("slow", "fast"), stages) if st.any]
+    if enabled:
+        logger.info("Non-local blocks in %s (after every second block)", "; ".join(enabled))
+    return spec, stages[0], stages[1]
 
 
 def build_backbone(cfg: Any) -> SlowFast:
@@ -44,11 +56,6 @@ def build_backbone(cfg: Any) -> SlowFast:
     if not math.isclose(sf.BETA, 1.0 / 8, rel_tol=1e-6):
         raise ValueError(f"MODEL.BACKBONE.SLOWFAST.BETA={sf.BETA}: only 1/8 is supported (fast widths are "
                          "fixed at 1/8 of the slow ones; scale both with MODEL.BACKBONE.WIDTH_MULT)")
-    enabled = [f"MODEL.BACKBONE.SLOWFAST.{path}.{key}" for path in ("SLOW", "FAST") for key in _NONLOCAL_KEYS
-               if sf[path][key]]
-    if enabled:
-        _warn_once(f"{', '.join(enabled)} set True, but non-local blocks are not provided; building without "
-                   "them (every released AlphAction config sets them False)")
     if bb.WIDTH_MULT <= 0:
         raise ValueError(f"MODEL.BACKBONE.WIDTH_MULT must be > 0, got {bb.WIDTH_MULT}")
     alpha = int(cfg.INPUT.ALPHA)
@@ -56,10 +63,12 @@ def build_backbone(cfg: Any) -> SlowFast:
         raise ValueError(f"INPUT.ALPHA must be >= 1, got {cfg.INPUT.ALPHA}")
     bn = BatchNormSpec(frozen=bool(bb.FROZEN_BN), eps=float(bb.BN_EPSILON), momentum=float(bb.BN_MOMENTUM),
                        init_gamma_last=float(bb.BN_INIT_GAMMA))
+    nonlocal_spec, slow_nonlocal, fast_nonlocal = build_nonlocal(cfg)
     return SlowFast(BLOCKS_PER_STAGE[bb.CONV_BODY], alpha=alpha, width_mult=float(bb.WIDTH_MULT), bn=bn,
                     lateral=sf.LATERAL, lateral_kernel=int(sf.LATERAL_KERNEL),
                     stem_pool_padding=bool(sf.STEM_POOL_PADDING), res5_stride=int(sf.RES5_STRIDE),
-                    res5_dilation=int(sf.RES5_DILATION))
+                    res5_dilation=int(sf.RES5_DILATION), nonlocal_spec=nonlocal_spec, slow_nonlocal=slow_nonlocal,
+                    fast_nonlocal=fast_nonlocal)
 
 
 def class_groups(cfg: Any) -> ClassGroups:

@@ -28,6 +28,9 @@ class ActionDetector(nn.Module):
     # State-dict prefixes of the class-specific part that --no-head leaves out of MODEL.WEIGHT: the whole ROI
     # head, as in AlphAction (its Kinetics checkpoints carry their classifier under this prefix).
     head_prefixes: tuple[str, ...] = ("roi_heads.",)
+    # The IA structure is an add-on to the baseline head (zero-initialised output: the identity at start), so a
+    # baseline checkpoint finetunes an IA model with the IA starting fresh (the checkpointer's addon_prefixes).
+    addon_prefixes: tuple[str, ...] = ("roi_heads.action.feature_extractor.ia_structure.",)
 
     def __init__(self, backbone: SlowFast, action_head: ROIActionHead) -> None:
         super().__init__()

@@ -117,6 +117,40 @@ def test_missing_backbone_is_an_error_missing_head_only_when_unexplained(tmp_pat
         Checkpointer(Tiny(), head_prefixes=HEAD).load(str(tmp_path / "partial.pth"))
 
 
+class TinyIA(Tiny):
+    """Tiny with an add-on module inside its head (like the IA structure in the ROI head)."""
+
+    def __init__(self, classes=3):
+        super().__init__(classes)
+        self.roi_heads = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, classes))
+
+
+ADDON = ("roi_heads.0.",)
+
+
+def test_a_plain_checkpoint_finetunes_a_model_with_an_addon(tmp_path):
+    torch.manual_seed(0)
+    plain = TinyIA()
+    state = {k: v for k, v in plain.state_dict().items() if not k.startswith("roi_heads.0.")}
+    torch.save({"model": state}, tmp_path / "plain.pth")
+    torch.manual_seed(1)
+    dst = TinyIA()
+    addon_before = dst.roi_heads[0].weight.clone()
+    Checkpointer(dst, head_prefixes=HEAD, addon_prefixes=ADDON).load(str(tmp_path / "plain.pth"), transfer=True)
+    assert torch.equal(dst.roi_heads[1].weight, plain.roi_heads[1].weight)  # the rest of the head is loaded
+    assert torch.equal(dst.roi_heads[0].weight, addon_before)  # the add-on keeps its initialisation
+    # without the declaration the same load is a half-load and fails; so does a checkpoint with part of the add-on
+    with pytest.raises(CheckpointError, match="head keys are missing"):
+        Checkpointer(TinyIA(), head_prefixes=HEAD).load(str(tmp_path / "plain.pth"), transfer=True)
+    torch.save({"model": {**state, "roi_heads.0.weight": plain.roi_heads[0].weight}}, tmp_path / "part.pth")
+    with pytest.raises(CheckpointError, match="roi_heads.0.bias"):
+        Checkpointer(TinyIA(), head_prefixes=HEAD, addon_prefixes=ADDON).load(str(tmp_path / "part.pth"))
+    # and testing a model whose add-on the checkpoint lacks is never allowed
+    with pytest.raises(CheckpointError, match="head keys are missing"):
+        Checkpointer(TinyIA(), head_prefixes=HEAD, addon_prefixes=ADDON).load(str(tmp_path / "plain.pth"),
+                                                                            purpose="test")
+
+
 def test_ddp_compile_prefixes_and_raw_state_dict(tmp_path):
     src = Tiny()
     raw = {f"module._orig_mod.{k}": v for k, v in src.state_dict().items()}

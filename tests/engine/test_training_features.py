@@ -117,7 +117,8 @@ def test_nan_loss_stops_with_a_debug_checkpoint(tiny_data, tmp_path, monkeypatch
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLossError, match=r"iteration 2: .*'loss_pose_action': nan.*lr") as info:
         train_net.main(["--config-file", QUICK, "--skip-val-in-train", "--skip-final-test", "SOLVER.MAX_ITER", "4",
-                        "SOLVER.CHECKPOINT_PERIOD", "2", "OUTPUT_DIR", str(out)])
+                        "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.SANITY_CHECK", "False",  # forwards = steps
+                        "OUTPUT_DIR", str(out)])
     assert info.value.iteration == 2 and info.value.lr > 0
     assert (out / "last_checkpoint").read_text() == "model_0000002.pth"  # the last good one
     debug = torch.load(out / "debug_nonfinite_0000002.pth", weights_only=True)

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 import torch
 from torch import nn
 
@@ -50,3 +52,29 @@ def test_fresh_block_is_identity_and_keys_follow_alphaction():
     for name in ("theta", "phi", "g", "out"):
         assert {f"{name}.weight", f"{name}.bias"} <= keys
     assert {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"} <= keys
+
+
+def test_grouped_attention_equals_the_block_on_each_group():
+    # group_size 4: frames 0-3 and 4-7 of each clip attend only among themselves
+    torch.manual_seed(3)
+    grouped = NLBlock(6, 3, conv_init_std=0.5, group_size=4).double().eval()
+    nn.init.uniform_(grouped.bn.weight, 0.5, 1.5)
+    plain = NLBlock(6, 3, group_size=0).double().eval()
+    plain.load_state_dict(grouped.state_dict())
+    x = torch.randn(2, 6, 8, 4, 4, dtype=torch.double)
+    with torch.no_grad():
+        expected = torch.cat([plain(x[:, :, 0:4]), plain(x[:, :, 4:8])], dim=2)
+        torch.testing.assert_close(grouped(x), expected)
+        assert not torch.allclose(plain(x), expected)  # whole-clip attention differs
+    with pytest.raises(ValueError, match="multiple of 4"):
+        grouped(torch.randn(1, 6, 6, 4, 4, dtype=torch.double))
+
+
+def test_frozen_bn_and_no_bias_options():
+    from alphaction.layers import FrozenBatchNorm3d
+
+    block = NLBlock(8, 4, frozen_bn=True, bias=False, bn_init_gamma=0.0)
+    assert isinstance(block.bn, FrozenBatchNorm3d) and block.theta.bias is None
+    assert not any("bn" in n for n, _ in block.named_parameters())  # frozen: buffers only
+    x = torch.randn(1, 8, 2, 4, 4)
+    torch.testing.assert_close(block(x), x)

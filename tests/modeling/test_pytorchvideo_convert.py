@@ -71,6 +71,8 @@ def _reference_features(model, slow, fast):
 
 def _ours(overrides: dict, state: dict):
     cfg = get_cfg()
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = False  # as in every released config
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = False
     cfg.MODEL.BACKBONE.CONV_BODY = "Slowfast-Resnet50"
     cfg.MODEL.BACKBONE.FROZEN_BN = True
     cfg.INPUT.ALPHA = ALPHA
@@ -143,6 +145,8 @@ def test_alphaction_form_differs_from_pytorchvideo(reference):
     """The default (AlphAction) form cannot hold these weights: the lateral BNs have nowhere to go."""
     conv = convert.convert_pytorchvideo(reference[0].state_dict())
     cfg = get_cfg()
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = False  # as in every released config
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = False
     cfg.MODEL.BACKBONE.FROZEN_BN = True
     cfg.INPUT.ALPHA = ALPHA
     with torch.device("meta"):
@@ -240,6 +244,8 @@ def test_tool_and_checkpointer_convert_the_same_way(reference, tmp_path, capsys)
                      printed)
     assert "MODEL.BACKBONE.SLOWFAST.LATERAL fuse MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL 7" in printed
     cfg = get_cfg()
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = False  # as in every released config
+    cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = False
     cfg.MODEL.BACKBONE.FROZEN_BN = True
     cfg.MODEL.BACKBONE.SLOWFAST.LATERAL = "fuse"
     cfg.MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL = 7
@@ -254,6 +260,8 @@ def test_tool_and_checkpointer_convert_the_same_way(reference, tmp_path, capsys)
     # built in the AlphAction form, the converted file is refused with the settings it needs
     with pytest.raises(Exception, match="MODEL.BACKBONE.SLOWFAST.LATERAL fuse"):
         default = get_cfg()
+        default.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = False  # as in every released config
+        default.MODEL.BACKBONE.SLOWFAST.SLOW.CONV4_NONLOCAL = False
         default.MODEL.BACKBONE.FROZEN_BN = True
         default.INPUT.ALPHA = ALPHA
         other = build_model(default)

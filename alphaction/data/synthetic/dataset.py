@@ -277,10 +277,17 @@ def _lock(root: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_synthetic_dataset(root: str, size: str = "default", seed: int = 0, progress: bool = True) -> None:
-    """Generate the dataset unless ``root/DONE.json`` already records this size, seed and format version."""
-    if _done_matches(root, size, seed):
+def ensure_generated(root: str, size: str, seed: int, format_version: int, make) -> None:
+    """Call ``make(root, size, seed)`` unless ``root/DONE.json`` already records this size, seed and format
+    version; one process generates while the others wait on a lock (the synthetic sets share this)."""
+    if _done_matches(root, size, seed, format_version):
         return
     with _lock(root):
-        if not _done_matches(root, size, seed):  # another process may have finished while we waited
-            make_synthetic_dataset(root, size, seed, progress=progress)
+        if not _done_matches(root, size, seed, format_version):  # another process may have finished meanwhile
+            make(root, size, seed)
+
+
+def ensure_synthetic_dataset(root: str, size: str = "default", seed: int = 0, progress: bool = True) -> None:
+    """Generate the dataset unless ``root/DONE.json`` already records this size, seed and format version."""
+    ensure_generated(root, size, seed, FORMAT_VERSION,
+                     lambda r, z, s: make_synthetic_dataset(r, z, s, progress=progress))

@@ -300,29 +300,22 @@ def _state(actor: Actor, n: int):
     return seg_index, actor.plan[seg_index]
 
 
-def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int,
-                 clip_dir: str, keyframe_dir: str) -> list[dict]:
-    """Draw, encode ``clip_dir/<s>.mp4`` and ``keyframe_dir/<s>.jpg`` for every second ``s``.
+def render_frames(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int):
+    """Draw the video frame by frame.
 
-    Returns:
-        One dict per second: ``second``, ``persons`` (``person_id``, ``box`` xyxy, ``action_ids``,
-        ``visible``: the fraction of the box not covered by nearer persons' boxes) and ``objects`` (xyxy
-        boxes of held, carried, flying and lying objects in the frame).
+    Yields:
+        ``(n, image, record)``: frame index, uint8 RGB ``[height, width, 3]`` with sensor noise, and on
+        keyframes (``n % FPS == 0``) the second's record (see :func:`render_video`), else None.
     """
-    os.makedirs(clip_dir, exist_ok=True)
-    os.makedirs(keyframe_dir, exist_ok=True)
     background = Background(rng, width, height)
     looks = [Look.random(a.look_seed) for a in actors]
     phases = [look.phase0 for look in looks]
     order = sorted(range(len(actors)), key=lambda i: actors[i].y)  # far (higher up) first
     flights: list[dict] = []
-    seconds = []
-    container = stream = None
     for n in range(num_seconds * FPS):
         t = n / FPS
         img = background.frame(t)
-        keyframe = n % FPS == 0
-        record = {"second": n // FPS, "persons": [], "objects": []} if keyframe else None
+        record = {"second": n // FPS, "persons": [], "objects": []} if n % FPS == 0 else None
         for i in order:
             actor, look = actors[i], looks[i]
             _, seg = _state(actor, n)
@@ -365,9 +358,25 @@ def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int
         if record is not None:
             record["objects"] += background.item_boxes(t)
             _add_visibility(record["persons"], [actors[p["person_id"]].y for p in record["persons"]])
+        yield n, background.add_noise(img), record
+
+
+def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int,
+                 clip_dir: str, keyframe_dir: str) -> list[dict]:
+    """Draw, encode ``clip_dir/<s>.mp4`` and ``keyframe_dir/<s>.jpg`` for every second ``s``.
+
+    Returns:
+        One dict per second: ``second``, ``persons`` (``person_id``, ``box`` xyxy, ``action_ids``,
+        ``visible``: the fraction of the box not covered by nearer persons' boxes) and ``objects`` (xyxy
+        boxes of held, carried, flying and lying objects in the frame).
+    """
+    os.makedirs(clip_dir, exist_ok=True)
+    os.makedirs(keyframe_dir, exist_ok=True)
+    seconds = []
+    container = stream = None
+    for n, img, record in render_frames(actors, rng, num_seconds, width, height):
+        if record is not None:
             seconds.append(record)
-        img = background.add_noise(img)
-        if keyframe:
             if container is not None:
                 _close_clip(container, stream)
             container, stream = _open_clip(os.path.join(clip_dir, f"{n // FPS}.mp4"), width, height)
@@ -376,6 +385,20 @@ def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int
     _close_clip(container, stream)
     for s in range(num_seconds):
         _write_keyframe(os.path.join(clip_dir, f"{s}.mp4"), os.path.join(keyframe_dir, f"{s}.jpg"))
+    return seconds
+
+
+def render_clip(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int,
+                path: str) -> list[dict]:
+    """Draw and encode the whole video as one mp4 at ``path``; returns the per-second records."""
+    seconds = []
+    container, stream = _open_clip(path, width, height)
+    for _, img, record in render_frames(actors, rng, num_seconds, width, height):
+        if record is not None:
+            seconds.append(record)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            container.mux(packet)
+    _close_clip(container, stream)
     return seconds
 
 

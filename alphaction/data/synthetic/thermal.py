@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .dataset import _done_matches, _lock, swap_into_place
+from .dataset import ensure_generated, swap_into_place
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,4 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
 
 def ensure_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> None:
     """Generate the set unless ``root/DONE.json`` already records this size, seed and format version."""
-    if _done_matches(root, size, seed, FORMAT_VERSION):
-        return
-    with _lock(root):
-        if not _done_matches(root, size, seed, FORMAT_VERSION):
-            make_thermal_dataset(root, size, seed)
+    ensure_generated(root, size, seed, FORMAT_VERSION, make_thermal_dataset)

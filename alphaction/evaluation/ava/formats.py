@@ -12,7 +12,6 @@ import csv
 import gc
 import io
 import os
-import re
 from operator import itemgetter
 from typing import Iterable, Sequence, Union
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from . import fastcsv
 from .fastcsv import round_like_csv
+from ...utils.labelmap import read_labelmap  # noqa: F401 (part of this module's interface)
 
 PathLike = Union[str, "os.PathLike[str]"]
 Row = tuple  # (video_id, timestamp, x1, y1, x2, y2, action_id, value | None)
@@ -253,59 +253,3 @@ def read_exclusions(path: PathLike) -> set[str]:
     return excluded
 
 
-# One token of the text protobuf: a block opening `label {`, a closing brace, a `key: value` field, or a comment.
-_PBTXT_TOKEN = re.compile(
-    r'(?P<open>\w+)\s*\{|(?P<close>\})|(?P<key>\w+)\s*:\s*(?P<value>"(?:[^"\\\n]|\\.)*"|[^\s{}"]+)|#[^\n]*')
-
-
-def read_labelmap(path: PathLike) -> dict[int, str]:
-    """Parse an AVA label map ``.pbtxt`` without protobuf; returns ``{action_id: name}`` in file order.
-
-    Accepts ``item { name: "..." id: N }`` and the 2019 layout ``label { name: "..." label_id: N
-    label_type: ... }``, one field per line or several on a line; other fields are ignored. Every block needs a
-    ``name`` and an ``id``/``label_id``; a missing one or a repeated id raises ``ValueError`` naming the line.
-    """
-    text = open(path).read()
-    where = os.fspath(path)
-    labelmap: dict[int, str] = {}
-    block_line, name, class_id = 0, None, None
-    pos = 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            break
-        line = text.count("\n", 0, pos) + 1
-        m = _PBTXT_TOKEN.match(text, pos)
-        if m is None:
-            raise ValueError(f"{where}:{line}: cannot parse label map near {text[pos:pos + 30]!r}")
-        pos = m.end()
-        if m.group("open"):
-            if block_line:
-                raise ValueError(f"{where}:{line}: nested block inside the block opened at line {block_line}")
-            block_line, name, class_id = line, None, None
-        elif m.group("close"):
-            if not block_line:
-                raise ValueError(f"{where}:{line}: '}}' without an open block")
-            if name is None or class_id is None:
-                raise ValueError(f"{where}:{block_line}: label map entry needs both 'name' and 'id'/'label_id'")
-            if class_id in labelmap:
-                raise ValueError(f"{where}:{block_line}: action id {class_id} appears twice in the label map")
-            labelmap[class_id] = name
-            block_line = 0
-        elif m.group("key"):
-            key, value = m.group("key"), m.group("value")
-            if key == "name":
-                if not value.startswith('"'):
-                    raise ValueError(f"{where}:{line}: name must be a quoted string, got {value!r}")
-                name = value[1:-1]
-            elif key in ("id", "label_id"):
-                try:
-                    class_id = int(value)
-                except ValueError:
-                    raise ValueError(f"{where}:{line}: {key} must be an integer, got {value!r}") from None
-    if block_line:
-        raise ValueError(f"{where}:{block_line}: block is never closed")
-    if not labelmap:
-        raise ValueError(f"{where}: no label map entries found (expected item {{ name: \"...\" id: N }})")
-    return labelmap

@@ -4,7 +4,8 @@ Key names follow AlphAction (``modeling/backbone/slowfast.py``): each pathway ha
 and stages ``res_nl1..res_nl4`` (ResNet res2..res5) made of blocks ``res_{i}`` with a bottleneck ``btnk``
 (``conv1/conv2/conv3``, each a conv + BN pair ``conv``/``bn``) and an optional projection ``shortcut``. The
 lateral time-strided convs ``Tconv1..Tconv4`` live in the fast pathway, registered after its stages.
-Non-local blocks are not provided (every released AlphAction config disables them).
+Optional non-local blocks (``nonlocal_block.NLBlock``, off in every released AlphAction config) sit in
+res3 / res4 as ``res_nl2.nonlocal_{i}`` / ``res_nl3.nonlocal_{i}`` after blocks ``res_{i}``, i = 1, 3, 5, ...
 
 Options for the PySlowFast / pytorchvideo form (so their checkpoints load without approximation; the
 AlphAction form stays the default): ``lateral="fuse"`` (conv without bias + BN + ReLU, children ``conv``
@@ -15,11 +16,13 @@ Everything else (stem kernels, temporal kernels, stride on the 3x3 conv, widths,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ...layers import FrozenBatchNorm3d
+from .nonlocal_block import NonLocalSpec, NonLocalStages
 
 # published widths (WIDTH_MULT 1.0): stem output, then the output of res2..res5; inner = bottleneck width
 SLOW_WIDTHS = (64, 256, 512, 1024, 2048)
@@ -113,21 +116,31 @@ class ResBlock(nn.Module):
 
 
 class ResStage(nn.Module):
-    """``num_blocks`` blocks named ``res_0 .. res_{n-1}``; the first one strides and widens."""
+    """``num_blocks`` blocks named ``res_0 .. res_{n-1}``; the first one strides and widens.
+
+    With ``make_nonlocal`` (``dim_out -> module``), a non-local block ``nonlocal_{i}`` follows every block
+    ``res_{i}`` with odd ``i`` (AlphAction's placement: after every second block).
+    """
 
     def __init__(self, num_blocks: int, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int,
-                 stride: int, dilation: int, bn: BatchNormSpec) -> None:
+                 stride: int, dilation: int, bn: BatchNormSpec,
+                 make_nonlocal: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         self.num_blocks = num_blocks
+        self.order: list[str] = []  # forward order: res_0, res_1, nonlocal_1, res_2, ...
         for i in range(num_blocks):
             # a dilated stage's first block always projects (AlphAction: pretrained res5_0 has a shortcut)
             block = ResBlock(dim_in if i == 0 else dim_out, dim_inner, dim_out, temporal_kernel,
                              stride if i == 0 else 1, dilation, bn, force_shortcut=(i == 0 and dilation > 1))
             self.add_module(f"res_{i}", block)
+            self.order.append(f"res_{i}")
+            if make_nonlocal is not None and i % 2 == 1:
+                self.add_module(f"nonlocal_{i}", make_nonlocal(dim_out))
+                self.order.append(f"nonlocal_{i}")
 
     def forward(self, x: Tensor) -> Tensor:
-        for i in range(self.num_blocks):
-            x = getattr(self, f"res_{i}")(x)
+        for name in self.order:
+            x = getattr(self, name)(x)
         return x
 
 
@@ -168,7 +181,8 @@ class Pathway(nn.Module):
     def __init__(self, widths: tuple[int, ...], inner: tuple[int, ...], blocks: tuple[int, ...],
                  stem_temporal_kernel: int, temporal_kernels: tuple[int, ...], extra_in: tuple[int, ...],
                  bn: BatchNormSpec, strides: tuple[int, ...] = (1, 2, 2, 1), dilations: tuple[int, ...] = (1, 1, 1, 2),
-                 stem_pool_padding: bool = False) -> None:
+                 stem_pool_padding: bool = False, nonlocal_spec: NonLocalSpec | None = None,
+                 nonlocal_stages: NonLocalStages = NonLocalStages()) -> None:
         super().__init__()
         kt = stem_temporal_kernel
         self.conv1 = nn.Conv3d(3, widths[0], (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
@@ -178,9 +192,16 @@ class Pathway(nn.Module):
         # AlphAction pools without padding; PySlowFast / pytorchvideo pad (0, 1, 1) (same size on even inputs,
         # but the windows are shifted by one pixel, so the features differ)
         self.maxpool1 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1) if stem_pool_padding else 0)
+        spec = nonlocal_spec or NonLocalSpec()
+        # stage index -> builder of its non-local blocks (res3 = res_nl2, res4 = res_nl3; only res3 groups)
+        makers: dict[int, Callable[[int], nn.Module]] = {}
+        if nonlocal_stages.res3:
+            makers[1] = lambda dim: spec.make(dim, group_size=4 if nonlocal_stages.res3_group else 0)
+        if nonlocal_stages.res4:
+            makers[2] = lambda dim: spec.make(dim)
         for i in range(4):
             stage = ResStage(blocks[i], widths[i] + extra_in[i], inner[i], widths[i + 1], temporal_kernels[i],
-                             strides[i], dilations[i], bn)
+                             strides[i], dilations[i], bn, make_nonlocal=makers.get(i))
             self.add_module(f"res_nl{i + 1}", stage)
 
     def stem(self, x: Tensor) -> Tensor:
@@ -201,6 +222,8 @@ class SlowFast(nn.Module):
         stem_pool_padding: pad the stem max-pool by (0, 1, 1) (PySlowFast / pytorchvideo) instead of not at all.
         res5_stride: spatial stride of res5 (1: output stride 16, detection; 2: output stride 32, recognition).
         res5_dilation: spatial dilation of the res5 3x3 convs (2 with stride 1 for detection, 1 otherwise).
+        nonlocal_spec: how non-local blocks are built (``MODEL.NONLOCAL``).
+        slow_nonlocal, fast_nonlocal: which stages of each pathway get non-local blocks (none by default).
 
     Inputs ``slow [B, 3, T, H, W]`` and ``fast [B, 3, alpha*T, H, W]``; outputs
     ``[B, dim_out_slow, T, H/s, W/s]`` and ``[B, dim_out_fast, alpha*T, H/s, W/s]`` with ``s = output_stride``
@@ -209,7 +232,9 @@ class SlowFast(nn.Module):
 
     def __init__(self, blocks: tuple[int, int, int, int], alpha: int, width_mult: float = 1.0,
                  bn: BatchNormSpec | None = None, lateral: str = "tconv", lateral_kernel: int = 5,
-                 stem_pool_padding: bool = False, res5_stride: int = 1, res5_dilation: int = 2) -> None:
+                 stem_pool_padding: bool = False, res5_stride: int = 1, res5_dilation: int = 2,
+                 nonlocal_spec: NonLocalSpec | None = None, slow_nonlocal: NonLocalStages = NonLocalStages(),
+                 fast_nonlocal: NonLocalStages = NonLocalStages()) -> None:
         super().__init__()
         bn = bn or BatchNormSpec()
         slow_widths = tuple(scaled_width(c, width_mult) for c in SLOW_WIDTHS)
@@ -222,9 +247,9 @@ class SlowFast(nn.Module):
         dilations = (1, 1, 1, int(res5_dilation))
         form = dict(strides=strides, dilations=dilations, stem_pool_padding=bool(stem_pool_padding))
         self.slow = Pathway(slow_widths, slow_inner, tuple(blocks), 1, SLOW_TEMPORAL_KERNELS, lateral_widths, bn,
-                            **form)
+                            nonlocal_spec=nonlocal_spec, nonlocal_stages=slow_nonlocal, **form)
         self.fast = Pathway(fast_widths, fast_inner, tuple(blocks), 5, FAST_TEMPORAL_KERNELS, (0, 0, 0, 0), bn,
-                            **form)
+                            nonlocal_spec=nonlocal_spec, nonlocal_stages=fast_nonlocal, **form)
         # registered after the fast stages so the key order matches AlphAction's checkpoints
         for i in range(4):
             self.fast.add_module(f"Tconv{i + 1}", LateralConv(fast_widths[i], lateral_widths[i], self.alpha,
