@@ -19,6 +19,9 @@ ALLOWED = {
     "solver": {"solver", "config", "utils"},
     "engine": {"engine", "utils", "config", "structures", "layers", "modeling", "data", "evaluation",
                "checkpoint", "solver"},
+    # the Python API (inference, export) sits on top of the engine; only tools and user code import it
+    "apis": {"apis", "engine", "utils", "config", "structures", "layers", "modeling", "data", "evaluation",
+             "checkpoint", "solver"},
 }
 
 

@@ -57,16 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _labelmap(cfg, path: str) -> dict[int, str]:
-    from alphaction.config.paths_catalog import DatasetCatalog
+    from alphaction.engine.labels import labelmap_of
     from alphaction.evaluation.ava import read_labelmap
 
-    if not path and cfg.DATASETS.TEST:
-        try:
-            path = DatasetCatalog.get(cfg.DATASETS.TEST[0], cfg.DATASETS.CATALOG)["args"]["eval_file_paths"].get(
-                "labelmap_file", "")
-        except Exception:  # an unregistered dataset: numbers instead of names
-            path = ""
-    return read_labelmap(path) if path and os.path.isfile(path) else {}
+    # the config's datasets name the actions unless --labelmap does; numbers when neither does
+    return read_labelmap(path) if path else labelmap_of(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -212,10 +212,13 @@ class BestCheckpoint:
             better (``"-thermal_val/val_loss"``).
         model: the (unwrapped) model whose ``state_dict`` is saved.
         save: write the file (rank 0 only).
+        extra: returns more entries of the saved file (e.g. ``class_names``).
     """
 
-    def __init__(self, metric: str, model: torch.nn.Module, output_dir: str, save: bool = True) -> None:
+    def __init__(self, metric: str, model: torch.nn.Module, output_dir: str, save: bool = True,
+                 extra: Callable[[], dict] | None = None) -> None:
         self.metric, self.lower_is_better = parse_metric(metric)
+        self.extra = extra
         self.model, self.path, self.save_file = model, os.path.join(output_dir, "model_best.pth"), save
         self.best: float | None = None
         try:  # a resumed run keeps the best of its earlier evaluations (model_best.json sits beside the weights)
@@ -238,7 +241,7 @@ class BestCheckpoint:
         self.best = value
         if self.save_file:
             info = {"iteration": iteration, "metric": self.metric, "value": value}
-            _atomic_save({"model": self.model.state_dict(), **info}, self.path)
+            _atomic_save({"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path)
             with open(self.path[:-4] + ".json", "w", encoding="utf-8") as f:
                 json.dump(info, f)
         logger.info("New best %s = %.4f at iteration %d: saved %s", self.metric, value, iteration, self.path)

@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
+def clip_scores(model, slow: torch.Tensor, fast: torch.Tensor, views: int) -> np.ndarray:
+    """Probabilities of the samples of a batch, float64 ``[B, K]``: the mean over each sample's ``views``
+    consecutive rows of ``slow [B*V, 3, T, H, W]`` / ``fast`` (clips x crops). The model is in eval mode."""
+    probs = model(slow, fast).float().cpu()
+    return probs.view(-1, views, probs.shape[-1]).mean(dim=1).double().numpy()
+
+
+@torch.no_grad()
 def predict_clips(model, data_loader, device: torch.device, desc: str = "inference") -> dict:
     """This rank's ``{"indices": int64 [N], "video_ids": [N], "scores": float64 [N, K], "labels": [N] or
     [N, K]}``; the scores of a sample are the mean of its views' probabilities (clips x crops)."""
@@ -34,8 +42,7 @@ def predict_clips(model, data_loader, device: torch.device, desc: str = "inferen
     for batch in tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
         views = int(batch["num_views"])
         batch = batch_to_device(batch, device)
-        probs = model(batch["slow"], batch["fast"]).float().cpu()
-        out["scores"].append(probs.view(-1, views, probs.shape[-1]).mean(dim=1).double().numpy())
+        out["scores"].append(clip_scores(model, batch["slow"], batch["fast"], views))
         out["labels"].append(batch["labels"].cpu().numpy())
         out["indices"] += [int(i) for i in batch["indices"]]
         out["video_ids"] += [str(v) for v in batch["video_ids"]]

@@ -22,6 +22,7 @@ from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSch
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
+from .labels import class_names
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer
@@ -146,11 +147,19 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     model = prepare_model(cfg, model, ctx)
     writer = _tensorboard_writer(cfg, args.use_tfboard, ctx.rank)
     loader = None
+    # saved with every checkpoint, so that alphaction.apis names the outputs without the dataset files; read
+    # at the first save, once the datasets exist (synthetic ones are made when the loader is built)
+    names: dict = {}
+
+    def class_name_state() -> dict:
+        if not names and ctx.rank == 0:
+            names.update(class_names=class_names(cfg) or [])
+        return {k: v for k, v in names.items() if v}
 
     def extra_state() -> dict:
         rngs = comm.all_gather_object(get_rng_state()) if ctx.distributed else [get_rng_state()]
         data = comm.all_gather_object(loader_rng_state(loader)) if ctx.distributed else [loader_rng_state(loader)]
-        state = {"rng_states": rngs, "data_rng_states": data}
+        state = {"rng_states": rngs, "data_rng_states": data, **class_name_state()}
         if memory is not None:  # its own file, written before the checkpoint that names it
             it = checkpoint_hook.trainer.iter
             state["memory_pool"] = memory.save(cfg.OUTPUT_DIR, it) if ctx.rank == 0 else TrainingMemory.file_name(it)
@@ -168,7 +177,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         # the metric of the first test dataset: "top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" -> "-<...>/val_loss"
         name, lower_is_better = parse_metric(cfg.TEST.BEST_METRIC)
         best_metric = f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
-        best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0)
+        best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=class_name_state)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
             flat = _flat(run_test(cfg, model, ctx))

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Classify every video of a folder with a clip classifier; writes the top-5 classes and scores per video to a CSV.
+
+    python tools/inference_videos.py config_files/classification/synthetic_clips_r14_cpu.yaml \\
+        data/output/synthetic_clips_r14_cpu/model_final.pth my_videos/ predictions.csv
+    python tools/inference_videos.py CONFIG CHECKPOINT VIDEO_DIR OUT.csv --topk 3 --cpu INPUT.NUM_CLIPS_TEST 3
+
+Videos are the files under VIDEO_DIR (sub-folders included, sorted) whose extension is one PyAV reads
+(.mp4 .avi .mkv .webm .mov .m4v .mpg .mpeg); other files are ignored. Each goes through alphaction.apis.recognize:
+the config's test transform (INPUT.NUM_CLIPS_TEST x NUM_CROPS_TEST views, probabilities averaged), as test_net.py.
+Class names are those saved with the checkpoint (else the config's class index, else numbers).
+
+CSV columns: video (path relative to VIDEO_DIR, with /), then top1, score1, ..., topK, scoreK (class name and
+probability, best first; K = --topk, at most the number of classes). A file that cannot be decoded is skipped with
+a warning; the final summary counts and names them. Exit status 0, or 1 when no video could be read.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+logger = logging.getLogger("inference_videos")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="the classifier's config (as for test_net.py)")
+    p.add_argument("checkpoint", help="the classifier's checkpoint (model_final.pth / model_best.pth)")
+    p.add_argument("video_dir", help="folder of videos (searched recursively)")
+    p.add_argument("out_csv", help="CSV to write")
+    p.add_argument("--topk", type=int, default=5, help="classes listed per video")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    p.add_argument("opts", nargs="*", help="KEY VALUE config overrides (after the four paths)")
+    return p
+
+
+def find_videos(video_dir: str) -> list[str]:
+    """Paths relative to ``video_dir`` of its video files, sorted."""
+    from alphaction.data.datasets.clip_sources import VIDEO_EXTENSIONS
+
+    if not os.path.isdir(video_dir):
+        raise FileNotFoundError(f"VIDEO_DIR {video_dir} is not a folder")
+    found = []
+    for root, dirs, files in os.walk(video_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.relpath(os.path.join(root, f), video_dir) for f in files
+                  if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith(".")]
+    return sorted(found)
+
+
+def classify_folder(model, video_dir: str, out_csv: str, topk: int = 5) -> tuple[int, list[tuple[str, str]]]:
+    """Write ``out_csv`` for the videos of ``video_dir``; returns ``(videos written, [(video, reason)] skipped)``.
+
+    The rows go to ``out_csv + ".tmp"`` as they come and the file takes its name when all videos are done."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from alphaction.apis import recognize
+    from alphaction.data.datasets.clip_sources import VideoReadError
+    from alphaction.utils.progress import bar_disable
+
+    if topk < 1:
+        raise ValueError(f"--topk must be >= 1, got {topk}")
+    videos = find_videos(video_dir)
+    if not videos:
+        raise FileNotFoundError(f"{video_dir} holds no video files (extensions: mp4, avi, mkv, webm, mov, ...)")
+    k = min(topk, len(model.class_names))
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    tmp = out_csv + ".tmp"
+    written, skipped = 0, []
+    with open(tmp, "w", newline="", encoding="utf-8") as f, logging_redirect_tqdm():
+        out = csv.writer(f)
+        out.writerow(["video"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
+        for rel in tqdm(videos, desc="videos", unit="video", disable=bar_disable(), dynamic_ncols=True):
+            try:
+                top = recognize(model, os.path.join(video_dir, rel), topk=k)
+            except VideoReadError as e:
+                logger.warning("skipping %s: %s", rel, e)
+                skipped.append((rel, str(e)))
+                continue
+            out.writerow([rel.replace(os.sep, "/")] + [v for name, score in top for v in (name, f"{score:.6f}")])
+            written += 1
+    os.replace(tmp, out_csv)
+    return written, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    import torch
+
+    from alphaction.apis import init_model
+
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    model = init_model(args.config, args.checkpoint, device=device, overrides=args.opts)
+    if not model.is_classifier:
+        raise SystemExit(f"{args.config} builds an action detector; this tool needs a clip classifier "
+                         "(MODEL.META_ARCHITECTURE ClipClassifier). For detection use tools/demo.py.")
+    written, skipped = classify_folder(model, args.video_dir, args.out_csv, args.topk)
+    print(f"wrote {args.out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
+          + "".join(f"\n  skipped {rel}: {why}" for rel, why in skipped))
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
