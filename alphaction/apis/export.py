@@ -34,7 +34,7 @@ from ..structures.boxes import extend_boxes
 logger = logging.getLogger(__name__)
 
 FORMATS = ("torchscript", "onnx")
-DEFAULT_OPSET = 17  # RoiAlign exists from opset 10; 16 added the half-pixel switch torchvision's export uses
+DEFAULT_OPSET = 17  # torchvision exports roi_align from opset 11 (aligned=True only from 16; ours is aligned=False)
 
 __all__ = ["FORMATS", "DEFAULT_OPSET", "ExportedClassifier", "ExportedDetector", "ExportResult", "exportable",
            "example_inputs", "export_model"]

@@ -152,3 +152,24 @@ def test_bad_counts_and_format_are_refused(detector_job, tmp_path):
     with pytest.raises(ValueError, match="format 'tflite'"):
         export_model(model, cfg, "tflite", str(tmp_path / "x.pt"))
     assert isinstance(ExportedDetector(model), torch.nn.Module)
+
+
+@pytest.mark.parametrize("overrides", [["MODEL.ROI_ACTION_HEAD.POOLER_TYPE", "pooling3d"],
+                                       ["MODEL.ROI_ACTION_HEAD.MEAN_BEFORE_POOLER", False]])
+def test_torchscript_detector_pooler_variants(detector_job, tmp_path, overrides):
+    """ROIPool, and pooling every frame before the time average (boxes repeated per frame): the box count stays
+    free in the trace."""
+    config = detector_job[0]
+    cfg = get_cfg()
+    cfg.merge_from_file(config)
+    cfg.merge_from_list(overrides)
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    torch.nn.init.normal_(model.roi_heads["action"].predictor.cls_score.weight, std=2.0)
+    result = export_model(model, cfg, "torchscript", str(tmp_path / "variant.pt"))
+    assert max(result.max_abs_diff.values()) < 1e-5
+    slow, fast, boxes = _detector_input(cfg, 4, seed=3)
+    expected = _eager_detector(model, slow, fast, boxes)
+    torch.testing.assert_close(torch.jit.load(str(tmp_path / "variant.pt"))(slow, fast, boxes), expected,
+                               atol=1e-5, rtol=1e-4)
+    assert (expected[0] - expected[1]).abs().max() > 1e-3
