@@ -169,7 +169,8 @@ def _onnx_runner(path: str, names: list[str]):
 @torch.no_grad()
 def export_model(model: nn.Module, cfg: Any, fmt: str, out: str, opset: int = DEFAULT_OPSET,
                  size: tuple[int, int] | None = None, num_boxes: tuple[int, int] | None = None) -> ExportResult:
-    """Export ``model`` (built from ``cfg``, weights loaded) to ``out`` and compare with the eager model.
+    """Export ``model`` (built from ``cfg``, weights loaded) to ``out`` and compare with the eager model. The
+    export runs on the CPU: ``model`` is moved there and left in eval mode.
 
     Args:
         fmt: ``"torchscript"`` (``torch.jit.trace`` with ``check_trace`` on a second input) or ``"onnx"``
