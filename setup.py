@@ -14,5 +14,7 @@ setup(
     packages=find_packages(include=["alphaction", "alphaction.*"]),
     install_requires=requirements,
     # pytorchvideo (with fvcore, iopath) is the reference SlowFast of the checkpoint-conversion tests only
-    extras_require={"test": ["pytest>=7", "pytorchvideo==0.1.5", "fvcore", "iopath", "parameterized", "hypothesis>=6"]},
+    # onnx / onnxruntime: tools/export.py --format onnx and its check (TorchScript export needs neither)
+    extras_require={"test": ["pytest>=7", "pytorchvideo==0.1.5", "fvcore", "iopath", "parameterized", "hypothesis>=6"],
+                    "export": ["onnx", "onnxruntime"]},
 )
