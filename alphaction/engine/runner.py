@@ -199,7 +199,10 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                               grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
                               channels_last=s.CHANNELS_LAST, memory=memory)
             if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
-                check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn), ctx.device,
+                subset = getattr(loader.batch_sampler, "indices", None)  # DATASETS.TRAIN_SUBSET: check its samples
+                first = None if subset is None else subset[:2].tolist()
+                check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn, indices=first),
+                                ctx.device,
                                 s.CHANNELS_LAST, trainer._autocast)
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)

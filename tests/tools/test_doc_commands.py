@@ -26,7 +26,8 @@ import pytest
 
 from alphaction.engine.defaults import REPO_ROOT, default_argument_parser, load_config, resolve_config_path
 
-DOCS = ["docs/GETTING_STARTED.md", "docs/CUSTOM_DATASET_PREPARATION.md", "docs/DATA.md", "docs/IA.md"]
+DOCS = ["docs/GETTING_STARTED.md", "docs/CUSTOM_DATASET_PREPARATION.md", "docs/DATA.md", "docs/IA.md",
+        "docs/CLASSIFICATION.md", "docs/EXPORT.md"]
 PREFIXES = ("python tools/", "python train_net.py", "python test_net.py", "bash tools/", "torchrun ")
 BASE = "config_files/resnet50_4x16f_baseline.yaml"
 # placeholders of the docs -> files that exist (the generated my_config.yaml is made by the fixture)
@@ -120,7 +121,13 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
     def parse_then_stop(self, args=None, namespace=None):
         raise _Parsed(original(self, args, namespace))
 
+    original_intermixed = argparse.ArgumentParser.parse_intermixed_args
+
+    def intermixed_then_stop(self, args=None, namespace=None):
+        raise _Parsed(original_intermixed(self, args, namespace))
+
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_intermixed_args", intermixed_then_stop)
     with pytest.raises(_Parsed):
         try:
             module.main(argv[2:])
