@@ -20,7 +20,7 @@ from ..modeling import build_model
 from ..solver import build_lr_scheduler, build_optimizer
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .launch import DistContext
-from .sanity import check_gradients, parameter_group
+from .sanity import check_gradients, group_grad_norms
 from .trainer import batch_to_device, model_losses
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,7 @@ def _memory_step(model, cfg, batch: dict, device: torch.device) -> dict[str, flo
     memory = TrainingMemory(memory_settings(cfg))
     loss_dict, _ = model_losses(model, batch, memory.fetch(batch, device))
     sum(v.float() for v in loss_dict.values()).backward()
-    squares: dict[str, float] = {}
-    for name, p in model.named_parameters():
-        if p.grad is not None:
-            squares[parameter_group(name)] = squares.get(parameter_group(name), 0.0) + float(p.grad.float().pow(2).sum())
-    return {g: v ** 0.5 for g, v in squares.items()}
+    return group_grad_norms(model)
 
 
 def dry_run(cfg: CfgNode, ctx: DistContext, args) -> dict:

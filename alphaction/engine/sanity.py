@@ -20,7 +20,7 @@ from .trainer import batch_to_device, model_losses
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GradientCheckError", "parameter_group", "check_gradients", "sanity_check_batch"]
+__all__ = ["GradientCheckError", "parameter_group", "group_grad_norms", "check_gradients", "sanity_check_batch"]
 
 
 class GradientCheckError(RuntimeError):
@@ -34,6 +34,17 @@ def parameter_group(name: str) -> str:
     if parts[0] == "backbone" and len(parts) > 3:
         return f"backbone.{parts[1]}.stem" if parts[2] in ("conv1", "bn1") else ".".join(parts[:3])
     return ".".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def group_grad_norms(model: nn.Module) -> dict[str, float]:
+    """L2 norm of the gradients of each :func:`parameter_group` (groups whose parameters all lack a ``grad`` are
+    left out), in parameter order."""
+    squares: dict[str, float] = {}
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            group = parameter_group(name)
+            squares[group] = squares.get(group, 0.0) + float(p.grad.float().pow(2).sum())
+    return {g: math.sqrt(v) for g, v in squares.items()}
 
 
 def check_gradients(model: nn.Module, batch: dict, device: torch.device, channels_last: bool = False,
@@ -63,7 +74,6 @@ def check_gradients(model: nn.Module, batch: dict, device: torch.device, channel
                 "model / SOLVER.FREEZE_STAGES, or set SOLVER.SANITY_CHECK False to skip this check")
         loss.backward()
         report: dict[str, dict] = {}
-        squares: dict[str, float] = {}
         missing: list[str] = []
         for name, p in model.named_parameters():
             group = report.setdefault(parameter_group(name), {"trainable": 0, "frozen": 0, "grad_norm": math.nan})
@@ -73,10 +83,8 @@ def check_gradients(model: nn.Module, batch: dict, device: torch.device, channel
             group["trainable"] += 1
             if p.grad is None:
                 missing.append(name)
-            else:
-                squares[parameter_group(name)] = squares.get(parameter_group(name), 0.0) + float(p.grad.float().pow(2).sum())
-        for g, total in squares.items():
-            report[g]["grad_norm"] = math.sqrt(total)
+        for g, norm in group_grad_norms(model).items():
+            report[g]["grad_norm"] = norm
     finally:
         model.zero_grad(set_to_none=True)
         with torch.no_grad():

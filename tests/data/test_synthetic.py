@@ -278,3 +278,32 @@ def test_rest_needs_memory_the_clip_window_shows_no_run():
                     assert plan[k + 1].pose == "stand" and plan[k + 1].after is None and plan[k + 2].after == "rest"
     assert HALF_SEGMENT < window // 2 < FPS  # the window reaches into the neighbouring segments only
     assert rests > 50 and stands > 5 * rests, (rests, stands)  # frequent enough to learn, and a minority
+
+
+def test_staging_folder_swaps_on_success_and_keeps_root_on_failure(tmp_path):
+    from alphaction.data.synthetic.dataset import staging_folder
+
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staging_folder(str(root)) as tmp:
+            with open(os.path.join(tmp, "new.txt"), "w") as f:
+                f.write("half")
+            raise RuntimeError("interrupted")
+    assert sorted(os.listdir(root)) == ["old.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["set"]  # no temporary folder left behind
+    checked = []
+    with staging_folder(str(root), before_swap=lambda: checked.append(True)) as tmp:
+        with open(os.path.join(tmp, "new.txt"), "w") as f:
+            f.write("done")
+    assert checked == [True]
+    assert sorted(os.listdir(root)) == ["new.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["set"]
+
+
+def test_map_jobs_keeps_job_order():
+    from alphaction.data.synthetic.dataset import map_jobs
+
+    assert list(map_jobs(abs, [-3, 1, -2], workers=1)) == [3, 1, 2]
+    assert list(map_jobs(abs, [-3, 1, -2, 5], workers=2, chunksize=2)) == [3, 1, 2, 5]

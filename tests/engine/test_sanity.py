@@ -85,3 +85,13 @@ def test_a_loss_that_reaches_no_parameter_raises():
     model.logits = lambda s, f: logits(s, f).detach()
     with pytest.raises(GradientCheckError, match="does not depend on any trainable parameter"):
         check_gradients(model, batch, CPU)
+
+
+def test_group_grad_norms_hand_computed():
+    from alphaction.engine.sanity import group_grad_norms
+
+    model = torch.nn.ModuleDict({"head": torch.nn.ModuleDict({"proj": torch.nn.Linear(2, 1), "other": torch.nn.Linear(1, 1)})})
+    model["head"]["proj"].weight.grad = torch.tensor([[3.0, 0.0]])
+    model["head"]["proj"].bias.grad = torch.tensor([4.0])
+    # head.other has no gradients at all: left out
+    assert group_grad_norms(model) == {"head.proj": 5.0}

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
-import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from .dataset import ensure_generated, swap_into_place
+from .dataset import ensure_generated, map_jobs, staging_folder
 from .plan import CROUCH_SPEED, FPS, KEEP, RUN_SPEED, WALK_SPEED, Actor, Segment, simulate, x_bounds
 from .render import ENCODER_OPTIONS, render_clip
 
@@ -88,14 +85,6 @@ def _make_clip(job: tuple) -> dict:
             "speed": round(seg.speed, 3)}
 
 
-def _map(jobs: list[tuple], workers: int):
-    if workers <= 1 or len(jobs) <= 1:
-        return list(map(_make_clip, jobs))
-    # spawn, not fork: the caller may hold torch / OpenMP threads that a forked child would inherit locked
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_make_clip, jobs, chunksize=8))
-
-
 def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: int | None = None) -> dict:
     """Write the set into ``root`` (atomically: a temporary folder renamed into place) and return DONE.json."""
     if size not in SIZES:
@@ -105,12 +94,8 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
     if os.path.isdir(root) and not os.path.isfile(os.path.join(root, "DONE.json")) and os.listdir(root):
         raise FileExistsError(f"{root} exists, is not empty and holds no synthetic clip set (DONE.json); "
                               "refusing to replace it: pick an empty or new folder")
-    parent, name = os.path.split(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     start = time.perf_counter()
-    try:
+    with staging_folder(root) as tmp:
         jobs = []
         for s, split in enumerate(("train", "val")):
             os.makedirs(os.path.join(tmp, "videos", split))
@@ -120,7 +105,7 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
                      for i, lab in enumerate(labels)]
         if workers is None:
             workers = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
-        records = _map(jobs, workers)
+        records = list(map_jobs(_make_clip, jobs, workers, chunksize=8))
         counts = {}
         for split in ("train", "val"):
             mine = [r for r in records if r["path"].startswith(f"videos/{split}/")]
@@ -136,9 +121,6 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
                 "encoder": ENCODER_OPTIONS, "generation_seconds": round(time.perf_counter() - start, 2)}
         with open(os.path.join(tmp, "DONE.json"), "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
-        swap_into_place(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("synthetic clip set '%s' (seed %d) written to %s in %.1f s", size, seed, root,
                 done["generation_seconds"])
     return done

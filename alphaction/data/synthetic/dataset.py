@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -202,19 +202,16 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
     spec = SIZES[size]
     root = os.path.abspath(root)
     _check_replaceable(root)
-    parent, name = os.path.split(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     start = time.perf_counter()
-    try:
+    # an existing root is checked again right before the swap: it may have changed while we rendered
+    with staging_folder(root, before_swap=lambda: _check_replaceable(root)) as tmp:
         for sub in ("annotations", "boxes", "clips", "keyframes"):
             os.makedirs(os.path.join(tmp, sub))
         jobs = [(tmp, f"syn_{split}_{i:03d}", (seed, s, i), spec)
                 for s, split in enumerate(SPLITS) for i in range(spec["videos"][split])]
         if workers is None:
             workers = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
-        videos = list(tqdm(_map(jobs, workers), total=len(jobs), desc=f"synthetic {size}",
+        videos = list(tqdm(map_jobs(_make_video, jobs, workers), total=len(jobs), desc=f"synthetic {size}",
                            disable=bar_disable(progress)))
         with open(os.path.join(tmp, "annotations", "action_list.pbtxt"), "w", encoding="utf-8") as f:
             f.write(label_map_text())
@@ -235,11 +232,6 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
                 "object": len(OBJECT_CLASSES), "person": len(PERSON_CLASSES), "memory": len(MEMORY_CLASSES)}, "encoder": ENCODER_OPTIONS,
                 "stats": stats, "generation_seconds": seconds}
         _dump_json(os.path.join(tmp, "DONE.json"), done)
-        if os.path.isdir(root):
-            _check_replaceable(root)
-        swap_into_place(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("synthetic dataset '%s' (seed %d) written to %s in %.1f s", size, seed, root, seconds)
     return stats
 
@@ -256,13 +248,37 @@ def swap_into_place(tmp: str, root: str) -> None:
         os.rename(tmp, root)
 
 
-def _map(jobs: list[tuple], workers: int) -> Iterator[dict]:
+@contextlib.contextmanager
+def staging_folder(root: str, before_swap: Callable[[], None] | None = None) -> Iterator[str]:
+    """A fresh temporary folder next to ``root`` to write a whole dataset into (the synthetic sets share it).
+
+    When the ``with`` body finishes, ``before_swap()`` (if given) runs and the folder replaces ``root``
+    (:func:`swap_into_place`); an exception leaves ``root`` as it was. The temporary folder never outlives the
+    ``with``.
+    """
+    parent, name = os.path.split(os.path.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if before_swap is not None:
+            before_swap()
+        swap_into_place(tmp, os.path.abspath(root))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def map_jobs(fn: Callable[[Any], Any], jobs: list, workers: int, chunksize: int = 1) -> Iterator:
+    """``fn`` over ``jobs`` in order, in ``workers`` processes when more than one (``fn`` must be a module-level
+    function: the workers import it)."""
     if workers <= 1 or len(jobs) <= 1:
-        yield from map(_make_video, jobs)
+        yield from map(fn, jobs)
         return
     # spawn, not fork: the caller may hold torch / OpenMP threads that a forked child would inherit locked
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from pool.map(_make_video, jobs)
+        yield from pool.map(fn, jobs, chunksize=chunksize)
 
 
 @contextlib.contextmanager

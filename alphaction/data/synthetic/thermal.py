@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 
 import numpy as np
 
-from .dataset import ensure_generated, swap_into_place
+from .dataset import ensure_generated, staging_folder
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +74,8 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
     if size not in SIZES:
         raise ValueError(f"synthetic thermal size {size!r}: use one of {sorted(SIZES)}")
     spec = SIZES[size]
-    parent, name = os.path.split(os.path.abspath(root))
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     start = time.perf_counter()
-    try:
+    with staging_folder(root) as tmp:
         counts = {}
         for s, split in enumerate(("train", "val")):
             rng = np.random.default_rng(np.random.SeedSequence([seed, s]))
@@ -98,9 +93,6 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
                 "generation_seconds": round(time.perf_counter() - start, 2)}
         with open(os.path.join(tmp, "DONE.json"), "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
-        swap_into_place(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("synthetic thermal set '%s' (seed %d) written to %s", size, seed, root)
     return done
 
