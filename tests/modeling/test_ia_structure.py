@@ -197,3 +197,22 @@ def test_bad_block_lists_are_rejected():
         make_ia_structure(_settings("parallel", [["P", "P"]]))
     with pytest.raises(ValueError, match="every layer needs blocks"):
         make_ia_structure(_settings("serial", [["X"]]))
+
+
+def test_memory_norm_makes_memory_blocks_blind_to_each_rows_scale_and_offset():
+    # with MEMORY_NORM each remembered feature is standardised: a x + b (a > 0, per row) gives the same output,
+    # while without it the same change moves the output; the state dict is the same either way
+    layers = (("P",), ("M",), ("O",), ("M",))
+    normed = _randomize(make_ia_structure(_settings("dense", layers, memory_norm=True)))
+    plain = _randomize(make_ia_structure(_settings("dense", layers)))
+    assert normed.state_dict().keys() == plain.state_dict().keys()
+    normed.eval(), plain.eval()
+    persons, objects, memory = _inputs(1)
+    scale, shift = torch.tensor([[2.0], [0.5], [3.0], [1.5]]), torch.tensor([[1.0], [-2.0], [0.3], [4.0]])
+    moved = [ClipMemory(memory[0].features * scale + shift, memory[0].slots), memory[1],
+             ClipMemory(memory[2].features * 5.0 - 1.0, memory[2].slots)]
+    torch.testing.assert_close(normed(persons, objects, moved), normed(persons, objects, memory), rtol=1e-4, atol=1e-4)
+    assert (plain(persons, objects, moved) - plain(persons, objects, memory)).abs().max() > 1e-2
+    # padding still changes nothing: a clip's output with its memory equals that clip alone
+    alone = normed(persons[:1], objects[:1], memory[:1])
+    torch.testing.assert_close(normed(persons, objects, memory)[:3], alone, rtol=1e-5, atol=1e-5)

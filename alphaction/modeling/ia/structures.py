@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .blocks import InteractionBlock, PointwiseConv
@@ -46,6 +47,7 @@ class IAConfig:
     layer_norm: bool = False
     dropout: float = 0.0
     mask_padding: bool = True
+    memory_norm: bool = False  # non-affine LayerNorm on each remembered feature (rows of the M key set)
 
     @property
     def block_types(self) -> set[str]:
@@ -113,6 +115,8 @@ class IAStructure(nn.Module):
         if "M" in types:
             raw, mask = memory_grid(memory, persons, c.num_slots, c.length[0], c.max_per_sec, c.dim_memory,
                                     random=self.training, like=person_rows)
+            if c.memory_norm:  # empty slots stay zero rows (and masked)
+                raw = F.layer_norm(raw, raw.shape[-1:]) * mask[..., None].to(raw.dtype)
             keys["M"] = (self.reduce_dropout(self.mem_dim_reduce(raw)), mask)
         return keys, person_index
 
