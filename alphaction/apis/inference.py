@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import Checkpointer, LoadReport, read_checkpoint
+from ..checkpoint import Checkpointer, LoadReport
 from ..config import CfgNode, get_cfg
 from ..data.build import build_clip_transforms
 from ..data.datasets.clip_sources import read_video as read_clip_video
@@ -111,7 +111,7 @@ def init_model(config: str | CfgNode, checkpoint: str | None, device: str | torc
         checkpointer = Checkpointer(model, head_prefixes=head_prefixes(model))
         checkpointer.load(checkpoint, transfer=True, purpose="test")
         report = checkpointer.report
-        saved = read_checkpoint(checkpoint).get("class_names")
+        saved = checkpointer.loaded_info.get("class_names")
         if report.unexpected:
             logger.warning("init_model: %d keys of %s are not used by this model (first: %s)",
                            len(report.unexpected), checkpoint, ", ".join(report.unexpected[:5]))

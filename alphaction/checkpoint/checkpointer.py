@@ -163,6 +163,8 @@ class Checkpointer:
         self.keep_last = int(keep_last)
         self.addon_prefixes = tuple(addon_prefixes)
         self.report: LoadReport | None = None  # the report of the latest load
+        # the latest loaded file's entries besides the weights, optimizer and scheduler (e.g. class_names)
+        self.loaded_info: dict[str, Any] = {}
 
     def _module(self) -> nn.Module:
         return self.model.module if hasattr(self.model, "module") else self.model
@@ -307,6 +309,7 @@ class Checkpointer:
             raise CheckpointError(f"{path}: {e}") from None
         for key in ("model", "model_state", "state_dict"):
             data.pop(key, None)
+        self.loaded_info = {k: v for k, v in data.items() if k not in ("optimizer", "scheduler")}
         needs = dict(data.get("backbone_config") or {})
         source = data.get("converted_from", "")
         fmt = detect_format(state)

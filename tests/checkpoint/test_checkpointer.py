@@ -350,3 +350,13 @@ def test_failed_save_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeyp
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000001.pth"
     monkeypatch.undo()
     assert torch.load(tmp_path / "model_0000001.pth", weights_only=True)["iteration"] == 1
+
+
+def test_loaded_info_keeps_the_files_extras_without_weights_or_optimizer(tmp_path):
+    model, opt, sched, ck = _setup(tmp_path)
+    path = ck.save("model_0000003", iteration=3, class_names=["a", "b", "c"])
+    _, _, _, ck2 = _setup(tmp_path)
+    assert ck2.loaded_info == {}
+    ck2.load(path, transfer=True, purpose="test")
+    assert ck2.loaded_info["class_names"] == ["a", "b", "c"] and ck2.loaded_info["iteration"] == 3
+    assert not {"model", "optimizer", "scheduler"} & set(ck2.loaded_info)
