@@ -202,8 +202,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                 subset = getattr(loader.batch_sampler, "indices", None)  # DATASETS.TRAIN_SUBSET: check its samples
                 first = None if subset is None else subset[:2].tolist()
                 check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn, indices=first),
-                                ctx.device,
-                                s.CHANNELS_LAST, trainer._autocast)
+                                ctx.device, s.CHANNELS_LAST, trainer._autocast)
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)
             trainer.train()

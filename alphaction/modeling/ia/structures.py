@@ -47,7 +47,7 @@ class IAConfig:
     layer_norm: bool = False
     dropout: float = 0.0
     mask_padding: bool = True
-    memory_norm: bool = False  # non-affine LayerNorm on each remembered feature (rows of the M key set)
+    memory_norm: bool = False  # non-affine LayerNorm on every row of the M key set (memory and own persons)
 
     @property
     def block_types(self) -> set[str]:
