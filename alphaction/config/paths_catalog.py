@@ -125,6 +125,7 @@ class DatasetCatalog:
         "synthetic_val": _synthetic_entry("default", "val"),
         "synthetic_large_train": _synthetic_entry("large", "train"),
         "synthetic_large_val": _synthetic_entry("large", "val"),
+        "synthetic_test": _synthetic_entry("test", "val"),  # test only: 160 videos (the "test" size has no train split)
         "thermal_synthetic_train": _thermal_entry("default", "train"),
         "thermal_synthetic_val": _thermal_entry("default", "val"),
         "thermal_synthetic_tiny_train": _thermal_entry("tiny", "train"),

@@ -307,3 +307,21 @@ def test_map_jobs_keeps_job_order():
 
     assert list(map_jobs(abs, [-3, 1, -2], workers=1)) == [3, 1, 2]
     assert list(map_jobs(abs, [-3, 1, -2, 5], workers=2, chunksize=2)) == [3, 1, 2, 5]
+
+
+def test_test_only_size_has_no_train_split_and_repeats_the_val_videos(root, tmp_path, monkeypatch):
+    # the shipped "test" size: val videos only, many more than the default val split, same frame size / length
+    test, default = synthetic.SIZES["test"], synthetic.SIZES["default"]
+    assert test["videos"]["train"] == 0 and test["videos"]["val"] >= 10 * default["videos"]["val"]
+    assert (test["width"], test["height"], test["seconds"]) == (default["width"], default["height"], default["seconds"])
+    from alphaction.config.paths_catalog import DatasetCatalog
+    entry = DatasetCatalog.DATASETS["synthetic_test"]
+    assert entry["synthetic"]["size"] == "test" and entry["ann_file"].endswith("test/annotations/val.json")
+    # a val-only size with the tiny frame size writes an empty train split and the same val video as "tiny"
+    monkeypatch.setitem(synthetic_dataset.SIZES, "val_only", dict(SPEC, videos={"train": 0, "val": 1}))
+    out = str(tmp_path / "val_only")
+    stats = synthetic.make_synthetic_dataset(out, "val_only", seed=0, progress=False)
+    assert stats["train"]["keyframes"] == 0 and _json(os.path.join(out, "annotations", "train.json"))["images"] == []
+    for rel in ("annotations/val.csv", "annotations/val.json", "boxes/val_person_bbox.json"):
+        with open(os.path.join(out, rel), "rb") as f, open(os.path.join(root, rel), "rb") as g:
+            assert f.read() == g.read(), rel

@@ -34,6 +34,10 @@ SIZES = {
     "default": {"width": 192, "height": 144, "videos": {"train": 32, "val": 12}, "seconds": 10, "excluded": 2},
     # the default's videos, 4x / 2x as many: enough "rest" examples for the IA memory ablation (docs/IA.md)
     "large": {"width": 192, "height": 144, "videos": {"train": 128, "val": 24}, "seconds": 10, "excluded": 2},
+    # a test set only (no train videos): 160 val videos, ~10x the default val split's interaction and "rest" boxes,
+    # so that group mAPs differing by a few points can be told apart. Its first 12 / 24 videos are the default /
+    # large val videos (same seeds); none is a train video of any size.
+    "test": {"width": 192, "height": 144, "videos": {"train": 0, "val": 160}, "seconds": 10, "excluded": 4},
 }
 _OURS = {"clips", "keyframes", "annotations", "boxes", "DONE.json"}
 
@@ -190,7 +194,8 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
 
     Args:
         root: output folder (``clips/``, ``keyframes/``, ``annotations/``, ``boxes/``, ``DONE.json``).
-        size: ``"tiny"`` (tests, a few seconds), ``"default"`` or ``"large"`` (the IA ablation).
+        size: ``"tiny"`` (tests, a few seconds), ``"default"``, ``"large"`` (the IA ablation) or ``"test"``
+            (160 val videos, no train split: a low-noise test set).
         seed: same seed -> identical annotations, box files and video bytes.
         progress: show a tqdm bar over videos.
         workers: processes rendering videos; default 1 for ``tiny``, else up to 2.
