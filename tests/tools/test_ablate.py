@@ -1,0 +1,52 @@
+"""tools/ablate.py: which test set the configs are compared on, and the side-by-side table."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools import ablate
+
+
+def test_default_configs_are_tested_on_the_large_test_set():
+    args = ablate.parse_args([])
+    assert args.configs == ablate.DEFAULT_CONFIGS
+    assert args.opts[-2:] == ["DATASETS.TEST", '("synthetic_test",)']
+    assert ablate.test_dataset(args.configs[1], args.opts) == "synthetic_test"
+
+
+def test_own_configs_or_an_override_keep_their_test_set(tmp_path):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text('DATASETS:\n  TEST: ("synthetic_tiny_val",)\n')
+    args = ablate.parse_args(["--configs", str(cfg)])
+    assert "DATASETS.TEST" not in args.opts and ablate.test_dataset(str(cfg), args.opts) == "synthetic_tiny_val"
+    args = ablate.parse_args(["DATASETS.TEST", '("synthetic_large_val",)'])
+    assert args.opts == ["DATASETS.TEST", '("synthetic_large_val",)']
+    args = ablate.parse_args(["--configs", str(cfg), "--test-dataset", "synthetic_test"])
+    assert ablate.test_dataset(str(cfg), args.opts) == "synthetic_test"
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--test-dataset", "synthetic_test", "DATASETS.TEST", '("synthetic_val",)'])
+
+
+def test_main_tabulates_each_configs_result(tmp_path, monkeypatch, capsys):
+    results = {"a": {"mAP@0.5": 0.5, "mAP@0.5/pose": 0.75, "per_class_AP@0.5": {"stand": 0.25}},
+               "b": {"mAP@0.5": 0.125, "mAP@0.5/pose": float("nan"), "per_class_AP@0.5": {"stand": 1.0}}}
+    calls = []
+
+    def fake_run(config, out_dir, seed, opts):
+        calls.append((config, seed, list(opts)))
+        name = out_dir.rsplit("/", 1)[-1]
+        (tmp_path / name / "inference" / "synthetic_test").mkdir(parents=True)
+        (tmp_path / name / "inference" / "synthetic_test" / "result.json").write_text(json.dumps(results[name]))
+        return 1.0
+
+    monkeypatch.setattr(ablate, "run_one", fake_run)
+    assert ablate.main(["--names", "a", "b", "--output-dir", str(tmp_path), "--seed", "5"]) == 0
+    assert [c[1] for c in calls] == [5, 5] and all(c[2][-1] == '("synthetic_test",)' for c in calls)
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("frame-mAP@0.5"))
+    assert row.split()[1:] == ["0.5000", "0.1250"]
+    assert next(line for line in lines if "group pose" in line).split()[2:] == ["0.7500", "-"]
+    assert next(line for line in lines if line.strip().startswith("stand")).split()[1:] == ["0.2500", "1.0000"]
+    report = json.loads((tmp_path / "ablation.json").read_text())
+    assert report["seed"] == 5 and report["results"]["b"]["mAP@0.5"] == 0.125
