@@ -70,11 +70,11 @@ def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tm
         per_box.setdefault((int(r["second"]), int(r["track_id"])), []).append(r)
         assert 0.0 <= float(r["score"]) <= 1.0
         assert 0 <= float(r["x1"]) <= float(r["x2"]) <= 1 and 0 <= float(r["y1"]) <= float(r["y2"]) <= 1
-    # threshold 0: every class of every GT box of every second, 11 classes each
-    assert len(rows) == 11 * len(dets)
+    # threshold 0: every class of every GT box of every second, 12 classes each
+    assert len(rows) == 12 * len(dets)
     assert len(per_box) == len(dets)
     for group in per_box.values():
-        assert sorted(int(r["action_id"]) for r in group) == list(range(1, 12))
+        assert sorted(int(r["action_id"]) for r in group) == list(range(1, 13))
         pose = sum(float(r["score"]) for r in group if int(r["action_id"]) <= 5)
         assert pose == pytest.approx(1.0, abs=3e-3)  # softmax over the 5 pose classes
     assert {r["action_name"] for r in rows} >= {"stand", "walk"}

@@ -4,8 +4,9 @@
 annotations, label map, exclusions, person / object detection files; see docs/internals.md);
 ``ensure_synthetic_dataset`` does so only when ``root/DONE.json`` does not already match.
 Classes, in AlphAction's group order: pose (stand, walk, run, jump, crouch; exactly one per box), object
-manipulation (hold, carry, throw), person interaction (talk to, follow) and one class that needs memory
-(rest: standing still after a run; the clip itself shows only a standing person).
+manipulation (hold, carry, throw), person interaction (talk to, shown by the talker; listen to and watch, shown
+only by another person: a talker, a jumper) and one class that needs memory (rest: standing still after a run;
+the clip itself shows only a standing person).
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from .render import ENCODER_OPTIONS, render_video
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # bump when the files written here change, so ensure_synthetic_dataset regenerates
+FORMAT_VERSION = 3  # bump when the files written here change, so ensure_synthetic_dataset regenerates
 SPLITS = ("train", "val")
 SIZES = {
     # frame size, videos per split, seconds per video

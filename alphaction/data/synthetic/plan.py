@@ -5,6 +5,10 @@ Time grid: 25 fps; the keyframe of second ``k`` is frame ``25 k``. Plans are mad
 1.28 s window around it (32 frames) reaches only 4 frames into each neighbour. The label of keyframe ``k``
 is the state of segment ``k``.
 
+Two classes need another person: ``listen to`` (standing while someone else talks) and ``watch`` (standing or
+crouching while someone else jumps); the listener and the watcher look like any standing person, so only the
+features of the others in the clip (IA person blocks) tell them. ``talk to`` itself shows in the talker.
+
 One class needs memory: ``rest`` is a person standing still after a run. Its first standing second is a
 transition without the label (the clip window still shows the run's last frames); from the second standing
 second on, the window shows only a standing person, so only the features of earlier seconds (IA memory) tell
@@ -12,7 +16,7 @@ a resting person from any other standing one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,7 +26,9 @@ HALF_SEGMENT = 12  # frames before / after the keyframe that belong to its segme
 # AlphAction's group order: pose (exclusive, softmax) first, then object manipulation, then person interaction.
 POSE_CLASSES = ("stand", "walk", "run", "jump", "crouch")
 OBJECT_CLASSES = ("hold", "carry", "throw")
-PERSON_CLASSES = ("talk to", "follow")
+# "talk to" shows in the talker (gestures, moving mouth); "listen to" and "watch" show only in another person: a
+# talker, a jumper anywhere in the frame (IA's person features), not in the listener or watcher themselves
+PERSON_CLASSES = ("talk to", "listen to", "watch")
 # needs what the person did seconds earlier; a sigmoid class, after the person interactions in the label order
 MEMORY_CLASSES = ("rest",)
 ACTION_NAMES = POSE_CLASSES + OBJECT_CLASSES + PERSON_CLASSES + MEMORY_CLASSES
@@ -42,14 +48,15 @@ class Segment:
 
     pose: str
     obj: str | None = None  # "hold" | "carry" | "throw" | None
-    inter: str | None = None  # "talk to" | "follow" | None
+    inter: str | None = None  # "talk to" | None: drawn (gestures, moving mouth)
     speed: float = 0.0  # px / s along the facing direction
     facing: int = KEEP  # KEEP, TURN, +1 or -1, applied at the segment's first frame
     release: int = 0  # throw only: release frame relative to the keyframe
     after: str | None = None  # "rest" | None: a label given by what the person did before (not drawn)
+    context: tuple[str, ...] = ()  # "listen to" / "watch": labels given by what others do (not drawn)
 
     def action_ids(self) -> list[int]:
-        names = [self.pose] + [n for n in (self.obj, self.inter, self.after) if n is not None]
+        names = [self.pose] + [n for n in (self.obj, self.inter, self.after) if n is not None] + list(self.context)
         return [ACTION_IDS[n] for n in names]
 
 
@@ -62,7 +69,7 @@ class Actor:
     x0: float  # centre column at frame 0, px
     facing0: int
     plan: list[Segment]
-    reflect: bool  # solo persons bounce off the frame edges; scripted pair members must not need to
+    reflect: bool  # bounce off the frame edges (else simulate reports leaving the frame)
     look_seed: int = 0
     xs: np.ndarray = field(default=None, repr=False)  # [num_frames] centre column per frame
     facings: np.ndarray = field(default=None, repr=False)  # [num_frames] +-1 per frame
@@ -140,7 +147,7 @@ def solo_plan(rng: np.random.Generator, num_segments: int, h: float) -> list[Seg
         if pose == "run":
             plan.append(Segment("stand", None, None, 0.0, KEEP))
             rest = int(rng.integers(REST_SECONDS[0], REST_SECONDS[1]))
-            plan += [Segment("stand", None, None, 0.0, KEEP, after="rest")] * rest
+            plan += [Segment("stand", None, None, 0.0, KEEP)] * rest  # labelled by label_context
         if obj == "hold" and rng.random() < 0.7:
             # the throw is its own one-second event, standing, right after holding the object
             plan.append(Segment("stand", "throw", None, 0.0, KEEP, int(rng.integers(-5, 4))))
@@ -148,113 +155,90 @@ def solo_plan(rng: np.random.Generator, num_segments: int, h: float) -> list[Seg
     return plan[:num_segments]
 
 
-def _pad_plan(plan: list[Segment], num_segments: int, filler: Segment) -> list[Segment]:
-    return (plan + [filler] * num_segments)[:num_segments]
+def _still(seg: Segment) -> bool:
+    return seg.pose == "stand" and seg.speed == 0 and seg.obj is None
 
 
-def talk_pair(rng, num_segments: int, num_frames: int, width: int, y: float, h: float):
-    """Two persons: B walks up to A, they stand face to face and talk for 2-4 s, then B walks away."""
-    lo, hi = x_bounds(h, width)
-    for _ in range(40):
-        start = int(rng.integers(1, max(2, num_segments - 3)))
-        length = int(rng.integers(2, 5))
-        end = min(start + length, num_segments)
-        n_approach = int(rng.integers(0, min(start, 2) + 1))
-        n_leave = int(rng.integers(0, 3))
-        gap = rng.uniform(0.55, 0.70) * h
-        side = 1 if rng.random() < 0.5 else -1  # where B stands relative to A
-        speed = rng.uniform(*WALK_SPEED) * h
-        obj_a = "hold" if rng.random() < 0.25 else None
-        talk_a = Segment("stand", obj_a, "talk to", 0.0, side)
-        talk_b = Segment("stand", None, "talk to", 0.0, -side)
-        plan_a = [Segment("stand", obj_a, None, 0.0, side)] * start + [talk_a] * (end - start)
-        plan_a = _pad_plan(plan_a, num_segments, Segment("stand", None, None, 0.0, side))
-        plan_b = [Segment("stand", None, None, 0.0, -side)] * (start - n_approach)
-        plan_b += [Segment("walk", None, None, speed, -side)] * n_approach + [talk_b] * (end - start)
-        plan_b += [Segment("walk", None, None, speed, side)] * n_leave
-        plan_b = _pad_plan(plan_b, num_segments, Segment("stand", None, None, 0.0, side))
-        xa = rng.uniform(lo, hi)
-        a = Actor(y, h, xa, side, plan_a, reflect=False)
-        b = Actor(y + rng.uniform(-2, 2), h * rng.uniform(0.95, 1.05), 0.0, -side, plan_b, reflect=False)
-        # B's start column: the one that puts it at A + side * gap on the first talking frame
-        first_talk = max(0, start * FPS - HALF_SEGMENT)
-        disp = _displacement(plan_b, -side, first_talk)
-        b.x0 = xa + side * gap - disp
-        if simulate(a, num_frames, width) and simulate(b, num_frames, width):
-            return a, b
-    return None
+def _overwrite(plan: list[Segment], start: int, end: int, seg: Segment) -> None:
+    """Put ``seg`` on segments ``start .. end - 1``; a throw whose holding was overwritten becomes a stand."""
+    plan[start:end] = [seg] * (end - start)
+    for k, s in enumerate(plan):
+        if s.obj == "throw" and (k == 0 or plan[k - 1].obj != "hold"):
+            plan[k] = Segment("stand", None, s.inter, 0.0, s.facing)
 
 
-def _displacement(plan: list[Segment], facing0: int, upto_frame: int) -> float:
-    """x travelled from frame 0 to ``upto_frame`` by a non-reflecting actor."""
-    x, facing = 0.0, facing0
-    for n in range(upto_frame + 1):
-        seg = plan[segment_of_frame(n)]
-        if n == 0 or segment_of_frame(n - 1) != segment_of_frame(n):
-            facing = -facing if seg.facing == TURN else (seg.facing if seg.facing in (1, -1) else facing)
-        if n > 0:
-            x += facing * seg.speed / FPS
-    return x
+def add_scenes(rng: np.random.Generator, plans: list[list[Segment]]) -> None:
+    """Script the events that others react to, in place: a speech (a person talks for 2-4 s, often while another
+    stands by) and a show (a person jumps for 2-3 s, often while another stands by)."""
+    num_segments = len(plans[0])
+    if len(plans) < 2:
+        return
+    for kind, prob, lengths in (("talk to", 0.75, (2, 5)), ("jump", 0.5, (2, 4))):
+        if rng.random() >= prob:
+            continue
+        who = rng.permutation(len(plans))
+        length = int(rng.integers(*lengths))
+        start = int(rng.integers(0, num_segments - length + 1))
+        if kind == "talk to":
+            actor = Segment("stand", None, "talk to", 0.0, KEEP)
+        else:
+            actor = Segment("jump", None, None, 0.0, KEEP)
+        _overwrite(plans[who[0]], start, start + length, actor)
+        if rng.random() < 0.7:  # a bystander who stays (standing or crouching) while it happens
+            pose = "stand" if kind == "talk to" or rng.random() < 0.6 else "crouch"
+            _overwrite(plans[who[1]], start, start + length, Segment(pose, None, None, 0.0, KEEP))
 
 
-def follow_pair(rng, num_segments: int, num_frames: int, width: int, y: float, h: float):
-    """Leader and follower stand, then walk the same way for 2-4 s with the follower a short distance behind."""
-    lo, hi = x_bounds(h, width)
-    for _ in range(40):
-        start = int(rng.integers(0, max(1, num_segments - 3)))
-        end = min(start + int(rng.integers(2, 6)), num_segments)
-        direction = 1 if rng.random() < 0.5 else -1
-        speed = rng.uniform(*WALK_SPEED) * h
-        gap = rng.uniform(0.75, 1.05) * h
-        obj = "carry" if rng.random() < 0.2 else None
-        lead = [Segment("stand", None, None, 0.0, direction)] * start
-        lead += [Segment("walk", None, None, speed, direction)] * (end - start)
-        foll = [Segment("stand", obj, None, 0.0, direction)] * start
-        foll += [Segment("walk", obj, "follow", speed, direction)] * (end - start)
-        stop = Segment("stand", None, None, 0.0, KEEP)
-        lead, foll = _pad_plan(lead, num_segments, stop), _pad_plan(foll, num_segments, stop)
-        x_lead = rng.uniform(lo, hi)
-        leader = Actor(y, h, x_lead, direction, lead, reflect=False)
-        follower = Actor(y + rng.uniform(-2, 2), h * rng.uniform(0.95, 1.05), x_lead - direction * gap,
-                         direction, foll, reflect=False)
-        if simulate(leader, num_frames, width) and simulate(follower, num_frames, width):
-            return leader, follower
-    return None
+def label_context(plans: list[list[Segment]]) -> None:
+    """Give every segment the labels that depend on others or on the past, by rule, in place.
+
+    - ``listen to``: standing, not talking, while another person of the video talks;
+    - ``watch``: standing or crouching on the spot, not talking, while another person jumps;
+    - ``rest`` (``Segment.after``): standing still with no object, 2-4 s after the end of a run, having stood
+      still since (the second right after the run is a transition: its clip window still shows running).
+    """
+    for a, plan in enumerate(plans):
+        others = [p for b, p in enumerate(plans) if b != a]
+        for k, seg in enumerate(plan):
+            context = []
+            talking = seg.inter == "talk to"
+            if seg.pose == "stand" and not talking and any(p[k].inter == "talk to" for p in others):
+                context.append("listen to")
+            if (seg.pose in ("stand", "crouch") and seg.speed == 0 and not talking
+                    and any(p[k].pose == "jump" for p in others)):
+                context.append("watch")
+            after = None
+            if _still(seg):
+                j = k - 1
+                while j >= 0 and _still(plan[j]):
+                    j -= 1
+                if j >= 0 and plan[j].pose == "run" and 2 <= k - j <= 4:
+                    after = "rest"
+            plan[k] = replace(seg, context=tuple(context), after=after)
 
 
 def make_actors(rng: np.random.Generator, num_seconds: int, width: int, height: int) -> list[Actor]:
-    """2-5 persons for one video: optionally a talking pair and a following pair, the rest solo."""
+    """2-5 persons for one video: solo plans, then a scripted speech and show (see :func:`add_scenes`), then the
+    labels that need another person or the past (:func:`label_context`)."""
     num_segments = num_seconds + 1
     num_frames = num_seconds * FPS
     scale = height / 144.0
     n_persons = int(rng.integers(2, 6))
     # spread feet rows so persons stand at different depths (nearer = lower = taller)
     rows = np.sort(rng.uniform(0.64, 0.97, size=n_persons))[rng.permutation(n_persons)]
-    actors: list[Actor] = []
-    i = 0
-
-    def row(j: int) -> tuple[float, float]:
+    places = []
+    for j in range(n_persons):
         depth = (rows[j] - 0.64) / 0.33
-        return rows[j] * height, (45.0 + 45.0 * depth) * scale
-
-    if n_persons - i >= 2 and rng.random() < 0.5:
-        pair = talk_pair(rng, num_segments, num_frames, width, *row(i))
-        if pair:
-            actors += pair
-            i += 2
-    if n_persons - i >= 2 and rng.random() < 0.8:
-        pair = follow_pair(rng, num_segments, num_frames, width, *row(i))
-        if pair:
-            actors += pair
-            i += 2
-    while len(actors) < n_persons:
-        y, h = row(i)
+        places.append((rows[j] * height, (45.0 + 45.0 * depth) * scale))
+    plans = [solo_plan(rng, num_segments, h) for _, h in places]
+    add_scenes(rng, plans)
+    label_context(plans)
+    actors: list[Actor] = []
+    for (y, h), plan in zip(places, plans):
         lo, hi = x_bounds(h, width)
-        actor = Actor(y, h, rng.uniform(lo, hi), 1 if rng.random() < 0.5 else -1,
-                      solo_plan(rng, num_segments, h), reflect=True)
+        actor = Actor(y, h, rng.uniform(lo, hi), 1 if rng.random() < 0.5 else -1, plan, reflect=True)
         simulate(actor, num_frames, width)
         actors.append(actor)
-        i += 1
     for actor in actors:
         actor.look_seed = int(rng.integers(2 ** 31))
     return actors

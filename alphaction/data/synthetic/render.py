@@ -3,7 +3,7 @@
 Persons are drawn in side view from a small skeleton whose limb angles depend on the pose and a gait phase,
 so the pose shows both in the silhouette (crouch is short, jump raises both arms) and in the motion (leg
 swing speed, translation, hopping). The facing side of the head carries an eye and a nose; a talking
-person's mouth flickers. Objects are saturated squares with a dark rim; person colours are muted.
+person gestures with both arms and its mouth flickers. Objects are saturated squares with a dark rim; person colours are muted.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ ENCODER_OPTIONS = {"crf": "17", "preset": "veryfast", "bf": "0", "threads": "1"}
 PHASE_HZ = {"stand": 0.0, "walk": 1.6, "run": 2.8, "jump": 2.0, "crouch": 0.9}
 THROW_SPEED = (2.6, -1.2)  # object velocity at release, person heights / s (x along facing, y down)
 GRAVITY = 4.0  # person heights / s^2
+TALK_GESTURE_HZ = 1.3
 
 
 def _muted(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -330,6 +331,9 @@ def render_frames(actors: list[Actor], rng: np.random.Generator, num_seconds: in
             elif seg.obj == "throw":
                 u = (n - (segment_of_frame(n) * FPS + seg.release)) / FPS
                 near_arm, in_hand = _throw_arm(u), u < 0
+            if seg.inter == "talk to":  # gestures: both forearms swing up and down, out of step
+                g = math.sin(2 * math.pi * TALK_GESTURE_HZ * t + look.mouth_phase)
+                near_arm, far_arm = (75 + 35 * g, 140 + 45 * g), (55 - 30 * g, 110 - 40 * g)
             fig = Figure(seg.pose, actor.h, actor.xs[n], actor.y, int(actor.facings[n]), phases[i], near_arm, far_arm)
             if seg.obj == "throw" and n == segment_of_frame(n) * FPS + seg.release:
                 cx, cy = fig.hand_n[0], fig.hand_n[1] - 0.03 * fig.h
