@@ -125,6 +125,7 @@ _C.MODEL.IA_STRUCTURE.USE_ZERO_INIT_CONV = True  # zero-init the output conv of 
 _C.MODEL.IA_STRUCTURE.MAX_OBJECT = 0  # objects per clip used as O keys (0 = no objects)
 _C.MODEL.IA_STRUCTURE.MASK_PADDING = True  # mask padded P / O / M slots out of the attention (False = AlphAction's unmasked softmax, for its released weights)
 _C.MODEL.IA_STRUCTURE.MEMORY_NORM = False  # LayerNorm (no affine, so no state-dict keys) on every row of the M key set (remembered persons and the clip's own) before mem_dim_reduce; not in AlphAction (see docs/IA.md: common-mode features leave the M blocks unused)
+_C.MODEL.IA_STRUCTURE.QK_NORM = False  # LayerNorm (no affine, no state-dict keys) on each projected query and key before the attention, so the logits stay within +-sqrt(DIM_INNER); not in AlphAction (see docs/IA.md: with growing features the logits saturate and the attention freezes on one person)
 _C.MODEL.IA_STRUCTURE.MEMORY_HALF = False  # keep the memory pool's person features in float16 (half the host memory; read back as float32)
 _C.MODEL.IA_STRUCTURE.MEMORY_MAX_ENTRIES = 0  # at most this many (video, second) entries in the memory pool, least recently updated evicted first during training (0 = unbounded; the test-time pool holds the whole split)
 _C.MODEL.IA_STRUCTURE.MEMORY_TEST_MODE = "offline"  # memory at test time: "offline" (two stages, LENGTH seconds before and after), "online" (past seconds only, as for streaming video) or "none" (no other seconds: what the memory adds)

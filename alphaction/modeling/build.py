@@ -147,7 +147,7 @@ def build_ia_structure(cfg: Any, dim_in: int) -> IAStructure:
         temporal_position=bool(ia.TEMPORAL_POSITION), bias=not ia.NO_BIAS, init_std=float(ia.CONV_INIT_STD),
         zero_init_out=bool(ia.USE_ZERO_INIT_CONV), layer_norm=bool(ia.LAYER_NORM), dropout=float(ia.DROPOUT),
         mask_padding=bool(ia.MASK_PADDING),
-        memory_norm=bool(ia.MEMORY_NORM),
+        memory_norm=bool(ia.MEMORY_NORM), qk_norm=bool(ia.QK_NORM),
     )
     return make_ia_structure(settings)
 

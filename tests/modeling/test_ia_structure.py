@@ -69,6 +69,37 @@ def test_block_attention_equals_a_hand_computed_masked_softmax():
     torch.testing.assert_close(out, torch.stack(expected))
 
 
+def test_qk_norm_standardises_queries_and_keys_before_the_softmax():
+    # QK_NORM: the same hand computation with q and k standardised over their channels (mean 0, variance 1); the
+    # state dict is unchanged, and scaling queries and keys by 1000 no longer makes the attention one-hot
+    block = _randomize(InteractionBlock(D, C, D, C, qk_norm=True))
+    assert block.state_dict().keys() == InteractionBlock(D, C, D, C).state_dict().keys()
+    query, others = torch.randn(3, D), torch.randn(2, 4, C)
+    mask = torch.tensor([[True, True, False, False], [True, True, True, False]])
+    layout = ClipLayout([2, 1])
+    lin = lambda conv, x: x @ conv.weight.flatten(1).T + conv.bias  # noqa: E731
+    std = lambda x: (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + 1e-5)  # noqa: E731
+
+    def expected(block, query, others):
+        rows = []
+        for row, clip in enumerate([0, 0, 1]):
+            valid = mask[clip]
+            q, k = std(lin(block.query, query[row])), std(lin(block.key, others[clip][valid]))
+            weights = torch.softmax(k @ q / math.sqrt(C), dim=0)
+            rows.append((weights, query[row] + lin(block.out, torch.relu(weights @ lin(block.value, others[clip][valid])))))
+        return rows
+
+    out = block(query, others, mask, layout)
+    torch.testing.assert_close(out, torch.stack([r for _, r in expected(block, query, others)]))
+    with torch.no_grad():  # huge projections: plain logits in the thousands, normalised ones within +-sqrt(C)
+        for conv in (block.query, block.key):
+            conv.weight.mul_(1000.0)
+            conv.bias.mul_(1000.0)
+    for weights, _ in expected(block, query, others):
+        assert weights.max() < 0.999
+    torch.testing.assert_close(block(query, others, mask, layout), torch.stack([r for _, r in expected(block, query, others)]))
+
+
 def test_padded_slots_change_nothing_with_masking_and_something_without():
     block = _randomize(InteractionBlock(D, C, D, C, layer_norm=True))
     query, layout = torch.randn(3, D), ClipLayout([2, 1])

@@ -47,13 +47,17 @@ class InteractionBlock(nn.Module):
         num_time_slots: > 0 adds learned per-slot embeddings ``temporal_position_k`` / ``temporal_position_v``
             (memory blocks): keys are laid out as ``num_time_slots`` consecutive groups of equal size and the
             embedding of a group is added to the projected keys / values of all its entries.
+        qk_norm: non-affine LayerNorm on the projected queries and keys (after the time embedding), so that
+            the attention logits stay within ``+-sqrt(dim_inner)`` however large the features grow (not in
+            AlphAction; no state-dict entries).
     """
 
     def __init__(self, dim_person: int, dim_other: int, dim_out: int, dim_inner: int, bias: bool = True,
                  init_std: float = 0.01, zero_init_out: bool = True, layer_norm: bool = False,
-                 dropout: float = 0.0, num_time_slots: int = 0) -> None:
+                 dropout: float = 0.0, num_time_slots: int = 0, qk_norm: bool = False) -> None:
         super().__init__()
         self.dim_inner = dim_inner
+        self.qk_norm = qk_norm
         self.num_time_slots = num_time_slots
         # parameter registration order = AlphAction's state-dict order
         if num_time_slots > 0:
@@ -95,6 +99,8 @@ class InteractionBlock(nn.Module):
         if self.num_time_slots > 0:
             k = self._add_time_embedding(k, self.temporal_position_k)
             v = self._add_time_embedding(v, self.temporal_position_v)
+        if self.qk_norm:
+            q, k = F.layer_norm(q, q.shape[-1:]), F.layer_norm(k, k.shape[-1:])
         has_keys = None
         attn_mask = None
         if mask is not None:

@@ -48,6 +48,7 @@ class IAConfig:
     dropout: float = 0.0
     mask_padding: bool = True
     memory_norm: bool = False  # non-affine LayerNorm on every row of the M key set (memory and own persons)
+    qk_norm: bool = False  # non-affine LayerNorm on every projected query and key of every block
 
     @property
     def block_types(self) -> set[str]:
@@ -94,7 +95,7 @@ class IAStructure(nn.Module):
         slots = c.num_slots if block_type == "M" and c.temporal_position else 0
         return InteractionBlock(c.dim_inner, c.dim_inner, dim_out, c.dim_inner, bias=c.bias, init_std=c.init_std,
                                 zero_init_out=c.zero_init_out, layer_norm=c.layer_norm, dropout=c.dropout,
-                                num_time_slots=slots)
+                                num_time_slots=slots, qk_norm=c.qk_norm)
 
     def _keys(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None,
               layout: ClipLayout, person_rows: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor | None]:
