@@ -54,7 +54,7 @@ def test_detector_names_come_from_the_checkpoint_when_the_config_names_none(dete
     model = init_model(_no_datasets(DETECTION_CFG), detector_checkpoint)
     # output c is action id c + 1
     assert model.class_names == [labelmap[c + 1] for c in range(len(model.class_names))]
-    assert len(model.class_names) == 11 and not model.is_classifier
+    assert len(model.class_names) == len(labelmap) == 12 and not model.is_classifier
 
 
 def test_names_from_the_config_or_numbers_for_a_bare_state_dict(classifier_checkpoint, api_data, tmp_path, caplog):
