@@ -40,7 +40,7 @@ def test_training_writes_checkpoints_and_results(trained):
         assert len(r[1]) == 4 and r[1].isdigit()  # 4-digit timestamp
         x1, y1, x2, y2 = map(float, r[2:6])
         assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
-        assert 1 <= int(r[6]) <= 11 and 0 <= float(r[7]) <= 1
+        assert 1 <= int(r[6]) <= 12 and 0 <= float(r[7]) <= 1  # the 12 synthetic classes
 
 
 def test_test_net_reproduces_the_map_from_the_checkpoint(trained):

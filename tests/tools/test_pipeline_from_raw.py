@@ -67,7 +67,7 @@ def test_raw_movies_to_trained_and_tested_model(tiny_root, tmp_path, capsys, con
     config, out = tmp_path / "configs" / "my_config.yaml", tmp_path / "output"
     assert generate_finetune_config.main([
         "--catalog", str(catalog), "--dataset-train", "my_videos_train", "--dataset-test", "my_videos_val",
-        "--num-classes", "11", "--class-groups", "5", "3", "3", "--base-config", QUICK, "--num-gpus", "1",
+        "--num-classes", "12", "--class-groups", "5", "3", "4", "--base-config", QUICK, "--num-gpus", "1",
         "--videos-per-gpu", "2", "--output", str(config), "--output-dir", str(out)]) == 0
     # 7. train and test; random-weight person scores are low, so every detected box is tested
     results = train_net.main(["--config-file", str(config), "--skip-val-in-train", "TEST.BOX_THRESH", "0.0"])
