@@ -121,7 +121,10 @@ def _speed(rng: np.random.Generator, pose: str, h: float) -> float:
     return 0.0
 
 
-REST_SECONDS = (2, 4)  # labelled "rest" seconds after the unlabelled transition second that follows a run
+REST_SECONDS = (2, 4)  # standing seconds a run is followed by, after the transition second (integers' bounds)
+# seconds after a run's last second that get "rest" while the person stands still: from the first second after
+# the transition to the last appended one (1 transition + at most REST_SECONDS[1] - 1 standing seconds)
+REST_AFTER_RUN = (2, REST_SECONDS[1])
 
 
 def solo_plan(rng: np.random.Generator, num_segments: int, h: float) -> list[Segment]:
@@ -170,9 +173,9 @@ def _overwrite(plan: list[Segment], start: int, end: int, seg: Segment) -> None:
 def add_scenes(rng: np.random.Generator, plans: list[list[Segment]]) -> None:
     """Script the events that others react to, in place: a speech (a person talks for 2-4 s, often while another
     stands by) and a show (a person jumps for 2-3 s, often while another stands by)."""
-    num_segments = len(plans[0])
     if len(plans) < 2:
         return
+    num_segments = len(plans[0])
     for kind, prob, lengths in (("talk to", 0.75, (2, 5)), ("jump", 0.5, (2, 4))):
         if rng.random() >= prob:
             continue
@@ -212,7 +215,7 @@ def label_context(plans: list[list[Segment]]) -> None:
                 j = k - 1
                 while j >= 0 and _still(plan[j]):
                     j -= 1
-                if j >= 0 and plan[j].pose == "run" and 2 <= k - j <= 4:
+                if j >= 0 and plan[j].pose == "run" and REST_AFTER_RUN[0] <= k - j <= REST_AFTER_RUN[1]:
                     after = "rest"
             plan[k] = replace(seg, context=tuple(context), after=after)
 
