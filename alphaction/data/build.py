@@ -94,8 +94,11 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         multi_label=bool(head.MULTI_LABEL), name=f"{name} ({spec.get('source', 'catalog')})")
 
 
-def build_dataset(cfg, name: str, is_train: bool):
+def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
+
+    ``is_train`` picks what a detection dataset holds (ground-truth boxes and labels, or the test boxes);
+    ``augment`` the transforms (training's random ones or the deterministic test ones; default: ``is_train``).
 
     Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
     """
@@ -130,7 +133,7 @@ def build_dataset(cfg, name: str, is_train: bool):
         num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
         max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
         on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
-        transforms=build_transforms(cfg, is_train),
+        transforms=build_transforms(cfg, is_train if augment is None else augment),
         name=f"{name} ({spec.get('source', 'catalog')})",
     )
 

@@ -101,6 +101,20 @@ def test_train_index_and_sample(root):
     assert p["image_size"] == (42, 32) and ds.aspect_ratio_groups().tolist() == [0, 0, 1]
 
 
+def test_person_ids_follow_the_boxes(root):
+    # ground-truth boxes carry the annotation's person_id in box order (image 101: ids 0, 1; 102: 0; 201: 0)
+    ds = make(root)
+    assert [ds.person_ids(i).tolist() for i in range(len(ds))] == [[0, 1], [0], [0]]
+    assert ds.person_ids(0).dtype == np.int64
+    # an annotation without person_id gives -1; detected test boxes have none
+    root2 = write_dataset(root.parent / "no_pid", extra_ann=[
+        {"id": 9, "image_id": 102, "category_id": 1, "action_ids": [1], "bbox": [20, 20, 5, 5], "area": 25,
+         "iscrowd": 0}])
+    assert make(root2).person_ids(1).tolist() == [0, -1]
+    test = make(root, is_train=False)
+    assert [test.person_ids(i).tolist() for i in range(len(test))] == [[-1], [-1]]
+
+
 def test_index_is_numpy(root):
     ds = make(root)
     for key, value in vars(ds).items():

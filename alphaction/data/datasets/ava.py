@@ -131,6 +131,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
 
         persons: dict[int, list] = defaultdict(list)
         labels: dict[int, list] = defaultdict(list)
+        person_ids: dict[int, list] = defaultdict(list)
         if is_train or not box_file:
             for ann in coco.dataset.get("annotations", []):
                 ids = np.asarray(ann.get("action_ids", []), dtype=np.int64)
@@ -143,6 +144,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
                     )
                 x, y, w, h = (float(v) for v in ann["bbox"])
                 persons[int(ann["image_id"])].append([x, y, x + w, y + h, 1.0])
+                person_ids[int(ann["image_id"])].append([int(ann.get("person_id", -1))])
                 hot = np.zeros(self.num_classes, dtype=bool)
                 hot[ids[(ids >= 1) & (ids <= self.num_classes)] - 1] = True
                 labels[int(ann["image_id"])].append(np.packbits(hot))
@@ -151,6 +153,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             if box_file:
                 _require_file(box_file, "box_file", name)
                 persons = _load_detections(box_file, known, box_thresh, None)
+                person_ids = {}
             else:
                 logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
 
@@ -168,6 +171,9 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         self._box_ptr = ptr
         self._boxes = rows[:, :4].astype(np.float32)
         self._scores = rows[:, 4].astype(np.float32)
+        # the annotation's person_id of every ground-truth box (AVA's entity id), -1 for detected boxes
+        self._person_ids = _pack(person_ids, image_ids, 1)[1][:, 0].astype(np.int64) if person_ids else \
+            np.full(len(self._boxes), -1, dtype=np.int64)
         nbytes = (self.num_classes + 7) // 8
         if is_train:
             self._labels = np.concatenate(
@@ -219,6 +225,11 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             "height": int(h),
             "width": int(w),
         }
+
+    def person_ids(self, index: int) -> np.ndarray:
+        """int64 ``[N]``: the annotation's ``person_id`` of each box of keyframe ``index`` (the order of the
+        sample's ``boxes``), -1 for detected boxes or annotations without one."""
+        return self._person_ids[self._box_ptr[index]:self._box_ptr[index + 1]].copy()
 
     def aspect_ratio_groups(self) -> np.ndarray:
         """0 for landscape keyframes (h < w), 1 for portrait or square (AlphAction's bins ``[1]``)."""

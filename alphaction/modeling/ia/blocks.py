@@ -79,6 +79,26 @@ class InteractionBlock(nn.Module):
         x = x.view(batch, self.num_time_slots, slots // self.num_time_slots, channels)
         return (x + embedding.view(self.num_time_slots, 1, channels)).view(batch, slots, channels)
 
+    def _project(self, query: Tensor, others: Tensor, layout: ClipLayout) -> tuple[Tensor, Tensor, Tensor]:
+        """Padded queries ``[B, N, C]``, keys and values ``[B, S, C]`` as the attention sees them."""
+        q = layout.to_padded(self.query(query))  # [B, N, C]
+        k, v = self.key(others), self.value(others)  # [B, S, C]
+        if self.num_time_slots > 0:
+            k = self._add_time_embedding(k, self.temporal_position_k)
+            v = self._add_time_embedding(v, self.temporal_position_v)
+        if self.qk_norm:
+            q, k = F.layer_norm(q, q.shape[-1:]), F.layer_norm(k, k.shape[-1:])
+        return q, k, v
+
+    @staticmethod
+    def _attention_mask(mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        """``(has_keys [B], attn_mask [B, 1, S])``, both None without a mask."""
+        if mask is None:
+            return None, None
+        has_keys = mask.any(dim=1)  # [B]
+        # a fully masked row would make the softmax NaN: open it, and drop its result afterwards
+        return has_keys, (mask | ~has_keys[:, None])[:, None, :]
+
     def forward(self, query: Tensor, others: Tensor, mask: Tensor | None, layout: ClipLayout) -> Tensor:
         """Args:
             query: ``[K, dim_person]``, one row per person box (clips in order, see ``layout``).
@@ -94,19 +114,8 @@ class InteractionBlock(nn.Module):
         residual = query if self.shortcut is None else self.shortcut(query)
         if query.shape[0] == 0 or others.shape[1] == 0:
             return residual
-        q = layout.to_padded(self.query(query))  # [B, N, C]
-        k, v = self.key(others), self.value(others)  # [B, S, C]
-        if self.num_time_slots > 0:
-            k = self._add_time_embedding(k, self.temporal_position_k)
-            v = self._add_time_embedding(v, self.temporal_position_v)
-        if self.qk_norm:
-            q, k = F.layer_norm(q, q.shape[-1:]), F.layer_norm(k, k.shape[-1:])
-        has_keys = None
-        attn_mask = None
-        if mask is not None:
-            has_keys = mask.any(dim=1)  # [B]
-            # a fully masked row would make the softmax NaN: open it, and drop its result below
-            attn_mask = (mask | ~has_keys[:, None])[:, None, :]  # [B, 1, S]
+        q, k, v = self._project(query, others, layout)
+        has_keys, attn_mask = self._attention_mask(mask)
         # default scale 1 / sqrt(dim_inner), as AlphAction
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         x = layout.from_padded(attended)  # [K, C]
@@ -114,3 +123,13 @@ class InteractionBlock(nn.Module):
         if has_keys is not None:
             x = x * has_keys[layout.clip_index].to(x.dtype)[:, None]
         return residual + x
+
+    def attention_weights(self, query: Tensor, others: Tensor, mask: Tensor | None, layout: ClipLayout) -> Tensor:
+        """The softmax weights ``forward`` uses, ``[K, S]``: one row per query over its clip's ``S`` slots (the
+        same arguments as :meth:`forward`; for diagnostics, e.g. which memory entries a person attends to)."""
+        q, k, _ = self._project(query, others, layout)
+        logits = q @ k.transpose(1, 2) / self.dim_inner ** 0.5  # [B, N, S]
+        _, attn_mask = self._attention_mask(mask)
+        if attn_mask is not None:
+            logits = logits.masked_fill(~attn_mask, float("-inf"))
+        return layout.from_padded(logits.softmax(dim=-1))
