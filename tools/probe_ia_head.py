@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default SOLVER.BASE_LR)")
     p.add_argument("--weight-decay", type=float, default=None, help="default SOLVER.WEIGHT_DECAY")
     p.add_argument("--fresh-head", action="store_true", help="re-initialise the whole head instead of loading it")
+    p.add_argument("--identity-signal", type=float, default=0.0,
+                   help="add a fixed random direction per person (norm: this x the mean feature norm) to the stored "
+                        "person features of both sets: what the head does once the features tell who is who")
+    p.add_argument("--identity-dims", type=int, default=16, help="dimension of the identity codes' subspace")
     p.add_argument("--attention-class", default="rest", help="class whose boxes' memory attention is reported")
     p.add_argument("--seed", type=int, default=0, help="seed of the head's initialisation and batches")
     p.add_argument("--cache-dir", default=None, help="where stage-1 features are cached (default beside --weight)")
@@ -110,13 +114,18 @@ def main(argv=None) -> int:
                                                f"probe_features_{os.path.splitext(os.path.basename(args.weight))[0]}")
     train, _ = _features(cfg, model, args.train_dataset, cache_dir)
     test, eval_files = _features(cfg, model, args.test_dataset, cache_dir)
+    if args.identity_signal:
+        # the same subspace for both sets (a backbone's appearance channels), other persons' codes
+        train = train.with_identity_signal(args.identity_signal, args.identity_dims, seed=args.seed)
+        test = test.with_identity_signal(args.identity_signal, args.identity_dims, seed=args.seed)
     head = model.roi_heads["action"]
     memory = memory_settings(cfg) if model.uses_memory else None
     groups = report_class_groups(cfg)
 
     report = {"config": args.config_file, "weight": args.weight, "overrides": list(args.opts),
               "train_dataset": args.train_dataset, "test_dataset": args.test_dataset, "steps": args.steps,
-              "clips_per_step": args.clips_per_step, "seed": args.seed, "results": {}}
+              "clips_per_step": args.clips_per_step, "seed": args.seed,
+              "identity_signal": args.identity_signal, "identity_dims": args.identity_dims, "results": {}}
     report["results"]["start"] = _result_row(evaluate_head(head, test, eval_files, memory, class_groups=groups))
     losses = train_head(head, train, args.steps, args.clips_per_step,
                         args.lr if args.lr is not None else cfg.SOLVER.BASE_LR,

@@ -84,6 +84,27 @@ class FeatureSet:
                     [torch.from_numpy(p.astype(np.float32))[:, None] for p in self.person_ids])
         return pool
 
+    def with_identity_signal(self, strength: float, dims: int = 16, seed: int = 0) -> "FeatureSet":
+        """A copy whose person features also tell who is who, as an appearance-rich backbone's would (clothes,
+        build): every (video, person id) gets a fixed random code in one random ``dims``-dimensional subspace of
+        the feature space, added to all its rows with a norm of ``strength`` x the mean person-feature norm (rows
+        with id -1 are left as they are). A diagnostic: does the IA head use the memory once the features
+        identify the persons?"""
+        scale = float(strength) * float(torch.cat(self.persons).norm(dim=1).mean())
+        keys = sorted({(v, int(p)) for v, ids in zip(self.video_ids, self.person_ids) for p in ids if p >= 0})
+        generator = torch.Generator().manual_seed(seed)
+        dim = self.persons[0].shape[1] if self.persons else 0
+        basis = torch.linalg.qr(torch.randn(dim, min(dims, dim), generator=generator))[0]  # [D, dims] orthonormal
+        codes = torch.nn.functional.normalize(torch.randn(len(keys), basis.shape[1], generator=generator), dim=1)
+        directions = dict(zip(keys, codes @ basis.T * scale))
+        persons = []
+        for v, feats, ids in zip(self.video_ids, self.persons, self.person_ids):
+            signal = torch.stack([directions[(v, int(p))] if p >= 0 else feats.new_zeros(dim) for p in ids]) \
+                if len(ids) else feats.new_zeros(0, dim)
+            persons.append(feats + signal)
+        return FeatureSet(list(self.video_ids), list(self.timestamps), persons, self.objects, self.labels,
+                          self.person_ids, self.boxes)
+
     def state_dict(self) -> dict:
         return {"video_ids": list(self.video_ids), "timestamps": list(self.timestamps), "persons": self.persons,
                 "objects": self.objects, "labels": self.labels,

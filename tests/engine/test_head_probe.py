@@ -184,3 +184,20 @@ def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
                                          "synthetic_tiny_val.pth", "synthetic_tiny_val_objects.pth"]
     base = json.loads(base_out.read_text())
     assert "memory_attention" not in base and set(base["results"]) == {"start", "trained"}
+
+
+def test_identity_signal_marks_each_person():
+    fs = _feature_set([("v", 1, [3, 4, -1], {}), ("v", 2, [4, 3], {}), ("w", 1, [3, 4], {})], dim=16)
+    mean_norm = float(torch.cat(fs.persons).norm(dim=1).mean())
+    marked = fs.with_identity_signal(0.5, seed=1)
+    added = [m - p for m, p in zip(marked.persons, fs.persons)]
+    # one fixed vector per (video, person id), of norm 0.5 x the mean row norm; rows without an id unchanged
+    torch.testing.assert_close(added[0][0], added[1][1])
+    torch.testing.assert_close(added[0][1], added[1][0])
+    assert not torch.allclose(added[0][0], added[2][0])  # person 3 of another video is another person
+    for row in (added[0][0], added[0][1], added[2][1]):
+        assert float(row.norm()) == pytest.approx(0.5 * mean_norm, rel=1e-5)
+    assert float(added[0][2].abs().max()) == 0.0
+    assert marked.labels is fs.labels and marked.person_ids is fs.person_ids
+    # a strong signal makes every person the nearest to itself one second later
+    assert identity_retrieval(fs.with_identity_signal(20.0), offsets=(1,))[1]["top1"] == 1.0
