@@ -6,6 +6,10 @@ the synthetic dataset made on first use::
 
     python tools/ablate.py                                   # 400 iterations each, as the configs say
     python tools/ablate.py --output-dir data/output/ablation SOLVER.MAX_ITER 800 SOLVER.STEPS "(600,)"
+    # both continue a trained baseline (the IA structure starts fresh), here with the backbone frozen
+    W=data/output/ablation/slowfast_r14_cpu/model_final.pth
+    python tools/ablate.py --output-dir data/output/frozen --transfer $W SOLVER.FREEZE_STAGES 5 \\
+        MODEL.BACKBONE.FROZEN_BN True
 
 Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
 the same seed and the trailing ``KEY VALUE`` overrides; the table (overall, per class group, per class) is
@@ -43,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--test-dataset", default=None,
                    help="catalog name to test every config on (default: synthetic_test for the default configs, "
                         "else each config's DATASETS.TEST; a DATASETS.TEST override does the same)")
+    p.add_argument("--transfer", metavar="CHECKPOINT", default=None,
+                   help="start every config from this checkpoint's weights (train_net.py --transfer MODEL.WEIGHT "
+                        "CHECKPOINT; an IA structure it lacks starts fresh), e.g. a trained baseline")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every config")
     args = p.parse_args(argv)
     if args.names and len(args.names) != len(args.configs):
@@ -74,10 +81,13 @@ def test_dataset(config: str, opts: list[str]) -> str:
     return cfg.DATASETS.TEST[0]
 
 
-def run_one(config: str, out_dir: str, seed: int, opts: list[str]) -> float:
-    """``train_net.py`` on one config (resuming if ``out_dir`` holds a checkpoint); returns its wall time."""
+def run_one(config: str, out_dir: str, seed: int, opts: list[str], transfer: str | None = None) -> float:
+    """``train_net.py`` on one config (resuming if ``out_dir`` holds a checkpoint; from the weights of
+    ``transfer`` otherwise, when given); returns its wall time."""
+    start_from = ["--transfer"] if transfer else []
+    weight = ["MODEL.WEIGHT", transfer] if transfer else []
     cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config, "--seed", str(seed),
-           *opts, "OUTPUT_DIR", out_dir]
+           *start_from, *opts, *weight, "OUTPUT_DIR", out_dir]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=os.getcwd())
@@ -109,7 +119,7 @@ def main(argv=None) -> int:
     results, times = [], []
     for config, name in zip(args.configs, names):
         out_dir = os.path.join(args.output_dir, name)
-        times.append(round(run_one(config, out_dir, args.seed, args.opts), 1))
+        times.append(round(run_one(config, out_dir, args.seed, args.opts, args.transfer), 1))
         result_file = os.path.join(out_dir, "inference", test_dataset(config, args.opts), "result.json")
         if not os.path.isfile(result_file):
             raise SystemExit(f"{result_file} was not written: does the test dataset have ground truth?")
@@ -118,6 +128,7 @@ def main(argv=None) -> int:
     text = table(names, results)
     print(text)
     report = {"configs": dict(zip(names, args.configs)), "overrides": args.opts, "seed": args.seed,
+              "transfer": args.transfer,
               "wall_seconds": dict(zip(names, times)), "results": dict(zip(names, results)), "table": text}
     path = os.path.join(args.output_dir, "ablation.json")
     with open(path, "w", encoding="utf-8") as f:

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default SOLVER.BASE_LR)")
     p.add_argument("--weight-decay", type=float, default=None, help="default SOLVER.WEIGHT_DECAY")
     p.add_argument("--fresh-head", action="store_true", help="re-initialise the whole head instead of loading it")
+    p.add_argument("--augment-train", action="store_true",
+                   help="store the training features of augmented clips (the training transforms: flip, colour, "
+                        "slow-start jitter as configured) instead of the test transforms")
     p.add_argument("--identity-signal", type=float, default=0.0,
                    help="add a fixed random direction per person (norm: this x the mean feature norm) to the stored "
                         "person features of both sets: what the head does once the features tell who is who")
@@ -56,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _features(cfg, model, name: str, cache_dir: str):
-    """Stage-1 features of ``name`` (cached); and the dataset's evaluation files."""
+def _features(cfg, model, name: str, cache_dir: str, augment: bool = False):
+    """Stage-1 features of ``name`` (cached); and the dataset's evaluation files. ``augment``: the training
+    transforms (one random flip / colour / slow-start draw per clip) instead of the test ones."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -65,9 +69,9 @@ def _features(cfg, model, name: str, cache_dir: str):
     from alphaction.data.collate import collate
     from alphaction.engine.head_probe import FeatureSet, extract_feature_set
 
-    dataset = build_dataset(cfg, name, is_train=True, augment=False)  # ground-truth boxes and labels
+    dataset = build_dataset(cfg, name, is_train=True, augment=augment)  # ground-truth boxes and labels
     uses_objects = model.roi_heads["action"].feature_extractor.uses_objects
-    path = os.path.join(cache_dir, f"{name}{'_objects' if uses_objects else ''}.pth")
+    path = os.path.join(cache_dir, f"{name}{'_objects' if uses_objects else ''}{'_augmented' if augment else ''}.pth")
     if os.path.isfile(path):
         logger.info("stage-1 features of %s from %s", name, path)
         return FeatureSet.from_state_dict(torch.load(path, weights_only=True)), dataset.eval_file_paths
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
     model.backbone.requires_grad_(False)
     cache_dir = args.cache_dir or os.path.join(os.path.dirname(os.path.abspath(args.weight)),
                                                f"probe_features_{os.path.splitext(os.path.basename(args.weight))[0]}")
-    train, _ = _features(cfg, model, args.train_dataset, cache_dir)
+    train, _ = _features(cfg, model, args.train_dataset, cache_dir, augment=args.augment_train)
     test, eval_files = _features(cfg, model, args.test_dataset, cache_dir)
     if args.identity_signal:
         # the same subspace for both sets (a backbone's appearance channels), other persons' codes
@@ -125,7 +129,8 @@ def main(argv=None) -> int:
     report = {"config": args.config_file, "weight": args.weight, "overrides": list(args.opts),
               "train_dataset": args.train_dataset, "test_dataset": args.test_dataset, "steps": args.steps,
               "clips_per_step": args.clips_per_step, "seed": args.seed,
-              "identity_signal": args.identity_signal, "identity_dims": args.identity_dims, "results": {}}
+              "augment_train": args.augment_train, "identity_signal": args.identity_signal,
+              "identity_dims": args.identity_dims, "results": {}}
     report["results"]["start"] = _result_row(evaluate_head(head, test, eval_files, memory, class_groups=groups))
     losses = train_head(head, train, args.steps, args.clips_per_step,
                         args.lr if args.lr is not None else cfg.SOLVER.BASE_LR,

@@ -33,8 +33,8 @@ def test_main_tabulates_each_configs_result(tmp_path, monkeypatch, capsys):
                "b": {"mAP@0.5": 0.125, "mAP@0.5/pose": float("nan"), "per_class_AP@0.5": {"stand": 1.0}}}
     calls = []
 
-    def fake_run(config, out_dir, seed, opts):
-        calls.append((config, seed, list(opts)))
+    def fake_run(config, out_dir, seed, opts, transfer=None):
+        calls.append((config, seed, list(opts), transfer))
         name = out_dir.rsplit("/", 1)[-1]
         (tmp_path / name / "inference" / "synthetic_test").mkdir(parents=True)
         (tmp_path / name / "inference" / "synthetic_test" / "result.json").write_text(json.dumps(results[name]))
@@ -50,3 +50,22 @@ def test_main_tabulates_each_configs_result(tmp_path, monkeypatch, capsys):
     assert next(line for line in lines if line.strip().startswith("stand")).split()[1:] == ["0.2500", "1.0000"]
     report = json.loads((tmp_path / "ablation.json").read_text())
     assert report["seed"] == 5 and report["results"]["b"]["mAP@0.5"] == 0.125
+
+
+def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, monkeypatch):
+    commands = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(ablate.subprocess, "run", lambda cmd, cwd=None: commands.append(cmd) or Done())
+    ablate.run_one("a.yaml", str(tmp_path / "a"), 2, ["SOLVER.MAX_ITER", "10"], transfer="base/model_final.pth")
+    ablate.run_one("b.yaml", str(tmp_path / "b"), 2, ["SOLVER.MAX_ITER", "10"])
+    with_weight, plain = commands
+    assert "--transfer" in with_weight and "--transfer" not in plain
+    i = with_weight.index("MODEL.WEIGHT")
+    assert with_weight[i + 1] == "base/model_final.pth"
+    # the checkpoint wins over a MODEL.WEIGHT among the overrides (yacs: the last value), and OUTPUT_DIR stays last
+    assert i > with_weight.index("SOLVER.MAX_ITER") and with_weight[-2:] == ["OUTPUT_DIR", str(tmp_path / "a")]
+    assert "MODEL.WEIGHT" not in plain
+    assert ablate.parse_args(["--transfer", "w.pth"]).transfer == "w.pth"
