@@ -9,6 +9,9 @@ and where the memory blocks attend.
     # the same head-only training without IA, for comparison
     python tools/probe_ia_head.py --config-file config_files/synthetic/slowfast_r14_cpu.yaml \\
         --weight data/output/ablation_large1600/slowfast_r14_cpu/model_final.pth --steps 2000
+    # keep the detector with the trained head and test it on detected boxes (frame-mAP)
+    python tools/probe_ia_head.py ... --save-dir data/output/head_ia
+    python test_net.py --config-file data/output/head_ia/config.yaml MODEL.WEIGHT data/output/head_ia/model_final.pth
 
 Stage-1 features (ground-truth boxes, test transforms) are computed once per checkpoint and dataset and cached
 beside the checkpoint (``probe_features_<checkpoint>/``); then the head trains for ``--steps`` steps of
@@ -55,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the head's initialisation and batches")
     p.add_argument("--cache-dir", default=None, help="where stage-1 features are cached (default beside --weight)")
     p.add_argument("--output", default=None, help="JSON report (default: none)")
+    p.add_argument("--save-dir", default=None,
+                   help="also write the detector with the trained head (backbone as loaded) as "
+                        "SAVE_DIR/model_final.pth, with its config.yaml, for test_net.py (frame-mAP on detected boxes)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p
 
@@ -85,6 +91,26 @@ def _features(cfg, model, name: str, cache_dir: str, augment: bool = False):
     return features, dataset.eval_file_paths
 
 
+def _save_detector(cfg, model, save_dir: str) -> str:
+    """The whole detector (the loaded backbone, the trained head) as ``save_dir/model_final.pth`` plus the
+    ``config.yaml`` it was built from, so that ``test_net.py --config-file save_dir/config.yaml MODEL.WEIGHT
+    save_dir/model_final.pth`` tests it like a trained run."""
+    from alphaction.checkpoint import Checkpointer
+    from alphaction.engine.labels import class_names
+    from alphaction.engine.runner import head_prefixes
+
+    os.makedirs(save_dir, exist_ok=True)
+    tmp = os.path.join(save_dir, f"config.yaml.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(cfg.dump())
+    os.replace(tmp, os.path.join(save_dir, "config.yaml"))
+    names = class_names(cfg) or []
+    path = Checkpointer(model, save_dir=save_dir, head_prefixes=head_prefixes(model)).save(
+        "model_final", **({"class_names": names} if names else {}))
+    logger.info("the detector with the trained head: %s", path)
+    return path
+
+
 def _result_row(res: dict) -> dict:
     row = {"all": res["mAP"]}
     row.update(res["group_mAP"])
@@ -94,6 +120,9 @@ def _result_row(res: dict) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.save_dir and args.identity_signal:
+        raise SystemExit("--save-dir with --identity-signal: the head was trained on altered features that the "
+                         "saved detector's backbone does not produce; drop one of the two")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     import torch
 
@@ -146,6 +175,8 @@ def main(argv=None) -> int:
         if args.attention_class in by_name:
             report["memory_attention"] = memory_attention(head, test, memory, by_name[args.attention_class] - 1)
     report["identity_retrieval"] = {str(d): v for d, v in identity_retrieval(test).items()}
+    if args.save_dir:
+        report["saved"] = _save_detector(cfg, model, args.save_dir)
 
     columns = list(report["results"])
     rows = list(report["results"]["start"])

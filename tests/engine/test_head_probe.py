@@ -186,6 +186,41 @@ def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     assert "memory_attention" not in base and set(base["results"]) == {"start", "trained"}
 
 
+def test_probe_tool_saves_a_testable_detector(tiny_data, tmp_path, monkeypatch):
+    from alphaction.checkpoint import Checkpointer
+    from alphaction.checkpoint.checkpointer import read_checkpoint
+    from tools import probe_ia_head
+
+    monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
+    cfg = get_cfg()
+    cfg.merge_from_file(QUICK)
+    torch.manual_seed(0)
+    weight = Checkpointer(build_model(cfg), save_dir=str(tmp_path)).save("baseline")
+    start = read_checkpoint(weight)["model"]
+    save_dir = tmp_path / "head_ia"
+    args = ["--config-file", QUICK_IA, "--weight", weight, "--train-dataset", "synthetic_tiny_train",
+            "--test-dataset", "synthetic_tiny_val", "--steps", "3", "--clips-per-step", "2",
+            "--save-dir", str(save_dir), "DATALOADER.NUM_WORKERS", "0"]
+    assert probe_ia_head.main(args) == 0
+    saved = read_checkpoint(str(save_dir / "model_final.pth"))
+    assert saved["class_names"][0] == "stand"
+    # the backbone is the loaded one, to the bit; the head has trained; the IA structure is new
+    backbone = [k for k in start if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(saved["model"][k], start[k]) for k in backbone)
+    head = [k for k in start if k.startswith("roi_heads.") and start[k].is_floating_point()]
+    assert any(not torch.equal(saved["model"][k], start[k]) for k in head)
+    assert any(k not in start for k in saved["model"])
+    # the written config builds the same detector, which loads the file with nothing missing or left over
+    ia_cfg = get_cfg()
+    ia_cfg.merge_from_file(str(save_dir / "config.yaml"))
+    model = build_model(ia_cfg)
+    checkpointer = Checkpointer(model)
+    checkpointer.load(str(save_dir / "model_final.pth"), purpose="test")
+    assert set(model.state_dict()) == set(saved["model"])
+    with pytest.raises(SystemExit, match="identity-signal"):
+        probe_ia_head.main(["--identity-signal", "0.3"] + args)
+
+
 def test_identity_signal_marks_each_person():
     fs = _feature_set([("v", 1, [3, 4, -1], {}), ("v", 2, [4, 3], {}), ("w", 1, [3, 4], {})], dim=16)
     mean_norm = float(torch.cat(fs.persons).norm(dim=1).mean())
