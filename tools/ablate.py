@@ -10,6 +10,9 @@ the synthetic dataset made on first use::
     W=data/output/ablation/slowfast_r14_cpu/model_final.pth
     python tools/ablate.py --output-dir data/output/frozen --transfer $W SOLVER.FREEZE_STAGES 5 \\
         MODEL.BACKBONE.FROZEN_BN True
+    # only the heads, on stored features of that backbone (about a minute of training each on a CPU)
+    python tools/ablate.py --output-dir data/output/head_only --transfer $W --head-only 2000 \\
+        MODEL.IA_STRUCTURE.MEMORY_NORM True
 
 Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
 the same seed and the trailing ``KEY VALUE`` overrides; the table (overall, per class group, per class) is
@@ -50,10 +53,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--transfer", metavar="CHECKPOINT", default=None,
                    help="start every config from this checkpoint's weights (train_net.py --transfer MODEL.WEIGHT "
                         "CHECKPOINT; an IA structure it lacks starts fresh), e.g. a trained baseline")
+    p.add_argument("--head-only", metavar="STEPS", type=int, default=0,
+                   help="with --transfer: keep the checkpoint's backbone frozen and train only each config's head "
+                        "(IA included) for STEPS steps of 16 clips on stored backbone features "
+                        "(tools/probe_ia_head.py --save-dir), then test the detector with test_net.py")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every config")
     args = p.parse_args(argv)
     if args.names and len(args.names) != len(args.configs):
         p.error(f"--names gives {len(args.names)} names for {len(args.configs)} configs")
+    if args.head_only and not args.transfer:
+        p.error("--head-only trains the heads on the features of a trained backbone: give it with --transfer")
     if len(args.opts) % 2:
         p.error(f"overrides come in KEY VALUE pairs, got {len(args.opts)} words: {args.opts}")
     given = "DATASETS.TEST" in args.opts[::2]
@@ -70,15 +79,45 @@ def _name(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def test_dataset(config: str, opts: list[str]) -> str:
+def _dataset(config: str, opts: list[str], split: str) -> str:
     from alphaction.config import get_cfg
 
     cfg = get_cfg()
     cfg.merge_from_file(config)
     cfg.merge_from_list(list(opts))
-    if not cfg.DATASETS.TEST:
-        raise SystemExit(f"{config}: DATASETS.TEST is empty; nothing to compare on")
-    return cfg.DATASETS.TEST[0]
+    names = cfg.DATASETS[split]
+    if not names:
+        raise SystemExit(f"{config}: DATASETS.{split} is empty; nothing to "
+                         f"{'compare on' if split == 'TEST' else 'train on'}")
+    return names[0]
+
+
+def test_dataset(config: str, opts: list[str]) -> str:
+    return _dataset(config, opts, "TEST")
+
+
+def _call(cmd: list[str], what: str, log: str) -> None:
+    print("$", " ".join(cmd), flush=True)
+    done = subprocess.run(cmd, cwd=os.getcwd())
+    if done.returncode:
+        raise SystemExit(f"{what} failed (exit status {done.returncode}); see {log}")
+
+
+def run_head_only(config: str, out_dir: str, seed: int, opts: list[str], weight: str, steps: int) -> float:
+    """The head of ``config`` trained alone on the stored features of ``weight``'s frozen backbone
+    (``probe_ia_head.py --save-dir``), then the saved detector tested by ``test_net.py``; returns the wall time.
+    A folder that already holds the saved detector is only tested again."""
+    start = time.perf_counter()
+    if not os.path.isfile(os.path.join(out_dir, "model_final.pth")):
+        _call([sys.executable, os.path.join(REPO, "tools", "probe_ia_head.py"), "--config-file", config,
+               "--weight", weight, "--steps", str(steps), "--seed", str(seed),
+               "--train-dataset", _dataset(config, opts, "TRAIN"), "--test-dataset", test_dataset(config, opts),
+               "--save-dir", out_dir, "--output", os.path.join(out_dir, "probe.json"), *opts],
+              f"training the head of {config}", "the output above")
+    _call([sys.executable, os.path.join(REPO, "test_net.py"), "--config-file", os.path.join(out_dir, "config.yaml"),
+           "MODEL.WEIGHT", os.path.join(out_dir, "model_final.pth"), "OUTPUT_DIR", out_dir],
+          f"testing {out_dir}", os.path.join(out_dir, "log.txt"))
+    return time.perf_counter() - start
 
 
 def run_one(config: str, out_dir: str, seed: int, opts: list[str], transfer: str | None = None) -> float:
@@ -88,11 +127,8 @@ def run_one(config: str, out_dir: str, seed: int, opts: list[str], transfer: str
     weight = ["MODEL.WEIGHT", transfer] if transfer else []
     cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config, "--seed", str(seed),
            *start_from, *opts, *weight, "OUTPUT_DIR", out_dir]
-    print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=os.getcwd())
-    if done.returncode:
-        raise SystemExit(f"training {config} failed (exit status {done.returncode}); see {out_dir}/log.txt")
+    _call(cmd, f"training {config}", os.path.join(out_dir, "log.txt"))
     return time.perf_counter() - start
 
 
@@ -119,7 +155,11 @@ def main(argv=None) -> int:
     results, times = [], []
     for config, name in zip(args.configs, names):
         out_dir = os.path.join(args.output_dir, name)
-        times.append(round(run_one(config, out_dir, args.seed, args.opts, args.transfer), 1))
+        if args.head_only:
+            seconds = run_head_only(config, out_dir, args.seed, args.opts, args.transfer, args.head_only)
+        else:
+            seconds = run_one(config, out_dir, args.seed, args.opts, args.transfer)
+        times.append(round(seconds, 1))
         result_file = os.path.join(out_dir, "inference", test_dataset(config, args.opts), "result.json")
         if not os.path.isfile(result_file):
             raise SystemExit(f"{result_file} was not written: does the test dataset have ground truth?")
@@ -128,7 +168,7 @@ def main(argv=None) -> int:
     text = table(names, results)
     print(text)
     report = {"configs": dict(zip(names, args.configs)), "overrides": args.opts, "seed": args.seed,
-              "transfer": args.transfer,
+              "transfer": args.transfer, "head_only_steps": args.head_only,
               "wall_seconds": dict(zip(names, times)), "results": dict(zip(names, results)), "table": text}
     path = os.path.join(args.output_dir, "ablation.json")
     with open(path, "w", encoding="utf-8") as f:

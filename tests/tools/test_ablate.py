@@ -69,3 +69,34 @@ def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, monkeypatch)
     assert i > with_weight.index("SOLVER.MAX_ITER") and with_weight[-2:] == ["OUTPUT_DIR", str(tmp_path / "a")]
     assert "MODEL.WEIGHT" not in plain
     assert ablate.parse_args(["--transfer", "w.pth"]).transfer == "w.pth"
+
+
+def test_head_only_trains_the_heads_on_the_checkpoints_features_then_tests(tmp_path, monkeypatch):
+    commands = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(ablate.subprocess, "run", lambda cmd, cwd=None: commands.append(cmd) or Done())
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--head-only", "100"])  # no backbone to train on
+    args = ablate.parse_args(["--transfer", "base/model_final.pth", "--head-only", "100",
+                              "DATASETS.TRAIN", '("synthetic_large_train",)', "MODEL.IA_STRUCTURE.MEMORY_NORM", "True"])
+    out = tmp_path / "ia"
+    ablate.run_head_only(args.configs[1], str(out), 7, args.opts, args.transfer, args.head_only)
+    probe, test = commands
+    assert probe[1].endswith("probe_ia_head.py") and test[1].endswith("test_net.py")
+    value = {probe[i]: probe[i + 1] for i in range(2, 18, 2)}
+    assert value["--config-file"] == args.configs[1] and value["--weight"] == "base/model_final.pth"
+    assert value["--steps"] == "100" and value["--seed"] == "7" and value["--save-dir"] == str(out)
+    assert value["--train-dataset"] == "synthetic_large_train" and value["--test-dataset"] == "synthetic_test"
+    assert value["--output"] == str(out / "probe.json") and probe[18:] == args.opts  # the overrides, test set included
+    # the saved detector is tested with the config it was trained with
+    assert test[2:] == ["--config-file", str(out / "config.yaml"), "MODEL.WEIGHT", str(out / "model_final.pth"),
+                        "OUTPUT_DIR", str(out)]
+    # a head already trained is only tested again
+    out.mkdir()
+    (out / "model_final.pth").write_bytes(b"")
+    commands.clear()
+    ablate.run_head_only(args.configs[1], str(out), 7, args.opts, args.transfer, args.head_only)
+    assert len(commands) == 1 and commands[0][1].endswith("test_net.py")
