@@ -154,15 +154,21 @@ def test_evaluate_head_box_level_ap(tmp_path):
     assert res["per_class"][2] == pytest.approx(2 / 3)
 
 
-def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
+def _tiny_baseline(tiny_data, tmp_path, monkeypatch) -> str:
+    """A freshly initialised baseline detector of the tiny config, saved as ``tmp_path/baseline.pth``."""
     from alphaction.checkpoint import Checkpointer
-    from tools import probe_ia_head
 
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
     cfg = get_cfg()
     cfg.merge_from_file(QUICK)
     torch.manual_seed(0)
-    weight = Checkpointer(build_model(cfg), save_dir=str(tmp_path)).save("baseline")
+    return Checkpointer(build_model(cfg), save_dir=str(tmp_path)).save("baseline")
+
+
+def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
+    from tools import probe_ia_head
+
+    weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     out = tmp_path / "probe.json"
     args = ["--config-file", QUICK_IA, "--weight", weight, "--train-dataset", "synthetic_tiny_train",
             "--test-dataset", "synthetic_tiny_val", "--steps", "3", "--clips-per-step", "2", "--output", str(out),
@@ -191,11 +197,7 @@ def test_probe_tool_saves_a_testable_detector(tiny_data, tmp_path, monkeypatch):
     from alphaction.checkpoint.checkpointer import read_checkpoint
     from tools import probe_ia_head
 
-    monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
-    cfg = get_cfg()
-    cfg.merge_from_file(QUICK)
-    torch.manual_seed(0)
-    weight = Checkpointer(build_model(cfg), save_dir=str(tmp_path)).save("baseline")
+    weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     start = read_checkpoint(weight)["model"]
     save_dir = tmp_path / "head_ia"
     args = ["--config-file", QUICK_IA, "--weight", weight, "--train-dataset", "synthetic_tiny_train",

@@ -31,7 +31,10 @@ DOCS = ["docs/GETTING_STARTED.md", "docs/CUSTOM_DATASET_PREPARATION.md", "docs/D
 PREFIXES = ("python tools/", "python train_net.py", "python test_net.py", "bash tools/", "torchrun ")
 BASE = "config_files/resnet50_4x16f_baseline.yaml"
 # placeholders of the docs -> files that exist (the generated my_config.yaml is made by the fixture)
-SUBSTITUTE = {"YOUR_CONFIG.yaml": BASE}
+SUBSTITUTE = {"YOUR_CONFIG.yaml": BASE,
+              # written by the documented `ablate.py --head-only` run before it is tested again (docs/IA.md)
+              "data/output/head_only/slowfast_r14_cpu_ia_denseserial/config.yaml":
+                  "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml"}
 
 
 def doc_commands() -> list[tuple[str, str]]:
