@@ -15,7 +15,8 @@ the synthetic dataset made on first use::
         MODEL.IA_STRUCTURE.MEMORY_NORM True
 
 Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
-the same seed and the trailing ``KEY VALUE`` overrides; the table (overall, per class group, per class) is
+the same seed and the trailing ``KEY VALUE`` overrides (with ``--head-only``: ``tools/probe_ia_head.py`` then
+``test_net.py``; a config whose head is already saved is only tested again); the table (overall, per class group, per class) is
 printed and written to ``OUTPUT_DIR/ablation.json``.
 
 The default configs are tested on ``synthetic_test`` (160 videos, made on first use) rather than their 12-video

@@ -96,14 +96,11 @@ def _save_detector(cfg, model, save_dir: str) -> str:
     ``config.yaml`` it was built from, so that ``test_net.py --config-file save_dir/config.yaml MODEL.WEIGHT
     save_dir/model_final.pth`` tests it like a trained run."""
     from alphaction.checkpoint import Checkpointer
+    from alphaction.engine.defaults import write_config
     from alphaction.engine.labels import class_names
     from alphaction.engine.runner import head_prefixes
 
-    os.makedirs(save_dir, exist_ok=True)
-    tmp = os.path.join(save_dir, f"config.yaml.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(cfg.dump())
-    os.replace(tmp, os.path.join(save_dir, "config.yaml"))
+    write_config(cfg, save_dir)
     names = class_names(cfg) or []
     path = Checkpointer(model, save_dir=save_dir, head_prefixes=head_prefixes(model)).save(
         "model_final", **({"class_names": names} if names else {}))

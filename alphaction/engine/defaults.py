@@ -70,6 +70,17 @@ def load_config(args: argparse.Namespace) -> CfgNode:
     return cfg
 
 
+def write_config(cfg: CfgNode, folder: str) -> str:
+    """``folder/config.yaml`` holding ``cfg`` (written to a temporary name, then renamed into place); its path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "config.yaml")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(cfg.dump())
+    os.replace(tmp, path)
+    return path
+
+
 def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
     """Config (frozen), process group, logger, seeds; writes OUTPUT_DIR/config.yaml on rank 0."""
     cfg = load_config(args)
@@ -80,11 +91,7 @@ def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
                 torch.__version__, platform.python_version())
     logger.info("Arguments: %s", vars(args))
     if ctx.rank == 0:
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w", encoding="utf-8") as f:
-            f.write(cfg.dump())
-        logging.getLogger(__name__).info("Merged config written to %s",
-                                         os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
+        logging.getLogger(__name__).info("Merged config written to %s", write_config(cfg, cfg.OUTPUT_DIR))
     seed_all(args.seed, ctx.rank)
     configure_determinism(getattr(args, "deterministic", False))
     return cfg, ctx

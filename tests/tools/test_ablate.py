@@ -52,13 +52,19 @@ def test_main_tabulates_each_configs_result(tmp_path, monkeypatch, capsys):
     assert report["seed"] == 5 and report["results"]["b"]["mAP@0.5"] == 0.125
 
 
-def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, monkeypatch):
-    commands = []
+@pytest.fixture
+def commands(monkeypatch):
+    """The command lines ablate.py would run (each as if it succeeded)."""
+    ran = []
 
     class Done:
         returncode = 0
 
-    monkeypatch.setattr(ablate.subprocess, "run", lambda cmd, cwd=None: commands.append(cmd) or Done())
+    monkeypatch.setattr(ablate.subprocess, "run", lambda cmd, cwd=None: ran.append(cmd) or Done())
+    return ran
+
+
+def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, commands):
     ablate.run_one("a.yaml", str(tmp_path / "a"), 2, ["SOLVER.MAX_ITER", "10"], transfer="base/model_final.pth")
     ablate.run_one("b.yaml", str(tmp_path / "b"), 2, ["SOLVER.MAX_ITER", "10"])
     with_weight, plain = commands
@@ -71,13 +77,7 @@ def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, monkeypatch)
     assert ablate.parse_args(["--transfer", "w.pth"]).transfer == "w.pth"
 
 
-def test_head_only_trains_the_heads_on_the_checkpoints_features_then_tests(tmp_path, monkeypatch):
-    commands = []
-
-    class Done:
-        returncode = 0
-
-    monkeypatch.setattr(ablate.subprocess, "run", lambda cmd, cwd=None: commands.append(cmd) or Done())
+def test_head_only_trains_the_heads_on_the_checkpoints_features_then_tests(tmp_path, commands):
     with pytest.raises(SystemExit):
         ablate.parse_args(["--head-only", "100"])  # no backbone to train on
     args = ablate.parse_args(["--transfer", "base/model_final.pth", "--head-only", "100",
