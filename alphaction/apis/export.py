@@ -74,7 +74,7 @@ class ExportedDetector(nn.Module):
     def forward(self, slow: Tensor, fast: Tensor, boxes: Tensor) -> Tensor:
         height, width = slow.shape[3], slow.shape[4]
         features = self.backbone(slow, fast)
-        widened = extend_boxes(boxes, self.head.test_extend, height, width)
+        widened = extend_boxes(boxes, self.head.test_extend, height, width, self.head.box_convention)
         pooled = self.head.feature_extractor.pool(features, [widened])
         hidden = self.head.feature_extractor.forward_pooled(PooledFeatures([pooled]))
         return action_probabilities(self.head.predictor(hidden), self.head.loss.groups.num_pose)

@@ -152,6 +152,7 @@ _C.INPUT.SAT_JITTER = 0.1  # max saturation shift (fraction of 255)
 _C.INPUT.VAL_JITTER = 0.1  # max value shift (fraction of 255)
 _C.INPUT.CROP_SIZE = 0  # classification: square crop side after the resize (pixels; train random, test centre / 3 crops); 0 = no crop
 _C.INPUT.NUM_CLIPS_TEST = 1  # classification: uniformly spaced temporal clips per video at test time (scores averaged)
+_C.INPUT.BOX_CONVENTION = "continuous"  # box pixels: "continuous" (width x2 - x1) | "alphaction" (width x2 - x1 + 1, clip to W - 1; its released weights)
 _C.INPUT.NUM_CROPS_TEST = 1  # classification: spatial crops per clip at test time, 1 (centre) or 3 (both ends + centre of the long side)
 
 # ---------------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def build_transforms(cfg, is_train: bool) -> ClipTransform:
         sat=inp.SAT_JITTER,
         val=inp.VAL_JITTER,
         flip_prob=0.5 if is_train else 0.0,
+        box_convention=inp.BOX_CONVENTION,
     )
 
 
@@ -133,6 +134,7 @@ def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
         num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
         max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
         on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
+        box_convention=cfg.INPUT.BOX_CONVENTION,
         transforms=build_transforms(cfg, is_train if augment is None else augment),
         name=f"{name} ({spec.get('source', 'catalog')})",
     )

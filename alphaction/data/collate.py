@@ -31,7 +31,8 @@ def collate(batch: Sequence[dict], size_divisibility: int = 16) -> dict:
     """Sample dicts -> a batch dict.
 
     ``slow`` ``[B, 3, T_slow, H, W]`` and ``fast`` ``[B, 3, T_fast, H, W]`` are padded (see
-    :func:`pad_videos`); ``boxes``, ``labels``, ``scores``, ``objects``, ``image_sizes``, ``video_ids``,
+    :func:`pad_videos`); ``boxes``, ``labels``, ``scores``, ``objects``, ``image_sizes``, ``keyframe_sizes``
+    (the annotated keyframe's ``(height, width)``, default the image size), ``video_ids``,
     ``timestamps`` and ``indices`` are lists in batch order; ``num_skipped`` counts the samples a dataset
     skipped (``DATALOADER.ON_BAD_SAMPLE skip``), which are left out. Use ``functools.partial`` to fix
     ``size_divisibility`` for a DataLoader.
@@ -49,6 +50,7 @@ def collate(batch: Sequence[dict], size_divisibility: int = 16) -> dict:
         "scores": [s["scores"] for s in batch],
         "objects": [s["objects"] for s in batch],
         "image_sizes": [tuple(s["image_size"]) for s in batch],
+        "keyframe_sizes": [tuple(s.get("keyframe_size", s["image_size"])) for s in batch],
         "video_ids": [s["video_id"] for s in batch],
         "timestamps": [s["timestamp"] for s in batch],
         "indices": [s["index"] for s in batch],

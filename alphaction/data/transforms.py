@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from alphaction.structures.boxes import flip_boxes, scale_boxes
+from alphaction.structures.boxes import flip_boxes, pixel_offset, scale_boxes
 
 __all__ = [
     "resize_size",
@@ -134,6 +134,7 @@ class ClipTransform:
             ``[0, tau-1]`` when training.
         color_jitter: apply :func:`color_jitter` with ``hue``/``sat``/``val`` when training.
         flip_prob: flip probability in training (0 in testing).
+        box_convention: pixel convention of the boxes (``INPUT.BOX_CONVENTION``): where a flip maps them.
     """
 
     def __init__(
@@ -152,8 +153,11 @@ class ClipTransform:
         sat: float = 0.0,
         val: float = 0.0,
         flip_prob: float = 0.5,
+        box_convention: str = "continuous",
     ):
         slowfast_indices(1, tau, alpha)  # validate TAU / ALPHA early
+        pixel_offset(box_convention)  # validate early
+        self.box_convention = box_convention
         self.is_train = is_train
         self.min_size, self.max_size = min_size, max_size
         self.mean, self.std, self.to_bgr = list(mean), list(std), to_bgr
@@ -211,8 +215,8 @@ class ClipTransform:
         if self.flip_prob > 0 and rng.random() < self.flip_prob:
             # AlphAction forgot to flip the object boxes; here frames, persons and objects move together
             clip = clip[:, :, ::-1]
-            boxes = flip_boxes(boxes, out_w)
-            objects = flip_boxes(objects, out_w)
+            boxes = flip_boxes(boxes, out_w, self.box_convention)
+            objects = flip_boxes(objects, out_w, self.box_convention)
 
         where = {int(f): k for k, f in enumerate(used)}
         slow = normalize(clip[[where[int(i)] for i in slow_idx]], self.mean, self.std, self.to_bgr)

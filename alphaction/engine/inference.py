@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..evaluation.ava import AvaColumns, frame_map, write_csv
 from ..modeling.ia import ClipMemory
-from ..structures.boxes import normalize_boxes
+from ..structures.boxes import output_boxes
 from ..utils import comm
 from ..utils.progress import bar_disable
 from .ia_memory import MemorySettings
@@ -27,16 +27,19 @@ logger = logging.getLogger(__name__)
 class _Collector:
     """Per-clip records and kept (box, class) rows of a rank's predictions, as :func:`predict` returns them."""
 
-    def __init__(self, action_thresh: float) -> None:
+    def __init__(self, action_thresh: float, box_convention: str = "continuous") -> None:
         self.action_thresh = action_thresh
+        self.box_convention = box_convention
         self.clips = {"indices": [], "video_ids": [], "timestamps": []}
         self.parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
         self.skipped = 0
 
     def add(self, probs: Sequence, boxes: Sequence, image_sizes: Sequence, video_ids: Sequence, timestamps: Sequence,
-            indices: Sequence) -> None:
-        for p, clip_boxes, (h, w), vid, ts, index in zip(probs, boxes, image_sizes, video_ids, timestamps, indices):
-            norm = normalize_boxes(clip_boxes.float().cpu(), h, w).clamp(0, 1)
+            indices: Sequence, keyframe_sizes: Sequence | None = None) -> None:
+        keyframe_sizes = keyframe_sizes or image_sizes
+        for p, clip_boxes, (h, w), key_size, vid, ts, index in zip(probs, boxes, image_sizes, keyframe_sizes,
+                                                                  video_ids, timestamps, indices):
+            norm = output_boxes(clip_boxes.float().cpu(), h, w, self.box_convention, key_size)
             p = p.float().cpu()
             box_idx, cls = (p >= self.action_thresh).nonzero(as_tuple=True)   # row-major: box, then class
             self.parts["clip"].append(np.full(len(box_idx), len(self.clips["indices"]), dtype=np.int64))
@@ -54,6 +57,13 @@ class _Collector:
         out["video_ids"] = self.clips["video_ids"]
         out["num_skipped"] = self.skipped
         return out
+
+
+def _box_convention(model) -> str:
+    """The pixel convention the detector's head reads its boxes in (``INPUT.BOX_CONVENTION``)."""
+    model = getattr(model, "module", model)  # DDP
+    heads = getattr(model, "roi_heads", None)
+    return getattr(heads["action"], "box_convention", "continuous") if heads is not None else "continuous"
 
 
 def _batches(data_loader, collector: _Collector, device: torch.device, desc: str):
@@ -80,12 +90,12 @@ def predict(model, data_loader, device: torch.device, action_thresh: float, desc
     if memory is not None:
         return predict_with_memory(model, data_loader, device, action_thresh, memory, desc)
     model.eval()
-    out = _Collector(action_thresh)
+    out = _Collector(action_thresh, _box_convention(model))
     for batch in _batches(data_loader, out, device, desc):
         probs = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
                       objects=batch.get("objects"))
         out.add(probs, batch["boxes"], batch["image_sizes"], batch["video_ids"], batch["timestamps"],
-                batch["indices"])
+                batch["indices"], batch.get("keyframe_sizes"))
     return out.result()
 
 
@@ -103,7 +113,7 @@ def predict_with_memory(model, data_loader, device: torch.device, action_thresh:
     order) are kept, so the result is deterministic.
     """
     model.eval()
-    out = _Collector(action_thresh)
+    out = _Collector(action_thresh, _box_convention(model))
     pool = MemoryPool(None, settings.half, settings.dim)  # the whole test set: no eviction at test time
     stored = []
     for batch in _batches(data_loader, out, device, f"{desc} (1/2 features)"):
@@ -112,17 +122,17 @@ def predict_with_memory(model, data_loader, device: torch.device, action_thresh:
         pooled = pooled.to("cpu", torch.float32)
         pool.update(batch["video_ids"], batch["timestamps"], pooled.persons)
         stored.append((pooled, [b.cpu() for b in batch["boxes"]], batch["image_sizes"], batch["video_ids"],
-                       batch["timestamps"], batch["indices"]))
+                       batch["timestamps"], batch["indices"], batch.get("keyframe_sizes")))
     pool.sync(full=True)
     window = settings.window_kwargs(online=settings.test_mode == "online")
-    for pooled, boxes, sizes, video_ids, timestamps, indices in tqdm(
+    for pooled, boxes, sizes, video_ids, timestamps, indices, keyframe_sizes in tqdm(
             stored, desc=f"{desc} (2/2 memory)", disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
         if settings.test_mode == "none":  # what the memory adds: the M blocks see only the clip's own persons
             memory = [ClipMemory.empty(settings.dim, device=device) for _ in video_ids]
         else:
             memory = pool.windows(video_ids, timestamps, device=device, **window)
         probs = model.predict_from_features(pooled.to(device), memory)
-        out.add(probs, boxes, sizes, video_ids, timestamps, indices)
+        out.add(probs, boxes, sizes, video_ids, timestamps, indices, keyframe_sizes)
     return out.result()
 
 

@@ -5,6 +5,7 @@ import logging
 import math
 from typing import Any
 
+from ..structures.boxes import BOX_CONVENTIONS
 from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, NonLocalSpec, NonLocalStages, SlowFast
 from .classifier import ClipClassifier, ClipHead
 from .detector import ActionDetector
@@ -152,6 +153,15 @@ def build_ia_structure(cfg: Any, dim_in: int) -> IAStructure:
     return make_ia_structure(settings)
 
 
+def box_convention(cfg: Any) -> str:
+    """``INPUT.BOX_CONVENTION``, checked (``alphaction.structures.boxes``)."""
+    convention = cfg.INPUT.BOX_CONVENTION
+    if convention not in BOX_CONVENTIONS:
+        raise ValueError(f"INPUT.BOX_CONVENTION={convention!r}: use one of {BOX_CONVENTIONS} ('alphaction' for "
+                         "AlphAction's released weights, 'continuous' otherwise)")
+    return convention
+
+
 def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
     """The ROI action head on top of a backbone with ``dim_in`` (slow + fast) output channels."""
     head = cfg.MODEL.ROI_ACTION_HEAD
@@ -177,7 +187,8 @@ def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
                       alpha=float(head.FOCAL_LOSS.ALPHA))
     return ROIActionHead(extractor, predictor, loss, proposals_per_clip=int(head.PROPOSAL_PER_CLIP),
                          train_jitter=tuple(float(r) for r in head.TRAIN_BOX_JITTER),
-                         test_extend=tuple(float(s) for s in cfg.TEST.EXTEND_SCALE))
+                         test_extend=tuple(float(s) for s in cfg.TEST.EXTEND_SCALE),
+                         box_convention=box_convention(cfg))
 
 
 def build_clip_classifier(cfg: Any) -> ClipClassifier:

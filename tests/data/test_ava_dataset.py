@@ -13,7 +13,8 @@ from alphaction.data.datasets import AVAVideoDataset
 from alphaction.data.transforms import ClipTransform
 from alphaction.data.video_io import MissingClipError, clip_path, write_clip
 
-KEYS = {"slow", "fast", "boxes", "labels", "scores", "objects", "image_size", "video_id", "timestamp", "index"}
+KEYS = {"slow", "fast", "boxes", "labels", "scores", "objects", "image_size", "keyframe_size", "video_id", "timestamp",
+        "index"}
 
 
 def write_dataset(root, extra_ann=None):
@@ -113,6 +114,32 @@ def test_person_ids_follow_the_boxes(root):
     assert make(root2).person_ids(1).tolist() == [0, -1]
     test = make(root, is_train=False)
     assert [test.person_ids(i).tolist() for i in range(len(test))] == [[-1], [-1]]
+
+
+def test_alphaction_box_convention_reads_coco_boxes_as_inclusive_pixels(root, tmp_path):
+    # AlphAction's dataset: [x, y, w, h] -> [x, y, x + w - 1, y + h - 1], clipped to [0, W - 1] x [0, H - 1] of the
+    # 64 x 48 keyframe; a box left empty by the clipping is dropped with its labels. Objects are converted only.
+    root2 = write_dataset(tmp_path / "alph", extra_ann=[
+        {"id": 7, "image_id": 101, "category_id": 1, "action_ids": [4], "person_id": 2, "bbox": [70, 10, 5, 5],
+         "area": 25, "iscrowd": 0},  # right of the image: x1 = x2 = 63 after clipping -> dropped
+        {"id": 8, "image_id": 101, "category_id": 1, "action_ids": [7], "person_id": 3, "bbox": [60, 40, 10, 10],
+         "area": 100, "iscrowd": 0},  # over the corner: clipped to [60, 40, 63, 47]
+    ])
+    ds = make(root2, box_convention="alphaction")
+    s = ds[0]
+    scale = torch.tensor([42 / 64, 32 / 48] * 2)
+    torch.testing.assert_close(s["boxes"], torch.tensor([[8, 4, 31, 39], [40, 0, 59, 39], [60, 40, 63, 47]],
+                                                        dtype=torch.float32) * scale)
+    assert s["labels"].argmax(1).tolist() == [0, 4, 6] and ds.person_ids(0).tolist() == [0, 1, 3]
+    assert s["keyframe_size"] == (48, 64)
+    test = make(root2, is_train=False, max_objects=1, box_convention="alphaction")
+    t = test[0]
+    torch.testing.assert_close(t["boxes"], torch.tensor([[8, 4, 31, 39]], dtype=torch.float32) * scale)
+    torch.testing.assert_close(t["objects"], torch.tensor([[10, 10, 13, 13]], dtype=torch.float32) * scale)
+    # the continuous convention keeps x + w and the box outside the image
+    plain = make(root2)[0]["boxes"] / scale
+    torch.testing.assert_close(plain, torch.tensor([[8, 4, 32, 40], [40, 0, 60, 40], [70, 10, 75, 15],
+                                                    [60, 40, 70, 50]], dtype=torch.float32))
 
 
 def test_index_is_numpy(root):

@@ -62,6 +62,21 @@ def test_flip_moves_frames_persons_and_objects(flip):
         assert not _bright_at(video, torch.tensor([54.0, 30.0, 58.0, 40.0]) if not flip else obj[0])
 
 
+@pytest.mark.parametrize("convention", ["continuous", "alphaction"])
+def test_flipped_box_covers_the_flipped_pixels_in_its_convention(convention):
+    # a marker on columns 4..13 and rows 10..19 of a 64-wide frame; after the flip it is on columns 50..59.
+    # continuous boxes span [4, 14) -> [50, 60); alphaction boxes name the pixels, [4, 13] -> [50, 59]
+    frames = np.zeros((8, 48, 64, 3), np.uint8)
+    frames[:, 10:20, 4:14] = 255
+    end = 14.0 if convention == "continuous" else 13.0
+    person = torch.tensor([[4.0, 10.0, end, 20.0 if convention == "continuous" else 19.0]])
+    out = make(True, flip_prob=1.0, box_convention=convention)(frames, person, person, rng=np.random.default_rng(0))
+    columns = np.flatnonzero(out["slow"][0, 0, 15].numpy() > 1.0)
+    assert columns.tolist() == list(range(50, 60))
+    expected = [[50.0, 10.0, 60.0, 20.0]] if convention == "continuous" else [[50.0, 10.0, 59.0, 19.0]]
+    assert out["boxes"].tolist() == expected and out["objects"].tolist() == expected
+
+
 def test_no_flip_in_testing():
     frames = np.zeros((4, 48, 64, 3), np.uint8)
     t = make(False, flip_prob=1.0)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ...structures.boxes import pixel_offset
 from ..video_io import VideoDecodeError, decode_window
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,26 @@ def _pack(groups: dict[int, list], image_ids: np.ndarray, width: int) -> tuple[n
     return ptr, data
 
 
-def _load_detections(path: str, known: set[int], min_score: float, top_k: int | None) -> dict[int, list]:
-    """COCO detection results -> {image_id: [[x1, y1, x2, y2, score], ...]} sorted by score (desc)."""
+def _xyxy(bbox, offset: float, size: tuple[int, int] | None = None) -> list[float] | None:
+    """A COCO ``[x, y, w, h]`` box -> ``[x1, y1, x2, y2]`` in the box convention whose ``+1`` is ``offset``
+    (``alphaction.structures.boxes``). With ``size = (height, width)`` and the ``"alphaction"`` convention the box
+    is clipped to ``[0, W - 1] x [0, H - 1]`` and None is returned for a box left empty, as AlphAction's
+    dataset did with its annotations and detections (``clip_to_image(remove_empty=True)``)."""
+    x, y, w, h = (float(v) for v in bbox)
+    box = [x, y, x + max(w - offset, 0.0), y + max(h - offset, 0.0)]
+    if offset and size is not None:
+        xmax, ymax = size[1] - offset, size[0] - offset
+        box = [min(max(box[0], 0.0), xmax), min(max(box[1], 0.0), ymax),
+               min(max(box[2], 0.0), xmax), min(max(box[3], 0.0), ymax)]
+        if box[2] <= box[0] or box[3] <= box[1]:
+            return None
+    return box
+
+
+def _load_detections(path: str, known: set[int], min_score: float, top_k: int | None, offset: float = 0.0,
+                     sizes: dict[int, tuple[int, int]] | None = None) -> dict[int, list]:
+    """COCO detection results -> {image_id: [[x1, y1, x2, y2, score], ...]} sorted by score (desc); boxes in the
+    convention of ``offset``, clipped to the keyframe ``sizes`` (and dropped when empty) where given."""
     with open(path) as f:
         dets = json.load(f)
     if not isinstance(dets, list):
@@ -54,8 +73,9 @@ def _load_detections(path: str, known: set[int], min_score: float, top_k: int | 
         score = float(d.get("score", 1.0))
         if image_id not in known or score < min_score:
             continue
-        x, y, w, h = (float(v) for v in d["bbox"])
-        groups[image_id].append([x, y, x + w, y + h, score])
+        box = _xyxy(d["bbox"], offset, sizes[image_id] if sizes is not None else None)
+        if box is not None:
+            groups[image_id].append(box + [score])
     for image_id, rows in groups.items():
         rows.sort(key=lambda r: -r[4])
         if top_k is not None:
@@ -82,6 +102,9 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         max_objects: objects kept per keyframe (highest scores first); 0 loads no objects.
         transforms: a ``ClipTransform`` (or a callable with its ``__call__`` / ``output_size``).
         name: the catalog entry's name, used in error messages.
+        box_convention: pixel convention (``INPUT.BOX_CONVENTION``): ``"alphaction"`` reads a COCO box
+            ``[x, y, w, h]`` as ``x2 = x + w - 1`` and clips person boxes to the keyframe, dropping empty ones
+            (AlphAction's dataset); ``"continuous"`` reads ``x2 = x + w`` and keeps boxes as they are.
     """
 
     def __init__(
@@ -100,6 +123,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         transforms: Callable | None = None,
         name: str = "",
         on_bad_sample: str = "error",
+        box_convention: str = "continuous",
     ):
         from pycocotools.coco import COCO
 
@@ -128,6 +152,11 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             coco = COCO(ann_file)
         image_ids = np.array(sorted(coco.getImgIds()), dtype=np.int64)
         known = set(int(i) for i in image_ids)
+        offset = pixel_offset(box_convention)
+        self.box_convention = box_convention
+        # keyframe sizes, for AlphAction's clipping of the person boxes
+        keyframe_sizes = {int(i): (int(img["height"]), int(img["width"])) for i, img in coco.imgs.items()} \
+            if offset else None
 
         persons: dict[int, list] = defaultdict(list)
         labels: dict[int, list] = defaultdict(list)
@@ -142,8 +171,10 @@ class AVAVideoDataset(torch.utils.data.Dataset):
                         f"1..{self.num_classes} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES); fix the annotation or "
                         "the number of classes."
                     )
-                x, y, w, h = (float(v) for v in ann["bbox"])
-                persons[int(ann["image_id"])].append([x, y, x + w, y + h, 1.0])
+                box = _xyxy(ann["bbox"], offset, keyframe_sizes[int(ann["image_id"])] if offset else None)
+                if box is None:  # left empty by clipping ("alphaction"): AlphAction drops it with its labels
+                    continue
+                persons[int(ann["image_id"])].append(box + [1.0])
                 person_ids[int(ann["image_id"])].append([int(ann.get("person_id", -1))])
                 hot = np.zeros(self.num_classes, dtype=bool)
                 hot[ids[(ids >= 1) & (ids <= self.num_classes)] - 1] = True
@@ -152,7 +183,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             labels = {}
             if box_file:
                 _require_file(box_file, "box_file", name)
-                persons = _load_detections(box_file, known, box_thresh, None)
+                persons = _load_detections(box_file, known, box_thresh, None, offset, keyframe_sizes)
                 person_ids = {}
             else:
                 logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
@@ -186,7 +217,8 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         if max_objects > 0:
             if object_file:
                 _require_file(object_file, "object_file", name)
-                objects = _load_detections(object_file, known, float("-inf"), max_objects)
+                # objects are not clipped (AlphAction's get_objects converts them only)
+                objects = _load_detections(object_file, known, float("-inf"), max_objects, offset)
             else:
                 logger.warning("dataset %r: max_objects=%d but no object_file; objects are empty", name, max_objects)
         ptr, rows = _pack(objects, image_ids, 5)
@@ -276,6 +308,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             "scores": scores,
             "objects": out["objects"],
             "image_size": out["image_size"],
+            "keyframe_size": (h, w),
             "video_id": info["video_id"],
             "timestamp": info["timestamp"],
             "index": index,

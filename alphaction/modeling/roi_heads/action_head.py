@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...structures.boxes import extend_boxes, jitter_boxes
+from ...structures.boxes import extend_boxes, jitter_boxes, pixel_offset
 from ..ia import ClipMemory
 from .feature_extractor import MLPFeatureExtractor, PooledFeatures
 from .inference import action_probabilities
@@ -22,6 +22,9 @@ class ROIActionHead(nn.Module):
         proposals_per_clip: training keeps at most this many (random) GT boxes per clip.
         train_jitter: ``jitter_boxes`` ratios applied to the kept training boxes.
         test_extend: ``extend_boxes`` scale applied to the test boxes.
+        box_convention: pixel convention of the boxes (``INPUT.BOX_CONVENTION``, see
+            ``alphaction.structures.boxes``): how wide a box is for the jitter and the widening, and where the
+            image ends.
 
     ``forward(features, boxes, image_sizes, labels=None, objects=None, memory=None, return_features=False)``:
     training returns the loss dict, evaluation a list of ``[N_i, C]`` probabilities (row ``j`` for input box
@@ -31,14 +34,16 @@ class ROIActionHead(nn.Module):
 
     def __init__(self, feature_extractor: MLPFeatureExtractor, predictor: FCPredictor, loss: ActionLoss,
                  proposals_per_clip: int = 10, train_jitter: tuple[float, float, float, float] = (0.2, 0.1, 0.1, 0.05),
-                 test_extend: tuple[float, float] = (0.1, 0.05)) -> None:
+                 test_extend: tuple[float, float] = (0.1, 0.05), box_convention: str = "continuous") -> None:
         super().__init__()
+        pixel_offset(box_convention)  # validate early
         self.feature_extractor = feature_extractor
         self.predictor = predictor
         self.loss = loss
         self.proposals_per_clip = proposals_per_clip
         self.train_jitter = tuple(train_jitter)
         self.test_extend = tuple(test_extend)
+        self.box_convention = box_convention
 
     def sample_proposals(self, boxes: list[Tensor], labels: list[Tensor],
                          image_sizes: list[tuple[int, int]]) -> tuple[list[Tensor], list[Tensor]]:
@@ -48,13 +53,13 @@ class ROIActionHead(nn.Module):
             if clip_boxes.shape[0] > self.proposals_per_clip:
                 keep = torch.randperm(clip_boxes.shape[0])[: self.proposals_per_clip].to(clip_boxes.device)
                 clip_boxes, clip_labels = clip_boxes[keep], clip_labels[keep]
-            out_boxes.append(jitter_boxes(clip_boxes, self.train_jitter, height, width))
+            out_boxes.append(jitter_boxes(clip_boxes, self.train_jitter, height, width, convention=self.box_convention))
             out_labels.append(clip_labels)
         return out_boxes, out_labels
 
     def test_boxes(self, boxes: list[Tensor], image_sizes: list[tuple[int, int]]) -> list[Tensor]:
         """The test-time widened boxes (``EXTEND_SCALE``)."""
-        return [extend_boxes(b, self.test_extend, h, w) for b, (h, w) in zip(boxes, image_sizes)]
+        return [extend_boxes(b, self.test_extend, h, w, self.box_convention) for b, (h, w) in zip(boxes, image_sizes)]
 
     def extract_features(self, features: tuple[Tensor, ...], boxes: list[Tensor], image_sizes: list[tuple[int, int]],
                          objects: list[Tensor] | None = None) -> PooledFeatures:
