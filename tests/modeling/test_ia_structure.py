@@ -224,8 +224,8 @@ def test_memory_none_means_only_the_current_second():
 def test_bad_block_lists_are_rejected():
     with pytest.raises(ValueError, match="flat"):
         make_ia_structure(_settings("serial", [["P", "O"]]))
-    with pytest.raises(ValueError, match="appears twice"):
-        make_ia_structure(_settings("parallel", [["P", "P"]]))
+    with pytest.raises(ValueError, match="more blocks than layer 1"):  # block k takes block k's output
+        make_ia_structure(_settings("parallel", [["P"], ["P", "O"]]))
     with pytest.raises(ValueError, match="every layer needs blocks"):
         make_ia_structure(_settings("serial", [["X"]]))
 

@@ -68,6 +68,11 @@ class IAStructure(nn.Module):
         memory: one :class:`ClipMemory` per clip, or None (no other seconds; the current slot still holds
             the clip's own persons).
     Returns ``[sum N_i, dim_out]``.
+
+    Key sets, as AlphAction builds them (``MASK_PADDING False`` makes the padding take part in the softmax):
+    P keys are reduced first and then placed into ``MAX_PERSON`` zero slots (padded slots are zeros in
+    ``dim_inner`` space); objects and memory are placed into zero slots first and then reduced (padded slots hold
+    the reduce conv's bias).
     """
 
     def __init__(self, settings: IAConfig) -> None:
@@ -84,11 +89,16 @@ class IAStructure(nn.Module):
         self.person_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
         if "M" in types:
             self.mem_dim_reduce = PointwiseConv(settings.dim_memory, settings.dim_inner, **reduce)
-        if "P" in types:
+        if self._reduces_person_keys():
             self.person_key_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
         if "O" in types:
             self.object_dim_reduce = PointwiseConv(settings.dim_person, settings.dim_inner, **reduce)
         self.reduce_dropout = nn.Dropout(settings.dropout) if settings.dropout > 0 else nn.Identity()
+
+    def _reduces_person_keys(self) -> bool:
+        """Whether a P block attends over ``person_key_dim_reduce(persons)`` (AlphAction creates it with any P
+        block; here only where it is used, since an unused parameter breaks DDP)."""
+        return "P" in self.settings.block_types
 
     def _block(self, block_type: str, dim_out: int) -> InteractionBlock:
         c = self.settings
@@ -98,15 +108,18 @@ class IAStructure(nn.Module):
                                 num_time_slots=slots, qk_norm=c.qk_norm)
 
     def _keys(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None,
-              layout: ClipLayout, person_rows: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor | None]:
-        """Reduced key sets ``{type: ([B, S, dim_inner], mask [B, S])}`` and the P key index ``[B, S]``."""
+              layout: ClipLayout, person_rows: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], tuple | None]:
+        """Reduced key sets ``{type: ([B, S, dim_inner], mask [B, S])}`` and the P key slots (index ``[B, S]``
+        into the person rows, mask ``[B, S]``), or None without P blocks."""
         c, types = self.settings, self.settings.block_types
         keys: dict[str, tuple[Tensor, Tensor]] = {}
-        person_index = None
+        person_slots = None
         if "P" in types:
-            person_index, mask = person_key_index(layout, c.max_person, random=self.training)
-            raw = gather_keys(person_rows, person_index, mask)
-            keys["P"] = (self.reduce_dropout(self.person_key_dim_reduce(raw)), mask)
+            person_slots = person_key_index(layout, c.max_person, random=self.training)
+            if hasattr(self, "person_key_dim_reduce"):
+                # reduce, then pad: padded slots are zeros in dim_inner space (AlphAction's order)
+                self._set_person_keys(keys, self.reduce_dropout(self.person_key_dim_reduce(person_rows)),
+                                      person_slots)
         if "O" in types:
             clip_objects = objects if objects is not None else [person_rows.new_zeros(0, c.dim_person)] * len(persons)
             if len(clip_objects) != len(persons):
@@ -119,16 +132,16 @@ class IAStructure(nn.Module):
             if c.memory_norm:  # empty slots stay zero rows (and masked)
                 raw = F.layer_norm(raw, raw.shape[-1:]) * mask[..., None].to(raw.dtype)
             keys["M"] = (self.reduce_dropout(self.mem_dim_reduce(raw)), mask)
-        return keys, person_index
+        return keys, person_slots
 
     def _prepare(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None):
         if not persons:
             raise ValueError("IA: expected one [N_i, D] person feature tensor per clip, got none")
         person_rows = torch.cat(persons, dim=0)
         layout = ClipLayout([p.shape[0] for p in persons], device=person_rows.device)
-        keys, person_index = self._keys(persons, objects, memory, layout, person_rows)
+        keys, person_slots = self._keys(persons, objects, memory, layout, person_rows)
         query = self.reduce_dropout(self.person_dim_reduce(person_rows))
-        return query, keys, layout, person_index
+        return query, keys, layout, person_slots
 
     def _run(self, block: InteractionBlock, block_type: str, query: Tensor,
              keys: dict[str, tuple[Tensor, Tensor]], layout: ClipLayout) -> Tensor:
@@ -136,15 +149,22 @@ class IAStructure(nn.Module):
         return block(query, others, mask if self.settings.mask_padding else None, layout)
 
     @staticmethod
-    def _update_person_keys(keys: dict, output: Tensor, person_index: Tensor) -> None:
-        # the next P block attends over the persons as updated by this one (AlphAction: person_key = query)
-        _, mask = keys["P"]
-        keys["P"] = (gather_keys(output, person_index, mask), mask)
+    def _set_person_keys(keys: dict, rows: Tensor, person_slots: tuple[Tensor, Tensor]) -> None:
+        """The P keys become ``rows`` ``[K, dim_inner]`` of each clip's persons, placed into zero slots
+        (AlphAction's ``person_key = ...`` followed by ``separate_roi_per_person``)."""
+        index, mask = person_slots
+        keys["P"] = (gather_keys(rows, index, mask), mask)
 
 
 class SerialIAStructure(IAStructure):
-    """Blocks one after the other; block ``k``'s query is block ``k-1``'s output. Only the last block
-    outputs ``dim_out``."""
+    """Blocks one after the other; block ``k``'s query is block ``k-1``'s output, and only the last block outputs
+    ``dim_out``.
+
+    Person keys follow AlphAction's serial rule: after **every** block (P, O or M) the person keys become that
+    block's output, so a P block other than the first attends over the clip's persons as the previous block left
+    them (``P_block_2`` over ``M_block_1``'s outputs), i.e. over its own queries; the first block, when it is a P
+    block, attends over ``person_key_dim_reduce(persons)``.
+    """
 
     def __init__(self, settings: IAConfig) -> None:
         super().__init__(settings)
@@ -158,25 +178,32 @@ class SerialIAStructure(IAStructure):
             self.add_module(name, self._block(block_type, settings.dim_out if last else settings.dim_inner))
             self.block_names.append(name)
 
+    def _reduces_person_keys(self) -> bool:
+        # only a P block in first position sees the reduced persons; later ones see the previous block's output
+        return self.settings.layers[0] == ("P",)
+
     def _query(self, index: int, outputs: list[Tensor], first: Tensor) -> Tensor:
         return outputs[-1] if outputs else first
 
     def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
                 memory: list[ClipMemory] | None = None) -> Tensor:
-        first, keys, layout, person_index = self._prepare(persons, objects, memory)
+        first, keys, layout, person_slots = self._prepare(persons, objects, memory)
         outputs: list[Tensor] = []
         for i, (name, block_type) in enumerate(zip(self.block_names, self.block_types)):
-            out = self._run(getattr(self, name), block_type, self._query(i, outputs, first), keys, layout)
-            if block_type == "P" and i < len(self.block_names) - 1:
-                self._update_person_keys(keys, out, person_index)
-            outputs.append(out)
+            query = self._query(i, outputs, first)
+            if block_type == "P" and i > 0:
+                # AlphAction sets person_key = query after every block (dense: also to the mixed query before
+                # blocks 2..): either way the keys are this block's queries of the clip's persons
+                self._set_person_keys(keys, query, person_slots)
+            outputs.append(self._run(getattr(self, name), block_type, query, keys, layout))
         return outputs[-1]
 
 
 class DenseSerialIAStructure(SerialIAStructure):
     """Serial, but from block 2 (0-based) on the query is a per-channel softmax-weighted sum of all earlier
     block outputs; weights ``dense_params[k]`` ``[k, dim_inner, 1, 1, 1]`` start near "only the previous
-    block" (-5 ln 10 elsewhere, AlphAction's init)."""
+    block" (-5 ln 10 elsewhere, AlphAction's init). Before such a block the person keys become the mixed query
+    (AlphAction's dense rule), after it the block's output, as in serial."""
 
     def __init__(self, settings: IAConfig) -> None:
         super().__init__(settings)
@@ -194,35 +221,46 @@ class DenseSerialIAStructure(SerialIAStructure):
 
 
 class ParallelIAStructure(IAStructure):
-    """Layers of parallel blocks: in layer ``l`` each block type takes its own output of layer ``l-1`` (the
-    reduced persons in layer 1, or where the previous layer had no block of that type); the result is the sum
-    of the last layer's outputs, each ``dim_out`` wide."""
+    """Layers of parallel blocks (AlphAction's parallel structure).
+
+    Block ``k`` of layer ``l`` takes the output of block ``k`` of layer ``l-1`` (by position, as AlphAction; the
+    reduced persons in layer 1), so a layer may not hold more blocks than the one before it. Blocks are named by
+    a per-type count over the layers (``P_block_1``, ``P_block_2``, ...). Person keys start as
+    ``person_key_dim_reduce(persons)`` and become a P block's output right after it (only P blocks update them).
+    The result is the sum of the last layer's outputs, each ``dim_out`` wide.
+    """
 
     def __init__(self, settings: IAConfig) -> None:
         super().__init__(settings)
         self.layer_names: list[list[tuple[str, str]]] = []
+        counts = dict.fromkeys(BLOCK_TYPES, 0)
         for depth, layer in enumerate(settings.layers, start=1):
-            if len(set(layer)) != len(layer):
-                raise ValueError(f"IA parallel layer {depth} {list(layer)}: a block type appears twice")
+            if depth > 1 and len(layer) > len(settings.layers[depth - 2]):
+                raise ValueError(f"IA parallel layer {depth} {list(layer)} has more blocks than layer {depth - 1} "
+                                 f"{list(settings.layers[depth - 2])}: block k of a layer takes the output of block "
+                                 "k of the previous one (AlphAction)")
             last = depth == len(settings.layers)
             names = []
             for block_type in layer:
-                name = f"{block_type}_block_{depth}"
+                counts[block_type] += 1
+                name = f"{block_type}_block_{counts[block_type]}"
                 self.add_module(name, self._block(block_type, settings.dim_out if last else settings.dim_inner))
                 names.append((name, block_type))
             self.layer_names.append(names)
 
     def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
                 memory: list[ClipMemory] | None = None) -> Tensor:
-        first, keys, layout, person_index = self._prepare(persons, objects, memory)
-        previous: dict[str, Tensor] = {}
-        for depth, names in enumerate(self.layer_names):
-            outputs = {t: self._run(getattr(self, name), t, previous.get(t, first), keys, layout)
-                       for name, t in names}
-            if "P" in outputs and depth < len(self.layer_names) - 1:
-                self._update_person_keys(keys, outputs["P"], person_index)
+        first, keys, layout, person_slots = self._prepare(persons, objects, memory)
+        previous = [first] * len(self.layer_names[0])
+        for names in self.layer_names:
+            outputs = []
+            for position, (name, block_type) in enumerate(names):
+                out = self._run(getattr(self, name), block_type, previous[position], keys, layout)
+                if block_type == "P":  # the next P block attends over this one's outputs
+                    self._set_person_keys(keys, out, person_slots)
+                outputs.append(out)
             previous = outputs
-        return torch.stack(list(previous.values())).sum(dim=0)
+        return torch.stack(previous).sum(dim=0)
 
 
 def make_ia_structure(settings: IAConfig) -> IAStructure:
