@@ -330,18 +330,48 @@ def load_caffe2_pkl(path: str) -> dict[str, Any]:
     return blobs
 
 
-def format_table(conv: Conversion, source: str) -> str:
-    """The mapping as aligned text lines, then the config the weights need and the notes."""
+# res5 (spatial stride, dilation) of each source's models in each form. Recognition models: stride 2, no dilation
+# (feature stride 32). Detection (AVA) models: PySlowFast / pytorchvideo (create_slowfast_with_roi_head), and so our
+# own and AlphAction's, stride 1 with dilation 2; MMAction2's AVA models stride 1 without dilation.
+FORMS = ("detection", "recognition")
+_RES5 = {"recognition": (2, 1), "detection": (1, 2)}
+_RES5_MMACTION2_DETECTION = (1, 1)
+
+
+def model_overrides(conv: Conversion, source: str, alpha: int, form: str = "detection") -> list[tuple[str, Any]]:
+    """Every config key the converted weights need to give the source model's backbone features, as
+    ``[(full key, value), ...]``: depth, lateral form and kernel, stem pool padding, no non-local blocks, res5
+    stride / dilation and the matching ``POOLER_SCALE`` for ``form``, and ``INPUT.ALPHA`` (the lateral stride,
+    which the weights do not store: 4 for 8x8 models, 8 for 4x16)."""
+    if form not in FORMS:
+        raise ValueError(f"form {form!r}: use one of {FORMS}")
+    if alpha < 1:
+        raise ValueError(f"alpha must be >= 1, got {alpha}")
+    out: list[tuple[str, Any]] = []
+    for key, value in conv.backbone_config.items():
+        out.append((f"MODEL.BACKBONE.{key}" if key == "CONV_BODY" else f"MODEL.BACKBONE.SLOWFAST.{key}", value))
+    for path in ("SLOW", "FAST"):  # our defaults (AlphAction's) build non-local blocks in the slow pathway
+        for stage in ("CONV3_NONLOCAL", "CONV4_NONLOCAL"):
+            out.append((f"MODEL.BACKBONE.SLOWFAST.{path}.{stage}", False))
+    stride, dilation = _RES5_MMACTION2_DETECTION if (source == "mmaction2" and form == "detection") else _RES5[form]
+    out += [("MODEL.BACKBONE.SLOWFAST.RES5_STRIDE", stride), ("MODEL.BACKBONE.SLOWFAST.RES5_DILATION", dilation),
+            ("MODEL.ROI_ACTION_HEAD.POOLER_SCALE", 1.0 / (16 * stride)), ("INPUT.ALPHA", int(alpha))]
+    return out
+
+
+def format_table(conv: Conversion, source: str, overrides: list[tuple[str, Any]] | None = None) -> str:
+    """The mapping as aligned text lines, then the config the weights need (``overrides`` when given, else the
+    backbone keys read off the weights) and the notes."""
     width = max((len(s) for s, _, _ in conv.table), default=10)
     lines = [f"{'source (' + source + ')':<{width}}  ->  ours"]
     for src, dst, note in conv.table:
         lines.append(f"{src:<{width}}  ->  {dst}" + (f"   [{note}]" if note else ""))
     lines.append(f"{sum(d != '-' for _, d, _ in conv.table)} tensors mapped, "
                  f"{sum(d == '-' for _, d, _ in conv.table)} dropped")
-    if conv.backbone_config:
-        lines.append("Build the model with: " + " ".join(
-            f"MODEL.BACKBONE.{k} {v}" if k == "CONV_BODY" else f"MODEL.BACKBONE.SLOWFAST.{k} {v}"
-            for k, v in conv.backbone_config.items()))
+    if overrides:
+        lines.append("Build the model with: " + " ".join(f"{k} {v}" for k, v in overrides))
+    elif conv.backbone_config:
+        lines.append("The weights need: " + " ".join(config_overrides(conv.backbone_config)))
     lines.extend(f"Note: {n}" for n in conv.notes)
     return "\n".join(lines)
 

@@ -5,7 +5,8 @@ Input layout and frame sampling used here (and by every converted model): slow `
 alpha-th one (PySlowFast / pytorchvideo sample them with ``linspace(0, T_fast - 1, T)``, which equals that
 stride when T_fast = alpha * T only up to rounding: feed the frames the checkpoint was trained with).
 Their recognition R50 has res5 stride 2 without dilation, so our backbone is built in that form for the
-comparison (RES5_STRIDE 2, RES5_DILATION 1, POOLER_SCALE 1/32).
+comparison (RES5_STRIDE 2, RES5_DILATION 1, POOLER_SCALE 1/32); their detection model
+(``create_slowfast_with_roi_head``) has res5 stride 1 with dilation 2, our default. Inputs are 64 x 96 (not square).
 """
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ pv_slowfast = pytest.importorskip(
 
 ALPHA = 4  # SLOWFAST_8x8: 8 slow frames, 32 fast; lateral kernel 7, stride 4
 KERNEL = 7
+HEIGHT, WIDTH = 64, 96  # not square: a transposed map or a swapped stride shows
+
+# the reference models: (alpha, lateral kernel, detection form?) as pytorchvideo builds them
+FORMS = {
+    "8x8 recognition": (4, 7, False),  # create_slowfast(model_depth=50), SLOWFAST_8x8_R50 (Kinetics)
+    "4x16 recognition": (8, 5, False),  # SLOWFAST_4x16_R50: kernel 5, stride 8
+    "8x8 detection": (4, 7, True),  # create_slowfast_with_roi_head: res5 stride 1, dilation 2 (AVA)
+}
 
 
 def _randomize(model: torch.nn.Module, seed: int) -> None:
@@ -47,15 +56,17 @@ def _randomize(model: torch.nn.Module, seed: int) -> None:
     model.eval()
 
 
-def _reference(conv_only_fusion: bool = False) -> torch.nn.Module:
-    kwargs = dict(model_depth=50, slowfast_fusion_conv_kernel_size=(KERNEL, 1, 1),
-                  slowfast_fusion_conv_stride=(ALPHA, 1, 1))
+def _reference(conv_only_fusion: bool = False, alpha: int = ALPHA, kernel: int = KERNEL,
+               detection: bool = False) -> torch.nn.Module:
+    kwargs = dict(model_depth=50, slowfast_fusion_conv_kernel_size=(kernel, 1, 1),
+                  slowfast_fusion_conv_stride=(alpha, 1, 1))
     if conv_only_fusion:  # MMAction2's default lateral: a bias-free conv, no BN, no ReLU
         kwargs["fusion_builder"] = pv_slowfast.FastToSlowFusionBuilder(
-            slowfast_channel_reduction_ratio=8, conv_fusion_channel_ratio=2, conv_kernel_size=(KERNEL, 1, 1),
-            conv_stride=(ALPHA, 1, 1), norm=None, activation=None, max_stage_idx=3).create_module
+            slowfast_channel_reduction_ratio=8, conv_fusion_channel_ratio=2, conv_kernel_size=(kernel, 1, 1),
+            conv_stride=(alpha, 1, 1), norm=None, activation=None, max_stage_idx=3).create_module
+    build = pv_slowfast.create_slowfast_with_roi_head if detection else pv_slowfast.create_slowfast
     with torch.device("meta"):  # skip their init: every tensor is overwritten below
-        model = pv_slowfast.create_slowfast(**kwargs)
+        model = build(**kwargs)
     model = model.to_empty(device="cpu")
     _randomize(model, seed=1)
     return model
@@ -63,8 +74,9 @@ def _reference(conv_only_fusion: bool = False) -> torch.nn.Module:
 
 def _reference_features(model, slow, fast):
     x = [slow.clone(), fast.clone()]  # its blocks rewrite the list in place: a fresh list every call
+    blocks = model.model.blocks if hasattr(model, "detection_head") else model.blocks
     with torch.no_grad():
-        for block in model.blocks[:5]:  # stem+fusion, res2..res5 (blocks 5 and 6 are the head)
+        for block in blocks[:5]:  # stem+fusion, res2..res5 (then the head)
             x = block(x)
     return x
 
@@ -92,29 +104,30 @@ def _ours(overrides: dict, state: dict):
     return backbone
 
 
-def _inputs():
+def _inputs(alpha: int = ALPHA):
     g = torch.Generator().manual_seed(2)
-    fast = torch.randn(1, 3, 4 * ALPHA, 64, 64, generator=g)
-    slow = fast[:, :, ::ALPHA].clone()
+    fast = torch.randn(1, 3, 4 * alpha, HEIGHT, WIDTH, generator=g)
+    slow = fast[:, :, ::alpha].clone()
     return slow, fast
 
 
-def _compare(reference, ours):
+def _compare(reference, ours, alpha: int = ALPHA, stride: int = 32):
     """``reference`` = (model, features); our backbone must give the same slow and fast features."""
     _, (ref_slow, ref_fast) = reference
-    slow, fast = _inputs()
+    slow, fast = _inputs(alpha)
     with torch.no_grad():
         our_slow, our_fast = ours(slow, fast)
-    assert our_slow.shape == ref_slow.shape == (1, 2048, 4, 2, 2)
-    assert our_fast.shape == ref_fast.shape == (1, 256, 16, 2, 2)
+    size = (HEIGHT // stride, WIDTH // stride)
+    assert our_slow.shape == ref_slow.shape == (1, 2048, 4) + size
+    assert our_fast.shape == ref_fast.shape == (1, 256, 4 * alpha) + size
     assert ref_slow.abs().max() > 0.1 and ref_fast.abs().max() > 0.1  # not a vanishing signal
     assert (our_slow - ref_slow).abs().max().item() <= 1e-4
     assert (our_fast - ref_fast).abs().max().item() <= 1e-4
     return ref_slow
 
 
-def _with_features(model):
-    return model, _reference_features(model, *_inputs())
+def _with_features(model, alpha: int = ALPHA):
+    return model, _reference_features(model, *_inputs(alpha))
 
 
 def _without_bn_counters(state):
@@ -139,6 +152,39 @@ def test_pytorchvideo_r50_gives_equal_features(reference):
     with torch.no_grad():
         slow, fast = _inputs()
         assert not torch.allclose(ours(slow, fast)[0], ref_slow, atol=1e-4)
+
+
+def _build_line(printed: str) -> list[str]:
+    """The tool's "Build the model with: KEY VALUE ..." overrides, as a KEY VALUE list."""
+    line = next(line for line in printed.splitlines() if line.startswith("Build the model with: "))
+    return line.removeprefix("Build the model with: ").split()
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_copying_the_tools_build_line_gives_equal_features_through_the_checkpointer(form, tmp_path, capsys):
+    # a user converts a pytorchvideo file, copies the printed overrides onto the defaults (no config file), and
+    # loads either the converted file or the original as MODEL.WEIGHT: the backbone computes pytorchvideo's features
+    import importlib
+
+    from alphaction.checkpoint import Checkpointer
+    from alphaction.modeling import build_model
+
+    alpha, kernel, detection = FORMS[form]
+    reference = _with_features(_reference(alpha=alpha, kernel=kernel, detection=detection), alpha)
+    tool = importlib.import_module("tools.convert_checkpoint")
+    raw = tmp_path / "slowfast.pyth"
+    torch.save({"model_state": reference[0].state_dict()}, raw)
+    converted = tmp_path / "converted.pth"
+    args = ["--from", "pytorchvideo", "--alpha", str(alpha), str(raw), str(converted)]
+    assert tool.main(args + ([] if detection else ["--form", "recognition"])) == 0
+    overrides = _build_line(capsys.readouterr().out)
+    assert overrides[overrides.index("INPUT.ALPHA") + 1] == str(alpha)
+    for path in (converted, raw):
+        cfg = get_cfg()
+        cfg.merge_from_list(overrides)
+        model = build_model(cfg).eval()
+        Checkpointer(model, head_prefixes=model.head_prefixes).load(str(path))
+        _compare(reference, model.backbone, alpha, stride=16 if detection else 32)
 
 
 def test_alphaction_form_differs_from_pytorchvideo(reference):
@@ -238,7 +284,7 @@ def test_tool_and_checkpointer_convert_the_same_way(reference, tmp_path, capsys)
     tool = importlib.import_module("tools.convert_checkpoint")
     raw = tmp_path / "SLOWFAST_8x8_R50.pyth"
     torch.save({"model_state": reference[0].state_dict(), "epoch": 196}, raw)
-    assert tool.main(["--from", "pytorchvideo", str(raw), str(tmp_path / "converted.pth")]) == 0
+    assert tool.main(["--from", "pytorchvideo", "--alpha", "4", str(raw), str(tmp_path / "converted.pth")]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"blocks\.0\.multipathway_fusion\.conv_fast_to_slow\.weight +->  backbone\.fast\.Tconv1\.conv\.weight",
                      printed)
