@@ -24,6 +24,7 @@ from alphaction.engine.dry_run import dry_run
 from alphaction.engine.hooks import TrainingInterrupted
 from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import run_train
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -37,8 +38,10 @@ def main(argv: list[str] | None = None) -> dict:
     except TrainingInterrupted as e:
         log.warning("Stopped at iteration %d; rerun the same command to resume", e.iteration)
         return {}
+    final = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     if ctx.rank == 0:
-        log.info("Final model: %s", os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))
+        if os.path.isfile(final):
+            log.info("Final model: %s", final)
         for name, res in results.items():
             log.info("%s: %s (results in %s)", name, ", ".join(f"{k} = {v:.4f}" for k, v in res.items()),
                      os.path.join(cfg.OUTPUT_DIR, "inference", name))
@@ -46,5 +49,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    status = run_cli(main)  # user errors: "error: ... / fix: ...", exit status 2 (--debug: with the traceback)
     shutdown_distributed()
+    sys.exit(status)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils.errors import UserError
 from .convert import CONVERTERS, ConversionError, config_overrides, detect_format, extract_state_dict, format_table
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ PURPOSES = ("finetune", "test", "resume")
 _METADATA = ("converted_from", "backbone_only", "backbone_config")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that cannot be used as asked; the message names the file and the keys."""
 
 
@@ -106,10 +107,41 @@ def _keys(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+_CORRUPT_FIX = ("copy or download the file again (compare its size with the source); a run's own checkpoint: "
+                "delete it, and last_checkpoint falls back to the one before")
+
+
+# scheduler state that only says where the schedule is, not what it is
+_SCHEDULE_POSITION = {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "verbose", "_is_initial"}
+
+
+def _schedule_changes(current: dict, saved: dict) -> list[str]:
+    """Names of the schedule settings (base lrs, steps, gamma, warm-up, length) that differ between the scheduler
+    built from the config and the one saved in a checkpoint."""
+    out = []
+    for key in sorted((set(current) | set(saved)) - _SCHEDULE_POSITION):
+        a, b = current.get(key), saved.get(key)
+        if key == "base_lrs" and a is not None and b is not None and len(a) == len(b):
+            if any(abs(x - y) > 1e-12 * max(abs(x), abs(y), 1e-30) for x, y in zip(a, b)):
+                out.append(f"base lr {b[0]:.6g} -> {a[0]:.6g}")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{key} {b} -> {a}")
+    return out
+
+
+def _is_raw_pickle(path: str) -> bool:
+    """A plain pickle stream (protocol 2+ starts with PROTO, 0x80, then the protocol number), not garbage."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def read_checkpoint(path: str) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with errors that say what is wrong with the file."""
     if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path} (MODEL.WEIGHT or last_checkpoint)")
+        raise CheckpointError(f"checkpoint not found: {path}", where="MODEL.WEIGHT or OUTPUT_DIR/last_checkpoint",
+                              fix="give the path of a local .pth file (nothing is downloaded), e.g. "
+                                  "MODEL.WEIGHT data/models/pretrained_models/SlowFast-ResNet50-4x16.pth")
     if path.endswith(".pkl"):
         raise CheckpointError(
             f"{path} is a pickle (a Caffe2 .pkl?): pickles can run code, so they are only read by the converter, "
@@ -117,18 +149,23 @@ def read_checkpoint(path: str) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
+        text = str(e)
+        found = re.search(r"GLOBAL (\S+)", text)
+        if found or ("Unsupported operand" in text and _is_raw_pickle(path)):
+            holds = f"a pickled Python object ({found.group(1)})" if found else "pickled Python objects"
             raise CheckpointError(
-                f"{path} holds a pickled Python object ({found.group(1)}), not only tensors and plain containers; "
-                "loading it would run arbitrary code, so it is refused (torch.load weights_only=True). If you trust "
-                "the file, re-save just its weights where it was made: load it there with weights_only=False "
-                "(trusted files only) and torch.save its 'model' state dict to a new file") from None
-        raise CorruptCheckpointError(f"{path} is truncated or corrupt ({str(e).splitlines()[0][:200]})") from None
+                f"{path} holds {holds}, not only tensors and plain containers: loading it could run arbitrary code, "
+                "so it was refused for safety (torch.load weights_only=True)", where="MODEL.WEIGHT",
+                fix="if you trust the file, re-save its weights alone where it was made: "
+                    "sd = torch.load(PATH, weights_only=False)['model']; torch.save({'model': sd}, NEW_PATH); "
+                    "then use NEW_PATH") from None
+        raise CorruptCheckpointError(f"{path} is truncated or corrupt ({text.splitlines()[0][:200]})",
+                                     where="MODEL.WEIGHT", fix=_CORRUPT_FIX) from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:
         raise CorruptCheckpointError(
             f"{path} is truncated or corrupt and cannot be read ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200] if str(e) else 'unexpected end of file'})") from None
+            f"{str(e).splitlines()[0][:200] if str(e) else 'unexpected end of file'})", where="MODEL.WEIGHT",
+            fix=_CORRUPT_FIX) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a dict (a state dict or {{'model': ...}}), got {type(data).__name__}")
     return data
@@ -161,6 +198,7 @@ class Checkpointer:
         self.save_to_disk = save_to_disk
         self.head_prefixes = tuple(head_prefixes)
         self.keep_last = int(keep_last)
+        self.schedule_rebuilt = False  # set by a load that put the LR schedule at the current SOLVER settings
         self.addon_prefixes = tuple(addon_prefixes)
         self.report: LoadReport | None = None  # the report of the latest load
         # the latest loaded file's entries besides the weights, optimizer and scheduler (e.g. class_names)
@@ -208,6 +246,16 @@ class Checkpointer:
             return None
         with open(path, encoding="utf-8") as f:
             return f.read().strip()
+
+    def set_last_checkpoint(self, path: str | None) -> None:
+        """Make ``path`` (a file in ``save_dir``) the checkpoint a rerun resumes from; None removes
+        ``last_checkpoint`` (a rerun starts from MODEL.WEIGHT)."""
+        if path is None:
+            last = os.path.join(self.save_dir, LAST_CHECKPOINT)
+            if os.path.isfile(last):
+                os.remove(last)
+            return
+        self._write_last(os.path.relpath(path, self.save_dir))
 
     def _write_last(self, filename: str) -> None:
         path = os.path.join(self.save_dir, LAST_CHECKPOINT)
@@ -273,8 +321,9 @@ class Checkpointer:
                 continue
             ignored = [flag for flag, on in (("--transfer", transfer), ("--no-head", no_head)) if on]
             logger.info("Resuming from %s at iteration %d (OUTPUT_DIR/last_checkpoint%s): model with its head, "
-                        "optimizer and LR schedule restored%s", path, extras.get("iteration", 0),
+                        "optimizer and LR schedule %s%s", path, extras.get("iteration", 0),
                         "" if i == 0 else ", after falling back from an unreadable newer checkpoint",
+                        "(rebuilt from the current SOLVER settings)" if self.schedule_rebuilt else "restored",
                         f"; {' / '.join(ignored)} apply only to the initial weights (MODEL.WEIGHT) and are "
                         "ignored for a resume" if ignored else "")
             if i > 0:
@@ -345,7 +394,14 @@ class Checkpointer:
         extras.update(data)
         iteration = int(extras.get("iteration", 0))
         if self.scheduler is not None:
+            changed = _schedule_changes(self.scheduler.state_dict(), scheduler_state) if scheduler_state else []
+            self.schedule_rebuilt = bool(adjust_lr or changed)
             if adjust_lr:
+                self._rebuild_schedule(iteration)
+            elif changed:
+                # e.g. a rerun with a lower SOLVER.BASE_LR after the loss went NaN: the user's new settings win
+                logger.warning("The LR schedule of the config differs from the checkpoint's (%s): it follows the "
+                               "current SOLVER settings from iteration %d", ", ".join(changed), iteration)
                 self._rebuild_schedule(iteration)
             elif scheduler_state is not None:
                 self.scheduler.load_state_dict(scheduler_state)
@@ -360,7 +416,7 @@ class Checkpointer:
             group["initial_lr"] = base
             group["lr"] = lr
         sched._last_lr = list(lrs)
-        logger.info("--adjust-lr: LR schedule rebuilt from the current SOLVER settings at iteration %d (lr %.6g)",
+        logger.info("LR schedule rebuilt from the current SOLVER settings at iteration %d (lr %.6g)",
                     iteration, lrs[0] if lrs else float("nan"))
 
     def _is_head(self, key: str) -> bool:
@@ -402,17 +458,24 @@ class Checkpointer:
         if report.shape_mismatch:
             problems.append(f"{len(report.shape_mismatch)} tensors have the wrong shape: " + _keys(
                 [f"{k} (checkpoint {a}, model {b})" for k, a, b in report.shape_mismatch], 6))
-            if any(self._is_head(k) for k, _, _ in report.shape_mismatch):
+            if any(self._is_head(k) for k, _, _ in report.shape_mismatch) and purpose == "finetune":
                 hint.append("use --no-head to leave the head out (e.g. for a different NUM_CLASSES)")
+            if any(not self._is_head(k) for k, _, _ in report.shape_mismatch):
+                hint.append("the config builds another backbone than the one saved (depth, MODEL.BACKBONE.WIDTH_MULT, "
+                            "laterals): use the config the checkpoint was trained with")
         missing_body = [k for k in report.missing if not self._is_head(k)]
         missing_head = [k for k in report.missing if self._is_head(k)]
         if purpose == "finetune" and missing_head:
             missing_head = self._drop_absent_addons(report, missing_head)
         if missing_body:
             problems.append(f"{len(missing_body)} backbone keys are missing: {_keys(missing_body, 6)}")
-            if not needs:
-                hint.append("a PySlowFast / pytorchvideo / MMAction2 / Caffe2 file must be converted "
-                            "(tools/convert_checkpoint.py) and the model built in its form (see docs/MODEL_ZOO.md)")
+            foreign = detect_format(report.unexpected) if report.unexpected else None
+            if not needs and foreign:
+                hint.append(f"its keys are {foreign}'s: convert it (python tools/convert_checkpoint.py --from "
+                            f"{foreign} ...) and build the model in its form (docs/MODEL_ZOO.md)")
+            elif not needs:
+                hint.append("the config builds another backbone than the one saved: use the config the checkpoint was "
+                            "trained with (a run's OUTPUT_DIR/config.yaml)")
         ckpt_has_head = any(self._is_head(k) for k in report.loaded + report.unexpected + report.skipped) or any(
             self._is_head(k) for k, _, _ in report.shape_mismatch)
         # a missing head is explained at finetune time by --no-head, or by a file that holds no head at all
@@ -421,12 +484,19 @@ class Checkpointer:
             problems.append(f"{len(missing_head)} head keys are missing: {_keys(missing_head, 6)}")
             if purpose == "finetune":
                 hint.append("pass --no-head to start the head from its initialisation")
+            elif purpose == "test":
+                hint.append("test with the config the checkpoint was trained with (its run's OUTPUT_DIR/config.yaml)")
         elif missing_head:
             logger.info("The head (%s) starts from its initialisation: %s", ", ".join(self.head_prefixes),
                         "--no-head" if no_head else "the checkpoint holds no head (backbone only)")
         if purpose == "resume" and report.unexpected:
             problems.append(f"{len(report.unexpected)} keys do not belong to this model: {_keys(report.unexpected, 6)}")
-            hint.append("OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR")
+            hint.append("OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
+                        "OUTPUT_DIR/last_checkpoint to start afresh there")
         if problems:
-            raise CheckpointError(f"{path} does not fit the model ({purpose}):\n  " + "\n  ".join(problems) +
-                                  ("\nTo fix: " + "; ".join(hint) if hint else ""))
+            if purpose == "resume" and not any("OUTPUT_DIR" in h for h in hint):
+                hint.append("OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
+                            "OUTPUT_DIR/last_checkpoint to start afresh there")
+            raise CheckpointError(f"{path} does not fit the model ({purpose}):\n  " + "\n  ".join(problems),
+                                  where="MODEL.WEIGHT" if purpose != "resume" else "OUTPUT_DIR/last_checkpoint",
+                                  fix="; ".join(dict.fromkeys(hint)) or "use the config the checkpoint was trained with")

@@ -20,12 +20,14 @@ from typing import Any, Callable
 
 import torch
 
+from ..utils.errors import UserError
+
 FORMATS = ("pyslowfast", "pytorchvideo", "caffe2", "mmaction2")
 PATHS = ("slow", "fast")  # pathway index 0 / 1 in PySlowFast and pytorchvideo
 BN_FIELDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """A checkpoint whose architecture our SlowFast cannot represent exactly; the message names the mismatch."""
 
 

@@ -9,14 +9,15 @@ from typing import Any, Iterable
 import yaml
 from yacs.config import CfgNode as _YacsNode
 
+from ..utils.errors import ConfigValueError, UserError
+
 BASE_KEY = "_BASE_"
 
 
-class ConfigError(KeyError):
-    """An unknown key or an unreadable config file; the message names the key, the file and what to do."""
+class ConfigError(UserError, KeyError):
+    """An unknown key, a value of the wrong type or an unreadable config file; names the key or file and the fix."""
 
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0]) if self.args else ""
+    __str__ = UserError.__str__  # KeyError would quote the message
 
 
 def _all_keys(node: _YacsNode, prefix: str = "") -> list[str]:
@@ -55,16 +56,25 @@ def load_yaml_with_base(path: str, _seen: tuple[str, ...] = ()) -> dict:
     """Read a YAML config (``yaml.safe_load``), resolving ``_BASE_`` (a path relative to the file) recursively."""
     path = os.path.abspath(path)
     if path in _seen:
-        raise ConfigError(f"{path}: _BASE_ cycle through {' -> '.join(_seen)}")
+        raise ConfigError(f"_BASE_ cycle through {' -> '.join(_seen)}", where=path,
+                          fix="make the _BASE_ chain end in a file without _BASE_")
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
+        raise ConfigError(f"config file not found: {path}", where="--config-file or _BASE_",
+                          fix="give the path of an existing YAML file (config_files/ holds the shipped ones)")
+    try:
+        with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', None) or e}", where=where,
+                          fix="correct the YAML syntax at that line (indentation, a missing ':' or quote)") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})", where=path,
+                          fix="save the config as UTF-8 text") from e
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file must hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(f"a config file must hold a mapping of keys, got {type(data).__name__}", where=path,
+                          fix="write KEY: VALUE lines, e.g. SOLVER:\n  BASE_LR: 0.0004")
     base = data.pop(BASE_KEY, None)
     if base is None:
         return data
@@ -86,8 +96,8 @@ class CfgNode(_YacsNode):
             if key in valid_set:
                 continue
             close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see alphaction/config/defaults.py for the schema"
-            raise ConfigError(f"unknown config key '{key}' in {source}{hint}")
+            fix = f"did you mean {', '.join(close)}?" if close else "see alphaction/config/defaults.py for the schema"
+            raise ConfigError(f"unknown config key '{key}'", where=source, fix=fix)
 
     def _default(self, key: str) -> Any:
         node: Any = self
@@ -113,13 +123,17 @@ class CfgNode(_YacsNode):
                 for part in parents:
                     node = node[part]
                 node[last] = new
-        self.merge_from_other_cfg(type(self)(data))
+        try:
+            self.merge_from_other_cfg(type(self)(data))
+        except ValueError as e:  # yacs: "Type mismatch (...) for config key: KEY"
+            raise ConfigValueError(str(e), where=cfg_filename, fix=_type_fix(str(e))) from e
 
     def merge_from_list(self, cfg_list: list) -> None:
         if len(cfg_list) % 2:
             raise ConfigError(
-                f"command-line overrides must come in KEY VALUE pairs; got an odd number: {cfg_list}"
-            )
+                f"command-line overrides must come in KEY VALUE pairs; got an odd number ({len(cfg_list)}): "
+                f"{' '.join(map(str, cfg_list))}", where="the command line",
+                fix="give a value after every key (quote values with spaces, e.g. SOLVER.STEPS '(1200, 1600)')")
         self._check_keys(cfg_list[0::2], "the command line")
         pairs = list(cfg_list)
         for i in range(0, len(pairs), 2):
@@ -129,4 +143,12 @@ class CfgNode(_YacsNode):
                 except (ValueError, SyntaxError):
                     continue  # not a number: yacs reports the type mismatch
                 pairs[i + 1] = self._int_to_float(pairs[i], value)
-        super().merge_from_list(pairs)
+        try:
+            super().merge_from_list(pairs)
+        except ValueError as e:  # yacs: "Type mismatch (...) for config key: KEY"
+            raise ConfigValueError(str(e), where="the command line", fix=_type_fix(str(e))) from e
+
+
+def _type_fix(message: str) -> str:
+    key = message.rsplit("config key:", 1)[-1].strip() if "config key:" in message else "the key"
+    return f"give {key} a value of the type its default has (alphaction/config/defaults.py)"

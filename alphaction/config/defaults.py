@@ -199,7 +199,7 @@ _C.SOLVER.WARMUP_METHOD = "linear"  # "linear" or "constant"
 _C.SOLVER.EPOCHS = 0.0  # > 0: schedule in epochs over DATASETS.TRAIN; sets MAX_ITER / WARMUP_ITERS / STEPS from the EPOCH keys
 _C.SOLVER.WARMUP_EPOCHS = 0.0  # warmup length (epochs; only with EPOCHS > 0)
 _C.SOLVER.STEP_EPOCHS = ()  # epochs where the lr is multiplied by GAMMA (only with EPOCHS > 0, warmup_multi_step)
-_C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations
+_C.SOLVER.CHECKPOINT_PERIOD = 5000  # save model_XXXXXXX.pth every this many iterations (0 = only model_final.pth)
 _C.SOLVER.CHECKPOINT_KEEP = 0  # keep only the newest this many periodic model_XXXXXXX.pth files (0 = keep all; model_final.pth is never deleted)
 _C.SOLVER.EARLY_STOP_PATIENCE = 0  # stop after this many evaluations without TEST.BEST_METRIC improving (0 = off)
 _C.SOLVER.EARLY_STOP_MIN_DELTA = 0.0  # an improvement must exceed this (metric units)

@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from ..utils.errors import MissingFileError
 from .cfgnode import ConfigError
 
 _FILE_FIELDS = ("ann_file", "box_file", "object_file")
@@ -243,10 +244,9 @@ def validate_spec(spec: dict[str, Any]) -> None:
     """Check that every file a spec names exists; the error names the catalog entry and the field."""
     problems = [message for _, message in missing_files(spec)]
     if problems:
-        raise FileNotFoundError(
-            f"dataset '{spec['name']}' ({spec.get('source', 'catalog')}):\n  " + "\n  ".join(problems)
-            + "\nFix the paths in the catalog entry, or set $ALPHACTION_DATA to the folder that holds the data."
-        )
+        raise MissingFileError(
+            f"dataset '{spec['name']}' ({spec.get('source', 'catalog')}):\n  " + "\n  ".join(problems),
+            fix="fix the paths in the catalog entry, or set $ALPHACTION_DATA to the folder that holds the data")
 
 
 def load_catalog_file(path: str) -> dict[str, dict[str, Any]]:

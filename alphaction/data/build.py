@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from ..config.paths_catalog import DatasetCatalog, validate_spec
+from ..utils.errors import ConfigValueError
 from ..utils.labelmap import read_labelmap
 from .collate import collate
 from .datasets import AVAVideoDataset
@@ -77,9 +78,6 @@ def build_clip_transforms(cfg, is_train: bool) -> ClipViewTransform:
 
 
 def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
-    if not _is_classification(cfg):
-        raise ValueError(f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
-                         f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}; set it 'ClipClassifier'")
     if spec.get("synthetic_thermal"):
         from .synthetic.thermal import ensure_thermal_dataset  # lazy: only this entry needs it
 
@@ -95,6 +93,50 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         multi_label=bool(head.MULTI_LABEL), name=f"{name} ({spec.get('source', 'catalog')})")
 
 
+def checked_spec(cfg, name: str) -> dict:
+    """The catalog spec of ``name`` once its data can be used: a synthetic entry made if missing, every file it
+    names present, and (detection) the cheap part of ``tools/validate_dataset.py`` passed (every box and action
+    id, the clips of a sample of keyframes). A readable error otherwise, instead of a failure deep in a worker."""
+    spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+    if spec.get("factory") in CLASSIFICATION_DATASETS:
+        if spec.get("synthetic_thermal") or spec.get("synthetic_clips"):
+            return spec  # generated (and checked) by the classification builder
+        validate_spec(spec)
+        return spec
+    if spec.get("synthetic"):
+        from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
+
+        ensure_synthetic_dataset(**spec["synthetic"])
+    validate_spec(spec)  # missing files: an error naming the entry and the field
+    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
+                num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()
+    return spec
+
+
+def _check_task(cfg, name: str, spec: dict) -> None:
+    """A detection dataset for a detection model, a classification dataset for a clip classifier."""
+    is_cls_data = spec.get("factory") in CLASSIFICATION_DATASETS
+    if is_cls_data and not _is_classification(cfg):
+        raise ConfigValueError(f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
+                               f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}",
+                               where="config keys DATASETS / MODEL.META_ARCHITECTURE",
+                               fix="set MODEL.META_ARCHITECTURE ClipClassifier, or name a detection dataset")
+    if not is_cls_data and _is_classification(cfg):
+        raise ConfigValueError(f"dataset {name!r} ({spec.get('factory', 'AVAVideoDataset')}) is a detection dataset, "
+                               "but MODEL.META_ARCHITECTURE is 'ClipClassifier'",
+                               where="config keys DATASETS / MODEL.META_ARCHITECTURE",
+                               fix="name a classification dataset (" + ", ".join(sorted(CLASSIFICATION_DATASETS))
+                                   + "), or set MODEL.META_ARCHITECTURE ActionDetector")
+
+
+def check_datasets(cfg, names) -> None:
+    """:func:`checked_spec` of every name: run before training, so a typo or a missing clip of a test set stops
+    the run at start-up, not after hours of training."""
+    for name in names:
+        _check_task(cfg, name, DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG))
+        checked_spec(cfg, name)
+
+
 def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
 
@@ -104,21 +146,10 @@ def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
     """
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+    _check_task(cfg, name, spec)
     if spec.get("factory") in CLASSIFICATION_DATASETS:
         return _build_classification_dataset(cfg, name, spec, is_train)
-    if _is_classification(cfg):
-        raise ValueError(f"dataset {name!r} ({spec.get('factory')}) is a detection dataset, but "
-                         "MODEL.META_ARCHITECTURE is 'ClipClassifier': name a classification dataset "
-                         f"({', '.join(sorted(CLASSIFICATION_DATASETS))})")
-    if spec.get("synthetic"):
-        from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
-
-        ensure_synthetic_dataset(**spec["synthetic"])
-    validate_spec(spec)  # missing files: FileNotFoundError naming the entry and the field
-    # then the cheap part of tools/validate_dataset.py: every box and action id, the clips of a sample of
-    # keyframes; one readable report instead of a failure deep inside a worker
-    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
-                num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()
+    spec = checked_spec(cfg, name)
     factory = spec.get("factory", "AVAVideoDataset")
     if factory not in DATASET_FACTORIES:
         raise ValueError(

@@ -24,6 +24,8 @@ import av
 import cv2
 import numpy as np
 
+from ..utils.errors import UserError
+
 __all__ = [
     "VideoDecodeError",
     "MissingClipError",
@@ -35,12 +37,13 @@ __all__ = [
 ]
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(UserError, RuntimeError):
     """A clip needed by an annotation could not be read. ``path``, ``video_id`` and ``timestamp`` say
     which file and which annotation (keyframe) needed it."""
 
     def __init__(self, message: str, path: str, video_id: str, timestamp: int):
-        super().__init__(message)
+        super().__init__(message, fix="re-create the clip (tools/prepare_ava_videos.py), or let training skip "
+                                      "unreadable clips with DATALOADER.ON_BAD_SAMPLE skip")
         self.path = path
         self.video_id = video_id
         self.timestamp = timestamp

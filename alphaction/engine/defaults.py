@@ -5,12 +5,15 @@ import argparse
 import logging
 import os
 import platform
+import sys
 
 import torch
 
 from ..config import CfgNode, get_cfg
+from ..config.checks import check_config
 from ..solver import apply_scaling_rule
 from ..utils.logger import setup_logger
+from ..utils.errors import UserError
 from ..utils.seed import seed_all
 from .launch import DistContext, init_distributed
 
@@ -18,11 +21,39 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 DEFAULT_CONFIG = os.path.join("config_files", "synthetic", "slowfast_r14_cpu.yaml")
 
 
+class FlagsAnywhereParser(argparse.ArgumentParser):
+    """An argument parser whose flags may stand anywhere, also after the trailing ``KEY VALUE`` overrides
+    (``train_net.py SOLVER.MAX_ITER 10 --transfer``): tokens that are its options (with their values) are parsed
+    as flags, every other token is an override. A ``--word`` it does not know is reported as an unrecognised
+    argument, not taken for a config key."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 (argparse's signature)
+        argv = list(sys.argv[1:] if args is None else args)
+        flags, overrides = [], []
+        i = 0
+        while i < len(argv):
+            token = argv[i]
+            name = token.split("=", 1)[0]
+            action = self._option_string_actions.get(name)
+            if action is not None:
+                takes = 0 if "=" in token or action.nargs == 0 else 1
+                flags.extend(argv[i:i + 1 + takes])
+                i += 1 + takes
+            elif token.startswith("--") and len(token) > 2:
+                flags.append(token)  # unknown: argparse reports it
+                i += 1
+            else:
+                overrides.append(token)
+                i += 1
+        return super().parse_args(flags + overrides, namespace)
+
+
 def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = FlagsAnywhereParser(
         description="alphaction " + ("training" if train else "testing"),
         epilog="Trailing KEY VALUE pairs override config keys, e.g. SOLVER.BASE_LR 0.0001 "
-               "SOLVER.STEPS '(560000, 720000)'.",
+               "SOLVER.STEPS '(560000, 720000)'; flags may come before or after them. --debug shows the "
+               "traceback of an error.",
     )
     p.add_argument("--config-file", default="", metavar="FILE",
                    help=f"YAML config (default: the synthetic CPU job, {DEFAULT_CONFIG})")
@@ -81,9 +112,30 @@ def write_config(cfg: CfgNode, folder: str) -> str:
     return path
 
 
-def setup(args: argparse.Namespace) -> tuple[CfgNode, DistContext]:
-    """Config (frozen), process group, logger, seeds; writes OUTPUT_DIR/config.yaml on rank 0."""
+def check_output_dir(path: str) -> None:
+    """``OUTPUT_DIR`` exists as a writable folder (made if missing), or a :class:`UserError` naming the key."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"OUTPUT_DIR {path!r} is a file, not a folder", where="config key OUTPUT_DIR",
+                        fix="name a folder for the run's checkpoints and logs, e.g. OUTPUT_DIR data/output/my_run")
+    try:  # a few KB written and synced: a full disk shows now, not at the first checkpoint hours later
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to OUTPUT_DIR {path!r}: {e.strerror or e}", where="config key OUTPUT_DIR",
+                        fix="name a folder you can write to (OUTPUT_DIR ...), or fix its permissions") from e
+
+
+def setup(args: argparse.Namespace, train: bool | None = None) -> tuple[CfgNode, DistContext]:
+    """Config (frozen, values checked), process group, logger, seeds; writes OUTPUT_DIR/config.yaml on rank 0.
+    ``train`` (default: whether ``args`` came from the training parser) adds the solver's checks."""
     cfg = load_config(args)
+    check_config(cfg, train=hasattr(args, "transfer") if train is None else train)
+    check_output_dir(cfg.OUTPUT_DIR)
     ctx = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
     logger = setup_logger(cfg.OUTPUT_DIR, ctx.rank)
     cfg = apply_scaling_rule(cfg)  # after the logger: the effective values go to log.txt

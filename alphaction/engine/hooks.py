@@ -76,23 +76,61 @@ def _atomic_save(data: dict, path: str) -> None:
     os.replace(tmp, path)
 
 
+def weight_max_abs(module: torch.nn.Module) -> float:
+    """The largest absolute value of the module's parameters (inf / nan when one is not finite)."""
+    module = module.module if hasattr(module, "module") else module
+    values = [p.detach().abs().max() for p in module.parameters() if p.numel()]
+    if not values:
+        return 0.0
+    peak = torch.stack([v.float().cpu() for v in values])
+    return float("nan") if torch.isnan(peak).any() else float(peak.max())
+
+
+# a checkpoint whose weights grew past both bounds is taken as diverged (healthy training moves the largest
+# weight by a few times at most; a run on its way to NaN multiplies it by millions)
+DIVERGED_FACTOR, DIVERGED_FLOOR = 100.0, 1e3
+
+
+def diverged(max_abs: float, reference: float) -> bool:
+    """Weights whose largest value is not finite, or above ``max(DIVERGED_FLOOR, DIVERGED_FACTOR x reference)``."""
+    return not (max_abs == max_abs and max_abs <= max(DIVERGED_FLOOR, DIVERGED_FACTOR * reference))
+
+
 class PeriodicCheckpointHook(HookBase):
     """``model_XXXXXXX.pth`` every ``period`` iterations and ``model_final.pth`` at the end, with what an exact
     resume needs on top of model / optimizer / scheduler: the trainer's state (GradScaler) and ``extra_state()``
-    (RNG states)."""
+    (RNG states), and the weights' health (``weight_max_abs``, ``reference_weight_max_abs``: the largest weight now
+    and at the start of the run, the last ``loss``), which :class:`NonFiniteLossHook` reads to roll back.
+
+    Weights that are no longer finite are never saved: the run stops with :class:`NonFiniteLossError` instead.
+    """
 
     def __init__(self, checkpointer, period: int, max_iter: int,
                  extra_state: Callable[[], dict] | None = None,
-                 after_save: Callable[[dict], None] | None = None) -> None:
+                 after_save: Callable[[dict], None] | None = None,
+                 reference_weight_max_abs: float | None = None) -> None:
         self.checkpointer, self.period, self.max_iter = checkpointer, period, max_iter
         self.extra_state = extra_state or dict
         self.after_save = after_save  # called with the saved extras once the checkpoint is on disk
+        self.reference = reference_weight_max_abs  # of the run's first weights (kept through resumes)
+
+    def before_train(self) -> None:
+        if self.reference is None:
+            self.reference = weight_max_abs(self.checkpointer.model)
 
     def state(self) -> dict[str, Any]:
         return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state()}
 
     def save(self, name: str) -> None:
+        from .trainer import NonFiniteLossError
+
+        peak = weight_max_abs(self.checkpointer.model)
+        if peak != peak or peak == float("inf"):
+            raise NonFiniteLossError(self.trainer.iter, {"largest |weight|": peak}, self.trainer.lr,
+                                     getattr(self.trainer, "last_indices", None), what="weights")
         state = self.state()
+        state.update(weight_max_abs=peak, reference_weight_max_abs=float(self.reference or peak),
+                     loss=float(self.trainer.last_metrics.get("loss", float("nan"))))
         self.checkpointer.save(name, **state)
         if self.after_save is not None:
             self.after_save(state)
@@ -106,12 +144,17 @@ class PeriodicCheckpointHook(HookBase):
 
 
 class NonFiniteLossHook(HookBase):
-    """On a NaN / Inf loss, save ``debug_nonfinite_XXXXXXX.pth`` (the weights that produced it, the losses, the
-    lr and the clips) next to the checkpoints without touching ``last_checkpoint``: a rerun resumes from the
-    last good checkpoint."""
+    """On a NaN / Inf loss (or weights), save ``debug_nonfinite_XXXXXXX.pth`` (the weights that produced it, the
+    losses, the lr and the clips) and roll ``last_checkpoint`` back to the newest checkpoint from before the
+    divergence: weights finite and within ``max(1e3, 100 x)`` the largest weight of the run's start (a run on its
+    way to NaN often saves checkpoints whose weights are finite but already exploded). Newer checkpoints are
+    renamed ``diverged_model_XXXXXXX.pth``; without a checkpoint from before, ``last_checkpoint`` is removed so
+    that a rerun starts from MODEL.WEIGHT. A rerun (with a lower SOLVER.BASE_LR) resumes from there."""
 
-    def __init__(self, checkpointer, output_dir: str, save: bool = True) -> None:
+    def __init__(self, checkpointer, output_dir: str, save: bool = True,
+                 reference_weight_max_abs: Callable[[], float | None] | None = None) -> None:
         self.checkpointer, self.output_dir, self.save_file = checkpointer, output_dir, save
+        self.reference = reference_weight_max_abs or (lambda: None)
 
     def on_exception(self, exc: BaseException) -> None:
         from .trainer import NonFiniteLossError
@@ -119,15 +162,53 @@ class NonFiniteLossHook(HookBase):
         if not isinstance(exc, NonFiniteLossError):
             return
         path = os.path.join(self.output_dir, f"debug_nonfinite_{exc.iteration:07d}.pth")
+        rollback = ""
         if self.save_file:
             module = self.checkpointer.model
             module = module.module if hasattr(module, "module") else module
             _atomic_save({"model": module.state_dict(), "iteration": exc.iteration, "losses": exc.losses,
                           "lr": exc.lr, "indices": list(exc.indices or [])}, path)
-        logger.error("Stopping: non-finite loss at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s "
-                     "(last_checkpoint still names the last good checkpoint: rerun the command to resume "
-                     "from it, e.g. with a lower SOLVER.BASE_LR or SOLVER.CLIP_GRAD_NORM)",
-                     exc.iteration, exc.losses, exc.lr, exc.indices, path)
+            rollback = self._roll_back()
+        logger.error("Stopping: non-finite %s at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s. %s",
+                     exc.kind, exc.iteration, exc.losses, exc.lr, exc.indices, path, rollback)
+        exc.fix = (f"{rollback} Rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
+                   "value) or with SOLVER.CLIP_GRAD_NORM 10.").strip()
+
+    def _roll_back(self) -> str:
+        """Point ``last_checkpoint`` at the newest checkpoint from before the divergence; say what was done."""
+        ck = self.checkpointer
+        reference = self.reference()
+        newest_first = list(reversed(ck.periodic_checkpoints()))
+        bad = []
+        for candidate in newest_first:
+            try:
+                data = torch.load(candidate, map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # noqa: BLE001 - an unreadable file is skipped like a diverged one
+                bad.append(candidate)
+                continue
+            peak = data.get("weight_max_abs")
+            if peak is None:  # a checkpoint of an older version: measure it
+                tensors = [t for t in data.get("model", {}).values() if torch.is_tensor(t) and t.is_floating_point()]
+                peak = max((float(t.abs().max()) for t in tensors if t.numel()), default=0.0)
+            ref = data.get("reference_weight_max_abs", reference) or reference or peak
+            if diverged(float(peak), float(ref)):
+                bad.append(candidate)
+                continue
+            _set_aside(bad)
+            ck.set_last_checkpoint(candidate)
+            kept = os.path.basename(candidate)
+            moved = f" ({', '.join(os.path.basename(b) for b in bad)} renamed diverged_*)" if bad else ""
+            return f"last_checkpoint now names {kept}, the newest checkpoint from before the divergence{moved}."
+        _set_aside(bad)
+        ck.set_last_checkpoint(None)
+        return ("No checkpoint from before the divergence: last_checkpoint was removed, so a rerun starts again "
+                "from MODEL.WEIGHT.")
+
+
+def _set_aside(paths: list[str]) -> None:
+    """Rename diverged checkpoints ``diverged_<name>``: kept for inspection, never resumed from or pruned."""
+    for path in paths:
+        os.replace(path, os.path.join(os.path.dirname(path), "diverged_" + os.path.basename(path)))
 
 
 class PreemptionHook(HookBase):

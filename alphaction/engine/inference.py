@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..evaluation.ava import AvaColumns, frame_map, write_csv
+from ..evaluation.ava import AvaColumns, frame_map, require_groundtruth, write_csv
 from ..modeling.ia import ClipMemory
 from ..structures.boxes import output_boxes
 from ..utils import comm
@@ -207,6 +207,7 @@ def inference(model, data_loader, dataset_name: str, device: torch.device, outpu
         return {}
     res = frame_map(eval_file_paths["csv_gt_file"], detections, eval_file_paths["labelmap_file"],
                     eval_file_paths.get("exclusion_file") or None, class_groups=class_groups)
+    require_groundtruth(res, eval_file_paths["csv_gt_file"])
     lines = [f"{res['class_names'][i]:>30s}: {ap:.4f}" if not math.isnan(ap) else
              f"{res['class_names'][i]:>30s}: n/a (no ground truth)" for i, ap in res["per_class"].items()]
     logger.info("%s: per-class AP@0.5\n%s", dataset_name, "\n".join(lines))

@@ -10,7 +10,7 @@ from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
-from ..data.build import build_train_dataset, loader_rng_state, set_loader_rng_state
+from ..data.build import build_train_dataset, check_datasets, loader_rng_state, set_loader_rng_state
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
@@ -103,28 +103,11 @@ def prepare_model(cfg: CfgNode, model: torch.nn.Module, ctx: DistContext) -> tor
     return model
 
 
-def _probe_output_dir(path: str) -> None:
-    """Fail before training when OUTPUT_DIR cannot take a checkpoint, not hours later."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".write_probe_{os.getpid()}")
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        os.remove(probe)
-    except OSError as e:
-        raise RuntimeError(f"OUTPUT_DIR {path!r} is not writable ({e.strerror or e}): checkpoints could not be "
-                           "saved; free disk space or choose another OUTPUT_DIR") from None
-
-
 def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, dict]:
     """Build, (re)load, train and (unless skipped) test. Returns the model and the final test results.
 
     Raises :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current iteration is saved).
     """
-    if ctx.rank == 0:
-        _probe_output_dir(cfg.OUTPUT_DIR)
     if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size
         dataset, subset = build_train_dataset(cfg)
         cfg = apply_epoch_schedule(cfg, len(dataset) if subset is None else len(subset))
@@ -169,9 +152,11 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         if memory is not None and ctx.rank == 0:
             TrainingMemory.prune(cfg.OUTPUT_DIR, state["memory_pool"])
 
-    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save)
+    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save,
+                                             extras.get("reference_weight_max_abs"))
     hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
-             PreemptionHook(checkpoint_hook), NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0)]
+             PreemptionHook(checkpoint_hook),
+             NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0, lambda: checkpoint_hook.reference)]
     best, best_metric = None, ""
     if cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST:
         # the metric of the first test dataset: "top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" -> "-<...>/val_loss"
@@ -191,6 +176,9 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                                            s.EARLY_STOP_MIN_DELTA))
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
+    if not (args.skip_val_in_train and args.skip_final_test):
+        # a typo in a test set's name or a missing clip of it stops the run now, not after the training
+        check_datasets(cfg, cfg.DATASETS.TEST)
     try:
         if start_iter < s.MAX_ITER:
             loader = build_data_loader(cfg, is_train=True, start_iter=start_iter, rank=ctx.rank,

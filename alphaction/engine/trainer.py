@@ -10,6 +10,7 @@ from typing import Iterable
 import torch
 
 from ..utils import comm
+from ..utils.errors import UserError
 from .hooks import HookBase
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,18 @@ def model_losses(model, batch: dict, memory=None):
     return model(batch["slow"], batch["fast"], labels=batch["labels"])
 
 
-class NonFiniteLossError(FloatingPointError):
-    """A NaN / Inf loss; carries what is needed to debug it."""
+class NonFiniteLossError(UserError, FloatingPointError):
+    """A NaN / Inf loss (or weights, ``what="weights"``): the run diverged. Carries what is needed to debug it;
+    :class:`~alphaction.engine.hooks.NonFiniteLossHook` rolls ``last_checkpoint`` back to the newest checkpoint
+    from before the divergence and completes the fix text."""
 
-    def __init__(self, iteration: int, losses: dict[str, float], lr: float, indices=None) -> None:
-        self.iteration, self.losses, self.lr, self.indices = iteration, losses, lr, indices
-        super().__init__(f"non-finite loss at iteration {iteration}: {losses}, lr {lr:.6g}"
-                         + (f", clips {indices}" if indices is not None else ""))
+    def __init__(self, iteration: int, losses: dict[str, float], lr: float, indices=None, what: str = "loss") -> None:
+        self.iteration, self.losses, self.lr, self.indices, self.kind = iteration, losses, lr, indices, what
+        super().__init__(f"non-finite {what} at iteration {iteration}: {losses}, lr {lr:.6g}"
+                         + (f", clips {indices}" if indices is not None else ""),
+                         fix="rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
+                             "value) or SOLVER.CLIP_GRAD_NORM 10: it resumes from the last checkpoint before the "
+                             "divergence")
 
 
 class Trainer:

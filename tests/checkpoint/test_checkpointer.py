@@ -264,13 +264,20 @@ def test_adjust_lr_keeps_iteration_and_rebuilds_the_schedule(tmp_path):
     opt2.step()
     sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.2) and sched2.last_epoch == 5
-    # without --adjust-lr the saved schedule comes back (base lr 0.1, step at 5)
+    # without --adjust-lr, changed settings apply too (the recovery after a NaN: rerun with a lower BASE_LR)
     model3 = Tiny()
     opt3 = torch.optim.SGD(model3.parameters(), lr=2.0)
     sched3 = WarmupMultiStepLR(opt3, steps=(3,), gamma=0.1, warmup_iters=0)
     Checkpointer(model3, opt3, sched3, str(tmp_path), head_prefixes=HEAD).resume_or_load("")
-    assert sched3.steps == [5] and sched3.last_epoch == 4
-    assert opt3.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert sched3.steps == [3] and sched3.last_epoch == 4
+    assert opt3.param_groups[0]["lr"] == pytest.approx(0.2)
+    # unchanged settings: the saved schedule state comes back as it was (base lr 0.1, step at 5, lr 0.1)
+    model4 = Tiny()
+    opt4 = torch.optim.SGD(model4.parameters(), lr=0.1)
+    sched4 = WarmupMultiStepLR(opt4, steps=(5,), gamma=0.1, warmup_iters=0)
+    Checkpointer(model4, opt4, sched4, str(tmp_path), head_prefixes=HEAD).resume_or_load("")
+    assert sched4.steps == [5] and sched4.last_epoch == 4 and sched4.state_dict() == sched.state_dict()
+    assert opt4.param_groups[0]["lr"] == pytest.approx(0.1)
 
 
 # --- Caffe2 .pkl -----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ that restarted at iteration 0 and dropped the trained head after an interruption
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -83,21 +84,39 @@ def test_rerun_resumes_at_the_right_iteration_with_the_trained_head(killed_and_r
     assert final["iteration"] == MAX_ITER
 
 
+def _six_class_catalog(base) -> str:
+    """A new dataset with 6 classes: the tiny train split with action ids above 6 removed, registered in a
+    catalog file (how a user points the toolkit at their own data)."""
+    from alphaction.config.paths_catalog import DatasetCatalog
+
+    spec = DatasetCatalog.get("synthetic_tiny_train")["args"]
+    coco = json.loads(open(spec["ann_file"]).read())
+    for ann in coco["annotations"]:
+        ann["action_ids"] = [i for i in ann["action_ids"] if i <= 6] or [1]
+    ann_file = base / "six_classes.json"
+    ann_file.write_text(json.dumps(coco))
+    catalog = base / "catalog.yaml"
+    catalog.write_text(f"six_train:\n  video_root: {spec['video_root']}\n  ann_file: {ann_file}\n")
+    return str(catalog)
+
+
 def test_finetune_to_other_classes_skips_exactly_the_head(killed_and_resumed, monkeypatch):
     base, out, _, _, _ = killed_and_resumed
     monkeypatch.setenv("ALPHACTION_DATA", str(base / "data"))
-    trained = str(out / "model_final.pth")  # trained on the synthetic data, 10 classes
+    catalog = _six_class_catalog(base)
+    trained = str(out / "model_final.pth")  # trained on the synthetic data, 12 classes
     ckpt = torch.load(trained, weights_only=True)["model"]
     head = sorted(k for k in ckpt if k.startswith("roi_heads."))
     body = [k for k in ckpt if not k.startswith("roi_heads.")]
     assert head and body
     finetune = base / "finetune"
-    train_net.main(["--config-file", QUICK, "--transfer", "--no-head", "--skip-final-test",
+    train_net.main(["--config-file", QUICK, "--transfer", "--no-head", "--skip-final-test", "--skip-val-in-train",
+                    "--catalog", catalog, "DATASETS.TRAIN", "('six_train',)",
                     "MODEL.WEIGHT", trained, "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "6",
                     "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES", "3",
                     "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES", "2",
                     "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "1",
-                    "SOLVER.MAX_ITER", "0", "OUTPUT_DIR", str(finetune)])
+                    "SOLVER.MAX_ITER", "1", "OUTPUT_DIR", str(finetune)])
     log = (finetune / "log.txt").read_text()
     skipped = re.search(r"Not loaded on purpose \(--no-head, the model's head\): (.*)", log).group(1).split(", ")
     assert sorted(skipped) == head
@@ -105,9 +124,10 @@ def test_finetune_to_other_classes_skips_exactly_the_head(killed_and_resumed, mo
                      rf"0 wrong shape, {len(head)} skipped", log)
     # without --no-head the new class count is a loud error naming the head and the option
     with pytest.raises(Exception, match="--no-head"):
-        train_net.main(["--config-file", QUICK, "--transfer", "--skip-final-test", "MODEL.WEIGHT", trained,
+        train_net.main(["--config-file", QUICK, "--transfer", "--skip-final-test", "--skip-val-in-train",
+                        "--catalog", catalog, "DATASETS.TRAIN", "('six_train',)", "MODEL.WEIGHT", trained,
                         "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "6",
                         "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES", "3",
                         "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES", "2",
                         "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "1",
-                        "SOLVER.MAX_ITER", "0", "OUTPUT_DIR", str(base / "finetune2")])
+                        "SOLVER.MAX_ITER", "1", "OUTPUT_DIR", str(base / "finetune2")])

@@ -510,4 +510,5 @@ def test_cli_long_and_short_flags_groups_and_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["--gt", str(gt), "--det", str(det), "--labelmap", str(lm)])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "det.csv:2:" in err and "Traceback" not in err
+    assert exit_info.value.code == 2 and "det.csv:2)" in err and "Traceback" not in err
+    assert err.startswith("error: bad AVA row") and "\nfix: " in err

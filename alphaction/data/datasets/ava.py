@@ -68,14 +68,21 @@ def _load_detections(path: str, known: set[int], min_score: float, top_k: int | 
     if not isinstance(dets, list):
         raise ValueError(f"{path}: expected a COCO detection-result list [{{image_id, bbox, score}}, ...]")
     groups: dict[int, list] = defaultdict(list)
-    for d in dets:
+    degenerate = []
+    for n, d in enumerate(dets):
         image_id = int(d["image_id"])
         score = float(d.get("score", 1.0))
         if image_id not in known or score < min_score:
             continue
+        if not float(d["bbox"][2]) > 0 or not float(d["bbox"][3]) > 0:  # also NaN
+            degenerate.append(n)  # a negative width would make an inverted box: left out, and said
+            continue
         box = _xyxy(d["bbox"], offset, sizes[image_id] if sizes is not None else None)
         if box is not None:
             groups[image_id].append(box + [score])
+    if degenerate:
+        logger.warning("%s: %d detection(s) with a width or height <= 0 are left out (first: entry %d, bbox %s)",
+                       path, len(degenerate), degenerate[0], dets[degenerate[0]]["bbox"])
     for image_id, rows in groups.items():
         rows.sort(key=lambda r: -r[4])
         if top_k is not None:

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .clips import ClipClassificationDataset, ClipViewTransform
+from ...utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ __all__ = ["VIDEO_EXTENSIONS", "parse_video_list", "read_class_index", "write_cl
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(UserError, RuntimeError):
     """A video PyAV cannot open or that holds no frame; the message names the file."""
 
 

@@ -31,6 +31,7 @@ import yaml
 
 from ...utils.progress import bar_disable
 from ..datasets.clip_sources import VIDEO_EXTENSIONS, listed_errors
+from ...utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ LIST_FILES = ("annotations/train_list.txt", "annotations/val_list.txt", "annotat
 VIDEO_FOLDERS = ("videos_train", "videos_val")
 
 
-class DatasetPrepError(ValueError):
+class DatasetPrepError(UserError, ValueError):
     """Input the preparation cannot use; the message names the file, row or option and what to do."""
 
 

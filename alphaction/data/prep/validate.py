@@ -19,13 +19,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ...config.paths_catalog import missing_files
+from ...utils.errors import UserError
 
 __all__ = ["ValidationReport", "DatasetValidationError", "validate_dataset", "quick_check"]
 
 MAX_LISTED = 10  # problems listed per kind; the rest are counted
 
 
-class DatasetValidationError(RuntimeError):
+class DatasetValidationError(UserError, RuntimeError):
     """A dataset failed its checks; the message is the readable report."""
 
 
@@ -74,7 +75,8 @@ class ValidationReport:
 
     def raise_on_errors(self) -> None:
         if not self.ok:
-            raise DatasetValidationError(self.format())
+            raise DatasetValidationError(self.format(), fix=f"fix the files the report names, or check them all with "
+                                         f"python tools/validate_dataset.py {self.name}")
 
 
 def _check_files(spec: dict, report: ValidationReport) -> bool:

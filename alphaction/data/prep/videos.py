@@ -25,6 +25,7 @@ import av
 import cv2
 
 from ...utils.progress import bar_disable
+from ...utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ __all__ = ["PrepareError", "PrepareResult", "output_size", "prepare_video", "pre
 ENCODER_OPTIONS = {"crf": "18", "preset": "veryfast", "threads": "1"}
 
 
-class PrepareError(RuntimeError):
+class PrepareError(UserError, RuntimeError):
     """A raw video cannot be read or converted; the message names the file."""
 
 

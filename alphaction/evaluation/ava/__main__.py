@@ -1,7 +1,8 @@
 """``python -m alphaction.evaluation.ava``: score an AVA detection CSV against GT (official frame-mAP@0.5).
 
-Exit status: 0 on success, 2 on bad arguments or unreadable / malformed input (one line on stderr naming the
-file and, where it applies, the line; no traceback).
+Exit status: 0 on success, 2 on bad arguments or unreadable / malformed input (``error: ...`` naming the argument,
+or the file and line, then ``fix: ...`` on stderr; no traceback unless ``--debug``). Detections that share no
+frame with the ground truth, or an empty ground truth, are errors too (``--allow-disjoint`` scores the former).
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from typing import Optional, Sequence
 
-from .evaluator import AVA_CLASS_GROUPS, frame_map
+from ...utils.errors import MissingFileError, UserError, run_cli
+from .evaluator import AVA_CLASS_GROUPS, frame_map, require_groundtruth
 
 
 def parse_class_groups(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -37,6 +40,15 @@ def parse_class_groups(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """The command; returns the result dict, or raises ``SystemExit(2)`` after printing a user error."""
+    result: dict = {}
+    status = run_cli(lambda args: result.update(_evaluate(args)), argv)
+    if status:
+        raise SystemExit(status)
+    return result
+
+
+def _evaluate(argv: Sequence[str]) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m alphaction.evaluation.ava",
         description="AVA frame-mAP@0.5IOU, computed as the official ActivityNet get_ava_performance.py does.")
@@ -51,16 +63,29 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--class-groups", nargs="+", default=None, metavar="GROUP",
                         help="report a mAP per class group: 'ava' (pose 1-14, object 15-63, interaction 64-80) "
                              "or NAME=IDS items such as pose=1-5 object=6-8 interaction=9,10")
+    parser.add_argument("--allow-disjoint", action="store_true",
+                        help="score detections that share no frame with the ground truth (mAP 0) instead of "
+                             "stopping with an error")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    for flag, path in (("--groundtruth", args.groundtruth), ("--detections", args.detections),
+                       ("--labelmap", args.labelmap), ("--exclusions", args.exclusions)):
+        if path is not None and not os.path.isfile(path):
+            raise MissingFileError(f"{path} does not exist", where=flag,
+                                   fix=f"give the path of an existing file to {flag}")
     try:
         groups = parse_class_groups(args.class_groups) if args.class_groups else None
-        result = frame_map(args.groundtruth, args.detections, args.labelmap, args.exclusions, class_groups=groups)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        # OSError: missing/unreadable file; ValueError: malformed content (the message names file:line)
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except ValueError as e:
+        raise UserError(str(e), where="--class-groups", fix="e.g. --class-groups pose=1-14 object=15-63") from None
+    try:
+        result = frame_map(args.groundtruth, args.detections, args.labelmap, args.exclusions, class_groups=groups,
+                           allow_disjoint=args.allow_disjoint)
+    except OSError as e:  # unreadable (permissions, a folder): the path is in the message
+        raise UserError(f"cannot read {e.filename or ''}: {e.strerror or e}",
+                        fix="check the path and its permissions") from None
+    require_groundtruth(result, args.groundtruth)
 
     names = result["class_names"]
     width = max([len(n) for n in names.values()] + [10])
@@ -77,8 +102,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             with open(args.json, "w") as f:
                 json.dump(_nan_to_none(result), f, indent=2)
         except OSError as e:
-            print(f"error: cannot write {args.json}: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise UserError(f"cannot write {args.json}: {e.strerror or e}", where="--json",
+                            fix="name a file in a folder you can write to") from None
     return result
 
 
@@ -91,4 +116,4 @@ def _nan_to_none(x):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1:])  # exits 2 on a user error

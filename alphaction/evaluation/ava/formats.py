@@ -13,12 +13,13 @@ import gc
 import io
 import os
 from operator import itemgetter
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 from . import fastcsv
 from .fastcsv import round_like_csv
+from ...utils.errors import InputFileError
 from ...utils.labelmap import read_labelmap  # noqa: F401 (part of this module's interface)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -154,6 +155,35 @@ def read_csv_columns(path: PathLike) -> AvaColumns:
     return AvaColumns(*fastcsv.read_columns(path, slow))
 
 
+def locate_row(path: PathLike, test) -> Optional[int]:
+    """The 1-based line number of the first row of the AVA CSV ``path`` for which ``test(row)`` holds (rows as
+    :func:`read_csv` gives them, unparsable lines skipped), or None. For error messages: a slow scan."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        for row in reader:
+            if len(row) not in (7, 8):
+                continue
+            try:
+                parsed = (row[0], int(row[1]), *(float(v) for v in row[2:6]), int(row[6]),
+                          float(row[7]) if len(row) == 8 else None)
+            except ValueError:
+                continue
+            if test(parsed):
+                return reader.line_num
+    return None
+
+
+def first_undecodable_line(path: PathLike) -> Optional[tuple[int, bytes]]:
+    """``(line number, bad bytes)`` of the first line of ``path`` that is not UTF-8 text, or None."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return number, line[e.start:e.end]
+    return None
+
+
 @contextlib.contextmanager
 def gc_paused():
     """Pause the cyclic garbage collector while millions of small tuples are built.
@@ -189,9 +219,10 @@ def _parse_rows(lines, first_line: int, path: PathLike) -> list[Row]:
             else:
                 raise ValueError(f"expected 7 or 8 columns, got {n}")
         except ValueError as e:
-            raise ValueError(
-                f"{os.fspath(path)}:{first_line - 1 + reader.line_num}: bad AVA row {','.join(row)!r} ({e}); "
-                "expected video_id,timestamp(int),x1,y1,x2,y2,action_id(int)[,score|person_id]") from None
+            raise InputFileError(
+                f"bad AVA row {','.join(row)!r} ({e})", where=f"{os.fspath(path)}:{first_line - 1 + reader.line_num}",
+                fix="each row is video_id,timestamp(int),x1,y1,x2,y2,action_id(int)[,score|person_id], no header") \
+                from None
     return rows
 
 
@@ -248,8 +279,9 @@ def read_exclusions(path: PathLike) -> set[str]:
                     raise ValueError(f"expected exactly 2 columns, got {len(row)}")
                 excluded.add(frame_key(row[0], int(row[1])))
             except ValueError as e:
-                raise ValueError(f"{os.fspath(path)}:{reader.line_num}: bad excluded-timestamp row "
-                                 f"{','.join(row)!r} ({e}); expected video_id,timestamp") from None
+                raise InputFileError(f"bad excluded-timestamp row {','.join(row)!r} ({e})",
+                                     where=f"{os.fspath(path)}:{reader.line_num}",
+                                     fix="each row is video_id,timestamp (two columns, no header)") from None
     return excluded
 
 
