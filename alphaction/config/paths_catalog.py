@@ -33,6 +33,7 @@ Clip-classification entries name their ``factory`` and its fields (see docs/CLAS
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 from typing import Any
@@ -54,6 +55,9 @@ CLASSIFICATION_FACTORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tupl
 # classification entries generated on first use: field -> the generator in alphaction.data.build
 _GENERATED = ("synthetic_thermal", "synthetic_clips")
 _EVAL_FIELDS = ("csv_gt_file", "labelmap_file", "exclusion_file")
+
+
+_FIELD_FIX = "write the entry with the fields of alphaction/config/paths_catalog.py (docs/datasets.md)"
 
 
 def data_dir() -> str:
@@ -157,10 +161,12 @@ class DatasetCatalog:
             entry, base, source = cls.DATASETS[name], data_dir(), f"built-in catalog entry '{name}'"
         else:
             known = ", ".join(cls.names(extra_catalog))
+            close = difflib.get_close_matches(name, cls.names(extra_catalog), n=3, cutoff=0.6)
             raise ConfigError(
-                f"unknown dataset '{name}'. Registered datasets: {known}. Register your own in a catalog "
-                f"file named by DATASETS.CATALOG (see alphaction/config/paths_catalog.py)."
-            )
+                f"unknown dataset '{name}'. Registered datasets: {known}", where="config keys DATASETS.TRAIN / TEST",
+                fix=(f"did you mean {', '.join(close)}? " if close else "")
+                + "Register your own in a catalog file named by DATASETS.CATALOG (--catalog; format in "
+                  "alphaction/config/paths_catalog.py)")
         return _resolve(name, entry, base, source)
 
 
@@ -176,11 +182,11 @@ def _resolve_classification(name: str, entry: dict[str, Any], base: str, source:
     required, paths, plain = CLASSIFICATION_FACTORIES[factory]
     for key in required:
         if not entry.get(key):
-            raise ConfigError(f"{source}: the field '{key}' is required for factory {factory}")
+            raise ConfigError(f"the field '{key}' is required for factory {factory}", where=source, fix=_FIELD_FIX)
     unknown = set(entry) - {"root", "factory", *_GENERATED, *required, *paths, *plain}
     if unknown:
-        raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)} for factory {factory}; expected "
-                          f"{sorted({*required, *paths, *plain})}")
+        raise ConfigError(f"unknown field(s) {sorted(unknown)} for factory {factory}", where=source,
+                          fix=f"use the fields {sorted({*required, *paths, *plain})}")
     args = {key: _join(base, entry.get(key, "")) for key in (*required, *paths)}
     args.update({key: copy.deepcopy(entry[key]) for key in plain if key in entry})
     spec = {"name": name, "factory": factory, "args": args, "source": source, "task": "classification"}
@@ -197,17 +203,18 @@ def _resolve(name: str, entry: dict[str, Any], base: str, source: str) -> dict[s
         return _resolve_classification(name, entry, base, source)
     for key in ("video_root", "ann_file"):
         if not entry.get(key):
-            raise ConfigError(f"{source}: the field '{key}' is required")
+            raise ConfigError(f"the field '{key}' is required", where=source, fix=_FIELD_FIX)
     unknown = set(entry) - {"root", "video_root", "eval_file_paths", "synthetic", "factory", *_FILE_FIELDS}
     if unknown:
-        raise ConfigError(f"{source}: unknown field(s) {sorted(unknown)}")
+        raise ConfigError(f"unknown field(s) {sorted(unknown)}", where=source, fix=_FIELD_FIX)
     args = {"video_root": _join(base, entry["video_root"])}
     for key in _FILE_FIELDS:
         args[key] = _join(base, entry.get(key, ""))
     eval_paths = entry.get("eval_file_paths") or {}
     bad = set(eval_paths) - set(_EVAL_FIELDS)
     if bad:
-        raise ConfigError(f"{source}: unknown eval_file_paths field(s) {sorted(bad)}; expected {_EVAL_FIELDS}")
+        raise ConfigError(f"unknown eval_file_paths field(s) {sorted(bad)}", where=source,
+                          fix=f"use the fields {_EVAL_FIELDS}")
     args["eval_file_paths"] = {k: _join(base, v) for k, v in eval_paths.items() if v}
     spec = {"name": name, "factory": entry.get("factory", "AVAVideoDataset"), "args": args, "source": source}
     if entry.get("synthetic"):
@@ -254,12 +261,15 @@ def load_catalog_file(path: str) -> dict[str, dict[str, Any]]:
     if not path:
         return {}
     if not os.path.isfile(path):
-        raise ConfigError(f"DATASETS.CATALOG: catalog file not found: {path}")
+        raise ConfigError(f"catalog file not found: {path}", where="DATASETS.CATALOG (--catalog)",
+                          fix="give the path of your catalog YAML (relative to the working directory)")
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f) if not path.endswith(".json") else json.load(f)
         except (yaml.YAMLError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: cannot parse the catalog: {e}") from e
+            raise ConfigError(f"cannot parse the catalog: {e}", where=path,
+                              fix="correct the YAML / JSON syntax") from e
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ConfigError(f"{path}: a catalog maps dataset names to entries (mappings of fields)")
+        raise ConfigError("a catalog maps dataset names to entries (mappings of fields)", where=path,
+                          fix="write NAME:\n  video_root: ...\n  ann_file: ... for every dataset")
     return data

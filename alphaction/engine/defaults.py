@@ -71,7 +71,7 @@ def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
                        help="do not load the keys the model declares as its head (roi_heads.*) from MODEL.WEIGHT")
         p.add_argument("--adjust-lr", action="store_true",
                        help="when continuing from a full checkpoint, keep its iteration but rebuild the LR schedule "
-                            "from the current SOLVER settings")
+                            "from the current SOLVER settings (done anyway when they changed since the checkpoint)")
         p.add_argument("--skip-val-in-train", action="store_true", help="no validation during training")
         p.add_argument("--skip-final-test", action="store_true", help="no test after training")
         p.add_argument("--use-tfboard", action="store_true", help="TensorBoard scalars in OUTPUT_DIR/tb")

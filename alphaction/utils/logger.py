@@ -8,6 +8,19 @@ import sys
 _FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record is emitted, not to the stream of set-up time (which a
+    caller that redirects or captures stdout may have closed since)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logger(output_dir: str = "", rank: int = 0, name: str = "alphaction") -> logging.Logger:
     """Configure the ``alphaction`` logger (idempotent: handlers are replaced, not stacked).
 
@@ -21,7 +34,7 @@ def setup_logger(output_dir: str = "", rank: int = 0, name: str = "alphaction") 
         h.close()
     formatter = logging.Formatter(_FORMAT, datefmt="%m/%d %H:%M:%S")
     if rank == 0:
-        console = logging.StreamHandler(stream=sys.stdout)
+        console = _StdoutHandler()
         console.setFormatter(formatter)
         logger.addHandler(console)
     if output_dir:

@@ -68,7 +68,6 @@ def _evaluate(argv: Sequence[str]) -> dict:
                              "stopping with an error")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     for flag, path in (("--groundtruth", args.groundtruth), ("--detections", args.detections),
                        ("--labelmap", args.labelmap), ("--exclusions", args.exclusions)):
@@ -116,4 +115,5 @@ def _nan_to_none(x):
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # warnings (e.g. ids outside the label map)
     main(sys.argv[1:])  # exits 2 on a user error
