@@ -22,6 +22,7 @@ from alphaction.data.prep.annotations import (  # noqa: E402
     image_size, is_plain_coco, merge_plain_coco, read_json, rows_to_coco, write_json,
 )
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def _strip_ext(name: str) -> str:
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -19,6 +19,7 @@ from alphaction.data.prep.annotations import (  # noqa: E402
     coco_to_rows, format_csv_lines, is_plain_coco, merge_plain_coco, read_json,
 )
 from alphaction.evaluation.ava import read_labelmap  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

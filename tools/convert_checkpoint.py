@@ -23,6 +23,7 @@ import torch
 
 from alphaction.checkpoint import CONVERTERS, FORMATS, CheckpointError, ConversionError, load_caffe2_pkl, read_checkpoint
 from alphaction.checkpoint.convert import FORMS, extract_state_dict, format_table, model_overrides
+from alphaction.utils.errors import run_cli
 
 
 def convert_file(source: str, path_in: str, path_out: str, alpha: int, form: str = "detection") -> dict:
@@ -69,13 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input", help="checkpoint to convert (.pth / .pyth; .pkl for caffe2)")
     p.add_argument("output", help="where to write the converted checkpoint (.pth)")
     args = p.parse_args(argv)
-    try:
-        convert_file(args.source, args.input, args.output, args.alpha, args.form)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    convert_file(args.source, args.input, args.output, args.alpha, args.form)  # errors: exit 2 through run_cli
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -25,6 +25,7 @@ from alphaction.data.prep.annotations import read_json, write_json  # noqa: E402
 from alphaction.data.prep.detect import (  # noqa: E402
     ARCHITECTURES, build_detector, detect_keyframes, load_detector_weights, split_detections,
 )
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -23,6 +23,7 @@ from alphaction.apis.inference import init_model
 from alphaction.checkpoint import CheckpointError
 from alphaction.engine.defaults import resolve_config_path
 from alphaction.utils.logger import setup_logger
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

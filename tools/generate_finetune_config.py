@@ -24,6 +24,7 @@ from alphaction.config.generate import (  # noqa: E402
     AVA_CLASS_GROUPS, BACKBONES, IA_CHOICES, FinetuneSpec, videos_per_gpu_for_memory, write_finetune_config,
 )
 from alphaction.config.paths_catalog import DatasetCatalog  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,4 +151,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

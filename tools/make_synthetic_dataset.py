@@ -16,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from alphaction.data.synthetic import SIZES, ensure_synthetic_dataset, make_synthetic_dataset  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from alphaction.data.prep.videos import PrepareError, list_videos, prepare_videos  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,4 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -27,6 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from alphaction.data.prep.clip_lists import DatasetPrepError, prepare_clip_dataset  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def _summary_table(result) -> str:
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

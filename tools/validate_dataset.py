@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from alphaction.config.paths_catalog import DatasetCatalog  # noqa: E402
 from alphaction.data.prep.validate import validate_dataset  # noqa: E402
 from alphaction.evaluation.ava import read_labelmap  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

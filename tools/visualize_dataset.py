@@ -27,6 +27,7 @@ from alphaction.data.prep.visualize import (  # noqa: E402
     gt_boxes, predicted_boxes, write_clip_mp4, write_keyframe_png,
 )
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
+from alphaction.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,4 +78,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # user errors: 'error: ...' / 'fix: ...', exit 2 (--debug: traceback)

@@ -108,8 +108,8 @@ def checked_spec(cfg, name: str) -> dict:
 
         ensure_synthetic_dataset(**spec["synthetic"])
     validate_spec(spec)  # missing files: an error naming the entry and the field
-    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
-                num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()
+    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE, num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
+                on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE).raise_on_errors()
     return spec
 
 

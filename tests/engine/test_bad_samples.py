@@ -10,6 +10,7 @@ import pytest
 import train_net
 from alphaction.data.video_io import VideoDecodeError
 from alphaction.engine.defaults import REPO_ROOT
+from alphaction.utils.errors import UserError
 
 QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 
@@ -33,8 +34,18 @@ def _argv(out, *extra):
 def test_error_names_the_corrupt_file(corrupt_data, tmp_path, monkeypatch):
     root, video = corrupt_data
     monkeypatch.setenv("ALPHACTION_DATA", root)
-    with pytest.raises(VideoDecodeError, match=video):
+    # the start-up check decodes the clips of a few keyframes: the run stops before its first iteration
+    with pytest.raises(UserError, match=f"{video}/0.mp4: cannot be decoded"):
         train_net.main(_argv(tmp_path / "out"))
+    assert not list((tmp_path / "out").glob("model_*.pth"))
+    # past that check (a clip it did not sample), the loader names the file as it fails
+    from alphaction.data import build as data_build
+
+    from alphaction.data.prep.validate import ValidationReport
+
+    monkeypatch.setattr(data_build, "quick_check", lambda *a, **k: ValidationReport("skipped"))
+    with pytest.raises(VideoDecodeError, match=video):
+        train_net.main(_argv(tmp_path / "out2"))
 
 
 def test_skip_drops_and_counts(corrupt_data, tmp_path, monkeypatch):

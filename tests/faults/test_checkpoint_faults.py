@@ -9,7 +9,7 @@ import pytest
 import test_net
 import torch
 import train_net
-from conftest import QUICK, assert_clear, fingerprint
+from fault_helpers import QUICK, assert_clear, fingerprint
 
 from alphaction.config import get_cfg
 from alphaction.modeling import build_model

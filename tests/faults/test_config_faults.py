@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import test_net
 import train_net
-from conftest import QUICK, assert_clear, fingerprint
+from fault_helpers import QUICK, assert_clear, fingerprint
 
 from alphaction.config import get_cfg
 from alphaction.config.checks import check_config

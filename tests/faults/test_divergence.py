@@ -7,7 +7,7 @@ import math
 
 import torch
 import train_net
-from conftest import QUICK, assert_clear
+from fault_helpers import QUICK, assert_clear
 
 
 def test_nan_recovery_command_finishes_with_finite_weights(command, tmp_path, tiny_data, monkeypatch):

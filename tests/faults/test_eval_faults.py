@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import assert_clear
+from fault_helpers import assert_clear
 
 from alphaction.evaluation.ava.__main__ import _evaluate
 

@@ -97,6 +97,36 @@ def _load(path: str, report: ValidationReport, kind: str):
         return None
 
 
+_IMAGE_FIELDS = ("id", "width", "height", "timestamp")
+
+
+def _check_structure(coco, ann_file: str, report: ValidationReport) -> bool:
+    """The annotation file is ``{"images": [...], "annotations": [...]}`` with usable image entries; False when
+    nothing else can be checked."""
+    name = os.path.basename(ann_file)
+    if not isinstance(coco, dict) or not isinstance(coco.get("images", None), list):
+        found = type(coco).__name__ if not isinstance(coco, dict) else f"a dict with keys {sorted(coco)[:6]}"
+        report.error("malformed annotation file", f"{ann_file}: expected a COCO-style object {{\"images\": [...], "
+                     f"\"annotations\": [...]}}, got {found}; make it with tools/ava_csv_to_coco.py")
+        return False
+    if not isinstance(coco.get("annotations", []), list):
+        report.error("malformed annotation file", f"{ann_file}: \"annotations\" must be a list")
+        return False
+    if not coco["images"]:
+        report.error("no keyframes", f"{ann_file}: \"images\" is empty: there is no keyframe to train or test on")
+        return False
+    bad = []
+    for n, im in enumerate(coco["images"]):
+        missing = [k for k in _IMAGE_FIELDS if not isinstance(im, dict) or k not in im]
+        if missing or not (im.get("video_path") or "movie" in im):
+            bad.append(f"{name}: images[{n}] (id {im.get('id') if isinstance(im, dict) else '?'}) lacks "
+                       f"{', '.join(missing + ([] if im.get('video_path') or 'movie' in im else ['movie']))}")
+    for message in bad:
+        report.error("malformed images", message + " (every keyframe needs id, width, height, timestamp and "
+                     "movie or video_path)")
+    return not bad
+
+
 def _clip_frames(path: str, default: int = 25) -> int:
     """Frames in one clip (container metadata, else by decoding); ``default`` when unreadable."""
     import av
@@ -111,14 +141,54 @@ def _clip_frames(path: str, default: int = 25) -> int:
         return default
 
 
+def _decoded_frames(path: str) -> int | str:
+    """Frames PyAV decodes from the clip, or the error text (a truncated or corrupt file)."""
+    import av
+
+    try:
+        with av.open(path) as c:
+            return sum(1 for _ in c.decode(video=0))
+    except Exception as e:  # noqa: BLE001 - any failure to decode is what is reported
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no frames'}"
+
+
+def _check_decoding(windows: list[tuple[str, str, list[int]]], video_root: str, frames_per_clip: dict[str, int],
+                    report: ValidationReport, undecodable: str = "error") -> None:
+    """Decode every clip the windows need: an undecodable clip is an error; a clip with fewer frames than the
+    video's clips have (a last partial second) inside a window is a warning (the window repeats its edge frame)."""
+    counts: dict[str, int | str] = {}
+    short: list[str] = []
+    for where, folder, seconds in windows:
+        for s in seconds:
+            path = os.path.join(video_root, folder, f"{s}.mp4")
+            if path not in counts:
+                counts[path] = _decoded_frames(path)
+                if isinstance(counts[path], str) or counts[path] == 0:
+                    (report.error if undecodable == "error" else report.warn)(
+                        "undecodable clips", f"{path}: cannot be decoded ({counts[path] or 'no frames'}); "
+                        "re-create it with tools/prepare_ava_videos.py")
+            n = counts[path]
+            if isinstance(n, int) and 0 < n < frames_per_clip.get(folder, n):
+                short.append(f"{where}: its window needs {path}, which has {n} of {frames_per_clip[folder]} frames")
+    for message in short[:MAX_LISTED]:
+        report.warn("windows reaching into a short clip", message + " (the window repeats an edge frame there; a "
+                    "video's last, partial second is usually the cause)")
+    if len(short) > MAX_LISTED:
+        report.warn("windows reaching into a short clip", f"... and {len(short) - MAX_LISTED} more")
+    report.info.append(f"{len(counts)} clips decoded")
+
+
 def _video_folder(im: dict) -> tuple[str, int]:
     video_path = im.get("video_path") or f"{im['movie']}/{im['timestamp']}.mp4"
     return os.path.dirname(video_path) or str(im.get("movie")), int(im["timestamp"])
 
 
 def _check_images(images: list[dict], anns_by_image: dict, video_root: str, frame_span: int, report: ValidationReport,
-                  clip_frames: int | None) -> None:
+                  clip_frames: int | None, decode: int | None = None, undecodable: str = "error") -> None:
+    """Clips of the keyframes: present, with the neighbours the window needs; the clips of the first ``decode``
+    keyframes (None: all) decoded."""
     left, right = frame_span // 2, frame_span - frame_span // 2
+    windows: list[tuple[str, str, list[int]]] = []
     listing: dict[str, set[int]] = {}
     frames_per_clip: dict[str, int] = {}
     edge_keyframes = 0
@@ -138,7 +208,8 @@ def _check_images(images: list[dict], anns_by_image: dict, video_root: str, fram
                          "tools/prepare_ava_videos.py for this video or remove the annotation")
             continue
         if folder not in frames_per_clip:
-            frames_per_clip[folder] = clip_frames or _clip_frames(centre)
+            # the video's first clip: its last, partial second would understate the clip length
+            frames_per_clip[folder] = clip_frames or _clip_frames(os.path.join(video_root, folder, f"{min(have)}.mp4"))
         n = frames_per_clip[folder]
         before, after = math.ceil(left / n), max(0, math.ceil(right / n) - 1)
         first, last = min(have), max(have)
@@ -151,11 +222,15 @@ def _check_images(images: list[dict], anns_by_image: dict, video_root: str, fram
                          "(the decoder would repeat an edge frame instead); prepare those seconds too")
         elif any(s < first or s > last for s in needed):
             edge_keyframes += 1
+        if decode is None or len(windows) < decode:
+            windows.append((where, folder, [s for s in range(t - before, t + after + 1) if s in have]))
     if edge_keyframes:
         report.warn("keyframes at a video edge",
                     f"{edge_keyframes} annotated keyframe(s) lie within {frame_span // 2} frames of the first or last "
                     "clip of their video; their windows repeat the edge frame (prepare a few more seconds around "
                     "the annotated range, e.g. AVA's 902..1798 needs 895..1805)")
+    if windows:
+        _check_decoding(windows, video_root, frames_per_clip, report, undecodable)
 
 
 def _check_boxes(coco: dict, images_by_id: dict, report: ValidationReport, tolerance: float,
@@ -221,9 +296,54 @@ def _check_detections(path: str, kind: str, images_by_id: dict, report: Validati
     report.info.append(f"{os.path.basename(path)}: {len(dets)} detections")
 
 
+def _check_groundtruth_csv(path: str, labelmap: dict[int, str] | None, report: ValidationReport) -> None:
+    """The AVA ground-truth CSV of the evaluation files: rows of 7 or 8 fields, boxes normalised inside [0, 1] with
+    x1 < x2 and y1 < y2, action ids in the label map; problems named by file and line."""
+    import csv
+
+    kind = "ground-truth CSV"
+    rows = 0
+    problems: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                rows += 1
+                if not row:
+                    continue
+                where = f"{path}:{rows}"
+                try:
+                    if len(row) not in (7, 8):
+                        raise ValueError(f"{len(row)} fields, expected 7 or 8")
+                    int(row[1])
+                    x1, y1, x2, y2 = (float(v) for v in row[2:6])
+                    action = int(row[6])
+                except ValueError as e:
+                    problems.append(f"{where}: bad row {','.join(row)!r} ({e}); expected "
+                                    "video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]")
+                    continue
+                if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+                    problems.append(f"{where}: box {x1:g},{y1:g},{x2:g},{y2:g} is not a normalised box inside "
+                                    "[0, 1] with x1 < x2 and y1 < y2")
+                if labelmap is not None and action not in labelmap:
+                    problems.append(f"{where}: action id {action} is not in the label map")
+                elif action < 1:
+                    problems.append(f"{where}: action id {action} must be >= 1")
+    except UnicodeDecodeError as e:
+        report.error(kind, f"{path}: not UTF-8 text near line {rows + 1} ({e.reason})")
+        return
+    for message in problems[:MAX_LISTED]:
+        report.error(kind, message)
+    if len(problems) > MAX_LISTED:
+        report.error(kind, f"... and {len(problems) - MAX_LISTED} more")
+    if rows == 0:
+        report.error(kind, f"{path}: no rows: an evaluation against it would have nothing to compare")
+    report.info.append(f"{os.path.basename(path)}: {rows} ground-truth rows")
+
+
 def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | None = None,
                      num_classes: int | None = None, sample: int | None = None, tolerance: float = 1.0,
-                     clip_frames: int | None = None, seed: int = 0) -> ValidationReport:
+                     clip_frames: int | None = None, seed: int = 0, decode: int | None = None,
+                     undecodable: str = "error") -> ValidationReport:
     """Check a catalog spec (``DatasetCatalog.get``) and return the report.
 
     Args:
@@ -234,6 +354,9 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
         sample: check the clips of at most this many annotated keyframes (random, ``seed``); ``None``: all.
         tolerance: pixels a box may reach outside its keyframe.
         clip_frames: frames per clip (default: read from one clip per video).
+        decode: decode the clips the windows of at most this many checked keyframes need (None: all of them;
+            0: none): an undecodable clip is an error (a warning with ``undecodable="warn"``, for runs that skip
+            bad samples), a window reaching into a short clip a warning.
     """
     report = ValidationReport(spec.get("name", "?"))
     if labelmap:
@@ -243,6 +366,8 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
     args = spec["args"]
     coco = _load(args["ann_file"], report, "unreadable annotation file")
     if coco is None:
+        return report
+    if not _check_structure(coco, args["ann_file"], report):
         return report
     images = coco.get("images", [])
     images_by_id = {im["id"]: im for im in images}
@@ -256,11 +381,14 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
     if sample is not None and len(images) > sample:
         checked = random.Random(seed).sample(images, sample)
         report.info.append(f"clips checked for a sample of {sample} keyframes (quick check)")
-    _check_images(checked, anns_by_image, args["video_root"], frame_span, report, clip_frames)
+    _check_images(checked, anns_by_image, args["video_root"], frame_span, report, clip_frames, decode, undecodable)
     _check_boxes(coco, images_by_id, report, tolerance, labelmap, num_classes, args["ann_file"])
     for key, kind in (("box_file", "person detections"), ("object_file", "object detections")):
         if args.get(key) and sample is None:
             _check_detections(args[key], kind, images_by_id, report, tolerance)
+    gt_csv = args.get("eval_file_paths", {}).get("csv_gt_file")
+    if gt_csv and os.path.isfile(gt_csv) and sample is None:
+        _check_groundtruth_csv(gt_csv, labelmap, report)
     if labelmap:
         unused = sorted(set(labelmap) - set(report.class_counts))
         if unused and coco.get("annotations"):
@@ -269,10 +397,13 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
     return report
 
 
-def quick_check(spec: dict, frame_span: int, sample: int = 64, num_classes: int | None = None) -> ValidationReport:
-    """The cheap part: files, boxes and action ids of every annotation, clips of ``sample`` random keyframes.
+def quick_check(spec: dict, frame_span: int, sample: int = 64, num_classes: int | None = None,
+                on_bad_sample: str = "error") -> ValidationReport:
+    """The cheap part: files, boxes and action ids of every annotation, clips of ``sample`` random keyframes (those
+    of 8 decoded; ``on_bad_sample`` "skip", as DATALOADER.ON_BAD_SAMPLE, makes an undecodable one a warning).
 
     ``train_net`` calls it at start-up: ``quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
     num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()``.
     """
-    return validate_dataset(spec, frame_span, None, num_classes, sample=sample)
+    return validate_dataset(spec, frame_span, None, num_classes, sample=sample, decode=8,
+                            undecodable="warn" if on_bad_sample == "skip" else "error")
