@@ -30,6 +30,36 @@ def tiny_data(tmp_path_factory) -> str:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """The tiny synthetic dataset as files (made once per session)."""
+    from alphaction.data.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic") / "tiny"
+    make_synthetic_dataset(str(root), "tiny", progress=False)
+    return root
+
+
+@pytest.fixture
+def registered_copy(tiny_root, tmp_path):
+    """A copy of the tiny dataset's train split registered as ``mine_train`` in a catalog file: ``(root, catalog)``."""
+    import shutil
+
+    root = tmp_path / "tiny"
+    shutil.copytree(tiny_root, root)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        "mine_train:\n"
+        f"  root: {root}\n"
+        "  video_root: clips\n"
+        "  ann_file: annotations/train.json\n"
+        "  box_file: boxes/train_person_bbox.json\n"
+        "  eval_file_paths:\n"
+        "    csv_gt_file: annotations/train.csv\n"
+        "    labelmap_file: annotations/action_list.pbtxt\n")
+    return root, str(catalog)
+
+
 def _reset_alphaction_logger() -> None:
     import logging
 

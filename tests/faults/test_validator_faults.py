@@ -3,37 +3,17 @@ and reports malformed annotation files, never passing them (exit 1) and never wi
 from __future__ import annotations
 
 import json
-import shutil
 
 import av
 import numpy as np
 import pytest
 
-from alphaction.data.synthetic import make_synthetic_dataset
 from tools import validate_dataset
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    root = tmp_path_factory.mktemp("validator") / "tiny"
-    make_synthetic_dataset(str(root), "tiny", progress=False)
-    return root
-
-
 @pytest.fixture
-def dataset(clean, tmp_path):
-    root = tmp_path / "tiny"
-    shutil.copytree(clean, root)
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(
-        "mine_train:\n"
-        f"  root: {root}\n"
-        "  video_root: clips\n"
-        "  ann_file: annotations/train.json\n"
-        "  eval_file_paths:\n"
-        "    csv_gt_file: annotations/train.csv\n"
-        "    labelmap_file: annotations/action_list.pbtxt\n")
-    return root, str(catalog)
+def dataset(registered_copy):
+    return registered_copy
 
 
 def _run(catalog, capsys, *extra):

@@ -31,11 +31,3 @@ def concat_clips():
     """``concat_clips(clip_dir, out_path, fps=25) -> frame count``."""
     return _concat_clips
 
-
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory):
-    from alphaction.data.synthetic import make_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic") / "tiny"
-    make_synthetic_dataset(str(root), "tiny", progress=False)
-    return root

@@ -13,20 +13,8 @@ from tools import validate_dataset
 
 
 @pytest.fixture
-def dataset(tiny_root, tmp_path):
-    root = tmp_path / "tiny"
-    shutil.copytree(tiny_root, root)
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(
-        "mine_train:\n"
-        f"  root: {root}\n"
-        "  video_root: clips\n"
-        "  ann_file: annotations/train.json\n"
-        "  box_file: boxes/train_person_bbox.json\n"
-        "  eval_file_paths:\n"
-        "    csv_gt_file: annotations/train.csv\n"
-        "    labelmap_file: annotations/action_list.pbtxt\n")
-    return root, str(catalog)
+def dataset(registered_copy):
+    return registered_copy
 
 
 def _run(catalog, capsys, *extra):
