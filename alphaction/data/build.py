@@ -152,7 +152,7 @@ def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     spec = checked_spec(cfg, name)
     factory = spec.get("factory", "AVAVideoDataset")
     if factory not in DATASET_FACTORIES:
-        raise ValueError(
+        raise ConfigValueError(
             f"dataset {name!r}: unknown factory {factory!r} ({spec.get('source', 'catalog')}); "
             f"known: {sorted(DATASET_FACTORIES)}"
         )
@@ -191,7 +191,7 @@ def _per_rank(total: int, world_size: int, key: str, accum: int = 1) -> int:
     if total % parts != 0 or total < parts:
         what = f"the number of processes ({world_size})" if accum == 1 else \
             f"processes x SOLVER.GRAD_ACCUM_STEPS ({world_size} x {accum})"
-        raise ValueError(f"{key} ({total}) is a global batch size and must be a positive multiple of {what}")
+        raise ConfigValueError(f"{key} ({total}) is a global batch size and must be a positive multiple of {what}")
     return total // parts
 
 
@@ -239,7 +239,7 @@ def check_same_classes(datasets: list, names: list[str]) -> None:
     first_name, (first_src, first) = names[0], _classes_of(datasets[0])
     for name, d in zip(names[1:], datasets[1:]):
         if getattr(d, "num_classes", None) != getattr(datasets[0], "num_classes", None):
-            raise ValueError(f"DATASETS.TRAIN: {first_name!r} has {datasets[0].num_classes} classes, {name!r} has "
+            raise ConfigValueError(f"DATASETS.TRAIN: {first_name!r} has {datasets[0].num_classes} classes, {name!r} has "
                              f"{d.num_classes}: datasets trained on together need the same classes")
         src, other = _classes_of(d)
         if first is None or other is None or first == other:
@@ -247,7 +247,7 @@ def check_same_classes(datasets: list, names: list[str]) -> None:
         k = next((i for i, (a, b) in enumerate(zip(first, other)) if a != b), min(len(first), len(other)))
         a = first[k] if k < len(first) else "(none)"
         b = other[k] if k < len(other) else "(none)"
-        raise ValueError(f"DATASETS.TRAIN: {first_name!r} ({first_src}) and {name!r} ({src}) disagree on class "
+        raise ConfigValueError(f"DATASETS.TRAIN: {first_name!r} ({first_src}) and {name!r} ({src}) disagree on class "
                          f"{k}: {a!r} vs {b!r}; concatenated datasets need the same classes in the same order")
 
 
@@ -261,22 +261,22 @@ def train_subset_indices(subset, total: int) -> np.ndarray | None:
     if subset is None or (isinstance(subset, (list, tuple)) and len(subset) == 0):
         return None
     if isinstance(subset, bool) or not isinstance(subset, (int, list, tuple)):
-        raise ValueError(f"{key} must be a count (e.g. 10) or a list of sample indices (e.g. [0, 5, 9]), "
+        raise ConfigValueError(f"{key} must be a count (e.g. 10) or a list of sample indices (e.g. [0, 5, 9]), "
                          f"got {subset!r}")
     if isinstance(subset, int):
         if not 1 <= subset <= total:
-            raise ValueError(f"{key} {subset}: the training set has {total} samples; choose 1 to {total}")
+            raise ConfigValueError(f"{key} {subset}: the training set has {total} samples; choose 1 to {total}")
         # N points spaced >= 1 apart round to N distinct indices
         return np.floor(np.linspace(0, total - 1, subset) + 0.5).astype(np.int64)
     bad = [i for i in subset if isinstance(i, bool) or not isinstance(i, int)]
     if bad:
-        raise ValueError(f"{key}: indices must be integers, got {bad[0]!r}")
+        raise ConfigValueError(f"{key}: indices must be integers, got {bad[0]!r}")
     out = [i for i in subset if not 0 <= i < total]
     if out:
-        raise ValueError(f"{key}: index {out[0]} is outside the training set (indices 0 to {total - 1})")
+        raise ConfigValueError(f"{key}: index {out[0]} is outside the training set (indices 0 to {total - 1})")
     if len(set(subset)) != len(subset):
         dup = next(i for i in subset if list(subset).count(i) > 1)
-        raise ValueError(f"{key}: index {dup} is listed twice; list each sample once")
+        raise ConfigValueError(f"{key}: index {dup} is listed twice; list each sample once")
     return np.asarray(subset, dtype=np.int64)
 
 
@@ -299,7 +299,7 @@ def build_train_dataset(cfg):
     ``DATASETS.TRAIN_SUBSET`` picks from it (None: all)."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
-        raise ValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
+        raise ConfigValueError("DATASETS.TRAIN is empty: name at least one catalog dataset to train on")
     datasets = [build_dataset(cfg, n, is_train=True) for n in names]
     if len(datasets) > 1:
         check_same_classes(datasets, names)
@@ -379,7 +379,7 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
 
     names = list(cfg.DATASETS.TEST)
     if not names:
-        raise ValueError("DATASETS.TEST is empty: name at least one catalog dataset to test on")
+        raise ConfigValueError("DATASETS.TEST is empty: name at least one catalog dataset to test on")
     batch_size = _per_rank(cfg.TEST.VIDEOS_PER_BATCH, world_size, "TEST.VIDEOS_PER_BATCH")
     loaders = []
     for name in names:

@@ -15,6 +15,7 @@ from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
+from ..utils.errors import ConfigValueError
 from ..utils.seed import get_rng_state, set_rng_state
 from .early_stopping import EarlyStoppingHook
 from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
@@ -74,7 +75,7 @@ def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
         except ValueError:
             ids = []
         if not sep or not name.strip() or not ids or name.strip() in groups:
-            raise ValueError(f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
+            raise ConfigValueError(f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
                              "'1-5,7' (action ids of the label map)")
         groups[name.strip()] = tuple(ids)
     return groups

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from ..structures.boxes import BOX_CONVENTIONS
+from ..utils.errors import ConfigValueError
 from .backbone import BLOCKS_PER_STAGE, LATERAL_FORMS, BatchNormSpec, NonLocalSpec, NonLocalStages, SlowFast
 from .classifier import ClipClassifier, ClipHead
 from .detector import ActionDetector
@@ -19,7 +20,7 @@ def build_nonlocal(cfg: Any) -> tuple[NonLocalSpec, NonLocalStages, NonLocalStag
     """``MODEL.NONLOCAL`` and the slow / fast ``CONV3_NONLOCAL`` / ``CONV4_NONLOCAL`` / ``CONV3_GROUP_NL`` keys."""
     nl = cfg.MODEL.NONLOCAL
     if nl.CONV_INIT_STD < 0 or nl.BN_EPSILON <= 0:
-        raise ValueError(f"MODEL.NONLOCAL.CONV_INIT_STD={nl.CONV_INIT_STD} / BN_EPSILON={nl.BN_EPSILON}: "
+        raise ConfigValueError(f"MODEL.NONLOCAL.CONV_INIT_STD={nl.CONV_INIT_STD} / BN_EPSILON={nl.BN_EPSILON}: "
                          "the std must be >= 0 and the epsilon > 0")
     spec = NonLocalSpec(use_maxpool=bool(nl.USE_MAXPOOL), use_softmax=bool(nl.USE_SOFTMAX),
                         use_scale=bool(nl.USE_SCALE), use_bn=bool(nl.USE_BN), frozen_bn=bool(nl.FROZEN_BN),
@@ -40,28 +41,28 @@ def build_backbone(cfg: Any) -> SlowFast:
     """The SlowFast backbone named by ``MODEL.BACKBONE.CONV_BODY``."""
     bb = cfg.MODEL.BACKBONE
     if bb.CONV_BODY not in BLOCKS_PER_STAGE:
-        raise ValueError(f"MODEL.BACKBONE.CONV_BODY={bb.CONV_BODY!r} is not one of {sorted(BLOCKS_PER_STAGE)}")
+        raise ConfigValueError(f"MODEL.BACKBONE.CONV_BODY={bb.CONV_BODY!r} is not one of {sorted(BLOCKS_PER_STAGE)}")
     sf = bb.SLOWFAST
     if not (sf.SLOW.ACTIVE and sf.FAST.ACTIVE):
-        raise ValueError("MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE and FAST.ACTIVE must both be True "
+        raise ConfigValueError("MODEL.BACKBONE.SLOWFAST.SLOW.ACTIVE and FAST.ACTIVE must both be True "
                          "(single-pathway SlowFast is not provided)")
     if sf.LATERAL not in LATERAL_FORMS:
-        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL={sf.LATERAL!r}: use 'tconv' (AlphAction) or 'fuse' "
+        raise ConfigValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL={sf.LATERAL!r}: use 'tconv' (AlphAction) or 'fuse' "
                          "(PySlowFast / pytorchvideo)")
     if sf.LATERAL_KERNEL < 1 or sf.LATERAL_KERNEL % 2 == 0:
-        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL must be odd and >= 1, got {sf.LATERAL_KERNEL}")
+        raise ConfigValueError(f"MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL must be odd and >= 1, got {sf.LATERAL_KERNEL}")
     if sf.RES5_STRIDE not in (1, 2) or sf.RES5_DILATION < 1:
-        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.RES5_STRIDE={sf.RES5_STRIDE} / RES5_DILATION={sf.RES5_DILATION}: "
+        raise ConfigValueError(f"MODEL.BACKBONE.SLOWFAST.RES5_STRIDE={sf.RES5_STRIDE} / RES5_DILATION={sf.RES5_DILATION}: "
                          "use stride 1 or 2 and dilation >= 1 (1 / 2 for detection, 2 / 1 for the recognition form)")
     # the fast widths are fixed at 1/8 of the slow ones (as in AlphAction); BETA only restates that ratio
     if not math.isclose(sf.BETA, 1.0 / 8, rel_tol=1e-6):
-        raise ValueError(f"MODEL.BACKBONE.SLOWFAST.BETA={sf.BETA}: only 1/8 is supported (fast widths are "
+        raise ConfigValueError(f"MODEL.BACKBONE.SLOWFAST.BETA={sf.BETA}: only 1/8 is supported (fast widths are "
                          "fixed at 1/8 of the slow ones; scale both with MODEL.BACKBONE.WIDTH_MULT)")
     if bb.WIDTH_MULT <= 0:
-        raise ValueError(f"MODEL.BACKBONE.WIDTH_MULT must be > 0, got {bb.WIDTH_MULT}")
+        raise ConfigValueError(f"MODEL.BACKBONE.WIDTH_MULT must be > 0, got {bb.WIDTH_MULT}")
     alpha = int(cfg.INPUT.ALPHA)
     if alpha < 1:
-        raise ValueError(f"INPUT.ALPHA must be >= 1, got {cfg.INPUT.ALPHA}")
+        raise ConfigValueError(f"INPUT.ALPHA must be >= 1, got {cfg.INPUT.ALPHA}")
     bn = BatchNormSpec(frozen=bool(bb.FROZEN_BN), eps=float(bb.BN_EPSILON), momentum=float(bb.BN_MOMENTUM),
                        init_gamma_last=float(bb.BN_INIT_GAMMA))
     nonlocal_spec, slow_nonlocal, fast_nonlocal = build_nonlocal(cfg)
@@ -78,7 +79,7 @@ def class_groups(cfg: Any) -> ClassGroups:
     groups = ClassGroups(int(head.NUM_PERSON_MOVEMENT_CLASSES), int(head.NUM_OBJECT_MANIPULATION_CLASSES),
                          int(head.NUM_PERSON_INTERACTION_CLASSES))
     if min(groups.num_pose, groups.num_object, groups.num_person) < 0 or groups.num_classes != head.NUM_CLASSES:
-        raise ValueError(
+        raise ConfigValueError(
             "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES + NUM_OBJECT_MANIPULATION_CLASSES + "
             f"NUM_PERSON_INTERACTION_CLASSES = {groups.num_pose} + {groups.num_object} + {groups.num_person} "
             f"= {groups.num_classes}, but MODEL.ROI_ACTION_HEAD.NUM_CLASSES = {head.NUM_CLASSES}; "
@@ -102,20 +103,20 @@ def _ia_layers(structure: str, block_list: Any) -> tuple[tuple[str, ...], ...]:
     items = list(block_list)
     nested = [isinstance(item, (list, tuple)) for item in items]
     if not items:
-        raise ValueError(f"{key} is empty: give blocks from {BLOCK_TYPES}, e.g. ['P', 'O', 'M', 'P', 'O', 'M']")
+        raise ConfigValueError(f"{key} is empty: give blocks from {BLOCK_TYPES}, e.g. ['P', 'O', 'M', 'P', 'O', 'M']")
     if structure == "parallel":
         if not all(nested):
-            raise ValueError(f"{key}={items}: the parallel structure takes a list of layers, "
+            raise ConfigValueError(f"{key}={items}: the parallel structure takes a list of layers, "
                              "e.g. [['P', 'O', 'M'], ['P', 'O', 'M']]")
         layers = tuple(tuple(str(t) for t in layer) for layer in items)
     else:
         if any(nested):
-            raise ValueError(f"{key}={items}: the {structure} structure takes a flat list, "
+            raise ConfigValueError(f"{key}={items}: the {structure} structure takes a flat list, "
                              "e.g. ['P', 'O', 'M', 'P', 'O', 'M']")
         layers = tuple((str(t),) for t in items)
     bad = sorted({t for layer in layers for t in layer} - set(BLOCK_TYPES))
     if bad or not all(layers):
-        raise ValueError(f"{key}={items}: blocks must be one of {BLOCK_TYPES} (got {bad}) and no layer empty")
+        raise ConfigValueError(f"{key}={items}: blocks must be one of {BLOCK_TYPES} (got {bad}) and no layer empty")
     return layers
 
 
@@ -123,24 +124,24 @@ def build_ia_structure(cfg: Any, dim_in: int) -> IAStructure:
     """The IA module of ``MODEL.IA_STRUCTURE`` on pooled features of width ``dim_in``."""
     ia = cfg.MODEL.IA_STRUCTURE
     if ia.STRUCTURE not in STRUCTURES:
-        raise ValueError(f"MODEL.IA_STRUCTURE.STRUCTURE={ia.STRUCTURE!r}: use one of {STRUCTURES}")
+        raise ConfigValueError(f"MODEL.IA_STRUCTURE.STRUCTURE={ia.STRUCTURE!r}: use one of {STRUCTURES}")
     layers = _ia_layers(ia.STRUCTURE, ia.I_BLOCK_LIST)
     types = {t for layer in layers for t in layer}
     length = tuple(int(v) for v in ia.LENGTH)
     if "P" in types and ia.MAX_PERSON < 1:
-        raise ValueError(f"MODEL.IA_STRUCTURE.MAX_PERSON={ia.MAX_PERSON} with a P block: set it >= 1")
+        raise ConfigValueError(f"MODEL.IA_STRUCTURE.MAX_PERSON={ia.MAX_PERSON} with a P block: set it >= 1")
     if "O" in types and ia.MAX_OBJECT < 1:
-        raise ValueError(f"MODEL.IA_STRUCTURE.MAX_OBJECT={ia.MAX_OBJECT} with an O block: set it >= 1 "
+        raise ConfigValueError(f"MODEL.IA_STRUCTURE.MAX_OBJECT={ia.MAX_OBJECT} with an O block: set it >= 1 "
                          "(AlphAction: 5) or remove 'O' from I_BLOCK_LIST")
     if "M" in types:
         if ia.MAX_PER_SEC < 1 or len(length) != 2 or min(length) < 0:
-            raise ValueError(f"MODEL.IA_STRUCTURE.MAX_PER_SEC={ia.MAX_PER_SEC} / LENGTH={ia.LENGTH}: memory "
+            raise ConfigValueError(f"MODEL.IA_STRUCTURE.MAX_PER_SEC={ia.MAX_PER_SEC} / LENGTH={ia.LENGTH}: memory "
                              "blocks need MAX_PER_SEC >= 1 and LENGTH (seconds before, seconds after) >= 0")
         if ia.DIM_IN != dim_in:
-            raise ValueError(f"MODEL.IA_STRUCTURE.DIM_IN={ia.DIM_IN}: memory holds pooled person features, "
+            raise ConfigValueError(f"MODEL.IA_STRUCTURE.DIM_IN={ia.DIM_IN}: memory holds pooled person features, "
                              f"{dim_in} wide for this backbone; set DIM_IN {dim_in}")
     if ia.DIM_INNER < 1 or ia.DIM_OUT < 1:
-        raise ValueError(f"MODEL.IA_STRUCTURE.DIM_INNER={ia.DIM_INNER} / DIM_OUT={ia.DIM_OUT} must be >= 1")
+        raise ConfigValueError(f"MODEL.IA_STRUCTURE.DIM_INNER={ia.DIM_INNER} / DIM_OUT={ia.DIM_OUT} must be >= 1")
     settings = IAConfig(
         structure=ia.STRUCTURE, layers=layers, dim_person=dim_in, dim_memory=int(ia.DIM_IN),
         dim_inner=int(ia.DIM_INNER), dim_out=int(ia.DIM_OUT), max_person=int(ia.MAX_PERSON),
@@ -157,7 +158,7 @@ def box_convention(cfg: Any) -> str:
     """``INPUT.BOX_CONVENTION``, checked (``alphaction.structures.boxes``)."""
     convention = cfg.INPUT.BOX_CONVENTION
     if convention not in BOX_CONVENTIONS:
-        raise ValueError(f"INPUT.BOX_CONVENTION={convention!r}: use one of {BOX_CONVENTIONS} ('alphaction' for "
+        raise ConfigValueError(f"INPUT.BOX_CONVENTION={convention!r}: use one of {BOX_CONVENTIONS} ('alphaction' for "
                          "AlphAction's released weights, 'continuous' otherwise)")
     return convention
 
@@ -166,14 +167,14 @@ def build_roi_action_head(cfg: Any, dim_in: int) -> ROIActionHead:
     """The ROI action head on top of a backbone with ``dim_in`` (slow + fast) output channels."""
     head = cfg.MODEL.ROI_ACTION_HEAD
     if head.FEATURE_EXTRACTOR != "2MLPFeatureExtractor":
-        raise ValueError(f"MODEL.ROI_ACTION_HEAD.FEATURE_EXTRACTOR={head.FEATURE_EXTRACTOR!r}: "
+        raise ConfigValueError(f"MODEL.ROI_ACTION_HEAD.FEATURE_EXTRACTOR={head.FEATURE_EXTRACTOR!r}: "
                          "only '2MLPFeatureExtractor' is provided")
     if head.PREDICTOR != "FCPredictor":
-        raise ValueError(f"MODEL.ROI_ACTION_HEAD.PREDICTOR={head.PREDICTOR!r}: only 'FCPredictor' is provided")
+        raise ConfigValueError(f"MODEL.ROI_ACTION_HEAD.PREDICTOR={head.PREDICTOR!r}: only 'FCPredictor' is provided")
     if head.POOLER_TYPE not in ("align3d", "pooling3d"):
-        raise ValueError(f"MODEL.ROI_ACTION_HEAD.POOLER_TYPE={head.POOLER_TYPE!r}: use 'align3d' or 'pooling3d'")
+        raise ConfigValueError(f"MODEL.ROI_ACTION_HEAD.POOLER_TYPE={head.POOLER_TYPE!r}: use 'align3d' or 'pooling3d'")
     if head.PROPOSAL_PER_CLIP < 1:
-        raise ValueError(f"MODEL.ROI_ACTION_HEAD.PROPOSAL_PER_CLIP must be >= 1, got {head.PROPOSAL_PER_CLIP}")
+        raise ConfigValueError(f"MODEL.ROI_ACTION_HEAD.PROPOSAL_PER_CLIP must be >= 1, got {head.PROPOSAL_PER_CLIP}")
     groups = class_groups(cfg)
     ia = cfg.MODEL.IA_STRUCTURE
     extractor = MLPFeatureExtractor(
@@ -195,13 +196,13 @@ def build_clip_classifier(cfg: Any) -> ClipClassifier:
     """SlowFast backbone + clip head of ``MODEL.CLIP_HEAD``."""
     head = cfg.MODEL.CLIP_HEAD
     if head.NUM_CLASSES < 1:
-        raise ValueError(f"MODEL.CLIP_HEAD.NUM_CLASSES must be >= 1, got {head.NUM_CLASSES}")
+        raise ConfigValueError(f"MODEL.CLIP_HEAD.NUM_CLASSES must be >= 1, got {head.NUM_CLASSES}")
     weights = [float(w) for w in head.CLASS_WEIGHTS] or None
     if weights is not None and len(weights) != head.NUM_CLASSES:
-        raise ValueError(f"MODEL.CLIP_HEAD.CLASS_WEIGHTS has {len(weights)} values for NUM_CLASSES="
+        raise ConfigValueError(f"MODEL.CLIP_HEAD.CLASS_WEIGHTS has {len(weights)} values for NUM_CLASSES="
                          f"{head.NUM_CLASSES}: give one weight per class, or [] for uniform weights")
     if head.MULTI_LABEL and head.LABEL_SMOOTHING > 0:
-        raise ValueError("MODEL.CLIP_HEAD.LABEL_SMOOTHING applies to single-label training only; set it 0 with "
+        raise ConfigValueError("MODEL.CLIP_HEAD.LABEL_SMOOTHING applies to single-label training only; set it 0 with "
                          "MULTI_LABEL True")
     backbone = build_backbone(cfg)
     return ClipClassifier(backbone, ClipHead(backbone.dim_out, int(head.NUM_CLASSES), float(head.DROPOUT_RATE)),
@@ -214,7 +215,7 @@ def build_action_detector(cfg: Any) -> ActionDetector:
     backbone = build_backbone(cfg)
     scale = float(cfg.MODEL.ROI_ACTION_HEAD.POOLER_SCALE)
     if not math.isclose(scale * backbone.output_stride, 1.0, rel_tol=1e-6):
-        raise ValueError(
+        raise ConfigValueError(
             f"MODEL.ROI_ACTION_HEAD.POOLER_SCALE={scale} does not match the backbone's output stride "
             f"{backbone.output_stride} (MODEL.BACKBONE.SLOWFAST.RES5_STRIDE={cfg.MODEL.BACKBONE.SLOWFAST.RES5_STRIDE}); "
             f"set POOLER_SCALE {1.0 / backbone.output_stride}"
@@ -230,5 +231,5 @@ def build_model(cfg: Any) -> ActionDetector | ClipClassifier:
     """The model named by ``MODEL.META_ARCHITECTURE`` (``ActionDetector`` or ``ClipClassifier``)."""
     arch = cfg.MODEL.META_ARCHITECTURE
     if arch not in META_ARCHITECTURES:
-        raise ValueError(f"MODEL.META_ARCHITECTURE={arch!r}: use one of {sorted(META_ARCHITECTURES)}")
+        raise ConfigValueError(f"MODEL.META_ARCHITECTURE={arch!r}: use one of {sorted(META_ARCHITECTURES)}")
     return META_ARCHITECTURES[arch](cfg)

@@ -5,6 +5,8 @@ import logging
 import math
 from typing import Sequence
 
+from ..utils.errors import ConfigValueError
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,9 +15,9 @@ def epoch_schedule(epochs: float, warmup_epochs: float, step_epochs: Sequence[fl
     """``{"MAX_ITER", "WARMUP_ITERS", "STEPS", "ITERS_PER_EPOCH"}`` for ``num_clips`` training clips drawn
     ``batch`` per iteration; an epoch is ``ceil(num_clips / batch)`` iterations, fractions round to nearest."""
     if num_clips < 1 or batch < 1:
-        raise ValueError(f"epoch schedule: need at least one training clip and batch >= 1 (got {num_clips}, {batch})")
+        raise ConfigValueError(f"epoch schedule: need at least one training clip and batch >= 1 (got {num_clips}, {batch})")
     if any(not 0 < e < epochs for e in step_epochs) or not 0 <= warmup_epochs < epochs:
-        raise ValueError(f"SOLVER.STEP_EPOCHS {list(step_epochs)} and SOLVER.WARMUP_EPOCHS {warmup_epochs} must "
+        raise ConfigValueError(f"SOLVER.STEP_EPOCHS {list(step_epochs)} and SOLVER.WARMUP_EPOCHS {warmup_epochs} must "
                          f"lie inside SOLVER.EPOCHS {epochs}")
     per_epoch = math.ceil(num_clips / batch)
     return {"MAX_ITER": max(1, round(epochs * per_epoch)), "WARMUP_ITERS": round(warmup_epochs * per_epoch),

@@ -7,6 +7,8 @@ from bisect import bisect_right
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from ..utils.errors import ConfigValueError
+
 
 def warmup_factor(it: int, warmup_iters: int, warmup_factor: float, method: str) -> float:
     """Multiplier during warmup: ``factor`` at it=0 rising linearly to 1 at ``warmup_iters`` (or constant)."""
@@ -17,7 +19,7 @@ def warmup_factor(it: int, warmup_iters: int, warmup_factor: float, method: str)
     if method == "linear":
         alpha = it / warmup_iters
         return warmup_factor * (1 - alpha) + alpha
-    raise ValueError(f"SOLVER.WARMUP_METHOD: unknown method '{method}'; use 'linear' or 'constant'")
+    raise ConfigValueError(f"SOLVER.WARMUP_METHOD: unknown method '{method}'; use 'linear' or 'constant'")
 
 
 class WarmupMultiStepLR(LRScheduler):
@@ -26,7 +28,7 @@ class WarmupMultiStepLR(LRScheduler):
     def __init__(self, optimizer, steps, gamma=0.1, warmup_factor=1 / 3, warmup_iters=500,
                  warmup_method="linear", last_epoch=-1):
         if list(steps) != sorted(steps):
-            raise ValueError(f"SOLVER.STEPS must be increasing, got {steps}")
+            raise ConfigValueError(f"SOLVER.STEPS must be increasing, got {steps}")
         self.steps, self.gamma = list(steps), gamma
         self.warmup = (warmup_iters, warmup_factor, warmup_method)
         super().__init__(optimizer, last_epoch)
@@ -63,6 +65,6 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
         return WarmupMultiStepLR(optimizer, s.STEPS, s.GAMMA, **warm)
     if s.SCHEDULER == "half_period_cosine":
         return WarmupCosineLR(optimizer, s.MAX_ITER, **warm)
-    raise ValueError(
+    raise ConfigValueError(
         f"SOLVER.SCHEDULER: unknown scheduler '{s.SCHEDULER}'; use 'warmup_multi_step' or 'half_period_cosine'"
     )

@@ -15,6 +15,8 @@ import logging
 import torch
 from torch import nn
 
+from ..utils.errors import ConfigValueError
+
 logger = logging.getLogger(__name__)
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm, nn.GroupNorm)
@@ -54,7 +56,7 @@ def make_param_groups(
 def stage_prefixes(num_stages: int) -> list[str]:
     """Parameter-name prefixes of the first ``num_stages`` SlowFast stages (0..5)."""
     if not 0 <= num_stages <= 5:
-        raise ValueError(f"SOLVER.FREEZE_STAGES must be 0..5 (stem + 4 residual stages), got {num_stages}")
+        raise ConfigValueError(f"SOLVER.FREEZE_STAGES must be 0..5 (stem + 4 residual stages), got {num_stages}")
     prefixes = []
     for k in range(1, num_stages + 1):
         own = ["conv1.", "bn1."] if k == 1 else [f"res_nl{k - 1}."]
@@ -72,7 +74,7 @@ def freeze_stages(model: nn.Module, num_stages: int) -> int:
             p.requires_grad_(False)
             frozen += 1
     if num_stages and not frozen:
-        raise ValueError(f"SOLVER.FREEZE_STAGES {num_stages}: no parameter starts with {prefixes[:2]}...; the model "
+        raise ConfigValueError(f"SOLVER.FREEZE_STAGES {num_stages}: no parameter starts with {prefixes[:2]}...; the model "
                          "has no SlowFast backbone under 'backbone.'")
     return frozen
 
@@ -98,4 +100,4 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=s.BASE_LR)
     if s.OPTIMIZER == "AdamW":
         return torch.optim.AdamW(groups, lr=s.BASE_LR)
-    raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; use 'SGD', 'Adam' or 'AdamW'")
+    raise ConfigValueError(f"SOLVER.OPTIMIZER: unknown optimizer '{s.OPTIMIZER}'; use 'SGD', 'Adam' or 'AdamW'")

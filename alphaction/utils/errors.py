@@ -44,7 +44,11 @@ class UserError(Exception):
 
 
 class ConfigValueError(UserError, ValueError):
-    """A config key holds a value out of its range or of the wrong type (``where`` names the key)."""
+    """A config key holds a value out of its range or of the wrong type (``where``, or the message, names it)."""
+
+    def __init__(self, what: str, fix: str = "", where: str = "") -> None:
+        super().__init__(what, fix or "change the config key named above, in the config file or as KEY VALUE on the "
+                                      "command line (alphaction/config/defaults.py documents every key)", where)
 
 
 class InputFileError(UserError, ValueError):

@@ -108,3 +108,15 @@ def test_a_missing_test_clip_stops_the_run_before_training(command, tmp_path, ti
     status, err = command(train_net.main, ["--config-file", QUICK, "SOLVER.EVAL_PERIOD", "0", "OUTPUT_DIR", out])
     assert_clear(status, err, video)
     assert not list(out.glob("model_*.pth"))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("MODEL.BACKBONE.CONV_BODY", "Slowfast-Resnet51"), ("MODEL.IA_STRUCTURE.STRUCTURE", "diagonal"),
+    ("MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "13"),  # the groups no longer sum to it
+])
+def test_values_only_the_model_builder_can_check(command, tmp_path, key, value):
+    args = ["--config-file", QUICK, key, value, "OUTPUT_DIR", tmp_path / "out"]
+    if key.startswith("MODEL.IA"):
+        args += ["MODEL.IA_STRUCTURE.ACTIVE", "True"]
+    status, err = command(test_net.main, args)
+    assert_clear(status, err, key, value)
