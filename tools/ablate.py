@@ -32,7 +32,7 @@ import os
 import subprocess
 import sys
 import time
-from alphaction.utils.errors import run_cli
+from alphaction.utils.errors import UserError, run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -89,8 +89,8 @@ def _dataset(config: str, opts: list[str], split: str) -> str:
     cfg.merge_from_list(list(opts))
     names = cfg.DATASETS[split]
     if not names:
-        raise SystemExit(f"{config}: DATASETS.{split} is empty; nothing to "
-                         f"{'compare on' if split == 'TEST' else 'train on'}")
+        raise UserError(f"DATASETS.{split} is empty: nothing to {'compare on' if split == 'TEST' else 'train on'}",
+                        where=config, fix=f"name a dataset: DATASETS.{split} '(\"NAME\",)' (or --test-dataset)")
     return names[0]
 
 
@@ -102,7 +102,8 @@ def _call(cmd: list[str], what: str, log: str) -> None:
     print("$", " ".join(cmd), flush=True)
     done = subprocess.run(cmd, cwd=os.getcwd())
     if done.returncode:
-        raise SystemExit(f"{what} failed (exit status {done.returncode}); see {log}")
+        raise UserError(f"{what} failed (exit status {done.returncode})", where=log,
+                        fix="read the error printed above (and the log), fix it and rerun: finished configs are kept")
 
 
 def run_head_only(config: str, out_dir: str, seed: int, opts: list[str], weight: str, steps: int) -> float:
@@ -164,7 +165,8 @@ def main(argv=None) -> int:
         times.append(round(seconds, 1))
         result_file = os.path.join(out_dir, "inference", test_dataset(config, args.opts), "result.json")
         if not os.path.isfile(result_file):
-            raise SystemExit(f"{result_file} was not written: does the test dataset have ground truth?")
+            raise UserError(f"{result_file} was not written", where="--test-dataset / DATASETS.TEST",
+                            fix="test on a dataset whose catalog entry has eval_file_paths (its ground truth)")
         with open(result_file, encoding="utf-8") as f:
             results.append(json.load(f))
     text = table(names, results)

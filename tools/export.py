@@ -20,10 +20,9 @@ import torch
 
 from alphaction.apis.export import DEFAULT_OPSET, FORMATS, export_model
 from alphaction.apis.inference import init_model
-from alphaction.checkpoint import CheckpointError
 from alphaction.engine.defaults import resolve_config_path
 from alphaction.utils.logger import setup_logger
-from alphaction.utils.errors import run_cli
+from alphaction.utils.errors import UserError, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("ignore", DeprecationWarning)
             result = export_model(model.module, model.cfg, args.format, args.output, opset=args.opset,
                                   size=tuple(args.size) if args.size else None, num_boxes=args.num_boxes)
-    except (CheckpointError, FileNotFoundError, ValueError, TypeError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except UserError:
+        raise  # one block, exit 2, through run_cli
+    except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
+        raise UserError(str(e), fix="check the config, the checkpoint and the export options named above") from None
     shapes = ", ".join(f"{n} {s}" for n, s in result.input_shapes.items())
     print(f"Wrote {result.path} ({result.fmt}{f', opset {args.opset}' if result.fmt == 'onnx' else ''}): "
           f"inputs {shapes} -> {result.output_name}")

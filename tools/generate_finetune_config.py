@@ -139,11 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                                   ("--num-classes", args.num_classes)) if not v]
         if missing:
             parser.error(f"{', '.join(missing)} required (or use --interactive)")
-    try:
-        text = write_finetune_config(spec_from_args(args), args.output)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    text = write_finetune_config(spec_from_args(args), args.output)  # ConfigError: exit 2 through run_cli
     print(text)
     print(f"Wrote {args.output}. Train with:\n  bash tools/finetune_quickstart.sh {args.output} "
           f"--num-gpus {args.num_gpus}" + (" --new-classes" if args.base_weights or args.num_classes != 80 else ""))

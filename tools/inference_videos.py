@@ -21,7 +21,7 @@ import csv
 import logging
 import os
 import sys
-from alphaction.utils.errors import run_cli
+from alphaction.utils.errors import UserError, run_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     model = init_model(args.config, args.checkpoint, device=device, overrides=args.opts)
     if not model.is_classifier:
-        raise SystemExit(f"{args.config} builds an action detector; this tool needs a clip classifier "
-                         "(MODEL.META_ARCHITECTURE ClipClassifier). For detection use tools/demo.py.")
+        raise UserError(f"{args.config} builds an action detector; this tool needs a clip classifier "
+                        "(MODEL.META_ARCHITECTURE ClipClassifier)", where="config",
+                        fix="give a classification config, or use tools/demo.py for detection")
     written, skipped = classify_folder(model, args.video_dir, args.out_csv, args.topk)
     print(f"wrote {args.out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
           + "".join(f"\n  skipped {rel}: {why}" for rel, why in skipped))

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from alphaction.data.prep.videos import PrepareError, list_videos, prepare_videos  # noqa: E402
+from alphaction.data.prep.videos import list_videos, prepare_videos  # noqa: E402
 from alphaction.utils.errors import run_cli  # noqa: E402
 
 
@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     clip_dir = args.clip_dir or os.path.join(args.output_root, "clips")
     keyframe_dir = args.keyframe_dir or os.path.join(args.output_root, "keyframes")
     log_dir = args.log_dir or os.path.join(args.output_root or os.path.dirname(os.path.abspath(clip_dir)), "logs")
-    try:
-        sources = list_videos(args.inputs)
-    except PrepareError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sources = list_videos(args.inputs)  # PrepareError: exit 2 through run_cli
     results = prepare_videos(sources, clip_dir, keyframe_dir, args.start, args.end, args.fps, args.short_side,
                              args.workers, log_dir, progress=not args.no_progress)
     failed = [r for r in results if r.error]

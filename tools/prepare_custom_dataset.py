@@ -26,8 +26,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from alphaction.data.prep.clip_lists import DatasetPrepError, prepare_clip_dataset  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.data.prep.clip_lists import prepare_clip_dataset  # noqa: E402
+from alphaction.utils.errors import UserError, run_cli  # noqa: E402
 
 
 def _summary_table(result) -> str:
@@ -73,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             args.video_dir, args.output_dir, source, args.label_csv, args.video_col, args.label_col, args.prefix_sep,
             args.val_ratio, args.stratify, args.seed, args.organize_by_class, args.copy_files, args.force,
             args.name, progress=not args.no_progress)
-    except (DatasetPrepError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(str(e), fix="check the options and the files the message names") from None
     print(_summary_table(result))
     for video, reason in result.skipped:
         print(f"SKIPPED {video}: {reason}", file=sys.stderr)

@@ -29,7 +29,7 @@ import logging
 import math
 import os
 import sys
-from alphaction.utils.errors import run_cli
+from alphaction.utils.errors import UserError, run_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
@@ -119,8 +119,9 @@ def _result_row(res: dict) -> dict:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.save_dir and args.identity_signal:
-        raise SystemExit("--save-dir with --identity-signal: the head was trained on altered features that the "
-                         "saved detector's backbone does not produce; drop one of the two")
+        raise UserError("--save-dir with --identity-signal: the head was trained on altered features that the "
+                        "saved detector's backbone does not produce", where="--save-dir / --identity-signal",
+                        fix="drop one of the two")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     import torch
 

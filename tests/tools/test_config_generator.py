@@ -7,6 +7,7 @@ import pytest
 
 from alphaction.config import get_cfg
 from tools import generate_finetune_config as gen
+from alphaction.utils.errors import run_cli
 
 FLAGS = ["--dataset-train", "synthetic_tiny_train", "--dataset-test", "synthetic_tiny_val", "--num-classes", "10",
          "--class-groups", "5", "3", "2"]
@@ -71,14 +72,14 @@ def test_errors(tmp_path, capsys, extra, message):
         i = args.index(extra[0])
         n = 3 if extra[0] == "--class-groups" else 1
         args = args[:i] + args[i + 1 + n:]
-    assert gen.main(args + extra) == 2
+    assert run_cli(gen.main, args + extra) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "c.yaml").exists()
 
 
 def test_groups_needed_for_non_ava_class_counts(tmp_path, capsys):
-    assert gen.main(["--dataset-train", "synthetic_tiny_train", "--num-classes", "7",
-                     "--output", str(tmp_path / "c.yaml")]) == 2
+    assert run_cli(gen.main, ["--dataset-train", "synthetic_tiny_train", "--num-classes", "7",
+                              "--output", str(tmp_path / "c.yaml")]) == 2
     assert "--class-groups P O I is needed" in capsys.readouterr().err
 
 

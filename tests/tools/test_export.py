@@ -19,6 +19,7 @@ from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.modeling import build_model
 from tools import export as export_tool
+from alphaction.utils.errors import run_cli
 
 DETECTOR_BASE = os.path.join(REPO_ROOT, "config_files/quick_schedules/synthetic_tiny_r14.yaml")
 CLASSIFIER_BASE = os.path.join(REPO_ROOT, "config_files/classification/synthetic_clips_r14_cpu.yaml")
@@ -140,7 +141,7 @@ def test_ia_detector_is_refused(tmp_path, capsys):
     config = tmp_path / "ia.yaml"
     config.write_text(f'_BASE_: "{os.path.join(REPO_ROOT, "config_files/quick_schedules/synthetic_tiny_r14_ia.yaml")}"\n'
                       + SMALL)
-    assert export_tool.main([str(config), "none", str(tmp_path / "ia.pt"), "--format", "torchscript"]) == 1
+    assert run_cli(export_tool.main, [str(config), "none", str(tmp_path / "ia.pt"), "--format", "torchscript"]) == 2
     assert "IA structure" in capsys.readouterr().err
     assert not (tmp_path / "ia.pt").exists()
 

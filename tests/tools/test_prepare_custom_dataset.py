@@ -16,6 +16,7 @@ from alphaction.data.prep.clip_lists import (DatasetPrepError, labels_from_csv, 
                                              labels_from_prefix, sorted_class_names, split_samples)
 from alphaction.data.video_io import write_clip
 from tools import prepare_custom_dataset
+from alphaction.utils.errors import run_cli
 
 # grey level of each class's frames, so a loaded sample shows which video it came from
 LEVEL = {"jump": 40, "run": 130, "walk": 220}
@@ -146,7 +147,7 @@ def test_existing_outputs_need_force_and_force_keeps_sources(flat_videos, tmp_pa
     assert prepare_custom_dataset.main(base + ["--organize-by-class", "--val-ratio", "0.4", "--stratify"]) == 1
     first = open(out / "annotations" / "train_list.txt").read()
     before = _digest(flat_videos)
-    assert prepare_custom_dataset.main(base + ["--val-ratio", "0.0"]) == 2
+    assert run_cli(prepare_custom_dataset.main, base + ["--val-ratio", "0.0"]) == 2
     assert "--force" in capsys.readouterr().err
     assert open(out / "annotations" / "train_list.txt").read() == first  # untouched
     # --force without --organize-by-class: the old link folders go, the videos they pointed to stay
@@ -178,8 +179,8 @@ def test_csv_labels_by_path_name_or_stem(tmp_path, caplog):
     table.write_text("filename,class\na.mp4,dark\na,mid\n")  # the same video twice, two labels
     with pytest.raises(ValueError, match=r"labels.csv:3: a.mp4 labelled 'mid', but 'dark' on line 2"):
         labels_from_csv(str(table), "filename", "class", ["a.mp4"])
-    assert prepare_custom_dataset.main(["--video-dir", str(src), "--output-dir", str(tmp_path / "o2"),
-                                        "--label-csv", str(table), "--label-col", "label"]) == 2
+    assert run_cli(prepare_custom_dataset.main, ["--video-dir", str(src), "--output-dir", str(tmp_path / "o2"),
+                                                 "--label-csv", str(table), "--label-col", "label"]) == 2
 
 
 def test_output_folder_inside_the_video_folder_is_not_searched(flat_videos):
