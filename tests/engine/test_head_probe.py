@@ -12,6 +12,7 @@ import torch
 from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.engine.head_probe import FeatureSet, evaluate_head, identity_retrieval, memory_attention
+from alphaction.utils.errors import UserError
 from alphaction.engine.ia_memory import memory_settings
 from alphaction.modeling import build_model
 from alphaction.modeling.ia.blocks import InteractionBlock
@@ -219,7 +220,7 @@ def test_probe_tool_saves_a_testable_detector(tiny_data, tmp_path, monkeypatch):
     checkpointer = Checkpointer(model)
     checkpointer.load(str(save_dir / "model_final.pth"), purpose="test")
     assert set(model.state_dict()) == set(saved["model"])
-    with pytest.raises(SystemExit, match="identity-signal"):
+    with pytest.raises(UserError, match="identity-signal"):
         probe_ia_head.main(["--identity-signal", "0.3"] + args)
 
 
