@@ -26,10 +26,29 @@ logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def clip_scores(model, slow: torch.Tensor, fast: torch.Tensor, views: int) -> np.ndarray:
+def clip_scores(model, slow: torch.Tensor, fast: torch.Tensor, views: int,
+                image_sizes: list[tuple[int, int]] | None = None) -> np.ndarray:
     """Probabilities of the samples of a batch, float64 ``[B, K]``: the mean over each sample's ``views``
-    consecutive rows of ``slow [B*V, 3, T, H, W]`` / ``fast`` (clips x crops). The model is in eval mode."""
-    probs = model(slow, fast).float().cpu()
+    consecutive rows of ``slow [B*V, 3, T, H, W]`` / ``fast`` (clips x crops). The model is in eval mode.
+
+    ``image_sizes`` (``(h, w)`` per row, as ``collate_clips`` gives them): rows of different sizes are run in
+    groups of one size each, without the batch's zero padding, so that a clip's scores never depend on what
+    else is in its batch (the padding would enter the global average pool).
+    """
+    if image_sizes is None or len(set(image_sizes)) == 1:
+        if image_sizes:  # one size: cut the padding to the size divisibility away too
+            h, w = image_sizes[0]
+            slow, fast = slow[..., :h, :w], fast[..., :h, :w]
+        probs = model(slow, fast).float().cpu()
+    else:
+        probs = None
+        for size in dict.fromkeys(image_sizes):
+            rows = [i for i, s in enumerate(image_sizes) if s == size]
+            index = torch.tensor(rows, device=slow.device)
+            part = model(slow[index][..., :size[0], :size[1]], fast[index][..., :size[0], :size[1]]).float().cpu()
+            if probs is None:
+                probs = part.new_zeros(len(image_sizes), part.shape[-1])
+            probs[rows] = part
     return probs.view(-1, views, probs.shape[-1]).mean(dim=1).double().numpy()
 
 
@@ -42,7 +61,7 @@ def predict_clips(model, data_loader, device: torch.device, desc: str = "inferen
     for batch in tqdm(data_loader, desc=desc, disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
         views = int(batch["num_views"])
         batch = batch_to_device(batch, device)
-        out["scores"].append(clip_scores(model, batch["slow"], batch["fast"], views))
+        out["scores"].append(clip_scores(model, batch["slow"], batch["fast"], views, batch.get("image_sizes")))
         out["labels"].append(batch["labels"].cpu().numpy())
         out["indices"] += [int(i) for i in batch["indices"]]
         out["video_ids"] += [str(v) for v in batch["video_ids"]]

@@ -194,11 +194,14 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
 
 def collate_clips(batch: Sequence[dict], size_divisibility: int = 0) -> dict:
     """Classification samples -> ``{"slow": [B*V, 3, T_slow, H, W], "fast": [B*V, ...], "labels": [B] or
-    [B, K], "num_views": V, "indices", "video_ids"}`` (views of sample ``b`` are rows ``b*V .. b*V+V-1``)."""
+    [B, K], "num_views": V, "image_sizes": [(h, w)] * B*V, "indices", "video_ids"}`` (views of sample ``b`` are
+    rows ``b*V .. b*V+V-1``; clips smaller than the batch are zero-padded at the bottom / right, and
+    ``image_sizes`` says how much of each row is the clip)."""
     views = {int(s["slow"].shape[0]) for s in batch}
     if len(views) != 1:
         raise ValueError(f"cannot batch samples with different numbers of views {sorted(views)}")
     return {
+        "image_sizes": [tuple(int(d) for d in v.shape[-2:]) for s in batch for v in s["slow"]],
         "slow": pad_videos([v for s in batch for v in s["slow"]], size_divisibility),
         "fast": pad_videos([v for s in batch for v in s["fast"]], size_divisibility),
         "labels": torch.stack([s["label"] for s in batch]),
