@@ -163,6 +163,12 @@ def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]
         "TEST": {"VIDEOS_PER_BATCH": batch},
         "OUTPUT_DIR": spec.output_dir or os.path.join("data", "output", stem),
     }
+    head = base.MODEL.ROI_ACTION_HEAD
+    if base.TEST.CLASS_GROUPS and (spec.num_classes, *groups) != (head.NUM_CLASSES, head.NUM_PERSON_MOVEMENT_CLASSES,
+                                                                   head.NUM_OBJECT_MANIPULATION_CLASSES,
+                                                                   head.NUM_PERSON_INTERACTION_CLASSES):
+        # the base config's report groups name its own classes: report the new head's groups instead
+        overrides["TEST"]["CLASS_GROUPS"] = ()
     for key, value in spec.extra.items():
         node = overrides
         *parents, leaf = key.split(".")

@@ -110,7 +110,29 @@ def checked_spec(cfg, name: str) -> dict:
     validate_spec(spec)  # missing files: an error naming the entry and the field
     quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE, num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
                 on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE).raise_on_errors()
+    check_head_against_label_map(cfg, name, spec)
     return spec
+
+
+def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
+    """The detector's class count must be what the dataset's label map names: its largest action id (class ``c`` is
+    action id ``c + 1``; AVA's evaluation map lists 60 of the 80 ids, the largest being 80). A head with more classes
+    would write action ids the label map does not have; one with fewer could never predict some of its classes."""
+    labelmap_file = spec["args"].get("eval_file_paths", {}).get("labelmap_file")
+    if not labelmap_file or not os.path.isfile(labelmap_file):
+        return
+    ids = read_labelmap(labelmap_file)
+    largest = max(ids)
+    head = cfg.MODEL.ROI_ACTION_HEAD
+    if head.NUM_CLASSES != largest:
+        raise ConfigValueError(
+            f"MODEL.ROI_ACTION_HEAD.NUM_CLASSES = {head.NUM_CLASSES}, but the label map of dataset {name!r} "
+            f"({labelmap_file}) names {len(ids)} actions with ids up to {largest}",
+            where="config keys MODEL.ROI_ACTION_HEAD.NUM_CLASSES / NUM_*_CLASSES",
+            fix=f"set MODEL.ROI_ACTION_HEAD.NUM_CLASSES {largest} and the three groups NUM_PERSON_MOVEMENT_CLASSES "
+                f"(one per person, softmax: ids 1..P) / NUM_OBJECT_MANIPULATION_CLASSES / "
+                f"NUM_PERSON_INTERACTION_CLASSES so that they sum to {largest} (tools/generate_finetune_config.py "
+                "--num-classes N --class-groups P O I writes them), and TEST.CLASS_GROUPS to match or ()")
 
 
 def _check_task(cfg, name: str, spec: dict) -> None:

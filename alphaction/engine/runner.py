@@ -77,6 +77,13 @@ def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
         if not sep or not name.strip() or not ids or name.strip() in groups:
             raise ConfigValueError(f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
                              "'1-5,7' (action ids of the label map)")
+        outside = [i for i in ids if not 1 <= i <= cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES]
+        if outside:
+            raise ConfigValueError(f"TEST.CLASS_GROUPS entry {entry!r} names action ids {outside}, outside the head's "
+                                   f"1..{cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES)",
+                                   where="config key TEST.CLASS_GROUPS",
+                                   fix="give groups of the head's action ids, or TEST.CLASS_GROUPS '()' to report "
+                                       "the head's pose / object / interaction groups")
         groups[name.strip()] = tuple(ids)
     return groups
 
@@ -178,8 +185,11 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
     if not (args.skip_val_in_train and args.skip_final_test):
-        # a typo in a test set's name or a missing clip of it stops the run now, not after the training
+        # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
+        # not after the training
         check_datasets(cfg, cfg.DATASETS.TEST)
+        if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
+            report_class_groups(cfg)
     try:
         if start_iter < s.MAX_ITER:
             loader = build_data_loader(cfg, is_train=True, start_iter=start_iter, rank=ctx.rank,

@@ -120,3 +120,21 @@ def test_values_only_the_model_builder_can_check(command, tmp_path, key, value):
         args += ["MODEL.IA_STRUCTURE.ACTIVE", "True"]
     status, err = command(test_net.main, args)
     assert_clear(status, err, key, value)
+
+
+def test_a_head_of_another_class_count_than_the_label_map_is_refused(command, tmp_path, tiny_data, monkeypatch):
+    # the tiny synthetic label map names 12 actions; a 14-class head would write ids 13 and 14
+    monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
+    status, err = command(train_net.main, ["--config-file", QUICK, "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "14",
+                                           "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "6",
+                                           "OUTPUT_DIR", tmp_path / "out"])
+    assert_clear(status, err, "NUM_CLASSES = 14", "ids up to 12", "NUM_CLASSES 12")
+    assert not list((tmp_path / "out").glob("model_*.pth"))
+
+
+def test_report_groups_of_other_classes_stop_the_run_before_training(command, tmp_path, tiny_data, monkeypatch):
+    monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
+    status, err = command(train_net.main, ["--config-file", QUICK, "TEST.CLASS_GROUPS", "('pose:1-5', 'far:20-30')",
+                                           "OUTPUT_DIR", tmp_path / "out"])
+    assert_clear(status, err, "TEST.CLASS_GROUPS", "far:20-30")
+    assert not list((tmp_path / "out").glob("model_*.pth"))

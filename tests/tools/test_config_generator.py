@@ -6,8 +6,9 @@ import os
 import pytest
 
 from alphaction.config import get_cfg
-from tools import generate_finetune_config as gen
+from alphaction.engine.defaults import REPO_ROOT
 from alphaction.utils.errors import run_cli
+from tools import generate_finetune_config as gen
 
 FLAGS = ["--dataset-train", "synthetic_tiny_train", "--dataset-test", "synthetic_tiny_val", "--num-classes", "10",
          "--class-groups", "5", "3", "2"]
@@ -110,3 +111,17 @@ def test_ia_inherits_the_published_ia_config(tmp_path, ia, backbone, base, struc
     # 16 clips per iteration: AlphAction's IA schedule as published
     assert tuple(cfg.SOLVER.STEPS) == (70000, 90000) and cfg.SOLVER.MAX_ITER == 110000
     assert cfg.SOLVER.IA_LR_FACTOR == 10.0
+
+
+def test_another_class_list_clears_the_base_configs_report_groups(tmp_path):
+    # the synthetic base reports 12-class groups ("object:6-8", "talk:9", ...); a 5-class head reports its own
+    base = os.path.join(REPO_ROOT, "config_files", "synthetic", "slowfast_r14_cpu.yaml")
+    out = tmp_path / "five.yaml"
+    assert gen.main(["--base-config", base, "--dataset-train", "synthetic_tiny_train", "--num-classes", "5",
+                     "--class-groups", "3", "1", "1", "--output", str(out)]) == 0
+    cfg = _load(out)
+    assert cfg.TEST.CLASS_GROUPS == () and cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES == 5
+    same = tmp_path / "same.yaml"  # the same class list keeps them
+    assert gen.main(["--base-config", base, "--dataset-train", "synthetic_tiny_train", "--num-classes", "12",
+                     "--class-groups", "5", "3", "4", "--output", str(same)]) == 0
+    assert len(_load(same).TEST.CLASS_GROUPS) == 5

@@ -18,8 +18,8 @@ from alphaction.checkpoint import Checkpointer
 from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.modeling import build_model
-from tools import export as export_tool
 from alphaction.utils.errors import run_cli
+from tools import export as export_tool
 
 DETECTOR_BASE = os.path.join(REPO_ROOT, "config_files/quick_schedules/synthetic_tiny_r14.yaml")
 CLASSIFIER_BASE = os.path.join(REPO_ROOT, "config_files/classification/synthetic_clips_r14_cpu.yaml")

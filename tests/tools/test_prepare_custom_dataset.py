@@ -15,8 +15,8 @@ from alphaction.data.datasets.clips import ClipViewTransform
 from alphaction.data.prep.clip_lists import (DatasetPrepError, labels_from_csv, labels_from_parent,
                                              labels_from_prefix, sorted_class_names, split_samples)
 from alphaction.data.video_io import write_clip
-from tools import prepare_custom_dataset
 from alphaction.utils.errors import run_cli
+from tools import prepare_custom_dataset
 
 # grey level of each class's frames, so a loaded sample shows which video it came from
 LEVEL = {"jump": 40, "run": 130, "walk": 220}
