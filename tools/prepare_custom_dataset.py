@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     test = f" DATASETS.TEST '(\"{result.name}_val\",)'" if result.val else ""
     print(f"\nWrote {', '.join(result.written)} under {args.output_dir}. Train with:\n"
           f"  python train_net.py --config-file YOUR_CONFIG.yaml DATASETS.CATALOG {catalog} "
-          f"DATASETS.TRAIN '(\"{result.name}_train\",)'{test} MODEL.CLIP_HEAD.NUM_CLASSES {len(result.classes)}")
+          f"DATASETS.TRAIN '(\"{result.name}_train\",)'{test} MODEL.CLIP_HEAD.NUM_CLASSES {len(result.classes)} "
+          f"OUTPUT_DIR {os.path.join('data', 'output', result.name)}")
     return 1 if result.skipped else 0
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -131,8 +130,10 @@ def check_output_dir(path: str) -> None:
 
 
 def setup(args: argparse.Namespace, train: bool | None = None) -> tuple[CfgNode, DistContext]:
-    """Config (frozen, values checked), process group, logger, seeds; writes OUTPUT_DIR/config.yaml on rank 0.
-    ``train`` (default: whether ``args`` came from the training parser) adds the solver's checks."""
+    """Config (frozen, values checked), process group, logger, seeds. ``train`` (default: whether ``args`` came
+    from the training parser) adds the solver's checks. ``OUTPUT_DIR/config.yaml`` is written by the training run
+    once its weights loaded (``write_config``): never by a run that stops at a bad value, nor over a resumable
+    run's config by one whose model does not fit it, nor by ``test_net.py``."""
     cfg = load_config(args)
     check_config(cfg, train=hasattr(args, "transfer") if train is None else train)
     check_output_dir(cfg.OUTPUT_DIR)
@@ -142,8 +143,6 @@ def setup(args: argparse.Namespace, train: bool | None = None) -> tuple[CfgNode,
     logger.info("Running with %d process(es) on %s; torch %s, Python %s", ctx.world_size, ctx.device,
                 torch.__version__, platform.python_version())
     logger.info("Arguments: %s", vars(args))
-    if ctx.rank == 0:
-        logging.getLogger(__name__).info("Merged config written to %s", write_config(cfg, cfg.OUTPUT_DIR))
     seed_all(args.seed, ctx.rank)
     configure_determinism(getattr(args, "deterministic", False))
     return cfg, ctx

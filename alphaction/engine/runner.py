@@ -17,6 +17,7 @@ from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
 from ..utils.errors import ConfigValueError
 from ..utils.seed import get_rng_state, set_rng_state
+from .defaults import write_config
 from .early_stopping import EarlyStoppingHook
 from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
                     PeriodicCheckpointHook, PreemptionHook, parse_metric)
@@ -130,6 +131,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
     extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
                                          adjust_lr=getattr(args, "adjust_lr", False))
+    if ctx.rank == 0:  # the run starts for real: record what it runs with (not before: a failed load keeps the old)
+        logger.info("Merged config written to %s", write_config(cfg, cfg.OUTPUT_DIR))
     start_iter = int(extras.get("iteration", 0))
     memory = TrainingMemory(memory_settings(cfg)) if uses_memory(model) else None
     if memory is not None:

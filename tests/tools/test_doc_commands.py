@@ -136,3 +136,11 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
             module.main(argv[2:])
         except SystemExit as e:  # argparse rejected the flags
             pytest.fail(f"{doc}: {cmd}: the arguments do not parse (exit {e.code})")
+
+
+def test_training_commands_on_a_users_dataset_name_their_own_output_folder():
+    # a run resumes whatever run its OUTPUT_DIR holds: a user's dataset must not land in a base config's folder
+    user_runs = [(doc, c) for doc, c in COMMANDS if "train_net.py" in c and "DATASETS.CATALOG" in c]
+    assert user_runs
+    for doc, cmd in user_runs:
+        assert "OUTPUT_DIR" in shlex.split(cmd), f"{doc}: {cmd}"

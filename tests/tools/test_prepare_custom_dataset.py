@@ -97,8 +97,10 @@ def test_prefix_labels_stratified_split_and_lists_load(flat_videos, tmp_path, ca
     rc = prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
                                       "--stratify", "--name", "mine", "--no-progress"])
     assert rc == 1  # done, but the corrupt video was left out
-    err = capsys.readouterr().err
-    assert "SKIPPED walk_broken.mp4" in err
+    captured = capsys.readouterr()
+    assert "SKIPPED walk_broken.mp4" in captured.err
+    # the printed training command names the dataset's own output folder
+    assert "OUTPUT_DIR data/output/mine" in captured.out
     ann = out / "annotations"
     assert open(ann / "class_index.txt").read() == "0 jump\n1 run\n2 walk\n"
     train, val = _lines(ann / "train_list.txt"), _lines(ann / "val_list.txt")
