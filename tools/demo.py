@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector-min-size", type=int, default=800, help="detector input short side")
     p.add_argument("--person-thresh", type=float, default=None,
                    help="keep person boxes scoring at least this (default: the config's TEST.BOX_THRESH)")
-    p.add_argument("--labelmap", default="", help="label map .pbtxt for action names (default: the config's "
-                                                  "first test dataset's, when it has one)")
+    p.add_argument("--labelmap", default="", help="label map .pbtxt for action names (default: the names the "
+                                                  "checkpoint holds, else the config's first test dataset's)")
     p.add_argument("--csv", default="", help="CSV of predictions to write")
     p.add_argument("--csv-thresh", type=float, default=0.0, help="CSV rows for actions scoring at least this")
     p.add_argument("--screenshot", default="", help="PNG of the annotated keyframe with the most persons")
@@ -57,12 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _labelmap(cfg, path: str) -> dict[int, str]:
+def _labelmap(cfg, path: str, checkpoint_names: list[str] | None) -> dict[int, str]:
     from alphaction.engine.labels import labelmap_of
     from alphaction.evaluation.ava import read_labelmap
 
-    # the config's datasets name the actions unless --labelmap does; numbers when neither does
-    return read_labelmap(path) if path else labelmap_of(cfg)
+    # --labelmap, else the names the checkpoint holds, else the config's datasets' label map; numbers without any
+    if path:
+        return read_labelmap(path)
+    if checkpoint_names:
+        return {i + 1: name for i, name in enumerate(checkpoint_names)}
+    return labelmap_of(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                     orig[0] / frames.shape[1], device, thresh)
     model = demo.build_action_model(cfg, args.weights, device)
     results = demo.predict_video(cfg, model, frames, orig, boxes, args.fps, device)
-    labelmap = _labelmap(cfg, args.labelmap)
+    labelmap = _labelmap(cfg, args.labelmap, getattr(model, "class_names", None))
     n = demo.render_video(frames, results, orig, args.output, args.fps, labelmap, args.top_k, args.show_thresh,
                           args.screenshot, args.render_scale)
     print(f"wrote {args.output} ({n} frames, {sum(len(r.boxes) for r in results)} person boxes in "

@@ -130,9 +130,13 @@ def _window(frames: np.ndarray, key: int, frame_num: int, sample_rate: int) -> n
 
 
 def build_action_model(cfg, weights: str, device: torch.device) -> torch.nn.Module:
-    """The model of ``cfg`` with ``weights`` loaded as ``test_net.py`` loads them (report in the log)."""
+    """The model of ``cfg`` with ``weights`` loaded as ``test_net.py`` loads them (report in the log). The class
+    names the checkpoint holds (``train_net.py`` saves them) are kept as ``model.class_names`` (None without)."""
     model = build_model(cfg)
-    Checkpointer(model, head_prefixes=head_prefixes(model)).load(weights, transfer=True, purpose="test")
+    checkpointer = Checkpointer(model, head_prefixes=head_prefixes(model))
+    checkpointer.load(weights, transfer=True, purpose="test")
+    names = checkpointer.loaded_info.get("class_names")
+    model.class_names = [str(n) for n in names] if names else None
     return model.to(device).eval()
 
 

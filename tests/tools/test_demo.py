@@ -150,3 +150,26 @@ def test_demo_gives_an_ia_model_the_memory_of_past_seconds_only(tiny_root, conca
             alone = model.predict_from_features(pooled, None)[0].numpy()
         np.testing.assert_allclose(results[s].probs, want, rtol=0, atol=1e-5)
         assert (np.abs(want - alone).max() > 1e-4) == (s > 0)  # memory from the second second on
+
+
+def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_root, tmp_path, concat_clips,
+                                                                        monkeypatch):
+    # a checkpoint train_net.py saved holds the class names; the dataset (and its label map) is not on this disk
+    cfg = get_cfg()
+    cfg.merge_from_file(QUICK)
+    torch.manual_seed(0)
+    names = [f"action_{i}" for i in range(1, 13)]
+    Checkpointer(build_model(cfg), save_dir=str(tmp_path)).save("named", class_names=names)
+    monkeypatch.setenv("ALPHACTION_DATA", str(tmp_path / "no_data_here"))
+    ann = json.loads((tiny_root / "annotations" / "val.json").read_text())
+    vid = ann["images"][0]["movie"]
+    movie = tmp_path / f"{vid}.mp4"
+    concat_clips(tiny_root / "clips" / vid, movie)
+    gt_box_file(tiny_root / "annotations" / "val.json", vid, tmp_path / "boxes.json")
+    table = tmp_path / "demo.csv"
+    assert demo.main(["--video", str(movie), "--output", str(tmp_path / "demo.mp4"), "--config", QUICK,
+                      "--weights", str(tmp_path / "named.pth"), "--boxes", str(tmp_path / "boxes.json"), "--cpu",
+                      "--csv", str(table)]) == 0
+    rows = list(csv.DictReader(open(table)))
+    assert rows and {r["action_name"] for r in rows} == set(names)
+    assert all(r["action_name"] == f"action_{r['action_id']}" for r in rows)
