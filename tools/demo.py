@@ -33,9 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="the model's config (as for test_net.py)")
     p.add_argument("--weights", required=True, help="the action model's checkpoint")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--boxes", help="person boxes: JSON list of {timestamp|frame, bbox [x,y,w,h], score}")
+    src.add_argument("--boxes", help="person boxes: JSON list of {timestamp|frame, bbox [x,y,w,h], score}, or "
+                                     "tools/detect_boxes.py's {image_id, ...} with --boxes-ann; pixels, or normalised "
+                                     "coordinates (all within [0, 1])")
     src.add_argument("--detector-weights", help="local torchvision detector checkpoint (COCO, person = 1)")
     src.add_argument("--detector-random-init", action="store_true", help=argparse.SUPPRESS)  # plumbing tests
+    p.add_argument("--boxes-ann", default="", help="the annotation JSON whose image ids --boxes names "
+                                                    "(tools/detect_boxes.py's --ann-file)")
+    p.add_argument("--boxes-video", default="", help="the video of --boxes-ann the demo's video is (when it holds "
+                                                      "several)")
     p.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn",
                    help="fasterrcnn_resnet50_fpn | fasterrcnn_resnet50_fpn_v2 | retinanet_resnet50_fpn")
     p.add_argument("--detector-min-size", type=int, default=800, help="detector input short side")
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.video}: {len(frames)} frames ({num_seconds} s at {args.fps} fps), {orig[1]}x{orig[0]}")
     thresh = cfg.TEST.BOX_THRESH if args.person_thresh is None else args.person_thresh
     if args.boxes:
-        boxes = demo.load_box_file(args.boxes, args.fps, thresh)
+        boxes = demo.load_box_file(args.boxes, args.fps, thresh, frame_size=orig, ann_file=args.boxes_ann,
+                                   video_id=args.boxes_video)
     else:
         from alphaction.data.prep.detect import build_detector, load_detector_weights
 

@@ -26,9 +26,10 @@ from ..data.collate import collate
 from ..data.prep.visualize import draw_boxes
 from ..data.video_io import window_positions
 from ..modeling import build_model
+from ..utils.errors import UserError
 from .ia_memory import memory_settings, uses_memory
 from .runner import head_prefixes
-from .tracker import IoUTracker
+from .tracker import IoUTracker, scene_cut
 
 logger = logging.getLogger(__name__)
 
@@ -71,29 +72,83 @@ def read_video(path: str, fps: int = 25, short_side: int = 360, max_seconds: flo
     return out, orig
 
 
-def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0) -> dict[int, np.ndarray]:
-    """Person boxes per second from a JSON list of COCO detection results in pixels of the original video:
-    ``[{"timestamp" (or "second"), "bbox": [x, y, w, h], "score", "category_id" (optional, 1 = person)}]``;
-    ``"frame"`` (a frame index at ``fps``) may replace the second (it is rounded down to its second).
+def _keyframes_of(ann_file: str, video_id: str, path: str) -> dict[int, tuple[int, int, int]]:
+    """``{image_id: (second, keyframe height, keyframe width)}`` of one video of an annotation JSON."""
+    with open(ann_file, encoding="utf-8") as f:
+        images = json.load(f).get("images", [])
+    movies = sorted({str(im.get("movie")) for im in images})
+    if not video_id:
+        if len(movies) != 1:
+            raise UserError(f"{path}: the annotation file {ann_file} holds {len(movies)} videos ({', '.join(movies[:5])}"
+                            f"{', ...' if len(movies) > 5 else ''})", where="--boxes-ann",
+                            fix="name the demo's video with --boxes-video VIDEO_ID")
+        video_id = movies[0]
+    out = {int(im["id"]): (int(im["timestamp"]), int(im["height"]), int(im["width"]))
+           for im in images if str(im.get("movie")) == video_id}
+    if not out:
+        raise UserError(f"video {video_id!r} is not in {ann_file}", where="--boxes-video",
+                        fix=f"use one of its videos: {', '.join(movies[:10])}")
+    return out
 
-    Returns ``{second: float32 [N, 5] (x1, y1, x2, y2, score)}``.
+
+def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_size: tuple[int, int] | None = None,
+                  ann_file: str = "", video_id: str = "") -> dict[int, np.ndarray]:
+    """Person boxes per second from a JSON list of COCO detection results. Both of our formats are read:
+
+    - ``[{"timestamp" (or "second", or "frame" at ``fps``), "bbox": [x, y, w, h], "score", "category_id"}]``
+      (the demo's own), in pixels of the video;
+    - ``[{"image_id", "bbox", "score", "category_id"}]`` (``tools/detect_boxes.py``'s), in pixels of the
+      keyframes of ``ann_file`` (the annotation JSON it read; ``video_id`` picks the video when it holds several):
+      the keyframe of an image id gives the second, and its size the scale to the video's ``frame_size``.
+
+    Coordinates all within [0, 1] (as AVA CSVs hold them) are taken as normalised and multiplied by the video's
+    ``frame_size = (height, width)``; the log says which was assumed. ``category_id`` other than 1 (person) and
+    scores below ``score_thresh`` are left out. Returns ``{second: float32 [N, 5] (x1, y1, x2, y2, score)}``.
     """
     with open(path, encoding="utf-8") as f:
         entries = json.load(f)
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a JSON list of {{timestamp, bbox, score}} detections")
-    per: dict[int, list] = {}
+        raise UserError("expected a JSON list of detections", where=path,
+                        fix='write [{"timestamp": SECOND, "bbox": [x, y, w, h], "score": S}, ...]')
+    keyframes = None
+    rows: list[tuple[int, list[float], float, tuple[int, int] | None]] = []
     for n, e in enumerate(entries):
+        if not isinstance(e, dict) or "bbox" not in e:
+            raise UserError(f"entry {n} has no bbox: {e!r}", where=path, fix="every entry needs \"bbox\": [x, y, w, h]")
         if e.get("category_id", 1) != 1 or float(e.get("score", 1.0)) < score_thresh:
             continue
+        size = None
         if "timestamp" in e or "second" in e:
             sec = int(e.get("timestamp", e.get("second")))
         elif "frame" in e:
             sec = int(e["frame"]) // fps
+        elif "image_id" in e:
+            if not ann_file:
+                raise UserError("the entries name image_id (tools/detect_boxes.py's format), not seconds",
+                                where=path, fix="pass the annotation file detect_boxes.py read: --boxes-ann ANN.json "
+                                                "(and --boxes-video VIDEO_ID when it holds several videos)")
+            keyframes = keyframes if keyframes is not None else _keyframes_of(ann_file, video_id, path)
+            if int(e["image_id"]) not in keyframes:
+                continue  # a keyframe of another video of the file
+            sec, kh, kw = keyframes[int(e["image_id"])]
+            size = (kh, kw)
         else:
-            raise ValueError(f"{path}: entry {n} has no 'timestamp', 'second' or 'frame' field: {e}")
-        x, y, w, h = (float(v) for v in e["bbox"])
-        per.setdefault(sec, []).append([x, y, x + w, y + h, float(e.get("score", 1.0))])
+            raise UserError(f"entry {n} has no 'timestamp', 'second', 'frame' or 'image_id' field: {e}", where=path,
+                            fix="give each detection the second (timestamp) it belongs to")
+        rows.append((sec, [float(v) for v in e["bbox"]], float(e.get("score", 1.0)), size))
+    normalised = bool(rows) and all(0.0 <= v <= 1.0 for _, b, _, _ in rows for v in b)
+    if rows:
+        logger.info("%s: %d boxes, coordinates taken as %s", path, len(rows),
+                    "normalised (all within [0, 1]): multiplied by the video size" if normalised else
+                    "pixels" + (" of the annotation's keyframes, scaled to the video" if keyframes else " of the video"))
+    per: dict[int, list] = {}
+    for sec, (x, y, w, h), score, size in rows:
+        sx = sy = 1.0
+        if normalised and frame_size is not None:
+            sy, sx = frame_size
+        elif size is not None and frame_size is not None:
+            sy, sx = frame_size[0] / size[0], frame_size[1] / size[1]
+        per.setdefault(sec, []).append([x * sx, y * sy, (x + w) * sx, (y + h) * sy, score])
     return {s: np.asarray(b, dtype=np.float32) for s, b in per.items()}
 
 
@@ -147,7 +202,8 @@ def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tu
     """Track the persons of every second and score their actions. ``person_boxes``: ``{second: [N, 5]}`` in
     pixels of the original video (``orig_size = (H, W)``). Seconds without boxes get empty results."""
     transform = build_transforms(cfg, is_train=False)
-    tracker = IoUTracker(iou_thresh=iou_thresh, max_age=2)
+    # no track bridges a second without its box, nor a scene cut: both would give another person the same id
+    tracker = IoUTracker(iou_thresh=iou_thresh, max_age=0)
     # an IA model with memory sees the persons of the seconds already processed (online memory, as streaming)
     memory = memory_settings(cfg) if uses_memory(model) else None
     pool = memory.new_pool() if memory is not None else None
@@ -156,6 +212,9 @@ def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tu
     for s in range(num_seconds):
         dets = person_boxes.get(s, np.zeros((0, 5), np.float32))
         res = SecondResult(s, dets[:, :4].copy(), dets[:, 4].copy())
+        if s > 0 and scene_cut(frames[(s - 1) * fps: s * fps + 1]):
+            tracker.reset()
+            logger.info("scene cut between seconds %d and %d: new track ids", s - 1, s)
         res.track_ids = tracker.update(res.boxes)
         if len(dets):
             clip = _window(frames, s * fps, cfg.INPUT.FRAME_NUM, cfg.INPUT.FRAME_SAMPLE_RATE)

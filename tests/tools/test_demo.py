@@ -173,3 +173,74 @@ def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_roo
     rows = list(csv.DictReader(open(table)))
     assert rows and {r["action_name"] for r in rows} == set(names)
     assert all(r["action_name"] == f"action_{r['action_id']}" for r in rows)
+
+
+def _boxes_by_second(path, **kw):
+    from alphaction.engine import demo as engine_demo
+
+    return engine_demo.load_box_file(str(path), **kw)
+
+
+def test_box_files_in_pixels_normalised_or_from_detect_boxes_give_the_same_boxes(tmp_path, caplog):
+    import logging
+
+    from alphaction.utils.errors import UserError
+
+    frame = (96, 128)  # the video: 128 wide, 96 high
+    pixels = [{"timestamp": 1, "bbox": [32.0, 24.0, 64.0, 48.0], "score": 0.9}]
+    normalised = [{"timestamp": 1, "bbox": [0.25, 0.25, 0.5, 0.5], "score": 0.9}]
+    # detect_boxes.py: image ids of an annotation file whose keyframes are 256 x 192 (twice the video)
+    ann = {"images": [{"id": 70001, "movie": "v", "timestamp": 1, "height": 192, "width": 256},
+                      {"id": 80001, "movie": "w", "timestamp": 1, "height": 192, "width": 256}]}
+    detected = [{"image_id": 70001, "bbox": [64.0, 48.0, 128.0, 96.0], "score": 0.9, "category_id": 1},
+                {"image_id": 80001, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.9, "category_id": 1}]
+    for name, data in (("px", pixels), ("norm", normalised), ("det", detected), ("ann", ann)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    expected = {1: np.array([[32, 24, 96, 72, 0.9]], np.float32)}
+    with caplog.at_level(logging.INFO, logger="alphaction.engine.demo"):
+        by_pixels = _boxes_by_second(tmp_path / "px.json", frame_size=frame)
+        by_norm = _boxes_by_second(tmp_path / "norm.json", frame_size=frame)
+        by_det = _boxes_by_second(tmp_path / "det.json", frame_size=frame, ann_file=str(tmp_path / "ann.json"),
+                                  video_id="v")
+    for boxes in (by_pixels, by_norm, by_det):
+        np.testing.assert_allclose(boxes[1], expected[1])
+    assert "taken as normalised" in caplog.text and "taken as pixels of the video" in caplog.text
+    with pytest.raises(UserError, match="--boxes-ann"):  # image ids without their annotation file
+        _boxes_by_second(tmp_path / "det.json", frame_size=frame)
+    with pytest.raises(UserError, match="--boxes-video"):  # two videos in the file: which one
+        _boxes_by_second(tmp_path / "det.json", frame_size=frame, ann_file=str(tmp_path / "ann.json"))
+
+
+def test_tracks_end_at_a_gap_and_at_a_scene_cut(tiny_root, random_model, tmp_path, concat_clips):
+    from alphaction.engine.tracker import scene_cut
+
+    # a track that misses a second ends: the box that reappears is a new person
+    tracker = IoUTracker(iou_thresh=0.3, max_age=0)
+    box = np.array([[10.0, 10.0, 50.0, 80.0]])
+    assert tracker.update(box) == [0] and tracker.update(np.zeros((0, 4))) == [] and tracker.update(box) == [1]
+    # a movie of two synthetic videos back to back, the same box in every second: a new track after the cut
+    first, second = sorted(p.name for p in (tiny_root / "clips").iterdir())[:2]
+    parts = []
+    for vid in (first, second):
+        concat_clips(tiny_root / "clips" / vid, tmp_path / f"{vid}.mp4")
+        parts += _decode(tmp_path / f"{vid}.mp4")
+    assert not scene_cut(np.stack(parts[:25])) and scene_cut(np.stack(parts[120:130]))
+    movie = tmp_path / "cut.mp4"
+    with av.open(str(movie), "w") as c:
+        st = c.add_stream("libx264", rate=25)
+        st.height, st.width, st.pix_fmt = parts[0].shape[0], parts[0].shape[1], "yuv420p"
+        for f in parts:
+            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in st.encode():
+            c.mux(p)
+    seconds = len(parts) // 25
+    (tmp_path / "same.json").write_text(json.dumps([{"timestamp": s, "bbox": [20, 10, 40, 70], "score": 1.0}
+                                                    for s in range(seconds)]))
+    table = tmp_path / "cut.csv"
+    assert demo.main(["--video", str(movie), "--output", str(tmp_path / "cut_out.mp4"), "--config", QUICK,
+                      "--weights", str(random_model), "--boxes", str(tmp_path / "same.json"), "--cpu",
+                      "--csv", str(table)]) == 0
+    ids = {int(r["second"]): int(r["track_id"]) for r in csv.DictReader(open(table))}
+    half = seconds // 2
+    assert {ids[s] for s in range(half)} == {0} and {ids[s] for s in range(half, seconds)} == {1}
