@@ -3,7 +3,7 @@
 
     # labels from the file name prefix (walk_001.mp4 -> walk), stratified 80 / 20 split
     python tools/prepare_custom_dataset.py --video-dir /path/to/videos --output-dir data/my_dataset \\
-        --val-ratio 0.2 --stratify
+        --val-ratio 0.2
     # labels from a CSV, videos copied into videos_train/<class>/ and videos_val/<class>/
     python tools/prepare_custom_dataset.py --video-dir /path/to/videos --output-dir data/my_dataset \\
         --label-csv labels.csv --video-col filename --label-col class --organize-by-class --copy-files
@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                         "name, or file name without extension)")
     parser.add_argument("--label-col", default="label", help="CSV column holding the class name")
     parser.add_argument("--val-ratio", type=float, default=0.2, help="fraction of videos for validation")
-    parser.add_argument("--stratify", action="store_true", help="split every class by --val-ratio")
+    parser.add_argument("--stratify", dest="stratify", action="store_true", default=True,
+                        help="split every class by --val-ratio (the default)")
+    parser.add_argument("--no-stratify", dest="stratify", action="store_false",
+                        help="draw the validation videos from all classes at once (a small class may get none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split")
     parser.add_argument("--organize-by-class", action="store_true",
                         help="make videos_train/<class>/ and videos_val/<class>/ (symbolic links by default)")
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         raise UserError(str(e), fix="check the options and the files the message names") from None
     print(_summary_table(result))
+    for c in result.classes:
+        train_n, val_n = result.counts[c]
+        if train_n == 0 or (result.val and val_n == 0):
+            split = "training" if train_n == 0 else "validation"
+            print(f"warning: class {c!r} has no {split} video ({train_n} train, {val_n} val): it "
+                  f"{'cannot be learned' if train_n == 0 else 'is not measured'}; add videos of it"
+                  f"{'' if args.stratify else ' or leave --no-stratify out'}", file=sys.stderr)
     for video, reason in result.skipped:
         print(f"SKIPPED {video}: {reason}", file=sys.stderr)
     if result.skipped:

@@ -221,3 +221,27 @@ def test_prepared_catalog_trains_and_tests_with_train_net(tmp_path):
     assert [r[0] for r in rows[1:]] == ["jump", "run", "walk"]  # names from the written class index
     assert sum(int(v) for r in rows[1:] for v in r[1:]) == 3  # 3 x 0.34 = 1.02 -> one val video per class
     assert cv2.imread(str(folder / "confusion_matrix.png")).shape == (24 + 120 + 3 * 40 + 8,) * 2 + (3,)
+
+
+def test_the_split_is_stratified_by_default_and_an_empty_class_is_warned_about(flat_videos, tmp_path, capsys):
+    # jump has one video: a stratified split keeps it for training (and says it has no validation video)
+    out = tmp_path / "default"
+    prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
+                                 "--no-progress"])
+    captured = capsys.readouterr()
+    train = _lines(out / "annotations" / "train_list.txt")
+    assert any(path.startswith("jump") for path, _ in train)
+    assert "warning: class 'jump' has no validation video (1 train, 0 val)" in captured.err
+    assert "jump" in captured.out and "train" in captured.out  # the per-class table
+    # --no-stratify draws from all: whichever class is left without training videos is named
+    for seed in range(20):
+        out = tmp_path / f"flat{seed}"
+        prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
+                                     "--no-stratify", "--seed", str(seed), "--no-progress"])
+        err = capsys.readouterr().err
+        trained = {path.split("_")[0] for path, _ in _lines(out / "annotations" / "train_list.txt")}
+        if "jump" not in trained:
+            assert "warning: class 'jump' has no training video (0 train, 1 val): it cannot be learned" in err
+            break
+    else:
+        pytest.fail("no seed put the only jump video into validation")
