@@ -34,7 +34,26 @@ __all__ = [
     "window_positions",
     "decode_window",
     "write_clip",
+    "quarter_turns",
+    "display_rgb",
 ]
+
+
+def quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns a player applies to ``frame`` (PyAV's ``frame.rotation``: the container's
+    display rotation, e.g. -90 for a phone video filmed upright, whose coded pixels stay landscape)."""
+    return int(round(float(getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+
+
+def display_rgb(frame, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """A decoded PyAV frame as uint8 RGB ``[H, W, 3]`` the way a player shows it: the display rotation applied,
+    after an optional resize of the coded picture to ``width`` x ``height`` (coded orientation)."""
+    if width is not None and height is not None:
+        rgb = frame.to_ndarray(width=width, height=height, format="rgb24")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    k = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
 class VideoDecodeError(UserError, RuntimeError):
@@ -106,6 +125,9 @@ def _to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:
         rgb = cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
     else:
         rgb = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(frame)  # clips with a display rotation are read as a player shows them
+    if turns:
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
     if size is not None and rgb.shape[:2] != tuple(size):
         rgb = cv2.resize(rgb, (int(size[1]), int(size[0])), interpolation=cv2.INTER_LINEAR)
     return rgb

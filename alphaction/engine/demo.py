@@ -24,7 +24,7 @@ from ..checkpoint import Checkpointer
 from ..data.build import build_transforms
 from ..data.collate import collate
 from ..data.prep.visualize import draw_boxes
-from ..data.video_io import window_positions
+from ..data.video_io import display_rgb, window_positions
 from ..modeling import build_model
 from ..utils.errors import UserError
 from .ia_memory import memory_settings, uses_memory
@@ -52,7 +52,7 @@ def read_video(path: str, fps: int = 25, short_side: int = 360, max_seconds: flo
                 t = float(frame.pts * stream.time_base) if frame.pts is not None else len(times) / fps
                 if max_seconds is not None and t >= max_seconds:
                     break
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(display_rgb(frame))  # a phone video's display rotation applied
                 times.append(t)
     except av.FFmpegError as e:
         raise ValueError(f"cannot decode {path}: {e}") from e

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..video_io import display_rgb
 from .clips import ClipClassificationDataset, ClipViewTransform
 from ...utils.errors import UserError
 
@@ -42,7 +43,7 @@ def read_video(path: str) -> np.ndarray:
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            frames = [display_rgb(f) for f in container.decode(stream)]  # display rotation applied
     except (av.error.FFmpegError, IndexError, OSError) as e:
         raise VideoReadError(f"{path}: cannot decode the video ({e})") from e
     if not frames:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 import av
 import cv2
+import numpy as np
 
-from ...utils.progress import bar_disable
 from ...utils.errors import UserError
+from ...utils.progress import bar_disable
+from ..video_io import quarter_turns
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +137,16 @@ class _ClipWriter:
             pass
 
 
+def _upright_yuv(frame: av.VideoFrame, size: tuple[int, int], turns: int) -> av.VideoFrame:
+    """``frame`` resized to the upright ``size = (width, height)`` and turned ``turns`` quarter turns
+    counter-clockwise (its display rotation), as a yuv420p frame for the encoder."""
+    if not turns:
+        return frame.reformat(width=size[0], height=size[1], format="yuv420p")
+    coded = size[::-1] if turns % 2 else size
+    rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(width=coded[0], height=coded[1], format="rgb24"), turns))
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+
 def prepare_video(
     source: str,
     clip_root: str,
@@ -181,7 +193,9 @@ def prepare_video(
         if not container.streams.video:
             raise PrepareError(f"{source} has no video stream")
         stream = container.streams.video[0]
-        size = output_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        coded = (stream.codec_context.width, stream.codec_context.height)
+        size = None  # (width, height) of the upright output: known at the first frame (its display rotation)
+        turns = 0
         os.makedirs(clip_dir, exist_ok=True)
         os.makedirs(keyframe_dir, exist_ok=True)
         if last is None:
@@ -201,6 +215,9 @@ def prepare_video(
                     boundary = prev[0] + duration - 1e-6
                 elif prev is None:
                     prev = (t, frame)
+                    turns = quarter_turns(frame)  # a phone video's display rotation: clips are written upright
+                    upright = coded[::-1] if turns % 2 else coded
+                    size = output_size(upright[0], upright[1], short_side)
                     continue
                 else:
                     boundary = (prev[0] + t) / 2  # output times nearer to prev than to this frame
@@ -221,7 +238,7 @@ def prepare_video(
                         else:
                             writer = _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
                     if writer is not None:
-                        writer.add(prev[1].reformat(width=size[0], height=size[1], format="yuv420p"))
+                        writer.add(_upright_yuv(prev[1], size, turns))
                     k += 1
                 if done or frame is None:
                     break
