@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--boxes", help="person boxes: JSON list of {timestamp|frame, bbox [x,y,w,h], score}, or "
                                      "tools/detect_boxes.py's {image_id, ...} with --boxes-ann; pixels, or normalised "
                                      "coordinates (all within [0, 1])")
-    src.add_argument("--detector-weights", help="local torchvision detector checkpoint (COCO, person = 1)")
+    src.add_argument("--detector-weights", help="DEFAULT (torchvision's COCO weights, from its cache) or a local "
+                                                "detector checkpoint (COCO, person = 1)")
     src.add_argument("--detector-random-init", action="store_true", help=argparse.SUPPRESS)  # plumbing tests
     p.add_argument("--boxes-ann", default="", help="the annotation JSON whose image ids --boxes names "
                                                     "(tools/detect_boxes.py's --ann-file)")
@@ -94,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         boxes = demo.load_box_file(args.boxes, args.fps, thresh, frame_size=orig, ann_file=args.boxes_ann,
                                    video_id=args.boxes_video)
     else:
-        from alphaction.data.prep.detect import build_detector, load_detector_weights
+        from alphaction.data.prep.detect import build_detector, load_detector_weights, resolve_detector_weights
 
         torch.manual_seed(0)
         detector = build_detector(args.detector_arch, min_size=args.detector_min_size)
         if args.detector_weights:
-            load_detector_weights(detector, args.detector_weights)
+            load_detector_weights(detector, resolve_detector_weights(args.detector_arch, args.detector_weights))
         boxes = demo.detect_persons(detector, frames, list(range(num_seconds)), args.fps,
                                     orig[0] / frames.shape[1], device, thresh)
     model = demo.build_action_model(cfg, args.weights, device)

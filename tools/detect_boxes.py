@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Person and object boxes for every keyframe of an annotation JSON (torchvision detector, local weights).
+"""Person and object boxes for every keyframe of an annotation JSON (torchvision detector).
 
     python tools/detect_boxes.py --ann-file data/my_videos/annotations/val.json \\
         --keyframe-root data/my_videos/keyframes --output-dir data/my_videos/boxes \\
-        --arch fasterrcnn_resnet50_fpn --weights /path/to/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth --device cuda
+        --arch fasterrcnn_resnet50_fpn --weights DEFAULT --device cuda
 
 Writes <output-dir>/<split>_person_bbox.json and <split>_object_bbox.json (<split>: --split, default the
 annotation file's name without extension): COCO detection-result lists [{image_id, bbox [x,y,w,h], score,
-category_id}] with the image ids of --ann-file. Weights are never downloaded: give the torchvision COCO
-checkpoint of --arch as a local file. --random-init skips loading (plumbing tests only: the boxes are noise).
+category_id}] with the image ids of --ann-file. --weights DEFAULT (or a weights name of --arch, e.g. COCO_V1) takes
+torchvision's COCO weights from its cache ($TORCH_HOME/hub/checkpoints), downloading them there once when the
+machine can; or give the checkpoint as a local file. --random-init skips loading (plumbing tests only: the boxes
+are noise).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import torch  # noqa: E402
 
 from alphaction.data.prep.annotations import read_json, write_json  # noqa: E402
 from alphaction.data.prep.detect import (  # noqa: E402
-    ARCHITECTURES, build_detector, detect_keyframes, load_detector_weights, split_detections,
+    ARCHITECTURES, build_detector, detect_keyframes, load_detector_weights, resolve_detector_weights, split_detections,
 )
 from alphaction.utils.errors import run_cli  # noqa: E402
 
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="", help="file name prefix (default: the annotation file's stem)")
     parser.add_argument("--arch", choices=ARCHITECTURES, default="fasterrcnn_resnet50_fpn")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--weights", help="local torchvision detector checkpoint (state dict)")
+    group.add_argument("--weights", help="DEFAULT / a torchvision weights name of --arch (from its cache), or a local "
+                                         "checkpoint file (state dict)")
     group.add_argument("--random-init", action="store_true", help="no weights (tests of the plumbing only)")
     parser.add_argument("--num-classes", type=int, default=91, help="detector classes (COCO: 91)")
     parser.add_argument("--person-category", type=int, default=1, help="the detector's person class (COCO: 1)")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     model = build_detector(args.arch, args.num_classes, args.min_size, args.max_size, args.score_thresh)
     if args.weights:
-        load_detector_weights(model, args.weights)
+        load_detector_weights(model, resolve_detector_weights(args.arch, args.weights))
     images = read_json(args.ann_file)["images"]
     results = detect_keyframes(model, images, args.keyframe_root, args.device, args.batch_size,
                                progress=not args.no_progress)

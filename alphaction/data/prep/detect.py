@@ -1,8 +1,10 @@
 """Person and object boxes for every keyframe of an annotation JSON, with a torchvision detector.
 
-The detector is built without any weights (``weights=None, weights_backbone=None``: nothing is downloaded) and
-loaded from a local file with ``torch.load(..., weights_only=True)``; every missing / unexpected / wrong-shape
-key is reported and stops the load. Outputs are COCO detection-result lists ``[{image_id, bbox [x, y, w, h],
+The detector is built without any weights (``weights=None, weights_backbone=None``) and loaded from a file with
+``torch.load(..., weights_only=True)``; every missing / unexpected / wrong-shape key is reported and stops the
+load. The file is a local path, or torchvision's own weights (``DEFAULT`` or a name of the architecture's
+weights enum, e.g. ``COCO_V1``) in torchvision's cache (``$TORCH_HOME/hub/checkpoints``): downloaded there once
+when the machine can, as torchvision does (:func:`resolve_detector_weights`). Outputs are COCO detection-result lists ``[{image_id, bbox [x, y, w, h],
 score, category_id}]`` in keyframe pixels: COCO category 1 (person) goes to the person file, the others to the
 object file.
 """
@@ -15,11 +17,13 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from ...utils.errors import MissingFileError, UserError
 from ...utils.progress import bar_disable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ARCHITECTURES", "build_detector", "load_detector_weights", "detect_keyframes", "split_detections"]
+__all__ = ["ARCHITECTURES", "build_detector", "load_detector_weights", "resolve_detector_weights", "detect_keyframes",
+           "split_detections"]
 
 ARCHITECTURES = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn")
 PERSON_CATEGORY = 1  # COCO
@@ -41,11 +45,51 @@ def build_detector(arch: str, num_classes: int = 91, min_size: int = 800, max_si
     return getattr(detection, arch)(**kwargs)
 
 
+def resolve_detector_weights(arch: str, weights: str) -> str:
+    """The local file of ``weights``: a path as given, or torchvision's weights of ``arch`` named ``DEFAULT`` /
+    an enum member (``COCO_V1``, or ``FasterRCNN_ResNet50_FPN_Weights.COCO_V1``) in torchvision's cache
+    (``torch.hub.get_dir()/checkpoints``, i.e. ``$TORCH_HOME/hub/checkpoints``), downloaded there when missing and
+    the network allows; otherwise one error naming the file, the folder and the address."""
+    if os.path.isfile(weights) or os.sep in weights or weights.endswith((".pth", ".pt")):
+        return weights
+    from torchvision.models import get_model_weights
+
+    if arch not in ARCHITECTURES:
+        raise UserError(f"unknown detector {arch!r}", where="--arch", fix=f"choose one of {', '.join(ARCHITECTURES)}")
+    enum = get_model_weights(arch)
+    name = weights.split(".")[-1]
+    if name not in enum.__members__:
+        raise UserError(f"{weights!r} is neither a file nor weights of {arch}", where="--weights",
+                        fix=f"give a local .pth file, or one of {', '.join(enum.__members__)} (torchvision's "
+                            f"{enum.__name__})")
+    entry = enum[name]
+    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+    path = os.path.join(folder, os.path.basename(entry.url))
+    if os.path.isfile(path):
+        return path
+    try:
+        os.makedirs(folder, exist_ok=True)
+        logger.info("%s.%s is not in torchvision's cache: downloading %s to %s", enum.__name__, name, entry.url, path)
+        torch.hub.download_url_to_file(entry.url, path, progress=True)
+    except Exception as e:  # noqa: BLE001 - no network, a proxy, a full disk: one clear message for all
+        if os.path.exists(path) and not os.path.getsize(path):
+            os.remove(path)
+        raise UserError(f"the {arch} weights {enum.__name__}.{name} are not in torchvision's cache and could not be "
+                        f"downloaded ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else 'no detail'})",
+                        where=path,
+                        fix=f"download {entry.url} where there is a network and put it at {path} (the folder is "
+                            "$TORCH_HOME/hub/checkpoints; TORCH_HOME defaults to ~/.cache/torch), or pass a local "
+                            "file") from None
+    return path
+
+
 def load_detector_weights(model: torch.nn.Module, path: str) -> None:
     """Load a state dict (or ``{"model": ...}`` / ``{"state_dict": ...}``) strictly, reporting every key problem."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"detector weights {path} not found. Download the torchvision checkpoint once "
-                                "(e.g. fasterrcnn_resnet50_fpn_coco-258fb6c6.pth) and pass its local path.")
+        raise MissingFileError(f"detector weights {path} not found", where="--weights / --detector-weights",
+                               fix="pass DEFAULT (torchvision's weights, from its cache or downloaded there once), or "
+                                   "the local path of the torchvision checkpoint (e.g. "
+                                   "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth)")
     state = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
@@ -60,11 +104,11 @@ def load_detector_weights(model: torch.nn.Module, path: str) -> None:
             for k in keys:
                 by[".".join(k.split(".")[:2])] += 1
             return ", ".join(f"{p} ({n})" for p, n in sorted(by.items())) or "none"
-        raise ValueError(
+        raise UserError(
             f"{path} does not match the {type(model).__name__} built here: missing keys: {group(missing)}; "
             f"unexpected keys: {group(unexpected)}; wrong shapes: "
             + (", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape[:5]) or "none")
-            + ". Check --arch matches the checkpoint (v1 vs v2, Faster R-CNN vs RetinaNet) and --num-classes.")
+            , fix="check that --arch matches the checkpoint (v1 vs v2, Faster R-CNN vs RetinaNet) and --num-classes")
     model.load_state_dict(state, strict=True)
     logger.info("loaded detector weights from %s (%d tensors)", path, len(state))
 
