@@ -22,7 +22,26 @@ from alphaction.data.prep.annotations import (  # noqa: E402
     image_size, is_plain_coco, merge_plain_coco, read_json, rows_to_coco, write_json,
 )
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.utils.errors import InputFileError, run_cli  # noqa: E402
+
+
+def normalised_rows(rows: list[tuple], size_of, path: str = "") -> tuple[list[tuple], str]:
+    """AVA rows with boxes normalised to [0, 1], and what the input was taken to be. A file whose coordinates all
+    lie within [0, 1] is normalised already (AVA's form); one with a coordinate above 1 is in pixels of the
+    keyframes, divided here by each keyframe's size (``size_of(video_id, second) -> (height, width)``)."""
+    if all(0.0 <= v <= 1.0 for r in rows for v in r[2:6]):
+        return rows, "normalised (all within [0, 1], AVA's form)"
+    out = []
+    for r in rows:
+        h, w = size_of(r[0], r[1])
+        x1, y1, x2, y2 = r[2] / w, r[3] / h, r[4] / w, r[5] / h
+        if min(x1, y1) < -0.01 or max(x2, y2) > 1.01:
+            raise InputFileError(f"box {r[2:6]} of (video_id={r[0]!r}, timestamp={r[1]}) lies outside its "
+                                 f"{w}x{h} keyframe", where=path,
+                                 fix="give boxes in pixels of the keyframes or normalised to [0, 1], not mixed")
+        out.append((r[0], r[1], min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0), min(max(x2, 0.0), 1.0),
+                    min(max(y2, 0.0), 1.0), *r[6:]))
+    return out, "pixels of the keyframes (a coordinate above 1), normalised by each keyframe's size"
 
 
 def _strip_ext(name: str) -> str:
@@ -56,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not (args.keyframe_root or args.clip_root):
             parser.error("give --keyframe-root (or --clip-root): the image sizes are read from them")
-        rows = read_csv(args.input)
+        rows = read_csv(args.input, allow_header=True)  # a header line (as in the docs' example) is skipped
+        if not rows:
+            raise InputFileError(f"{args.input} holds no annotation rows", where=args.input,
+                                 fix="one row per person box and action: video_id,timestamp,x1,y1,x2,y2,"
+                                     "action_id,person_id")
+        size_of = lambda v, t: image_size(args.keyframe_root, args.clip_root, v, t)  # noqa: E731
+        rows, unit = normalised_rows(rows, size_of, args.input)
+        print(f"{args.input}: box coordinates taken as {unit}", file=sys.stderr)
         video_ids = None
         if args.video_list:
             with open(args.video_list, encoding="utf-8") as f:
@@ -70,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             for vid in sorted({r[0] for r in rows}):
                 folder = os.path.join(root, vid)
                 extra[vid] = [int(n[:-4]) for n in os.listdir(folder) if n.endswith(ext) and n[:-4].isdigit()]
-        coco = rows_to_coco(rows, lambda v, t: image_size(args.keyframe_root, args.clip_root, v, t), video_ids, extra)
+        coco = rows_to_coco(rows, size_of, video_ids, extra)
     write_json(args.output, coco, args.indent)
     n_actions = sum(len(a["action_ids"]) for a in coco["annotations"])
     print(f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} person boxes, "

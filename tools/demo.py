@@ -87,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
-    frames, orig = demo.read_video(args.video, args.fps, args.short_side, args.max_seconds)
-    num_seconds = -(-len(frames) // args.fps)
-    print(f"{args.video}: {len(frames)} frames ({num_seconds} s at {args.fps} fps), {orig[1]}x{orig[0]}")
+    from alphaction.data.video_io import VideoFrames
+
+    # decoded, scored and drawn as a stream: memory holds a few seconds of frames whatever the video's length
+    frames = VideoFrames(args.video, args.fps, args.short_side, args.max_seconds)
+    orig = frames.orig_size
+    print(f"{args.video}: {orig[1]}x{orig[0]}, read at {args.fps} fps"
+          + (f" (first {args.max_seconds:g} s)" if args.max_seconds is not None else ""))
     thresh = cfg.TEST.BOX_THRESH if args.person_thresh is None else args.person_thresh
+    boxes, detector = None, None
     if args.boxes:
         boxes = demo.load_box_file(args.boxes, args.fps, thresh, frame_size=orig, ann_file=args.boxes_ann,
                                    video_id=args.boxes_video)
@@ -101,14 +106,22 @@ def main(argv: list[str] | None = None) -> int:
         detector = build_detector(args.detector_arch, min_size=args.detector_min_size)
         if args.detector_weights:
             load_detector_weights(detector, resolve_detector_weights(args.detector_arch, args.detector_weights))
-        boxes = demo.detect_persons(detector, frames, list(range(num_seconds)), args.fps,
-                                    orig[0] / frames.shape[1], device, thresh)
     model = demo.build_action_model(cfg, args.weights, device)
-    results = demo.predict_video(cfg, model, frames, orig, boxes, args.fps, device)
     labelmap = _labelmap(cfg, args.labelmap, getattr(model, "class_names", None))
-    n = demo.render_video(frames, results, orig, args.output, args.fps, labelmap, args.top_k, args.show_thresh,
-                          args.screenshot, args.render_scale)
-    print(f"wrote {args.output} ({n} frames, {sum(len(r.boxes) for r in results)} person boxes in "
+    renderer = demo.Renderer(args.output, frames.size, orig, args.fps, labelmap, args.top_k, args.show_thresh,
+                             args.screenshot, args.render_scale)
+    try:
+        results = demo.run_video(cfg, model, frames, orig, args.fps, device, person_boxes=boxes, detector=detector,
+                                 person_thresh=thresh, on_frame=renderer)
+    finally:
+        renderer.close()
+    if boxes:
+        late = sorted(s for s in boxes if s >= len(results))
+        if late:
+            logging.getLogger("demo").warning("%s: boxes for seconds %s past the video's end (%d s) were not used",
+                                              args.boxes, late[:10], len(results))
+    print(f"wrote {args.output} ({renderer.count} frames, {len(results)} s, "
+          f"{sum(len(r.boxes) for r in results)} person boxes in "
           f"{len({t for r in results for t in r.track_ids})} tracks)")
     if args.csv:
         rows = demo.write_predictions_csv(args.csv, results, orig, labelmap, args.csv_thresh)

@@ -21,7 +21,8 @@ import torch
 from ..checkpoint import Checkpointer, LoadReport
 from ..config import CfgNode, get_cfg
 from ..data.build import build_clip_transforms
-from ..data.datasets.clip_sources import read_video as read_clip_video
+from ..data.video_io import VideoFrames
+from ..data.datasets.clip_sources import SparseVideo
 from ..engine import demo
 from ..engine.inference_cls import clip_scores
 from ..engine.labels import class_names as config_class_names
@@ -126,14 +127,14 @@ def _top(probs: np.ndarray, names: Sequence[str], topk: int) -> list[tuple[str, 
     return [(names[int(c)], float(probs[c])) for c in order]
 
 
-def _clip_frames(video: str | np.ndarray) -> np.ndarray:
+def _clip_frames(video: str | np.ndarray) -> np.ndarray | SparseVideo:
     if isinstance(video, np.ndarray):
         if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
             raise ValueError(f"expected uint8 RGB frames [T, H, W, 3], got {video.dtype} {video.shape}")
         return video
     if not os.path.isfile(str(video)):
         raise FileNotFoundError(f"video {video} not found")
-    return read_clip_video(str(video))
+    return SparseVideo(str(video))  # only the frames the test views sample are decoded into memory
 
 
 @torch.no_grad()
@@ -193,20 +194,17 @@ def detect_actions(model: ActionModel, video: str | np.ndarray, boxes: Mapping[i
         raise ValueError("detect_actions: give exactly one of boxes={second: [[x1, y1, x2, y2], ...]} or detector=")
     if isinstance(video, np.ndarray):
         frames, orig = _clip_frames(video), tuple(video.shape[1:3])
-    else:
-        frames, orig = demo.read_video(str(video), fps, short_side)
-    num_seconds = -(-len(frames) // fps)
-    if boxes is not None:
-        persons = _person_boxes(boxes)
-        outside = sorted(s for s in persons if not 0 <= s < num_seconds)
-        if outside:
-            raise ValueError(f"detect_actions: boxes given for seconds {outside}, but the video has seconds "
-                             f"0..{num_seconds - 1} ({len(frames)} frames at {fps} fps)")
-    else:
-        thresh = model.cfg.TEST.BOX_THRESH if person_thresh is None else person_thresh
-        persons = demo.detect_persons(detector, frames, list(range(num_seconds)), fps, orig[0] / frames.shape[1], model.device,
-                                      thresh)
-    results = demo.predict_video(model.cfg, model.module, frames, orig, persons, fps, model.device)
+    else:  # decoded as the model goes: memory does not grow with the video's length
+        frames = VideoFrames(str(video), fps, short_side)
+        orig = frames.orig_size
+    persons = _person_boxes(boxes) if boxes is not None else None
+    thresh = model.cfg.TEST.BOX_THRESH if person_thresh is None else person_thresh
+    results = demo.run_video(model.cfg, model.module, frames, orig, fps, model.device, person_boxes=persons,
+                             detector=detector, person_thresh=thresh, progress=False)
+    outside = sorted(s for s in (persons or {}) if not 0 <= s < len(results))
+    if outside:
+        raise ValueError(f"detect_actions: boxes given for seconds {outside}, but the video has seconds "
+                         f"0..{len(results) - 1} (at {fps} fps)")
     out = []
     for r in results:
         probs = r.probs if r.probs.size else np.zeros((0, len(model.class_names)), np.float32)

@@ -98,7 +98,7 @@ def convert_pyslowfast(state: dict[str, torch.Tensor]) -> Conversion:
     """PySlowFast ``SlowFast`` (``s1.pathway{p}_stem``, ``s{k}_fuse``, ``s{s}.pathway{p}_res{i}.branch2.{a,b,c}``)."""
     state = _strip_all(state, "model.")
     rules = [
-        (rf"s1\.pathway([01])_stem\.conv\.weight", lambda m: f"backbone.{PATHS[int(m[1])]}.conv1.weight"),
+        (r"s1\.pathway([01])_stem\.conv\.weight", lambda m: f"backbone.{PATHS[int(m[1])]}.conv1.weight"),
         (rf"s1\.pathway([01])_stem\.bn\.{_BN}", lambda m: f"backbone.{PATHS[int(m[1])]}.bn1.{m[2]}"),
         (r"s([1-4])_fuse\.conv_f2s\.weight", lambda m: f"backbone.fast.Tconv{m[1]}.conv.weight"),
         (rf"s([1-4])_fuse\.bn\.{_BN}", lambda m: f"backbone.fast.Tconv{m[1]}.bn.{m[2]}"),

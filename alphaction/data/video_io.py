@@ -36,6 +36,9 @@ __all__ = [
     "write_clip",
     "quarter_turns",
     "display_rgb",
+    "VideoFrames",
+    "source_frame_times",
+    "resample_by_time",
 ]
 
 
@@ -114,6 +117,94 @@ def _open_frames(path: str, video_id: str, timestamp: int):
             "Re-extract the clip or drop the annotation.",
             path, video_id, timestamp,
         ) from exc
+
+
+def source_frame_times(container, start: float = 0.0):
+    """Yield ``(time in seconds from the stream's start, frame, nominal frame duration)`` for the frames of the
+    first video stream from about ``start`` on (earlier frames after the seek are the caller's to drop). The one
+    time base of every resampler here: ``tools/prepare_ava_videos.py``, :class:`VideoFrames`, the clip readers."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    base = float(stream.time_base) if stream.time_base else 1.0
+    t0 = float(stream.start_time * base) if stream.start_time is not None else 0.0
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    if start > 1.0:
+        # seek to a keyframe before start - 1 s
+        container.seek(int((t0 + start - 1.0) / base), stream=stream, backward=True, any_frame=False)
+    index = 0
+    for frame in container.decode(stream):
+        t = frame.time - t0 if frame.time is not None else index / rate
+        index += 1
+        yield t, frame, 1.0 / rate
+
+
+def resample_by_time(timed_frames, fps: int, limit: float | None = None):
+    """``(output index k, source item)`` for output times ``k / fps`` (k = 0, 1, ...) from
+    ``(time, item, duration)`` triples in time order: the item nearest in time (ties to the earlier one), the
+    first item covering the times before it, the last one lasting its ``duration``; stops before ``limit``
+    seconds. Variable frame rates are followed; a 30 fps source at 25 drops frames, a 15 fps one repeats them."""
+    k, prev = 0, None
+    for t, item, duration in timed_frames:
+        if prev is not None:
+            boundary = (prev[0] + t) / 2  # output times nearer to the previous source frame
+            if limit is not None:
+                boundary = min(boundary, limit)
+            while k / fps < boundary:
+                yield k, prev[1]
+                k += 1
+            if limit is not None and k / fps >= limit:
+                return
+        prev = (t, item, duration)
+    if prev is not None:
+        boundary = prev[0] + prev[2] - 1e-6
+        if limit is not None:
+            boundary = min(boundary, limit)
+        while k / fps < boundary or k == 0:
+            yield k, prev[1]
+            k += 1
+
+
+class VideoFrames:
+    """The frames of a video file at ``fps``, decoded as they are iterated (memory does not grow with the
+    video's length): output frame ``k`` is the source frame nearest to time ``k / fps`` by the rule
+    :func:`resample_by_time` (the one ``tools/prepare_ava_videos.py`` cuts clips by), shown upright (display
+    rotation applied) and resized with area interpolation so that the short side is at most ``short_side``
+    (0: the original size; even sizes when resized). Only frames that are yielded are converted and resized.
+
+    Attributes (read from the first frame when built): ``orig_size`` ``(H, W)`` as shown, ``size`` ``(h, w)`` of
+    the yielded frames. Iterating yields uint8 RGB ``[h, w, 3]`` arrays; ``max_seconds`` stops early.
+    """
+
+    def __init__(self, path: str, fps: int = 25, short_side: int = 360, max_seconds: float | None = None) -> None:
+        if not os.path.isfile(path):
+            raise MissingClipError(f"video {path} not found", path, os.path.basename(path), 0)
+        self.path, self.fps, self.max_seconds = path, int(fps), max_seconds
+        first = next(iter(self._timed()), None)
+        if first is None:
+            raise CorruptClipError(f"{path} holds no decodable video frames", path, os.path.basename(path), 0)
+        h, w = display_rgb(first[1]).shape[:2]
+        self.orig_size = (h, w)
+        scale = short_side / min(h, w) if short_side and min(h, w) > short_side else 1.0
+        self.size = (int(round(h * scale / 2)) * 2, int(round(w * scale / 2)) * 2) if scale != 1.0 else (h, w)
+
+    def _timed(self):
+        try:
+            with av.open(self.path) as container:
+                if not container.streams.video:
+                    raise CorruptClipError(f"{self.path} has no video stream", self.path, "", 0)
+                yield from source_frame_times(container)
+        except av.FFmpegError as e:
+            raise CorruptClipError(f"cannot decode {self.path}: {e}", self.path, "", 0) from e
+
+    def __iter__(self):
+        last_src, last_out = None, None
+        for _, frame in resample_by_time(self._timed(), self.fps, self.max_seconds):
+            if frame is not last_src:  # a repeated source frame is converted once
+                rgb = display_rgb(frame)
+                if rgb.shape[:2] != self.size:
+                    rgb = cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+                last_src, last_out = frame, rgb
+            yield last_out
 
 
 def _to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:

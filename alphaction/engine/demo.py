@@ -1,8 +1,9 @@
 """Run an action detector over a whole video: person boxes per second (a box file or a torchvision detector),
 IoU tracking, the model on the frame window around each second, an annotated MP4 and a CSV (``tools/demo.py``).
 
-The video is decoded once (PyAV), resampled by frame time to ``fps`` (25: what the clips of the datasets hold) and
-kept in memory at a short side of at most ``short_side`` pixels. Second ``s``'s keyframe is frame ``s * fps``; its
+The video is decoded once as a stream (:class:`~alphaction.data.video_io.VideoFrames`: PyAV, resampled by frame
+time to ``fps``, 25 being what the clips of the datasets hold, short side at most ``short_side``);
+:func:`run_video` keeps only the frames that pending windows and the rendering still need. Second ``s``'s keyframe is frame ``s * fps``; its
 window is built exactly as ``alphaction.data.video_io.decode_window`` builds it from per-second clips (keyframe at
 window position ``span // 2``, edge frames repeated past the ends of the video), and it goes through the dataset's
 test transform (``build_transforms(cfg, is_train=False)``), so the model sees what ``test_net.py`` would show it.
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import av
 import cv2
@@ -24,52 +26,26 @@ from ..checkpoint import Checkpointer
 from ..data.build import build_transforms
 from ..data.collate import collate
 from ..data.prep.visualize import draw_boxes
-from ..data.video_io import display_rgb, window_positions
+from ..data.video_io import VideoFrames, window_positions
 from ..modeling import build_model
 from ..utils.errors import UserError
+from ..utils.progress import progress as progress_bar
 from .ia_memory import memory_settings, uses_memory
 from .runner import head_prefixes
-from .tracker import IoUTracker, scene_cut
+from .tracker import IoUTracker, colour_histogram, is_cut
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_video", "load_box_file", "detect_persons", "SecondResult", "predict_video", "render_video",
-           "write_predictions_csv", "VideoWriter"]
+__all__ = ["read_video", "load_box_file", "detect_persons", "SecondResult", "run_video", "predict_video", "Renderer",
+           "render_video", "write_predictions_csv", "VideoWriter"]
 
 
 def read_video(path: str, fps: int = 25, short_side: int = 360, max_seconds: float | None = None):
-    """Decode ``path`` -> ``(frames uint8 [T, H, W, 3] RGB, (orig_height, orig_width))``, resampled to ``fps``
-    (nearest source frame by time) and resized so that the short side is at most ``short_side`` (0: never)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"video {path} not found")
-    frames, times = [], []
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise ValueError(f"{path} has no video stream")
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                t = float(frame.pts * stream.time_base) if frame.pts is not None else len(times) / fps
-                if max_seconds is not None and t >= max_seconds:
-                    break
-                frames.append(display_rgb(frame))  # a phone video's display rotation applied
-                times.append(t)
-    except av.FFmpegError as e:
-        raise ValueError(f"cannot decode {path}: {e}") from e
-    if not frames:
-        raise ValueError(f"{path} holds no decodable video frames")
-    orig = frames[0].shape[:2]
-    times = np.asarray(times) - times[0]
-    duration = times[-1] + (times[-1] / max(1, len(times) - 1) if len(times) > 1 else 1.0 / fps)
-    n_out = max(1, int(round(duration * fps)))
-    pick = np.searchsorted(times, (np.arange(n_out) / fps) - 1e-6)
-    pick = np.clip(pick, 0, len(frames) - 1)
-    h, w = orig
-    scale = short_side / min(h, w) if short_side and min(h, w) > short_side else 1.0
-    size = (int(round(w * scale / 2)) * 2, int(round(h * scale / 2)) * 2)  # even: H.264 yuv420p
-    out = np.stack([cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) if size != (w, h) else frames[i]
-                    for i in pick])
-    return out, orig
+    """Decode ``path`` -> ``(frames uint8 [T, H, W, 3] RGB, (orig_height, orig_width))``: the whole video in memory
+    (for short videos and tests; :func:`run_video` streams). Frames as :class:`~alphaction.data.video_io.VideoFrames`
+    gives them: at ``fps`` (nearest source frame by time), upright, short side at most ``short_side``."""
+    video = VideoFrames(path, fps, short_side, max_seconds)
+    return np.stack(list(video)), video.orig_size
 
 
 def _keyframes_of(ann_file: str, video_id: str, path: str) -> dict[int, tuple[int, int, int]]:
@@ -178,12 +154,6 @@ class SecondResult:
     probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # [N, NUM_CLASSES]
 
 
-def _window(frames: np.ndarray, key: int, frame_num: int, sample_rate: int) -> np.ndarray:
-    left = frame_num * sample_rate // 2
-    idx = np.clip(key - left + window_positions(frame_num, sample_rate), 0, len(frames) - 1)
-    return frames[idx]
-
-
 def build_action_model(cfg, weights: str, device: torch.device) -> torch.nn.Module:
     """The model of ``cfg`` with ``weights`` loaded as ``test_net.py`` loads them (report in the log). The class
     names the checkpoint holds (``train_net.py`` saves them) are kept as ``model.class_names`` (None without)."""
@@ -195,47 +165,119 @@ def build_action_model(cfg, weights: str, device: torch.device) -> torch.nn.Modu
     return model.to(device).eval()
 
 
+class _Scorer:
+    """Scores the persons of one second from its frame window (the test transform of ``cfg``), with the online
+    memory of the seconds before for an IA model with memory blocks."""
+
+    def __init__(self, cfg, model: torch.nn.Module, orig_size: tuple[int, int], device: torch.device) -> None:
+        self.cfg, self.model, self.orig_size, self.device = cfg, model, tuple(orig_size), device
+        self.transform = build_transforms(cfg, is_train=False)
+        self.memory = memory_settings(cfg) if uses_memory(model) else None
+        self.pool = self.memory.new_pool() if self.memory is not None else None
+
+    @torch.no_grad()
+    def __call__(self, res: SecondResult, clip: np.ndarray) -> None:
+        cfg, device, s = self.cfg, self.device, res.second
+        sample = self.transform(clip, torch.from_numpy(res.boxes), box_size=self.orig_size,
+                                rng=np.random.default_rng(0))
+        sample.update(labels=torch.zeros(len(res.boxes), 0), scores=torch.from_numpy(res.scores), video_id="",
+                      timestamp=s, index=s)
+        batch = collate([sample], cfg.DATALOADER.SIZE_DIVISIBILITY)
+        args = (batch["slow"].to(device), batch["fast"].to(device), [b.to(device) for b in batch["boxes"]],
+                batch["image_sizes"])
+        objects = [o.to(device) for o in batch["objects"]]
+        if self.pool is None:
+            probs = self.model(*args, objects=objects)
+        else:
+            pooled = self.model.extract_features(*args, objects=objects)
+            window = self.pool.window("demo", s, device=device, **self.memory.window_kwargs(online=True))
+            probs = self.model.predict_from_features(pooled, [window])
+            self.pool.update(["demo"], [s], [pooled.persons[0]])
+        res.probs = probs[0].float().cpu().numpy()
+
+
 @torch.no_grad()
-def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tuple[int, int],
-                  person_boxes: dict[int, np.ndarray], fps: int, device: torch.device,
-                  iou_thresh: float = 0.3) -> list[SecondResult]:
-    """Track the persons of every second and score their actions. ``person_boxes``: ``{second: [N, 5]}`` in
-    pixels of the original video (``orig_size = (H, W)``). Seconds without boxes get empty results."""
-    transform = build_transforms(cfg, is_train=False)
-    # no track bridges a second without its box, nor a scene cut: both would give another person the same id
+def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_size: tuple[int, int], fps: int,
+              device: torch.device, person_boxes: dict[int, np.ndarray] | None = None,
+              detector: torch.nn.Module | None = None, person_thresh: float = 0.5, iou_thresh: float = 0.3,
+              on_frame: Callable[[int, np.ndarray, list["SecondResult"]], None] | None = None,
+              progress: bool = True) -> list[SecondResult]:
+    """Track the persons of every second of a frame stream and score their actions, holding only the frames the
+    pending windows and the rendering still need (a few seconds, whatever the video's length).
+
+    Args:
+        frames: uint8 RGB frames at ``fps`` (e.g. :class:`~alphaction.data.video_io.VideoFrames`, or an array).
+        orig_size: ``(H, W)`` of the original video; boxes are in its pixels.
+        person_boxes: ``{second: [N, 5]}`` (x1, y1, x2, y2, score); or ``detector`` (a torchvision detector) run
+            on each second's keyframe, persons scoring >= ``person_thresh``.
+        on_frame: called as ``on_frame(n, frame, results)`` for every frame in order once the seconds it shows
+            and the next one are scored (what :class:`Renderer` draws from).
+
+    Returns one :class:`SecondResult` per second. A track ends when its person is missing for a second or at a
+    scene cut (:func:`~alphaction.engine.tracker.scene_cut`), so another person never takes over its id.
+    """
+    score = _Scorer(cfg, model, orig_size, device)
     tracker = IoUTracker(iou_thresh=iou_thresh, max_age=0)
-    # an IA model with memory sees the persons of the seconds already processed (online memory, as streaming)
-    memory = memory_settings(cfg) if uses_memory(model) else None
-    pool = memory.new_pool() if memory is not None else None
-    num_seconds = int(np.ceil(len(frames) / fps))
-    results = []
-    for s in range(num_seconds):
-        dets = person_boxes.get(s, np.zeros((0, 5), np.float32))
+    left = cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE // 2
+    positions = window_positions(cfg.INPUT.FRAME_NUM, cfg.INPUT.FRAME_SAMPLE_RATE)
+    buffer: dict[int, np.ndarray] = {}
+    cut_before: dict[int, bool] = {}  # frame index -> a cut between it and the frame before
+    hist_prev = None
+    persons = dict(person_boxes or {})
+    results: list[SecondResult] = []
+    rendered = 0
+    scale = None
+
+    def process(s: int, last_index: int) -> None:
+        dets = persons.get(s, np.zeros((0, 5), np.float32))
         res = SecondResult(s, dets[:, :4].copy(), dets[:, 4].copy())
-        if s > 0 and scene_cut(frames[(s - 1) * fps: s * fps + 1]):
+        if s > 0 and any(cut_before.get(i, False) for i in range((s - 1) * fps + 1, s * fps + 1)):
             tracker.reset()
             logger.info("scene cut between seconds %d and %d: new track ids", s - 1, s)
         res.track_ids = tracker.update(res.boxes)
         if len(dets):
-            clip = _window(frames, s * fps, cfg.INPUT.FRAME_NUM, cfg.INPUT.FRAME_SAMPLE_RATE)
-            sample = transform(clip, torch.from_numpy(res.boxes), box_size=tuple(orig_size),
-                               rng=np.random.default_rng(0))
-            sample.update(labels=torch.zeros(len(dets), 0), scores=torch.from_numpy(res.scores), video_id="",
-                          timestamp=s, index=s)
-            batch = collate([sample], cfg.DATALOADER.SIZE_DIVISIBILITY)
-            args = (batch["slow"].to(device), batch["fast"].to(device), [b.to(device) for b in batch["boxes"]],
-                    batch["image_sizes"])
-            objects = [o.to(device) for o in batch["objects"]]
-            if pool is None:
-                probs = model(*args, objects=objects)
-            else:
-                pooled = model.extract_features(*args, objects=objects)
-                window = pool.window("demo", s, device=device, **memory.window_kwargs(online=True))
-                probs = model.predict_from_features(pooled, [window])
-                pool.update(["demo"], [s], [pooled.persons[0]])
-            res.probs = probs[0].float().cpu().numpy()
+            idx = np.clip(s * fps - left + positions, 0, last_index)
+            score(res, np.stack([buffer[int(i)] for i in idx]))
         results.append(res)
+
+    def render_until(stop: int) -> None:
+        nonlocal rendered
+        while rendered < stop:
+            if on_frame is not None:
+                on_frame(rendered, buffer[rendered], results)
+            rendered += 1
+
+    n = -1
+    for n, frame in enumerate(progress_bar(frames, "video", "frame", enabled=progress, logger=logger)):
+        buffer[n] = frame
+        hist = colour_histogram(frame)
+        cut_before[n] = hist_prev is not None and is_cut(hist_prev, hist)
+        hist_prev = hist
+        if detector is not None and n % fps == 0:
+            scale = scale or orig_size[0] / frame.shape[0]
+            persons[n // fps] = detect_persons(detector, frame[None], [0], 1, scale, device, person_thresh)[0]
+        # every second whose window is complete
+        while len(results) * fps <= n and len(results) * fps - left + int(positions[-1]) <= n:
+            process(len(results), n)
+            if len(results) >= 2:  # second k - 2 is drawn once k - 1 (its boxes' next positions) is scored
+                render_until((len(results) - 1) * fps)
+        keep_from = min(rendered, max(0, len(results) * fps - left))
+        for i in [i for i in buffer if i < keep_from]:
+            del buffer[i]
+    total = n + 1
+    while len(results) * fps < total:  # the last seconds: windows reach past the end (edge frame repeated)
+        process(len(results), total - 1)
+    render_until(total)
     return results
+
+
+def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tuple[int, int],
+                  person_boxes: dict[int, np.ndarray], fps: int, device: torch.device,
+                  iou_thresh: float = 0.3) -> list[SecondResult]:
+    """:func:`run_video` on frames held in memory, with given person boxes ``{second: [N, 5]}`` in pixels of the
+    original video (``orig_size = (H, W)``). Seconds without boxes get empty results."""
+    return run_video(cfg, model, frames, orig_size, fps, device, person_boxes=person_boxes, iou_thresh=iou_thresh,
+                     progress=False)
 
 
 def _labels(res: SecondResult, i: int, labelmap: dict[int, str], top_k: int, thresh: float) -> list[str]:
@@ -279,30 +321,53 @@ class VideoWriter:
         self.container.close()
 
 
+class Renderer:
+    """Draws each frame as :func:`run_video` hands it over (``on_frame``) and writes the annotated MP4 as it goes;
+    ``close()`` finishes it and writes the screenshot: the annotated keyframe of the (first) second with the most
+    persons. ``render_scale`` enlarges small videos so that the labels stay readable."""
+
+    def __init__(self, out_path: str, frame_size: tuple[int, int], orig_size: tuple[int, int], fps: int,
+                 labelmap: dict[int, str], top_k: int = 3, thresh: float = 0.1, screenshot: str = "",
+                 render_scale: float = 1.0) -> None:
+        self.out_h, self.out_w = (int(round(d * render_scale / 2)) * 2 for d in frame_size)
+        self.scale = self.out_h / orig_size[0]
+        self.fps, self.labelmap, self.top_k, self.thresh, self.screenshot = fps, labelmap, top_k, thresh, screenshot
+        self.writer = VideoWriter(out_path, self.out_w, self.out_h, fps)
+        self.count = 0
+        self._best: tuple[int, np.ndarray] | None = None
+
+    def __call__(self, n: int, frame: np.ndarray, results: list[SecondResult]) -> None:
+        if (self.out_h, self.out_w) != frame.shape[:2]:
+            frame = cv2.resize(frame, (self.out_w, self.out_h), interpolation=cv2.INTER_LINEAR)
+        img = draw_boxes(frame, _frame_boxes(results, n, self.fps, self.scale, self.labelmap, self.top_k, self.thresh))
+        cv2.putText(img, f"{n / self.fps:5.1f}s", (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        self.writer.write(img)
+        self.count += 1
+        if self.screenshot and n % self.fps == 0 and n // self.fps < len(results):
+            persons = len(results[n // self.fps].boxes)
+            if self._best is None or persons > self._best[0]:
+                self._best = (persons, img.copy())
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.screenshot and self._best is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.screenshot)), exist_ok=True)
+            if not cv2.imwrite(self.screenshot, self._best[1][:, :, ::-1]):
+                raise OSError(f"cannot write {self.screenshot}")
+
+
 def render_video(frames: np.ndarray, results: list[SecondResult], orig_size: tuple[int, int], out_path: str,
                  fps: int, labelmap: dict[int, str], top_k: int = 3, thresh: float = 0.1,
                  screenshot: str = "", render_scale: float = 1.0) -> int:
-    """Write the annotated MP4 (and the annotated keyframe of the second with the most persons as a PNG);
-    ``render_scale`` enlarges small videos so that the labels stay readable. Returns the number of frames written."""
-    out_h, out_w = (int(round(d * render_scale / 2)) * 2 for d in frames.shape[1:3])
-    scale = out_h / orig_size[0]
-    writer = VideoWriter(out_path, out_w, out_h, fps)
-    shot_second = max(range(len(results)), key=lambda s: (len(results[s].boxes), -abs(s - len(results) // 2)))
+    """Write the annotated MP4 of frames held in memory (:class:`Renderer` over them). Returns the frame count."""
+    renderer = Renderer(out_path, frames.shape[1:3], orig_size, fps, labelmap, top_k, thresh, screenshot, render_scale)
     try:
         for n, frame in enumerate(frames):
-            if (out_h, out_w) != frame.shape[:2]:
-                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-            img = draw_boxes(frame, _frame_boxes(results, n, fps, scale, labelmap, top_k, thresh))
-            cv2.putText(img, f"{n / fps:5.1f}s", (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-            writer.write(img)
-            if screenshot and n == shot_second * fps:
-                os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
-                if not cv2.imwrite(screenshot, img[:, :, ::-1]):
-                    raise OSError(f"cannot write {screenshot}")
+            renderer(n, frame, results)
     finally:
-        writer.close()
-    return len(frames)
+        renderer.close()
+    return renderer.count
 
 
 def write_predictions_csv(path: str, results: list[SecondResult], orig_size: tuple[int, int],

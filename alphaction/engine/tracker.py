@@ -8,23 +8,29 @@ import torch
 
 from ..structures.boxes import box_iou
 
-__all__ = ["IoUTracker", "scene_cut"]
+__all__ = ["IoUTracker", "colour_histogram", "is_cut", "scene_cut"]
 
 CUT_CORRELATION = 0.6  # adjacent frames of one shot correlate > 0.9 (measured on synthetic and phone footage)
 
 
-def _colour_histogram(frame: np.ndarray) -> np.ndarray:
+def colour_histogram(frame: np.ndarray) -> np.ndarray:
+    """Normalised hue / saturation histogram of a uint8 RGB frame (a small copy of it), for :func:`is_cut`."""
     small = cv2.resize(np.ascontiguousarray(frame), (64, 48), interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
     hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
     return cv2.normalize(hist, hist).flatten()
 
 
+def is_cut(previous: np.ndarray, current: np.ndarray, threshold: float = CUT_CORRELATION) -> bool:
+    """Whether two adjacent frames' :func:`colour_histogram` correlate below ``threshold``: a change of shot, not
+    motion within one."""
+    return cv2.compareHist(previous, current, cv2.HISTCMP_CORREL) < threshold
+
+
 def scene_cut(frames: np.ndarray, threshold: float = CUT_CORRELATION) -> bool:
-    """Whether consecutive uint8 RGB ``frames`` ``[T, H, W, 3]`` hold a cut: two adjacent frames whose hue /
-    saturation histograms correlate below ``threshold`` (a change of shot, not motion within one)."""
-    hists = [_colour_histogram(f) for f in frames]
-    return any(cv2.compareHist(a, b, cv2.HISTCMP_CORREL) < threshold for a, b in zip(hists, hists[1:]))
+    """Whether consecutive uint8 RGB ``frames`` ``[T, H, W, 3]`` hold a cut between two adjacent frames."""
+    hists = [colour_histogram(f) for f in frames]
+    return any(is_cut(a, b, threshold) for a, b in zip(hists, hists[1:]))
 
 
 class IoUTracker:

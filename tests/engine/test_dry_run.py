@@ -1,13 +1,16 @@
 """train_net.py --dry-run: everything built, one batch forward / backward, a report, nothing trained or saved."""
 from __future__ import annotations
 
+import os
+
 import yaml
 
 import train_net
 from alphaction.config import get_cfg
+from alphaction.engine.defaults import REPO_ROOT
 from alphaction.modeling import build_model
 
-from conftest import QUICK
+QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 
 
 def test_dry_run_reports_and_writes_no_checkpoint(tiny_data, tmp_path, monkeypatch):

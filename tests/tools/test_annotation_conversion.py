@@ -84,3 +84,58 @@ def test_plain_coco_merges_to_action_ids_form(tiny_root, tmp_path, with_person_i
     assert coco_to_ava_csv.main([str(out), "--output", str(out_csv)]) == 0
     if with_person_id:
         assert sorted(out_csv.read_text().splitlines()) == sorted((ann / "train.csv").read_text().splitlines())
+
+
+def _docs_csv_example() -> str:
+    """The AVA CSV example of docs/CUSTOM_DATASET_PREPARATION.md step 2, header line included, as a user copies it."""
+    import os
+    import re
+
+    from alphaction.engine.defaults import REPO_ROOT
+
+    text = open(os.path.join(REPO_ROOT, "docs", "CUSTOM_DATASET_PREPARATION.md"), encoding="utf-8").read()
+    block = re.search(r"Write an AVA-style CSV.*?```\n(.*?)```", text, re.S).group(1)
+    assert block.startswith("video_id,timestamp,")
+    return block
+
+
+def test_docs_csv_example_with_its_header_and_a_pixel_copy_give_the_same_boxes(tmp_path, capsys):
+    """The docs' example CSV (header line included) converts; the same boxes in pixels of the keyframes are
+    detected as pixels and give the same normalised boxes (hand: x * W, y * H on a 320x240 keyframe)."""
+    import cv2
+    import numpy as np
+
+    keyframes = tmp_path / "keyframes" / "my_video_01"
+    keyframes.mkdir(parents=True)
+    cv2.imwrite(str(keyframes / "12.jpg"), np.zeros((240, 320, 3), np.uint8))
+    example = _docs_csv_example()
+    (tmp_path / "norm.csv").write_text(example)
+    rows = [line.split(",") for line in example.splitlines()[1:]]
+    pixels = "\n".join(",".join([r[0], r[1], *(f"{float(v) * d:.2f}" for v, d in zip(r[2:6], (320, 240, 320, 240))),
+                                 *r[6:]]) for r in rows)
+    (tmp_path / "pix.csv").write_text(pixels + "\n")
+
+    out = {}
+    for name in ("norm", "pix"):
+        assert ava_csv_to_coco.main([str(tmp_path / f"{name}.csv"), "--keyframe-root", str(tmp_path / "keyframes"),
+                                     "--output", str(tmp_path / f"{name}.json")]) == 0
+        out[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    err = capsys.readouterr().err
+    assert "taken as normalised" in err and "taken as pixels" in err
+    # one person (id 0) with actions 3 and 7, box 0.077,0.151,0.283,0.811 -> x 24.64, y 36.24, w 65.92, h 158.4
+    for coco in out.values():
+        (ann,) = coco["annotations"]
+        assert ann["action_ids"] == [3, 7]
+        assert ann["bbox"] == pytest.approx([24.64, 36.24, 65.92, 158.4], abs=0.011)
+
+
+def test_pixel_boxes_outside_the_keyframe_are_refused(tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "keyframes" / "v").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "keyframes" / "v" / "3.jpg"), np.zeros((240, 320, 3), np.uint8))
+    (tmp_path / "a.csv").write_text("v,3,10,20,400,200,1,0\n")
+    with pytest.raises(ValueError, match="outside its 320x240 keyframe"):
+        ava_csv_to_coco.main([str(tmp_path / "a.csv"), "--keyframe-root", str(tmp_path / "keyframes"),
+                              "--output", str(tmp_path / "a.json")])

@@ -26,7 +26,7 @@ from ...utils.errors import UserError
 logger = logging.getLogger(__name__)
 
 __all__ = ["VIDEO_EXTENSIONS", "parse_video_list", "read_class_index", "write_class_index", "index_class_folders",
-           "read_video", "VideoListDataset", "ClassFolderDataset", "HDF5ClipDataset"]
+           "read_video", "SparseVideo", "VideoListDataset", "ClassFolderDataset", "HDF5ClipDataset"]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
@@ -36,7 +36,8 @@ class VideoReadError(UserError, RuntimeError):
 
 
 def read_video(path: str) -> np.ndarray:
-    """All frames of ``path`` as uint8 RGB ``[N, H, W, 3]``."""
+    """All frames of ``path`` as uint8 RGB ``[N, H, W, 3]`` (display rotation applied). For long videos use
+    :class:`SparseVideo`, which decodes the same frames but keeps only those asked for."""
     import av  # lazy: HDF5-only users never need it
 
     try:
@@ -49,6 +50,72 @@ def read_video(path: str) -> np.ndarray:
     if not frames:
         raise VideoReadError(f"{path}: no video frames")
     return np.stack(frames)
+
+
+class SparseVideo:
+    """A video file as frames ``[N, H, W, 3]`` of which only the ones taken are kept: :meth:`take` decodes the
+    file once and converts and keeps just the requested indices, so memory holds a clip, not the video.
+
+    ``shape`` is known up front: ``N`` from the container's packets (one per frame; no decoding), ``H, W`` from
+    the first frame (display rotation applied). When decoding finds another frame count (a damaged file), ``N``
+    is corrected and indices past the real end get the last frame, as :func:`read_video` plus the samplers'
+    end padding would give.
+    """
+
+    def __init__(self, path: str) -> None:
+        import av
+
+        self.path = path
+        try:
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                count = sum(1 for packet in container.demux(stream) if packet.size)
+            with av.open(path) as container:
+                first = next(container.decode(video=0), None)
+                if first is None:
+                    raise VideoReadError(f"{path}: no video frames")
+                h, w = display_rgb(first).shape[:2]
+        except (av.error.FFmpegError, IndexError, OSError) as e:
+            raise VideoReadError(f"{path}: cannot decode the video ({e})") from e
+        self.shape = (max(count, 1), h, w, 3)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, indices) -> np.ndarray:
+        if isinstance(indices, (int, np.integer)):
+            return self.take([int(indices)])[0]
+        return self.take(np.arange(self.shape[0])[indices] if isinstance(indices, slice) else indices)
+
+    def take(self, indices: Sequence[int]) -> np.ndarray:
+        """uint8 RGB frames ``[len(indices), H, W, 3]`` at ``indices`` (in any order, repeats allowed)."""
+        import av
+
+        wanted = {int(i) for i in indices}
+        if any(i < 0 for i in wanted):
+            raise IndexError(f"negative frame index in {sorted(wanted)[:3]}")
+        last_needed = max(wanted) if wanted else -1
+        kept, count, last = {}, 0, None
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for n, frame in enumerate(container.decode(stream)):
+                    count, last = n + 1, frame
+                    if n in wanted:
+                        kept[n] = display_rgb(frame)
+                    if n >= last_needed:
+                        break  # the frames after the last one needed are never decoded
+                if last is None:
+                    raise VideoReadError(f"{self.path}: no video frames")
+                if count <= last_needed:  # fewer frames than packets: the end repeats the last one
+                    logger.debug("%s: %d packets but %d decoded frames", self.path, self.shape[0], count)
+                    self.shape = (count,) + self.shape[1:]
+                    end = display_rgb(last)
+                    kept.update({i: end for i in wanted - kept.keys()})
+        except (av.error.FFmpegError, OSError) as e:
+            raise VideoReadError(f"{self.path}: cannot decode the video ({e})") from e
+        return np.stack([kept[int(i)] for i in indices])
 
 
 def listed_errors(errors: Sequence[str], header: str) -> ValueError:
@@ -166,6 +233,9 @@ class _VideoFiles(ClipClassificationDataset):
 
     def read_frames(self, index: int) -> np.ndarray:
         return read_video(self.videos[index])
+
+    def frame_source(self, index: int) -> SparseVideo:
+        return SparseVideo(self.videos[index])  # decoded once by the transform, keeping the sampled frames
 
 
 class VideoListDataset(_VideoFiles):

@@ -98,18 +98,24 @@ class ClipViewTransform:
     def num_views(self) -> int:
         return self.num_clips * self.num_crops
 
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
-        """uint8 ``[N, H, W, 3]`` -> ``slow [V, 3, T_slow, h, w]``, ``fast [V, 3, T_fast, h, w]``."""
+    def __call__(self, frames, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        """uint8 ``[N, H, W, 3]`` (an array, or a stand-in with ``shape`` and indexing by an index
+        array such as :class:`~alphaction.data.datasets.clip_sources.SparseVideo`) -> ``slow [V, 3, T_slow, h, w]``,
+        ``fast [V, 3, T_fast, h, w]``."""
         n, h, w = frames.shape[:3]
         span = self.clip_len * self.interval
         starts = clip_starts(n, span, self.num_clips, rng if self.is_train else None)
         size = resize_size(h, w, self.min_size, self.max_size)
         slow_idx, fast_idx = slowfast_indices(self.clip_len, self.tau, self.alpha)
         used = np.union1d(slow_idx, fast_idx)
+        clips = [clip_indices(start, self.clip_len, self.interval, n)[used] for start in starts]
+        wanted = np.unique(np.concatenate(clips))
+        # one indexing: a lazily read source (SparseVideo, rawframes) reads these frames in one pass
+        picked = frames[wanted]
+        row = {int(f): k for k, f in enumerate(wanted)}
         slows, fasts = [], []
-        for start in starts:
-            idx = clip_indices(start, self.clip_len, self.interval, n)
-            clip = resize_frames(np.ascontiguousarray(frames[idx[used]]), size)
+        for idx in clips:
+            clip = resize_frames(np.ascontiguousarray(picked[[row[int(i)] for i in idx]]), size)
             crops = [(0, 0)]
             if self.crop_size > 0:
                 crops = crop_offsets(size[0], size[1], self.crop_size, self.num_crops,
@@ -160,6 +166,10 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
     def read_frames(self, index: int) -> np.ndarray:
         raise NotImplementedError
 
+    def frame_source(self, index: int):
+        """What the transform samples from: the frames array, or a lazily decoded video (``SparseVideo``)."""
+        return self.read_frames(index)
+
     def aspect_ratio_groups(self) -> np.ndarray:
         # every view of a batch has the crop size or the dataset's frame size: one group
         return np.zeros(len(self), dtype=np.int64)
@@ -186,7 +196,7 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
         return torch.tensor(int(lab), dtype=torch.int64)
 
     def __getitem__(self, index: int) -> dict:
-        frames = self.read_frames(index)
+        frames = self.frame_source(index)
         slow, fast = self.transforms(frames, self._rng())
         return {"slow": slow, "fast": fast, "label": self.target(index), "index": index,
                 "video_id": self.sample_id(index)}

@@ -27,7 +27,7 @@ import numpy as np
 
 from ...utils.errors import UserError
 from ...utils.progress import bar_disable
-from ..video_io import quarter_turns
+from ..video_io import quarter_turns, source_frame_times
 
 logger = logging.getLogger(__name__)
 
@@ -77,23 +77,6 @@ def list_videos(inputs: list[str]) -> list[str]:
 def _finished(clip_dir: str, keyframe_dir: str, second: int) -> bool:
     return (os.path.isfile(os.path.join(clip_dir, f"{second}.mp4"))
             and os.path.isfile(os.path.join(keyframe_dir, f"{second}.jpg")))
-
-
-def _frame_times(container: av.container.InputContainer, start: float):
-    """Yield ``(time in seconds from the stream start, frame)`` for frames from about ``start`` on."""
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    base = float(stream.time_base) if stream.time_base else 1.0
-    t0 = float(stream.start_time * base) if stream.start_time is not None else 0.0
-    rate = float(stream.average_rate or stream.guessed_rate or 25)
-    if start > 1.0:
-        # seek to a keyframe before start - 1 s; frames before start are decoded and dropped by the caller
-        container.seek(int((t0 + start - 1.0) / base), stream=stream, backward=True, any_frame=False)
-    index = 0
-    for frame in container.decode(stream):
-        t = frame.time - t0 if frame.time is not None else index / rate
-        index += 1
-        yield t, frame, 1.0 / rate
 
 
 class _ClipWriter:
@@ -208,7 +191,7 @@ def prepare_video(
         k = skip_from * fps  # next output frame index
         prev = None  # (time, frame) of the previous source frame
         try:
-            for t, frame, duration in _iter_with_end(_frame_times(container, skip_from)):
+            for t, frame, duration in _iter_with_end(source_frame_times(container, skip_from)):
                 if frame is None:  # end of stream: the last frame lasts one source frame
                     if prev is None:
                         break

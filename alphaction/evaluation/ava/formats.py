@@ -135,14 +135,24 @@ class AvaColumns:
                    has_value)
 
 
-def read_csv(path: PathLike) -> list[Row]:
+def read_csv(path: PathLike, allow_header: bool = False) -> list[Row]:
     """Read an AVA GT or detection CSV (no header, 7 or 8 columns) into rows.
 
-    Blank lines are skipped. Any other malformed line raises ``ValueError`` naming ``path:line``.
+    Blank lines are skipped. Any other malformed line raises ``ValueError`` naming ``path:line``. With
+    ``allow_header`` a first line naming the columns (``video_id,timestamp,...``: a timestamp field that is not a
+    number) is skipped, for hand-written annotation files; the official files have none.
     """
     with gc_paused():
         with open(path, newline="") as f:
-            return _parse_rows(f, 1, path)
+            first_line = 1
+            if allow_header:
+                head = f.readline()
+                fields = next(csv.reader([head]), [])
+                if len(fields) > 1 and not fields[1].strip().lstrip("-").isdigit():
+                    first_line = 2
+                else:
+                    f.seek(0)
+            return _parse_rows(f, first_line, path)
 
 
 def read_csv_columns(path: PathLike) -> AvaColumns:
