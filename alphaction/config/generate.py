@@ -11,15 +11,17 @@ MAX_ITER 90000, WARMUP_ITERS 2000.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
 from . import get_cfg
 from .cfgnode import ConfigError
 from .paths_catalog import DatasetCatalog
+from ..utils.labelmap import class_layout
 
-__all__ = ["BACKBONES", "IA_CHOICES", "IA_CONFIGS", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory", "finetune_overrides",
+__all__ = ["BACKBONES", "IA_CHOICES", "IA_CONFIGS", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory",
+           "labelmap_classes", "resolve_classes", "training_keyframes", "epoch_schedule", "finetune_overrides",
            "write_finetune_config"]
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -49,7 +51,7 @@ class FinetuneSpec:
 
     train: list[str]
     test: list[str]
-    num_classes: int
+    num_classes: int | None = None  # None: from the training set's label map (``resolve_classes``)
     class_groups: tuple[int, int, int] | None = None  # pose (softmax), object, person-interaction counts
     backbone: str = "r50_4x16"
     base_config: str = ""  # overrides ``backbone``: inherit from this file (e.g. a CPU quick schedule)
@@ -59,6 +61,7 @@ class FinetuneSpec:
     base_weights: str = ""  # MODEL.WEIGHT; empty keeps the base config's
     output_dir: str = ""  # OUTPUT_DIR; empty: data/output/<config file stem>
     ia: str = "off"  # one of IA_CHOICES: the IA structure of the published config to inherit from
+    epochs: float | None = None  # size the schedule to this many passes over the training keyframes
     extra: dict = field(default_factory=dict)
 
 
@@ -87,6 +90,82 @@ def scale_schedule(base_lr: float, base_batch: int, steps, max_iter: int, warmup
     return out
 
 
+def labelmap_classes(datasets, catalog: str = "") -> tuple[str, int, tuple[int, int, int] | None] | None:
+    """``(label map path, NUM_CLASSES, groups or None)`` from the first of ``datasets`` whose catalog entry names
+    a label map file that exists (:func:`alphaction.utils.labelmap.class_layout`); None when none does."""
+    for name in datasets:
+        try:
+            entry = DatasetCatalog.get(name, catalog)
+        except ConfigError:
+            continue  # reported by the checks with the registered names
+        path = entry.get("args", {}).get("eval_file_paths", {}).get("labelmap_file", "")
+        if path and os.path.isfile(path):
+            return (path, *class_layout(path))
+    return None
+
+
+def resolve_classes(spec: FinetuneSpec) -> tuple[FinetuneSpec, str]:
+    """``spec`` with NUM_CLASSES and the groups filled from the training (else test) datasets' label map where
+    they were not given, and a line saying where they came from (empty when nothing was filled)."""
+    _check_datasets(spec)
+    found = labelmap_classes(list(spec.train) + list(spec.test), spec.catalog)
+    if found is None:
+        if spec.num_classes is None:
+            raise ConfigError("the number of classes is unknown: none of the datasets names a label map file that "
+                              f"exists ({', '.join(list(spec.train) + list(spec.test)) or 'no datasets'})",
+                              where="--num-classes",
+                              fix="give --num-classes K and --class-groups P O I, or register the datasets with "
+                                  "their labelmap_file (docs/CUSTOM_DATASET_PREPARATION.md)")
+        return spec, ""
+    path, k, groups = found
+    notes = []
+    if spec.num_classes is None:
+        spec = replace(spec, num_classes=k)
+        notes.append(f"NUM_CLASSES {k}")
+    elif spec.num_classes != k:
+        raise ConfigError(f"--num-classes {spec.num_classes}, but the label map {path} asks for {k} outputs "
+                          "(its largest id)", where="--num-classes",
+                          fix=f"leave --num-classes out (or give {k}), or point the catalog at the right label map")
+    if spec.class_groups is None and groups is not None:
+        spec = replace(spec, class_groups=groups)
+        notes.append("groups {} {} {} from its label_type fields".format(*groups))
+    elif groups is not None and tuple(spec.class_groups) != groups:
+        raise ConfigError("--class-groups {} {} {}, but the label_type fields of {} give {} {} {}".format(
+            *spec.class_groups, path, *groups), where="--class-groups",
+            fix="leave --class-groups out to take them from the label map, or correct its label_type fields")
+    return spec, (f"{', '.join(notes)} from {path}" if notes else "")
+
+
+def training_keyframes(datasets, catalog: str = "") -> int | None:
+    """Annotated keyframes (images with at least one person box) of the detection ``datasets``: what one epoch
+    of AlphAction's sampler visits. None when an annotation file is not at hand."""
+    import json
+
+    total = 0
+    for name in datasets:
+        path = DatasetCatalog.get(name, catalog).get("args", {}).get("ann_file", "")
+        if not (path.endswith(".json") and os.path.isfile(path)):
+            return None
+        with open(path, encoding="utf-8") as f:
+            ann = json.load(f)
+        total += len({a["image_id"] for a in ann.get("annotations", [])})
+    return total
+
+
+def epoch_schedule(sched: dict, epochs: float, keyframes: int, batch: int) -> dict:
+    """``sched`` (a :func:`scale_schedule` result) stretched so that MAX_ITER covers ``epochs`` passes over
+    ``keyframes`` at ``batch`` clips per iteration; steps, warmup and the periods keep their share of MAX_ITER."""
+    if epochs <= 0 or keyframes < 1:
+        raise ConfigError(f"--epochs must be > 0 and the training set non-empty (got {epochs}, {keyframes} keyframes)")
+    max_iter = max(1, -(-int(round(epochs * keyframes)) // batch))
+    share = max_iter / sched["MAX_ITER"]
+    out = dict(sched, MAX_ITER=max_iter, STEPS=tuple(max(1, int(round(s * share))) for s in sched["STEPS"]))
+    for key in ("WARMUP_ITERS", "CHECKPOINT_PERIOD", "EVAL_PERIOD"):
+        if key in out and out[key] > 0:
+            out[key] = max(1, int(round(out[key] * share)))
+    return out
+
+
 def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
     if spec.ia not in IA_CHOICES:
         raise ConfigError(f"--ia {spec.ia!r}: choose one of {', '.join(IA_CHOICES)}")
@@ -109,12 +188,18 @@ def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
                 f"--class-groups P O I is needed for {spec.num_classes} classes: the number of mutually exclusive "
                 "pose classes (softmax, ids 1..P), then object-manipulation and person-interaction classes "
                 f"(sigmoid); they must sum to {spec.num_classes} (e.g. '--class-groups {spec.num_classes} 0 0' "
-                f"for single-label, '--class-groups 0 {spec.num_classes} 0' for multi-label classes)")
+                f"for single-label, '--class-groups 0 {spec.num_classes} 0' for multi-label classes). Or give "
+                "each entry of the label map a label_type (PERSON_MOVEMENT, OBJECT_MANIPULATION, "
+                "PERSON_INTERACTION, in that id order) and the groups are read from it")
         groups = AVA_CLASS_GROUPS
     groups = tuple(int(g) for g in groups)
     if len(groups) != 3 or min(groups) < 0 or sum(groups) != spec.num_classes:
         raise ConfigError(f"--class-groups {' '.join(map(str, groups))}: three counts >= 0 summing to "
                           f"--num-classes {spec.num_classes} are needed (pose, object, person interaction)")
+    return groups  # type: ignore[return-value]
+
+
+def _check_datasets(spec: FinetuneSpec) -> None:
     if not spec.train:
         raise ConfigError("--dataset-train: name at least one catalog dataset to train on")
     known = set(DatasetCatalog.names(spec.catalog))
@@ -124,7 +209,6 @@ def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
             raise ConfigError(f"dataset {name!r} is not in {where}; registered: {', '.join(sorted(known))}. "
                               "Register it in a catalog file (docs/CUSTOM_DATASET_PREPARATION.md, step 5) "
                               "and pass --catalog FILE")
-    return groups  # type: ignore[return-value]
 
 
 def _ia_key(spec: FinetuneSpec) -> tuple[str, str]:
@@ -133,6 +217,7 @@ def _ia_key(spec: FinetuneSpec) -> tuple[str, str]:
 
 def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
     """``(base config path, overrides)`` of the config for ``spec`` (see the module docstring)."""
+    spec, _ = resolve_classes(spec)
     groups = _check(spec)
     if spec.base_config:
         base_path = os.path.abspath(spec.base_config)
@@ -144,6 +229,12 @@ def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]
     s = base.SOLVER
     sched = scale_schedule(s.BASE_LR, s.VIDEOS_PER_BATCH, s.STEPS, s.MAX_ITER, s.WARMUP_ITERS, batch,
                            {"CHECKPOINT_PERIOD": s.CHECKPOINT_PERIOD, "EVAL_PERIOD": s.EVAL_PERIOD})
+    if spec.epochs is not None:
+        keyframes = training_keyframes(spec.train, spec.catalog)
+        if keyframes is None:
+            raise ConfigError("--epochs needs the training sets' annotation files (ann_file) to count keyframes",
+                              where="--epochs", fix="prepare the datasets first, or leave --epochs out")
+        sched = epoch_schedule(sched, spec.epochs, keyframes, batch)
     stem = os.path.splitext(os.path.basename(output_file))[0]
     model = {"ROI_ACTION_HEAD": {"NUM_CLASSES": spec.num_classes, "NUM_PERSON_MOVEMENT_CLASSES": groups[0],
                                  "NUM_OBJECT_MANIPULATION_CLASSES": groups[1],
@@ -189,6 +280,7 @@ def _yaml_value(v):
 
 def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = "") -> str:
     """Write the config to ``output_file`` (``_BASE_`` relative to it) and check that it loads. Returns its text."""
+    spec, classes_note = resolve_classes(spec)
     base_path, overrides = finetune_overrides(spec, output_file)
     out_dir = os.path.dirname(os.path.abspath(output_file))
     data = {"_BASE_": os.path.relpath(base_path, out_dir), **_yaml_value(overrides)}
@@ -196,8 +288,9 @@ def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = ""
     lines = [f"# {line}" for line in header.splitlines()] + [
         f"# Finetuning config written by tools/generate_finetune_config.py: {spec.num_gpus} process(es) x "
         f"{spec.videos_per_gpu} clip(s) = {batch} clips per iteration;",
-        f"# lr and iteration counts follow the linear scaling rule from {os.path.basename(base_path)}.",
-    ]
+        f"# lr and iteration counts follow the linear scaling rule from {os.path.basename(base_path)}"
+        + (f", MAX_ITER sized to {spec.epochs:g} epochs of the training keyframes." if spec.epochs else "."),
+    ] + ([f"# Classes: {classes_note}."] if classes_note else [])
     text = "\n".join(lines) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     os.makedirs(out_dir, exist_ok=True)
     tmp = output_file + ".tmp"

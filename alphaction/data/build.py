@@ -12,7 +12,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from ..config.paths_catalog import DatasetCatalog, validate_spec
 from ..utils.errors import ConfigValueError
-from ..utils.labelmap import read_labelmap
+from ..utils.labelmap import class_layout, read_labelmap
 from .collate import collate
 from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
@@ -132,7 +132,16 @@ def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
             fix=f"set MODEL.ROI_ACTION_HEAD.NUM_CLASSES {largest} and the three groups NUM_PERSON_MOVEMENT_CLASSES "
                 f"(one per person, softmax: ids 1..P) / NUM_OBJECT_MANIPULATION_CLASSES / "
                 f"NUM_PERSON_INTERACTION_CLASSES so that they sum to {largest} (tools/generate_finetune_config.py "
-                "--num-classes N --class-groups P O I writes them), and TEST.CLASS_GROUPS to match or ()")
+                "reads them from the label map), and TEST.CLASS_GROUPS to match or ()")
+    _, groups = class_layout(labelmap_file)
+    ours = (head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES, head.NUM_PERSON_INTERACTION_CLASSES)
+    if groups is not None and tuple(ours) != groups:
+        raise ConfigValueError(
+            "MODEL.ROI_ACTION_HEAD class groups are {} {} {} (pose, object, interaction), but the label_type fields "
+            "of dataset {!r}'s label map ({}) give {} {} {}".format(*ours, name, labelmap_file, *groups),
+            where="config keys MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES / NUM_OBJECT_MANIPULATION_CLASSES / "
+                  "NUM_PERSON_INTERACTION_CLASSES",
+            fix="set them to {} {} {} (tools/generate_finetune_config.py reads them from the label map)".format(*groups))
 
 
 def _check_task(cfg, name: str, spec: dict) -> None:

@@ -34,9 +34,12 @@ def _json(path: str):
 def _label_map(root: str) -> dict[str, int]:
     with open(os.path.join(root, "annotations", "action_list.pbtxt"), encoding="utf-8") as f:
         text = f.read()
-    items = re.findall(r'item\s*\{\s*name:\s*"([^"]+)"\s*id:\s*(\d+)\s*\}', text)
-    assert len(items) == text.count("item"), "every item must have a name and an id"
-    return {name: int(i) for name, i in items}
+    items = re.findall(r'item\s*\{\s*name:\s*"([^"]+)"\s*id:\s*(\d+)\s*label_type:\s*(\w+)\s*\}', text)
+    assert len(items) == text.count("item"), "every item must have a name, an id and a label_type"
+    # AVA's label types in id order give the CPU configs' head groups: 5 pose, 3 object, 4 interaction
+    types = [t for _, _, t in items]
+    assert types == ["PERSON_MOVEMENT"] * 5 + ["OBJECT_MANIPULATION"] * 3 + ["PERSON_INTERACTION"] * 4
+    return {name: int(i) for name, i, _ in items}
 
 
 def _iou(a, b) -> float:

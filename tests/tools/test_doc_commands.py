@@ -72,8 +72,8 @@ def my_config(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("cfg") / "my_config.yaml"
     assert generate_finetune_config.main(["--dataset-train", "synthetic_tiny_train", "--dataset-test",
-                                          "synthetic_tiny_val", "--num-classes", "10", "--class-groups", "5", "3",
-                                          "2", "--output", str(path), "--output-dir",
+                                          "synthetic_tiny_val", "--num-classes", "12", "--class-groups", "5", "3",
+                                          "4", "--output", str(path), "--output-dir",
                                           str(path.parent / "out")]) == 0
     return str(path)
 

@@ -164,8 +164,16 @@ def _write_text(path: str, lines: list[str]) -> None:
 
 
 def label_map_text() -> str:
-    """The ``action_list.pbtxt`` contents (AVA's ``item { name id }`` form), ids 1-based in group order."""
-    return "".join(f'item {{\n  name: "{name}"\n  id: {ACTION_IDS[name]}\n}}\n' for name in ACTION_NAMES)
+    """The ``action_list.pbtxt`` contents (AVA's ``item { name id label_type }`` form), ids 1-based in group order;
+    ``label_type`` gives the head's groups (the resting-after-a-run memory class counts with the interactions).
+    It came without a FORMAT_VERSION bump: every reader treats it as optional, so older datasets stay valid (the
+    config generator then asks for the groups)."""
+    def kind(name: str) -> str:
+        return "PERSON_MOVEMENT" if name in POSE_CLASSES else \
+            "OBJECT_MANIPULATION" if name in OBJECT_CLASSES else "PERSON_INTERACTION"
+
+    return "".join(f'item {{\n  name: "{name}"\n  id: {ACTION_IDS[name]}\n  label_type: {kind(name)}\n}}\n'
+                   for name in ACTION_NAMES)
 
 
 def _check_replaceable(root: str) -> None:
