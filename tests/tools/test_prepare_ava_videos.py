@@ -42,7 +42,7 @@ def test_prepare_whole_video_resample_and_resume(tmp_path):
     assert prepare_ava_videos.main(args) == 0
 
     clips, keys = out / "clips" / "movie_a", out / "keyframes" / "movie_a"
-    assert sorted(os.listdir(clips)) == [f"{s}.mp4" for s in range(SECONDS)]
+    assert sorted(n for n in os.listdir(clips) if n.endswith(".mp4")) == sorted(f"{s}.mp4" for s in range(SECONDS))
     assert sorted(os.listdir(keys)) == [f"{s}.jpg" for s in range(SECONDS)]
     for s in range(SECONDS):
         frames = _frames(str(clips / f"{s}.mp4"))
@@ -73,10 +73,40 @@ def test_prepare_second_range_parallel_and_error_log(tmp_path, capsys):
     rc = prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "4",
                                   "--workers", "2", "--no-progress"])
     assert rc == 1
-    assert sorted(os.listdir(out / "clips" / "movie_a")) == ["2.mp4", "3.mp4", "4.mp4"]
+    assert sorted(n for n in os.listdir(out / "clips" / "movie_a") if n.endswith(".mp4")) == ["2.mp4", "3.mp4", "4.mp4"]
     frames = _frames(str(out / "clips" / "movie_a" / "3.mp4"))
     assert len(frames) == 25 and frames[0].shape == (120, 160, 3)  # no cap needed below 360
     log = (out / "logs" / "broken.err").read_text()
     assert "broken.mp4" in log and "cannot open video" in log
     assert "broken.mp4" in capsys.readouterr().err
     assert not (out / "logs" / "movie_a.err").exists()
+
+
+def test_a_rerun_with_other_settings_is_refused_and_keeps_the_clips(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _make_movie(str(raw / "movie_a.avi"), width=64, height=48)
+    out = tmp_path / "data"
+    args = [str(raw), "--output-root", str(out), "--end", "2", "--no-progress"]
+    assert prepare_ava_videos.main(args) == 0
+    clip = out / "clips" / "movie_a" / "1.mp4"
+    before = clip.read_bytes()
+    capsys.readouterr()
+    assert prepare_ava_videos.main(args + ["--fps", "30"]) == 1
+    err = capsys.readouterr().err
+    assert "cut with --fps 25 --short-side 360; this run asks for --fps 30 --short-side 360" in err
+    assert "another --output-root" in err
+    assert clip.read_bytes() == before and len(_frames(str(clip))) == 25
+    assert prepare_ava_videos.main(args) == 0  # the same settings again: nothing to do, no error
+
+
+def test_end_past_the_video_reports_the_seconds_it_wrote(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _make_movie(str(raw / "movie_a.avi"), width=64, height=48)  # 7 s
+    out = tmp_path / "data"
+    assert prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "9",
+                                    "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "5 second(s) written" in captured.out  # 2..6
+    assert "ends before second 7 (asked for 2..9); 3 second(s) missing, 5 written" in captured.err

@@ -12,6 +12,7 @@ under the final name (the temporary leftovers are rewritten on the next run).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing
@@ -162,6 +163,7 @@ def prepare_video(
     last = None if end is None else int(end)
     if last is not None and last < first:
         raise PrepareError(f"{source}: --end {last} is before --start {first}")
+    _check_settings(clip_dir, keyframe_dir, source, fps, short_side)
     if last is not None:
         todo = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
         result.skipped = [s for s in range(first, last + 1) if s not in set(todo)]
@@ -242,9 +244,37 @@ def prepare_video(
     if last is not None:
         missing = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
         if missing:
-            raise PrepareError(f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
-                               f"{len(missing)} second(s) missing. Lower --end or check the video's duration.")
+            err = PrepareError(f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
+                               f"{len(missing)} second(s) missing, {len(result.written)} written. Lower --end or "
+                               "check the video's duration.")
+            err.result = result  # the seconds that were written still count
+            raise err
     return result
+
+
+SETTINGS_FILE = ".prepare.json"  # in clips/<video_id>/: the fps and short side its clips were cut with
+
+
+def _check_settings(clip_dir: str, keyframe_dir: str, source: str, fps: int, short_side: int) -> None:
+    """Refuse to add clips cut with other settings to a video's folder (a rerun with another --fps would
+    otherwise skip the finished seconds and mix both); record the settings on the first run."""
+    path = os.path.join(clip_dir, SETTINGS_FILE)
+    ours = {"fps": int(fps), "short_side": int(short_side)}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            theirs = json.load(f)
+        if {k: theirs.get(k) for k in ours} != ours:
+            raise PrepareError(
+                f"{clip_dir} holds clips of {source} cut with --fps {theirs.get('fps')} --short-side "
+                f"{theirs.get('short_side')}; this run asks for --fps {fps} --short-side {short_side}",
+                fix="rerun with the same settings, or give another --output-root, or delete "
+                    f"{clip_dir} and {keyframe_dir} to cut the video again")
+        return
+    os.makedirs(clip_dir, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(ours, f)
+    os.replace(tmp, path)
 
 
 def _iter_with_end(frames):
@@ -265,7 +295,9 @@ def _job(args: tuple) -> PrepareResult:
         os.makedirs(log_dir, exist_ok=True)
         with open(log_path, "w", encoding="utf-8") as f:
             f.write(f"{source}\n{exc}\n\n{traceback.format_exc()}")
-        return PrepareResult(video_id, source, error=str(exc), error_log=log_path)
+        partial = getattr(exc, "result", None)  # seconds written before the error
+        return PrepareResult(video_id, source, written=list(partial.written) if partial else [],
+                             skipped=list(partial.skipped) if partial else [], error=str(exc), error_log=log_path)
     if os.path.isfile(log_path):
         os.remove(log_path)  # an earlier failure is fixed
     return result
