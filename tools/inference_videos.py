@@ -4,6 +4,10 @@
     python tools/inference_videos.py config_files/classification/synthetic_clips_r14_cpu.yaml \\
         data/output/synthetic_clips_r14_cpu/model_final.pth my_videos/ predictions.csv
     python tools/inference_videos.py CONFIG CHECKPOINT VIDEO_DIR OUT.csv --topk 3 --cpu INPUT.NUM_CLIPS_TEST 3
+    python tools/inference_videos.py data/output/my_clips/model_best.pth my_videos/ predictions.csv
+
+Without a config (the first path, a .yaml, or --config) the run's own config.yaml beside the checkpoint is used:
+train_net.py writes it into OUTPUT_DIR with the class counts the weights were trained with.
 
 Videos are the files under VIDEO_DIR (sub-folders included, sorted) whose extension is one PyAV reads
 (.mp4 .avi .mkv .webm .mov .m4v .mpg .mpeg); other files are ignored. Each goes through alphaction.apis.recognize:
@@ -30,14 +34,34 @@ logger = logging.getLogger("inference_videos")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="the classifier's config (as for test_net.py)")
-    p.add_argument("checkpoint", help="the classifier's checkpoint (model_final.pth / model_best.pth)")
-    p.add_argument("video_dir", help="folder of videos (searched recursively)")
-    p.add_argument("out_csv", help="CSV to write")
+    p.add_argument("paths", nargs="+", metavar="[CONFIG] CHECKPOINT VIDEO_DIR OUT_CSV [KEY VALUE ...]",
+                   help="the classifier's config (a .yaml; default: the run's config.yaml beside the checkpoint, "
+                        "which train_net.py writes), its checkpoint (model_final.pth / model_best.pth), the folder "
+                        "of videos (searched recursively), the CSV to write, then KEY VALUE config overrides")
+    p.add_argument("--config", default="", help="the config, as a flag (instead of the first path)")
     p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
-    p.add_argument("opts", nargs="*", help="KEY VALUE config overrides (after the four paths)")
     return p
+
+
+def split_paths(paths: list[str], config: str = "") -> tuple[str, str, str, str, list[str]]:
+    """``(config, checkpoint, video_dir, out_csv, overrides)`` from the positional arguments: a first ``.yaml`` /
+    ``.yml`` is the config; without one (and without ``--config``) it is ``config.yaml`` beside the checkpoint."""
+    paths = list(paths)
+    if not config and paths and paths[0].lower().endswith((".yaml", ".yml")):
+        config = paths.pop(0)
+    if len(paths) < 3:
+        raise UserError(f"expected CHECKPOINT VIDEO_DIR OUT_CSV after the config, got {len(paths)} path(s): "
+                        f"{' '.join(paths)}", where="arguments",
+                        fix="python tools/inference_videos.py [CONFIG.yaml] CHECKPOINT VIDEO_DIR OUT.csv")
+    checkpoint, video_dir, out_csv, opts = paths[0], paths[1], paths[2], paths[3:]
+    if not config:
+        config = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.yaml")
+        if not os.path.isfile(config):
+            raise UserError(f"no config given and no config.yaml beside the checkpoint ({config})",
+                            where="CONFIG", fix="give the classifier's config as the first path or with --config")
+        logger.info("config: %s (the run's own, beside the checkpoint)", config)
+    return config, checkpoint, video_dir, out_csv, opts
 
 
 def find_videos(video_dir: str) -> list[str]:
@@ -97,14 +121,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from alphaction.apis import init_model
 
+    config, checkpoint, video_dir, out_csv, opts = split_paths(args.paths, args.config)
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    model = init_model(args.config, args.checkpoint, device=device, overrides=args.opts)
+    model = init_model(config, checkpoint, device=device, overrides=opts)
     if not model.is_classifier:
-        raise UserError(f"{args.config} builds an action detector; this tool needs a clip classifier "
+        raise UserError(f"{config} builds an action detector; this tool needs a clip classifier "
                         "(MODEL.META_ARCHITECTURE ClipClassifier)", where="config",
                         fix="give a classification config, or use tools/demo.py for detection")
-    written, skipped = classify_folder(model, args.video_dir, args.out_csv, args.topk)
-    print(f"wrote {args.out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
+    written, skipped = classify_folder(model, video_dir, out_csv, args.topk)
+    print(f"wrote {out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
           + "".join(f"\n  skipped {rel}: {why}" for rel, why in skipped))
     return 0 if written else 1
 

@@ -93,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     if result.skipped:
         print(f"{len(result.skipped)} video(s) left out (listed in annotations/skipped_videos.txt)", file=sys.stderr)
     catalog = os.path.join(args.output_dir, "catalog.yaml")
-    test = f" DATASETS.TEST '(\"{result.name}_val\",)'" if result.val else ""
+    test = f"DATASETS.TEST '(\"{result.name}_val\",)' " if result.val else ""
+    # the CPU-sized base config; any classification config of config_files/classification takes the same keys
     print(f"\nWrote {', '.join(result.written)} under {args.output_dir}. Train with:\n"
-          f"  python train_net.py --config-file YOUR_CONFIG.yaml DATASETS.CATALOG {catalog} "
-          f"DATASETS.TRAIN '(\"{result.name}_train\",)'{test} MODEL.CLIP_HEAD.NUM_CLASSES {len(result.classes)} "
+          f"python train_net.py --config-file config_files/classification/synthetic_clips_r14_cpu.yaml \\\n"
+          f"    DATASETS.CATALOG {catalog} DATASETS.TRAIN '(\"{result.name}_train\",)' \\\n"
+          f"    {test}MODEL.CLIP_HEAD.NUM_CLASSES {len(result.classes)} "
           f"OUTPUT_DIR {os.path.join('data', 'output', result.name)}")
     return 1 if result.skipped else 0
 

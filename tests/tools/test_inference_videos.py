@@ -95,3 +95,28 @@ def test_topk_columns_and_folders_without_readable_videos(checkpoint, video_dir,
         inference_videos.main([CLIPS_CFG, checkpoint, str(tmp_path / "no_videos"), str(out), "--cpu"])
     with pytest.raises(FileNotFoundError, match="is not a folder"):
         inference_videos.main([CLIPS_CFG, checkpoint, str(tmp_path / "missing"), str(out), "--cpu"])
+
+
+def test_the_runs_own_config_beside_the_checkpoint_is_the_default(checkpoint, video_dir, tmp_path, capsys):
+    """As after train_net.py: OUTPUT_DIR holds config.yaml (here with 8 classes) beside the weights. Without a
+    config argument the tool uses it and gives what the explicit config gives; without one it says what to do."""
+    import shutil
+
+    from alphaction.utils.errors import run_cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(checkpoint, run / "model_final.pth")
+    cfg = get_cfg()
+    cfg.merge_from_file(CLIPS_CFG)
+    (run / "config.yaml").write_text(cfg.dump())
+    default, explicit = tmp_path / "default.csv", tmp_path / "explicit.csv"
+    assert inference_videos.main([str(run / "model_final.pth"), str(video_dir), str(default), "--cpu"]) == 0
+    assert inference_videos.main([CLIPS_CFG, str(run / "model_final.pth"), str(video_dir), str(explicit),
+                                  "--cpu"]) == 0
+    assert default.read_text() == explicit.read_text()
+
+    os.remove(run / "config.yaml")
+    assert run_cli(inference_videos.main, [str(run / "model_final.pth"), str(video_dir), str(default), "--cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "no config.yaml beside the checkpoint" in err and "fix: give the classifier's config" in err

@@ -245,3 +245,64 @@ def test_the_split_is_stratified_by_default_and_an_empty_class_is_warned_about(f
             break
     else:
         pytest.fail("no seed put the only jump video into validation")
+
+
+def _doc_blocks(name: str) -> list[str]:
+    import re
+
+    from alphaction.engine.defaults import REPO_ROOT
+
+    text = open(os.path.join(REPO_ROOT, "docs", name), encoding="utf-8").read()
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+def _commands(block: str) -> list[list[str]]:
+    """The commands of a bash block: continuations joined, comments dropped, split as the shell would."""
+    import shlex
+
+    joined = block.replace("\\\n", " ")
+    return [shlex.split(line) for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_classification_walk_of_the_docs_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/CLASSIFICATION.md as a user follows it, in a fresh folder: prepare (the first command of section 1,
+    on 5 classes of videos), the training command the tool prints (which the docs quote word for word), then
+    section 5's inference on new videos with the run's own config.yaml. Only the schedule is shortened."""
+    import train_net
+    from alphaction.engine.defaults import REPO_ROOT
+    from tools import inference_videos
+
+    monkeypatch.chdir(tmp_path)
+    videos = tmp_path / "path" / "to" / "videos"
+    videos.mkdir(parents=True)
+    classes = {"crawl": 20, "jump": 70, "run": 120, "swim": 170, "walk": 220}
+    for name, level in classes.items():
+        for i in range(5):
+            write_clip(str(videos / f"{name}_{i:03d}.mp4"), np.full((8, 32, 32, 3), level, np.uint8))
+
+    prepare = next(c for b in _doc_blocks("CLASSIFICATION.md") for c in _commands(b)
+                   if c[:2] == ["python", "tools/prepare_custom_dataset.py"])
+    args = [a.replace("/path/to/videos", str(videos)) for a in prepare[2:]]
+    assert prepare_custom_dataset.main(args + ["--no-progress"]) == 0
+    printed = capsys.readouterr().out.split("Train with:\n")[1].strip()
+    quoted = [b.strip() for b in _doc_blocks("CLASSIFICATION.md") if b.startswith("python train_net.py")]
+    assert printed in quoted  # the docs quote exactly what the tool prints
+
+    train = _commands(printed)[0]
+    config = os.path.join(REPO_ROOT, train[3])  # the repository's config, from this fresh folder
+    results = train_net.main([train[2], config, *train[4:], "SOLVER.MAX_ITER", "2", "SOLVER.VIDEOS_PER_BATCH", "2",
+                              "TEST.VIDEOS_PER_BATCH", "2", "SOLVER.EVAL_PERIOD", "0"])
+    assert 0.0 <= results["my_dataset_val"]["top1"] <= 1.0
+    run = tmp_path / "data" / "output" / "my_dataset"
+    assert (run / "model_final.pth").is_file() and (run / "config.yaml").is_file()
+
+    infer = next(c for b in _doc_blocks("CLASSIFICATION.md") for c in _commands(b)
+                 if c[:2] == ["python", "tools/inference_videos.py"])
+    new = tmp_path / "path" / "to" / "new_videos"
+    new.mkdir()
+    write_clip(str(new / "clip.mp4"), np.full((8, 32, 32, 3), 120, np.uint8))
+    argv = [a.replace("/path/to/new_videos", str(new)).replace("model_best.pth", "model_final.pth")
+            for a in infer[2:]]
+    assert inference_videos.main(argv + ["--cpu"]) == 0
+    rows = list(csv.reader(open(tmp_path / "predictions.csv")))
+    assert rows[1][0] == "clip.mp4" and rows[1][1] in classes

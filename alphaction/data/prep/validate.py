@@ -191,7 +191,7 @@ def _check_images(images: list[dict], anns_by_image: dict, video_root: str, fram
     windows: list[tuple[str, str, list[int]]] = []
     listing: dict[str, set[int]] = {}
     frames_per_clip: dict[str, int] = {}
-    edge_keyframes = 0
+    edge_keyframes: list[str] = []
     for im in images:
         if im["id"] not in anns_by_image:
             continue  # only annotated keyframes are trained on; test keyframes are checked through the box file
@@ -221,14 +221,16 @@ def _check_images(images: list[dict], anns_by_image: dict, video_root: str, fram
                          f"missing {', '.join(f'{s}.mp4' for s in gaps)} in {os.path.join(video_root, folder)} "
                          "(the decoder would repeat an edge frame instead); prepare those seconds too")
         elif any(s < first or s > last for s in needed):
-            edge_keyframes += 1
+            edge_keyframes.append(f"{folder}/{t}")
         if decode is None or len(windows) < decode:
             windows.append((where, folder, [s for s in range(t - before, t + after + 1) if s in have]))
     if edge_keyframes:
+        shown = ", ".join(edge_keyframes[:MAX_LISTED]) + (f" and {len(edge_keyframes) - MAX_LISTED} more"
+                                                          if len(edge_keyframes) > MAX_LISTED else "")
         report.warn("keyframes at a video edge",
-                    f"{edge_keyframes} annotated keyframe(s) lie within {frame_span // 2} frames of the first or last "
-                    "clip of their video; their windows repeat the edge frame (prepare a few more seconds around "
-                    "the annotated range, e.g. AVA's 902..1798 needs 895..1805)")
+                    f"{len(edge_keyframes)} annotated keyframe(s) lie within {frame_span // 2} frames of the first or "
+                    f"last clip of their video ({shown}: video/second); their windows repeat the edge frame (prepare "
+                    "a few more seconds around the annotated range, e.g. AVA's 902..1798 needs 895..1805)")
     if windows:
         _check_decoding(windows, video_root, frames_per_clip, report, undecodable)
 
