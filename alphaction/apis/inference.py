@@ -127,14 +127,14 @@ def _top(probs: np.ndarray, names: Sequence[str], topk: int) -> list[tuple[str, 
     return [(names[int(c)], float(probs[c])) for c in order]
 
 
-def _clip_frames(video: str | np.ndarray) -> np.ndarray | SparseVideo:
+def _clip_frames(video: str | np.ndarray, fps: float = 0) -> np.ndarray | SparseVideo:
     if isinstance(video, np.ndarray):
         if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
             raise ValueError(f"expected uint8 RGB frames [T, H, W, 3], got {video.dtype} {video.shape}")
         return video
     if not os.path.isfile(str(video)):
         raise FileNotFoundError(f"video {video} not found")
-    return SparseVideo(str(video))  # only the frames the test views sample are decoded into memory
+    return SparseVideo(str(video), fps=fps)  # only the frames the test views sample are decoded into memory
 
 
 @torch.no_grad()
@@ -148,8 +148,8 @@ def recognize(model: ActionModel, video: str | np.ndarray, topk: int = 5) -> lis
     if not model.is_classifier:
         raise ValueError("recognize() needs a clip classifier (MODEL.META_ARCHITECTURE 'ClipClassifier'); "
                          "use detect_actions() for a detector")
-    frames = _clip_frames(video)
     transform = build_clip_transforms(model.cfg, is_train=False)
+    frames = _clip_frames(video, fps=transform.clip_fps)  # a file at INPUT.CLIP_FPS when set
     slow, fast = transform(frames, np.random.default_rng(0))
     scores = clip_scores(model.module, slow.to(model.device), fast.to(model.device), transform.num_views)[0]
     return _top(scores, model.class_names, topk)

@@ -75,6 +75,7 @@ _rule("INPUT.MAX_SIZE_TRAIN INPUT.MAX_SIZE_TEST INPUT.CROP_SIZE", _at_least(0), 
       "464")
 _rule("INPUT.NUM_CROPS_TEST", _one_of(1, 3), "1 or 3", "INPUT.NUM_CROPS_TEST 1")
 _rule("INPUT.HUE_JITTER INPUT.SAT_JITTER INPUT.VAL_JITTER", _at_least(0), "a number >= 0", "0.1")
+_rule("INPUT.CLIP_FPS", _at_least(0), "a number >= 0 (frames per second; 0 = the files' own frames)", "INPUT.CLIP_FPS 30")
 _rule("INPUT.BOX_CONVENTION", _one_of("continuous", "alphaction"), "continuous or alphaction",
       "INPUT.BOX_CONVENTION continuous")
 _rule("DATALOADER.NUM_WORKERS DATALOADER.SIZE_DIVISIBILITY", _at_least(0), "an integer >= 0", "4")

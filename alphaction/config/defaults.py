@@ -151,6 +151,8 @@ _C.INPUT.HUE_JITTER = 20.0  # max hue shift (degrees)
 _C.INPUT.SAT_JITTER = 0.1  # max saturation shift (fraction of 255)
 _C.INPUT.VAL_JITTER = 0.1  # max value shift (fraction of 255)
 _C.INPUT.CROP_SIZE = 0  # classification: square crop side after the resize (pixels; train random, test centre / 3 crops); 0 = no crop
+# (MMAction2's and PySlowFast's rule for 0; with a rate, clips span the same seconds whatever each file's rate)
+_C.INPUT.CLIP_FPS = 0.0  # classification: resample video files by time to this rate (nearest source frame) before sampling; 0 = own frames
 _C.INPUT.NUM_CLIPS_TEST = 1  # classification: uniformly spaced temporal clips per video at test time (scores averaged)
 _C.INPUT.BOX_CONVENTION = "continuous"  # box pixels: "continuous" (width x2 - x1) | "alphaction" (width x2 - x1 + 1, clip to W - 1; its released weights)
 _C.INPUT.NUM_CROPS_TEST = 1  # classification: spatial crops per clip at test time, 1 (centre) or 3 (both ends + centre of the long side)

@@ -73,7 +73,7 @@ def build_clip_transforms(cfg, is_train: bool) -> ClipViewTransform:
         mean=inp.PIXEL_MEAN, std=inp.PIXEL_STD, to_bgr=inp.TO_BGR, tau=inp.TAU, alpha=inp.ALPHA,
         crop_size=inp.CROP_SIZE, num_clips=inp.NUM_CLIPS_TEST, num_crops=inp.NUM_CROPS_TEST,
         flip_prob=0.5 if is_train else 0.0, color_jitter=inp.COLOR_JITTER, hue=inp.HUE_JITTER,
-        sat=inp.SAT_JITTER, val=inp.VAL_JITTER,
+        sat=inp.SAT_JITTER, val=inp.VAL_JITTER, clip_fps=inp.CLIP_FPS,
     )
 
 

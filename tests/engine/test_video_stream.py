@@ -175,3 +175,40 @@ def test_video_frames_size_and_upright(tmp_path, short_side, size):
     video = VideoFrames(str(movie), fps=25, short_side=short_side)
     assert video.orig_size == (144, 176) and video.size == size
     assert next(iter(video)).shape == (*size, 3)
+
+
+def test_clip_fps_reads_50_and_25_fps_recordings_of_one_scene_alike(tmp_path):
+    """INPUT.CLIP_FPS 25: a 50 fps file is read by time (frame k = the source frame nearest k / 25 s, by hand:
+    source 2k) and gives the 25 fps file's frames; INPUT.CLIP_FPS 0 indexes the 50 fps file's own frames."""
+    fast = tmp_path / "fast.mp4"
+    _grey_movie(fast, [i / 50 for i in range(100)], 50)  # level _level(i) at i / 50 s
+    at25 = SparseVideo(str(fast), fps=25)
+    assert at25.shape[0] == 50 and SparseVideo(str(fast)).shape[0] == 100
+    idx = np.array([0, 7, 31, 49])
+    assert _levels(at25[idx]) == [_level(2 * int(k)) for k in idx]
+    assert _levels(SparseVideo(str(fast))[idx]) == [_level(int(k)) for k in idx]
+    # the same scene recorded at 25 fps: frame k shows what the 50 fps file shows at k / 25 s
+    scene_slow = [_level(2 * k) for k in range(50)]
+    slow_fixed = tmp_path / "slow.mp4"
+    tb = Fraction(1, 25)
+    with av.open(str(slow_fixed), "w") as c:
+        st = c.add_stream("libx264", rate=25)
+        st.height, st.width, st.pix_fmt = 48, 64, "yuv420p"
+        st.options = {"qp": "0", "bf": "0"}
+        for k, level in enumerate(scene_slow):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = k, tb
+            for p in st.encode(frame):
+                c.mux(p)
+        for p in st.encode():
+            c.mux(p)
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_tiny_quick.yaml"))
+    cfg.INPUT.CLIP_FPS = 25.0
+    transform = build_clip_transforms(cfg, is_train=False)
+    rng = np.random.default_rng(0)
+    a = transform(SparseVideo(str(fast), fps=transform.clip_fps), rng)
+    b = transform(SparseVideo(str(slow_fixed), fps=transform.clip_fps), rng)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)

@@ -44,3 +44,19 @@ def test_clip_mp4(tiny_root, tmp_path):
     (mp4,) = out.iterdir()
     with av.open(str(mp4)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 75
+
+
+def test_labels_on_a_small_frame_are_drawn_whole_at_the_right_edge():
+    """176x144 (QCIF) frame: a box at the right edge gets the same label as one at the left edge, moved inside
+    the frame, not cut off: the same number of label-coloured and text pixels (a translation invariant)."""
+    import numpy as np
+
+    from alphaction.data.prep.visualize import draw_boxes
+
+    frame = np.zeros((144, 176, 3), np.uint8)
+    labels = ["#3", "stand 0.93", "talk to 0.71"]
+    left = draw_boxes(frame, [((2, 20, 40, 140), labels)])
+    right = draw_boxes(frame, [((150, 20, 175, 140), labels)])
+    # anti-aliased text pixels: darker than the label colours, not black background
+    text = lambda img: int(((img.sum(axis=2) > 0) & (img.max(axis=2) < 100)).sum())  # noqa: E731
+    assert text(right) > 0 and text(left) == text(right)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..video_io import display_rgb
+from ..video_io import display_rgb, resample_by_time
 from .clips import ClipClassificationDataset, ClipViewTransform
 from ...utils.errors import UserError
 
@@ -60,16 +60,25 @@ class SparseVideo:
     the first frame (display rotation applied). When decoding finds another frame count (a damaged file), ``N``
     is corrected and indices past the real end get the last frame, as :func:`read_video` plus the samplers'
     end padding would give.
+
+    ``fps > 0`` (``INPUT.CLIP_FPS``) shows the video resampled by time to that rate instead: frame ``k`` is the
+    source frame nearest to ``k / fps`` s (:func:`~alphaction.data.video_io.resample_by_time`, the rule of the
+    detection clips), from the packets' timestamps, so a 50 fps and a 25 fps recording of one scene give the
+    same clip. ``fps = 0`` indexes the source frames as they are (MMAction2's and PySlowFast's sampling).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fps: float = 0) -> None:
         import av
 
-        self.path = path
+        self.path, self.fps = path, fps
+        self.source_index: list[int] | None = None  # output frame -> source frame (display order), when fps > 0
         try:
             with av.open(path) as container:
                 stream = container.streams.video[0]
-                count = sum(1 for packet in container.demux(stream) if packet.size)
+                pts = [packet.pts for packet in container.demux(stream) if packet.size]
+                base = float(stream.time_base) if stream.time_base else 0.0
+                start = float(stream.start_time * base) if stream.start_time is not None else 0.0
+                rate = float(stream.average_rate or stream.guessed_rate or 25)
             with av.open(path) as container:
                 first = next(container.decode(video=0), None)
                 if first is None:
@@ -77,6 +86,15 @@ class SparseVideo:
                 h, w = display_rgb(first).shape[:2]
         except (av.error.FFmpegError, IndexError, OSError) as e:
             raise VideoReadError(f"{path}: cannot decode the video ({e})") from e
+        count = len(pts)
+        if fps and count:
+            if any(p is None for p in pts) or not base:
+                raise VideoReadError(f"{path}: the container gives no frame timestamps, so INPUT.CLIP_FPS "
+                                     f"{fps:g} cannot resample it by time; set INPUT.CLIP_FPS 0 or re-encode it")
+            times = sorted(p * base - start for p in pts)  # display order
+            timed = ((t, i, 1.0 / rate) for i, t in enumerate(times))
+            self.source_index = [i for _, i in resample_by_time(timed, fps)]
+            count = len(self.source_index)
         self.shape = (max(count, 1), h, w, 3)
 
     def __len__(self) -> int:
@@ -91,6 +109,9 @@ class SparseVideo:
         """uint8 RGB frames ``[len(indices), H, W, 3]`` at ``indices`` (in any order, repeats allowed)."""
         import av
 
+        if self.source_index is not None:  # output frames at INPUT.CLIP_FPS -> source frames
+            last_out = len(self.source_index) - 1
+            indices = [self.source_index[min(int(i), last_out)] for i in indices]
         wanted = {int(i) for i in indices}
         if any(i < 0 for i in wanted):
             raise IndexError(f"negative frame index in {sorted(wanted)[:3]}")
@@ -110,7 +131,8 @@ class SparseVideo:
                     raise VideoReadError(f"{self.path}: no video frames")
                 if count <= last_needed:  # fewer frames than packets: the end repeats the last one
                     logger.debug("%s: %d packets but %d decoded frames", self.path, self.shape[0], count)
-                    self.shape = (count,) + self.shape[1:]
+                    if self.source_index is None:
+                        self.shape = (count,) + self.shape[1:]
                     end = display_rgb(last)
                     kept.update({i: end for i in wanted - kept.keys()})
         except (av.error.FFmpegError, OSError) as e:
@@ -235,7 +257,8 @@ class _VideoFiles(ClipClassificationDataset):
         return read_video(self.videos[index])
 
     def frame_source(self, index: int) -> SparseVideo:
-        return SparseVideo(self.videos[index])  # decoded once by the transform, keeping the sampled frames
+        # decoded once by the transform, keeping the sampled frames; at INPUT.CLIP_FPS when it is set
+        return SparseVideo(self.videos[index], fps=getattr(self.transforms, "clip_fps", 0))
 
 
 class VideoListDataset(_VideoFiles):

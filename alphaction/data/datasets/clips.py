@@ -73,13 +73,16 @@ class ClipViewTransform:
         min_size, max_size: short-side resize rule of :func:`alphaction.data.transforms.resize_size`.
         crop_size: square crop side after the resize; 0 = no crop (the resized frames).
         num_clips, num_crops: test-time views (ignored in training).
+        clip_fps: the frame rate video files are resampled to by time before sampling (``INPUT.CLIP_FPS``; 0:
+            their own frames, indexes as they are).
         mean, std, to_bgr, tau, alpha: normalization and pathway split, as for detection.
     """
 
     def __init__(self, is_train: bool, clip_len: int, interval: int, min_size: int, max_size: int | None,
                  mean: Sequence[float], std: Sequence[float], tau: int, alpha: int, to_bgr: bool = False,
                  crop_size: int = 0, num_clips: int = 1, num_crops: int = 1, flip_prob: float = 0.5,
-                 color_jitter: bool = False, hue: float = 0.0, sat: float = 0.0, val: float = 0.0) -> None:
+                 color_jitter: bool = False, hue: float = 0.0, sat: float = 0.0, val: float = 0.0,
+                 clip_fps: float = 0) -> None:
         slowfast_indices(clip_len, tau, alpha)  # validate TAU / ALPHA early
         if clip_len < 1 or interval < 1:
             raise ValueError(f"INPUT.FRAME_NUM ({clip_len}) and INPUT.FRAME_SAMPLE_RATE ({interval}) must be >= 1")
@@ -93,6 +96,7 @@ class ClipViewTransform:
         self.flip_prob = flip_prob if is_train else 0.0
         self.color_jitter = color_jitter and is_train
         self.hue, self.sat, self.val = hue, sat, val
+        self.clip_fps = clip_fps  # video files are read at this rate by time (0: their own frames); see SparseVideo
 
     @property
     def num_views(self) -> int:

@@ -56,16 +56,19 @@ def predicted_boxes(rows, sizes: dict[tuple[str, int], tuple[int, int]], labelma
 def draw_boxes(image: np.ndarray, boxes: list) -> np.ndarray:
     """Draw ``[(xyxy, [label, ...]), ...]`` on a copy of an RGB ``[H, W, 3]`` uint8 image."""
     img = np.ascontiguousarray(image).copy()
-    scale = max(0.3, min(img.shape[:2]) / 720)
+    height, width = img.shape[:2]
+    scale = max(0.25, min(height, width) / 720)  # 0.25 on QCIF-sized frames: about 6 px letters
     for n, (box, labels) in enumerate(boxes):
         color = _COLORS[n % len(_COLORS)]
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(img, (x1, y1), (x2, y2), color, max(1, int(2 * scale)))
         for k, text in enumerate(labels):
             (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-            ty = max(th + 2, y1 + (k + 1) * (th + 4))
-            cv2.rectangle(img, (x1, ty - th - 3), (x1 + tw + 2, ty + 1), color, -1)
-            cv2.putText(img, text, (x1 + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+            # labels stay inside the frame: moved left / up from a box at the right or bottom edge
+            tx = max(0, min(x1, width - tw - 3))
+            ty = min(max(th + 2, y1 + (k + 1) * (th + 4)), height - 2)
+            cv2.rectangle(img, (tx, ty - th - 3), (tx + tw + 2, ty + 1), color, -1)
+            cv2.putText(img, text, (tx + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 
 
