@@ -12,6 +12,7 @@ import torch
 
 from alphaction.checkpoint import Checkpointer
 from alphaction.config import get_cfg
+from alphaction.data.video_io import write_clip
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.engine.tracker import IoUTracker
 from alphaction.modeling import build_model
@@ -226,14 +227,7 @@ def test_tracks_end_at_a_gap_and_at_a_scene_cut(tiny_root, random_model, tmp_pat
         parts += _decode(tmp_path / f"{vid}.mp4")
     assert not scene_cut(np.stack(parts[:25])) and scene_cut(np.stack(parts[120:130]))
     movie = tmp_path / "cut.mp4"
-    with av.open(str(movie), "w") as c:
-        st = c.add_stream("libx264", rate=25)
-        st.height, st.width, st.pix_fmt = parts[0].shape[0], parts[0].shape[1], "yuv420p"
-        for f in parts:
-            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
+    write_clip(str(movie), np.stack(parts))
     seconds = len(parts) // 25
     (tmp_path / "same.json").write_text(json.dumps([{"timestamp": s, "bbox": [20, 10, 40, 70], "score": 1.0}
                                                     for s in range(seconds)]))
