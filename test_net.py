@@ -14,6 +14,7 @@ import sys
 from alphaction.engine.defaults import default_argument_parser, setup
 from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import load_for_test, run_test
+from alphaction.utils.cpu_tuning import reexec_with_allocator_tunables
 from alphaction.utils.errors import run_cli
 
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    reexec_with_allocator_tunables()  # CPU runs: glibc's allocator settings for training steps (utils/cpu_tuning.py)
     status = run_cli(main)  # user errors: "error: ... / fix: ...", exit status 2 (--debug: with the traceback)
     shutdown_distributed()
     sys.exit(status)

@@ -24,6 +24,7 @@ from alphaction.engine.dry_run import dry_run
 from alphaction.engine.hooks import TrainingInterrupted
 from alphaction.engine.launch import shutdown_distributed
 from alphaction.engine.runner import run_train
+from alphaction.utils.cpu_tuning import reexec_with_allocator_tunables
 from alphaction.utils.errors import run_cli
 
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    reexec_with_allocator_tunables()  # CPU runs: glibc's allocator settings for training steps (utils/cpu_tuning.py)
     status = run_cli(main)  # user errors: "error: ... / fix: ...", exit status 2 (--debug: with the traceback)
     shutdown_distributed()
     sys.exit(status)
