@@ -111,15 +111,15 @@ def run_child(argv: list[str], log_path: str) -> dict:
     return out
 
 
-def _child_recognize(video: str, checkpoint: str) -> int:
+def _child_recognize(video: str, checkpoint: str, device: str = "cpu") -> int:
     from alphaction.apis import init_model, recognize
 
-    model = init_model(CLS_CONFIG, checkpoint, device="cpu")
+    model = init_model(CLS_CONFIG, checkpoint, device=device)
     print(json.dumps(recognize(model, video, topk=3)))
     return 0
 
 
-def _child_in_memory(video: str, checkpoint: str, boxes_path: str) -> int:
+def _child_in_memory(video: str, checkpoint: str, boxes_path: str, device: str = "cpu") -> int:
     import torch
 
     from alphaction.config import get_cfg
@@ -129,8 +129,8 @@ def _child_in_memory(video: str, checkpoint: str, boxes_path: str) -> int:
     cfg.merge_from_file(DET_CONFIG)
     frames, orig = demo.read_video(video)
     boxes = demo.load_box_file(boxes_path, 25, 0.0, frame_size=orig)
-    model = demo.build_action_model(cfg, checkpoint, torch.device("cpu"))
-    results = demo.predict_video(cfg, model, frames, orig, boxes, 25, torch.device("cpu"))
+    model = demo.build_action_model(cfg, checkpoint, torch.device(device))
+    results = demo.predict_video(cfg, model, frames, orig, boxes, 25, torch.device(device))
     print(f"{len(results)} seconds scored")
     return 0
 
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "alphaction_benchmark_inference"))
     p.add_argument("--out", default="", help="JSON file to write")
     p.add_argument("--skip", nargs="*", default=[], choices=["demo", "recognize", "in_memory"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the models; decoding is on the CPU either way)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     report = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpus": os.cpu_count(), "threads": torch.get_num_threads()},
+                          "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "device": args.device,
+                          "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else ""},
               "video": {"size": f"{WIDTH}x{HEIGHT}", "fps": "30000/1001", "codec": "h264"}, "runs": []}
     for seconds in args.durations:
         name = f"synthetic_720p_{int(seconds)}s"
@@ -172,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = {
             "demo": [sys.executable, os.path.join(REPO_ROOT, "tools", "demo.py"), "--video", video, "--output",
                      os.path.join(args.work, name + "_demo.mp4"), "--config", DET_CONFIG, "--weights", det_ckpt,
-                     "--boxes", boxes_path, "--cpu", "--csv", os.path.join(args.work, name + "_demo.csv")],
-            "recognize": [sys.executable, os.path.abspath(__file__), "--child", "recognize", video, cls_ckpt],
+                     "--boxes", boxes_path, "--csv", os.path.join(args.work, name + "_demo.csv")]
+            + (["--cpu"] if args.device == "cpu" else []),
+            "recognize": [sys.executable, os.path.abspath(__file__), "--child", "recognize", video, cls_ckpt,
+                          args.device],
         }
         if seconds == min(args.durations):
             runs["in_memory"] = [sys.executable, os.path.abspath(__file__), "--child", "in_memory", video, det_ckpt,
-                                 boxes_path]
+                                 boxes_path, args.device]
         for path, argv_ in runs.items():
             if path in args.skip:
                 continue
