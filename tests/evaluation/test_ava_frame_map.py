@@ -361,7 +361,7 @@ def official_loop_reference(gt_rows, det_rows, labelmap, excluded):
         s = np.array(scores[c], dtype=float)
         order = np.argsort(s)[::-1]
         tp = np.array(labels[c], dtype=bool)[order]
-        ap, best_after = 0.0, 0.0
+        ap = 0.0
         cum_tp = np.cumsum(tp)
         precision = cum_tp / np.arange(1, len(tp) + 1)
         recall = cum_tp / num_gt[c]
