@@ -39,9 +39,9 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ...utils.errors import InputFileError
-from .formats import (AvaColumns, first_undecodable_line, frame_key, locate_row, read_csv_columns, read_exclusions,
-                      read_labelmap)
+from .formats import AvaColumns, frame_key, read_exclusions, read_labelmap
+from .input_checks import (check_finite, check_gt_boxes, check_overlap, is_path, read_input, report_unknown_ids,
+                           require_groundtruth)
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +51,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 ColumnsLike = Union[PathLike, AvaColumns, Mapping[str, object], Sequence[Sequence]]
 
 # AVA v2.x's 80 classes: 14 person-movement (pose) classes, 49 object-manipulation, 17 person-interaction.
+__all__ = ["AVA_CLASS_GROUPS", "class_groups_from_counts", "frame_map", "require_groundtruth"]
+
 AVA_CLASS_GROUPS = {"pose": tuple(range(1, 15)), "object": tuple(range(15, 64)), "interaction": tuple(range(64, 81))}
-
-
-def require_groundtruth(result: dict, groundtruth) -> None:
-    """Raise :class:`InputFileError` when ``result`` (of :func:`frame_map`) has no class with ground truth: an
-    evaluation with nothing to compare against must not pass for a result."""
-    if not any(n > 0 for n in result["num_gt"].values()):
-        raise InputFileError("the ground truth holds no row of a label-map class: there is nothing to evaluate",
-                             where=_where(groundtruth) if groundtruth is not None else "",
-                             fix="give the split's AVA CSV (its action ids must be in the label map)")
 
 
 def class_groups_from_counts(num_pose: int, num_object: int, num_interaction: int, first_id: int = 1) -> dict:
@@ -120,11 +113,11 @@ def frame_map(
         raise ValueError("label map ids must be >= 1 (the official evaluator requires 1-based ids)")
     excluded = _excluded_keys(exclusions)
     gt_source, det_source = groundtruth, detections
-    gt = _read(gt_source)
+    gt = read_input(gt_source)
     clock("read_groundtruth")
-    detections = _read(det_source)
+    detections = read_input(det_source)
     clock("read_detections")
-    _check_finite(detections, det_source, "score")
+    check_finite(detections, det_source, "score")
 
     # One frame index for GT and detections, so that (frame, class) groups line up.
     (gt_fid, det_fid), frame_keys = _index_frames([gt, detections])
@@ -132,20 +125,12 @@ def frame_map(
     class_lut = np.zeros(int(class_ids[-1]) + 1, dtype=bool)
     class_lut[class_ids] = True
     clock("index_frames")
-    _check_overlap(gt_fid, det_fid, len(frame_keys), gt_source, det_source, allow_disjoint)
-    _report_unknown_ids(gt, class_lut, gt_source)
+    check_overlap(gt_fid, det_fid, len(frame_keys), gt_source, det_source, allow_disjoint)
+    report_unknown_ids(gt, class_lut, gt_source)
 
     gt_frame, gt_score, gt_action, gt_boxes = _official_selection(
         gt, gt_fid, class_lut, is_excluded, frame_keys, 0, "GT")
-    bad = (gt_boxes[:, 0] > gt_boxes[:, 2]) | (gt_boxes[:, 1] > gt_boxes[:, 3])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        y1, x1, y2, x2 = (float(v) for v in gt_boxes[i])
-        key = frame_keys[gt_frame[i]]
-        line = _line_of(gt_source, lambda r: frame_key(r[0], r[1]) == key and (r[2] > r[4] or r[3] > r[5]))
-        raise InputFileError(f"ground-truth box with x1 > x2 or y1 > y2 in frame {key}: x1, y1, x2, y2 = "
-                             f"{x1}, {y1}, {x2}, {y2} (the official evaluator rejects it too)",
-                             where=_where(gt_source, line), fix="correct or remove that row")
+    check_gt_boxes(gt_boxes, gt_frame, frame_keys, gt_source)
     det_frame, det_score, det_action, det_boxes = _official_selection(
         detections, det_fid, class_lut, is_excluded, frame_keys, max_detections_per_frame, "detection")
     # invalid boxes go *after* the cap: they used cap slots
@@ -202,105 +187,12 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
-def _is_path(x) -> bool:
-    return isinstance(x, (str, os.PathLike))
-
-
 def _excluded_keys(exclusions) -> set[str]:
     if exclusions is None:
         return set()
-    if _is_path(exclusions):
+    if is_path(exclusions):
         return read_exclusions(exclusions)
     return {k if isinstance(k, str) else frame_key(k[0], k[1]) for k in exclusions}
-
-
-def _where(source, line: Optional[int] = None) -> str:
-    if not _is_path(source):
-        return ""
-    return os.fspath(source) + (f":{line}" if line else "")
-
-
-def _line_of(source, test) -> Optional[int]:
-    return locate_row(source, test) if _is_path(source) else None
-
-
-def _read(source) -> AvaColumns:
-    """:func:`_as_columns`, with a file that is not UTF-8 text reported by file and line."""
-    try:
-        return _as_columns(source)
-    except UnicodeDecodeError:
-        if not _is_path(source):
-            raise
-        found = first_undecodable_line(source)
-        line, raw = found if found else (None, b"")
-        raise InputFileError(f"not UTF-8 text (bytes {raw!r})", where=_where(source, line),
-                             fix="save the file as UTF-8 (video ids must be text)") from None
-
-
-def _check_finite(columns: AvaColumns, source, what: str) -> None:
-    bad = columns.has_value & ~np.isfinite(columns.values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        key = frame_key(columns.videos[columns.video_index[i]], columns.timestamps[i])
-        line = _line_of(source, lambda r: r[7] is not None and not math.isfinite(r[7]))
-        raise InputFileError(f"a row with a non-finite {what} ({columns.values[i]}) in frame {key}",
-                             where=_where(source, line), fix=f"every row needs a finite {what}: fix or drop the row")
-    boxes = columns.boxes
-    bad = ~np.isfinite(boxes).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        line = _line_of(source, lambda r: not all(math.isfinite(v) for v in r[2:6]))
-        raise InputFileError("a row with a non-finite box coordinate", where=_where(source, line),
-                             fix="every box needs four finite coordinates in [0, 1]: fix or drop the row")
-
-
-def _check_overlap(gt_fid: np.ndarray, det_fid: np.ndarray, num_frames: int, gt_source, det_source,
-                   allow_disjoint: bool) -> None:
-    """Detections none of whose frames is a GT frame score 0 whatever the model does: almost always the wrong
-    files (another split, other video ids, 0-based vs 1-based timestamps)."""
-    if len(det_fid) == 0:
-        logger.warning("no detections to evaluate: every class with ground truth gets AP 0")
-        return
-    if len(gt_fid) == 0:  # nothing to overlap with: the callers refuse an empty ground truth
-        return
-    in_gt = np.zeros(num_frames, dtype=bool)
-    in_gt[gt_fid] = True
-    if in_gt[det_fid].any():
-        return
-    text = "the detections share no frame (video id, timestamp) with the ground truth"
-    if allow_disjoint:
-        logger.warning("%s: every detection is a false positive (mAP 0)", text)
-        return
-    raise InputFileError(text + ": every detection would be a false positive",
-                         where=" vs ".join(w for w in (_where(det_source), _where(gt_source)) if w),
-                         fix="check that both files are of the same split and name videos and seconds alike; "
-                             "to score them anyway, pass --allow-disjoint (frame_map(..., allow_disjoint=True))")
-
-
-def _report_unknown_ids(gt: AvaColumns, class_lut: np.ndarray, source) -> None:
-    """GT rows whose action id is not in the label map are not scored (as officially): say so, once."""
-    ids = gt.action_ids
-    known = np.zeros(len(ids), dtype=bool)
-    in_range = (ids >= 0) & (ids < len(class_lut))
-    known[in_range] = class_lut[ids[in_range]]
-    if known.all():
-        return
-    unknown = sorted(set(ids[~known].tolist()))
-    first = int(np.flatnonzero(~known)[0])
-    line = _line_of(source, lambda r: r[6] == int(ids[first]))
-    logger.warning("%d ground-truth rows have action ids not in the label map (%s%s; first at %s): they are not "
-                   "scored, as in the official evaluator", int((~known).sum()), ", ".join(map(str, unknown[:10])),
-                   ", ..." if len(unknown) > 10 else "", _where(source, line) or f"row {first + 1}")
-
-
-def _as_columns(x) -> AvaColumns:
-    if isinstance(x, AvaColumns):
-        return x
-    if _is_path(x):
-        return read_csv_columns(x)
-    if isinstance(x, Mapping):
-        return AvaColumns.from_arrays(**x)
-    return AvaColumns.from_rows(x)
 
 
 def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]]:
