@@ -128,21 +128,17 @@ def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_siz
     return {s: np.asarray(b, dtype=np.float32) for s, b in per.items()}
 
 
-def detect_persons(model: torch.nn.Module, frames: np.ndarray, seconds: list[int], fps: int, scale: float,
-                   device: torch.device, score_thresh: float = 0.5) -> dict[int, np.ndarray]:
-    """Run a torchvision detector (``alphaction.data.prep.detect.build_detector``) on each second's keyframe;
-    persons (COCO category 1) scoring >= ``score_thresh``, in pixels of the original video (``scale`` = original
-    / decoded size)."""
-    model.eval().to(device)
-    out = {}
+def detect_persons(model: torch.nn.Module, frame: np.ndarray, scale: float, device: torch.device,
+                   score_thresh: float = 0.5) -> np.ndarray:
+    """A torchvision detector (``alphaction.data.prep.detect.build_detector``, in eval mode on ``device``) on one
+    uint8 RGB keyframe: persons (COCO category 1) scoring >= ``score_thresh`` as ``[N, 5]`` (x1, y1, x2, y2,
+    score) in pixels of the original video (``scale`` = original / decoded size)."""
     with torch.inference_mode():
-        for s in seconds:
-            img = torch.from_numpy(np.ascontiguousarray(frames[s * fps])).permute(2, 0, 1).float().div_(255)
-            det = model([img.to(device)])[0]
-            keep = (det["labels"] == 1) & (det["scores"] >= score_thresh)
-            boxes = det["boxes"][keep].float().cpu().numpy() * scale
-            out[s] = np.concatenate([boxes, det["scores"][keep].cpu().numpy()[:, None]], 1).astype(np.float32)
-    return out
+        img = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255)
+        det = model([img.to(device)])[0]
+        keep = (det["labels"] == 1) & (det["scores"] >= score_thresh)
+        boxes = det["boxes"][keep].float().cpu().numpy() * scale
+        return np.concatenate([boxes, det["scores"][keep].cpu().numpy()[:, None]], 1).astype(np.float32)
 
 
 @dataclass
@@ -217,6 +213,8 @@ def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_si
     scene cut (:func:`~alphaction.engine.tracker.scene_cut`), so another person never takes over its id.
     """
     score = _Scorer(cfg, model, orig_size, device)
+    if detector is not None:
+        detector.eval().to(device)
     tracker = IoUTracker(iou_thresh=iou_thresh, max_age=0)
     left = cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE // 2
     positions = window_positions(cfg.INPUT.FRAME_NUM, cfg.INPUT.FRAME_SAMPLE_RATE)
@@ -226,7 +224,6 @@ def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_si
     persons = dict(person_boxes or {})
     results: list[SecondResult] = []
     rendered = 0
-    scale = None
 
     def process(s: int, last_index: int) -> None:
         dets = persons.get(s, np.zeros((0, 5), np.float32))
@@ -254,8 +251,7 @@ def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_si
         cut_before[n] = hist_prev is not None and is_cut(hist_prev, hist)
         hist_prev = hist
         if detector is not None and n % fps == 0:
-            scale = scale or orig_size[0] / frame.shape[0]
-            persons[n // fps] = detect_persons(detector, frame[None], [0], 1, scale, device, person_thresh)[0]
+            persons[n // fps] = detect_persons(detector, frame, orig_size[0] / frame.shape[0], device, person_thresh)
         # every second whose window is complete
         while len(results) * fps <= n and len(results) * fps - left + int(positions[-1]) <= n:
             process(len(results), n)
