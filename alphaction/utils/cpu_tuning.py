@@ -8,6 +8,7 @@ only at process start, so :func:`reexec_with_allocator_tunables` re-executes the
 """
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import sys
@@ -18,17 +19,23 @@ ALLOCATOR_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=687194
 _MARK = "ALPHACTION_ALLOCATOR_TUNED"  # set in the re-executed process (and to "0" by a user to opt out)
 
 
+def _gpu_present(environ) -> bool:
+    """Whether a GPU the CUDA / ROCm runtime could use is present, from the device nodes alone: importing torch
+    to ask would add its import time to every start of a process that is about to be replaced."""
+    if environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
+
+
 def wants_tunables(environ=os.environ) -> bool:
     """Whether this process should re-execute with :data:`ALLOCATOR_TUNABLES`: Linux with glibc, no
     ``GLIBC_TUNABLES`` of the user's, not already re-executed or opted out (``ALPHACTION_ALLOCATOR_TUNED=0``), and
-    no CUDA device (GPU runs keep the defaults: their host side is the data loader)."""
+    no GPU (GPU runs keep the defaults: their host side is the data loader)."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     if "GLIBC_TUNABLES" in environ or _MARK in environ:
         return False
-    import torch
-
-    return not torch.cuda.is_available()
+    return not _gpu_present(environ)
 
 
 def reexec_with_allocator_tunables() -> None:
