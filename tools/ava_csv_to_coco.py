@@ -13,6 +13,7 @@ multi-label boxes; --labelmap maps category names to action ids (default: catego
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InputFileError(f"{args.input} holds no annotation rows", where=args.input,
                                  fix="one row per person box and action: video_id,timestamp,x1,y1,x2,y2,"
                                      "action_id,person_id")
-        size_of = lambda v, t: image_size(args.keyframe_root, args.clip_root, v, t)  # noqa: E731
+        # each keyframe's size is read once: pixel boxes are normalised by it and the JSON records it
+        size_of = functools.lru_cache(maxsize=None)(lambda v, t: image_size(args.keyframe_root, args.clip_root, v, t))
         rows, unit = normalised_rows(rows, size_of, args.input)
         print(f"{args.input}: box coordinates taken as {unit}", file=sys.stderr)
         video_ids = None
