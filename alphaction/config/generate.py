@@ -217,7 +217,11 @@ def _ia_key(spec: FinetuneSpec) -> tuple[str, str]:
 
 def finetune_overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
     """``(base config path, overrides)`` of the config for ``spec`` (see the module docstring)."""
-    spec, _ = resolve_classes(spec)
+    return _overrides(resolve_classes(spec)[0], output_file)
+
+
+def _overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
+    """:func:`finetune_overrides` of a spec whose classes :func:`resolve_classes` has filled and checked."""
     groups = _check(spec)
     if spec.base_config:
         base_path = os.path.abspath(spec.base_config)
@@ -281,7 +285,7 @@ def _yaml_value(v):
 def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = "") -> str:
     """Write the config to ``output_file`` (``_BASE_`` relative to it) and check that it loads. Returns its text."""
     spec, classes_note = resolve_classes(spec)
-    base_path, overrides = finetune_overrides(spec, output_file)
+    base_path, overrides = _overrides(spec, output_file)
     out_dir = os.path.dirname(os.path.abspath(output_file))
     data = {"_BASE_": os.path.relpath(base_path, out_dir), **_yaml_value(overrides)}
     batch = spec.num_gpus * spec.videos_per_gpu
