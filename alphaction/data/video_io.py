@@ -138,12 +138,13 @@ def source_frame_times(container, start: float = 0.0):
         yield t, frame, 1.0 / rate
 
 
-def resample_by_time(timed_frames, fps: int, limit: float | None = None):
-    """``(output index k, source item)`` for output times ``k / fps`` (k = 0, 1, ...) from
+def resample_by_time(timed_frames, fps: int, limit: float | None = None, first: int = 0):
+    """``(output index k, source item)`` for output times ``k / fps`` (k = first, first + 1, ...) from
     ``(time, item, duration)`` triples in time order: the item nearest in time (ties to the earlier one), the
     first item covering the times before it, the last one lasting its ``duration``; stops before ``limit``
-    seconds. Variable frame rates are followed; a 30 fps source at 25 drops frames, a 15 fps one repeats them."""
-    k, prev = 0, None
+    seconds. Variable frame rates are followed; a 30 fps source at 25 drops frames, a 15 fps one repeats them.
+    ``first``: start at that output index (the source having been sought to about there)."""
+    k, prev = first, None
     for t, item, duration in timed_frames:
         if prev is not None:
             boundary = (prev[0] + t) / 2  # output times nearer to the previous source frame

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...utils.errors import UserError
 from ...utils.progress import bar_disable
-from ..video_io import quarter_turns, source_frame_times
+from ..video_io import quarter_turns, resample_by_time, source_frame_times
 
 logger = logging.getLogger(__name__)
 
@@ -190,44 +190,27 @@ def prepare_video(
             skip_from = min(todo)
         writer: _ClipWriter | None = None
         writer_second = None
-        k = skip_from * fps  # next output frame index
-        prev = None  # (time, frame) of the previous source frame
         try:
-            for t, frame, duration in _iter_with_end(source_frame_times(container, skip_from)):
-                if frame is None:  # end of stream: the last frame lasts one source frame
-                    if prev is None:
-                        break
-                    boundary = prev[0] + duration - 1e-6
-                elif prev is None:
-                    prev = (t, frame)
-                    turns = quarter_turns(frame)  # a phone video's display rotation: clips are written upright
+            for k, frame in resample_by_time(source_frame_times(container, skip_from), fps, first=skip_from * fps):
+                second = k // fps
+                if last is not None and second > last:
+                    break
+                if size is None:  # the first frame: a phone video's display rotation, clips are written upright
+                    turns = quarter_turns(frame)
                     upright = coded[::-1] if turns % 2 else coded
                     size = output_size(upright[0], upright[1], short_side)
-                    continue
-                else:
-                    boundary = (prev[0] + t) / 2  # output times nearer to prev than to this frame
-                done = False
-                while k / fps < boundary:
-                    second = k // fps
-                    if last is not None and second > last:
-                        done = True
-                        break
-                    if second != writer_second:
-                        if writer is not None:
-                            writer.close()
-                            result.written.append(writer_second)
-                            writer = None
-                        writer_second = second
-                        if _finished(clip_dir, keyframe_dir, second):
-                            result.skipped.append(second)
-                        else:
-                            writer = _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
+                if second != writer_second:
                     if writer is not None:
-                        writer.add(_upright_yuv(prev[1], size, turns))
-                    k += 1
-                if done or frame is None:
-                    break
-                prev = (t, frame)
+                        writer.close()
+                        result.written.append(writer_second)
+                        writer = None
+                    writer_second = second
+                    if _finished(clip_dir, keyframe_dir, second):
+                        result.skipped.append(second)
+                    else:
+                        writer = _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
+                if writer is not None:
+                    writer.add(_upright_yuv(frame, size, turns))
             if writer is not None:
                 writer.close()
                 result.written.append(writer_second)
@@ -275,14 +258,6 @@ def _check_settings(clip_dir: str, keyframe_dir: str, source: str, fps: int, sho
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(ours, f)
     os.replace(tmp, path)
-
-
-def _iter_with_end(frames):
-    """The frames of ``frames`` followed by one ``(None, None, duration)`` end marker."""
-    duration = 0.04
-    for t, frame, duration in frames:
-        yield t, frame, duration
-    yield None, None, duration
 
 
 def _job(args: tuple) -> PrepareResult:
