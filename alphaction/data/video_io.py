@@ -180,7 +180,9 @@ class VideoFrames:
         if not os.path.isfile(path):
             raise MissingClipError(f"video {path} not found", path, os.path.basename(path), 0)
         self.path, self.fps, self.max_seconds = path, int(fps), max_seconds
-        first = next(iter(self._timed()), None)
+        timed = self._timed()
+        first = next(timed, None)
+        timed.close()  # the file is closed now, not when the generator is collected
         if first is None:
             raise CorruptClipError(f"{path} holds no decodable video frames", path, os.path.basename(path), 0)
         h, w = display_rgb(first[1]).shape[:2]
