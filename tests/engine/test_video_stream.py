@@ -30,8 +30,10 @@ def _level(i: int) -> int:
     return (i % 15) * STEP
 
 
-def _grey_movie(path, times: list[float], rate, size=(48, 64)) -> None:
-    """Source frame ``i`` is a flat grey of ``_level(i)`` shown at ``times[i]`` seconds (lossless H.264)."""
+def _grey_movie(path, times: list[float], rate, size=(48, 64), levels: list[int] | None = None) -> None:
+    """Source frame ``i`` is a flat grey of ``levels[i]`` (default ``_level(i)``) shown at ``times[i]`` seconds
+    (lossless H.264)."""
+    levels = levels or [_level(i) for i in range(len(times))]
     tb = Fraction(1, 90000)
     with av.open(str(path), "w") as c:
         st = c.add_stream("libx264", rate=rate)
@@ -40,7 +42,7 @@ def _grey_movie(path, times: list[float], rate, size=(48, 64)) -> None:
         st.time_base = tb
         st.options = {"qp": "0", "bf": "0"}
         for i, t in enumerate(times):
-            frame = av.VideoFrame.from_ndarray(np.full((*size, 3), _level(i), np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.full((*size, 3), levels[i], np.uint8), format="rgb24")
             frame.pts, frame.time_base = int(round(t / tb)), tb
             for p in st.encode(frame):
                 c.mux(p)
@@ -188,20 +190,8 @@ def test_clip_fps_reads_50_and_25_fps_recordings_of_one_scene_alike(tmp_path):
     assert _levels(at25[idx]) == [_level(2 * int(k)) for k in idx]
     assert _levels(SparseVideo(str(fast))[idx]) == [_level(int(k)) for k in idx]
     # the same scene recorded at 25 fps: frame k shows what the 50 fps file shows at k / 25 s
-    scene_slow = [_level(2 * k) for k in range(50)]
     slow_fixed = tmp_path / "slow.mp4"
-    tb = Fraction(1, 25)
-    with av.open(str(slow_fixed), "w") as c:
-        st = c.add_stream("libx264", rate=25)
-        st.height, st.width, st.pix_fmt = 48, 64, "yuv420p"
-        st.options = {"qp": "0", "bf": "0"}
-        for k, level in enumerate(scene_slow):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")
-            frame.pts, frame.time_base = k, tb
-            for p in st.encode(frame):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
+    _grey_movie(slow_fixed, [k / 25 for k in range(50)], 25, levels=[_level(2 * k) for k in range(50)])
 
     cfg = get_cfg()
     cfg.merge_from_file(os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_tiny_quick.yaml"))
