@@ -173,6 +173,7 @@ _C.DATALOADER.ASPECT_RATIO_GROUPING = True  # batch portrait and landscape clips
 _C.DATALOADER.ON_BAD_SAMPLE = "error"  # an undecodable clip: "error" (stop, naming the file) or "skip" (drop it, count it in the log)
 _C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker loads ahead (NUM_WORKERS > 0 only)
 _C.DATALOADER.PIN_MEMORY = True  # page-locked host batches for faster copies (used only when training on a GPU)
+_C.DATALOADER.INDEX_CACHE = True  # detection: cache the built dataset index next to the annotations; ranks memory-map it
 _C.DATALOADER.CLASS_BALANCED_SAMPLING = False  # classification: draw training clips with replacement, each class equally often
 
 # ---------------------------------------------------------------------------------------------------

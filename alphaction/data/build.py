@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from ..config.paths_catalog import DatasetCatalog, validate_spec
+from ..utils import comm
 from ..utils.errors import ConfigValueError
 from ..utils.labelmap import class_layout, read_labelmap
 from .collate import collate
@@ -20,13 +21,14 @@ from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoLis
 from .datasets.hdf5_groups import HDF5GroupDataset
 from .datasets.rawframes import RawframesDataset
 from .datasets.clips import ClipViewTransform, collate_clips
-from .prep.validate import quick_check
+from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips, quick_check
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_train_dataset", "build_data_loader",
+           "build_test_datasets",
            "train_subset_indices", "loader_rng_state", "set_loader_rng_state"]
 
 # catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
@@ -168,38 +170,102 @@ def check_datasets(cfg, names) -> None:
         checked_spec(cfg, name)
 
 
-def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
-    """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
+def _annotation_check(name: str, ann_file: str, num_classes: int):
+    """The start-up check of the annotation columns (structure, boxes, action ids), raising the report's error."""
 
-    ``is_train`` picks what a detection dataset holds (ground-truth boxes and labels, or the test boxes);
-    ``augment`` the transforms (training's random ones or the deterministic test ones; default: ``is_train``).
+    def check(keyframes, boxes, others=None) -> None:
+        report = ValidationReport(name)
+        check_annotations(keyframes, boxes, {"images": [], "annotations": []} if others is None else others,
+                          ann_file, report, num_classes=num_classes)
+        report.raise_on_errors()
 
-    Synthetic entries are generated first when missing (``alphaction.data.synthetic``).
-    """
+    return check
+
+
+def _on_local_leader_first(build):
+    """``build()`` on the first rank of each machine, then on the others (they find its cached index); every rank
+    raises what the first one raised, never waiting on it forever."""
+    if not comm.is_dist():
+        return build()
+    leader = int(os.environ.get("LOCAL_RANK", comm.get_rank())) == 0
+    result = error = None
+    if leader:
+        try:
+            result = build()
+        except Exception as e:  # noqa: BLE001 - re-raised after the barrier, so the other ranks are not left waiting
+            error = e
+    comm.synchronize()
+    if error is not None:
+        raise error
+    return result if leader else build()
+
+
+def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | None):
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
-    _check_task(cfg, name, spec)
-    if spec.get("factory") in CLASSIFICATION_DATASETS:
-        return _build_classification_dataset(cfg, name, spec, is_train)
-    spec = checked_spec(cfg, name)
+    if spec.get("synthetic"):
+        from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
+
+        _on_local_leader_first(lambda: ensure_synthetic_dataset(**spec["synthetic"]))
+    validate_spec(spec)  # missing files: an error naming the entry and the field
     factory = spec.get("factory", "AVAVideoDataset")
     if factory not in DATASET_FACTORIES:
         raise ConfigValueError(
             f"dataset {name!r}: unknown factory {factory!r} ({spec.get('source', 'catalog')}); "
             f"known: {sorted(DATASET_FACTORIES)}"
         )
-    return DATASET_FACTORIES[factory](
+    num_classes = cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES
+    dataset = _on_local_leader_first(lambda: DATASET_FACTORIES[factory](
         **spec["args"],
         frame_num=cfg.INPUT.FRAME_NUM,
         sample_rate=cfg.INPUT.FRAME_SAMPLE_RATE,
         is_train=is_train,
         box_thresh=cfg.TEST.BOX_THRESH,
-        num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
+        num_classes=num_classes,
         max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
         on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
         box_convention=cfg.INPUT.BOX_CONVENTION,
         transforms=build_transforms(cfg, is_train if augment is None else augment),
         name=f"{name} ({spec.get('source', 'catalog')})",
-    )
+        index_cache=bool(cfg.DATALOADER.INDEX_CACHE),
+        check=_annotation_check(name, spec["args"]["ann_file"], num_classes),
+        check_key=f"start-up check v1, {num_classes} classes",
+    ))
+    # the clips of a sample of the keyframes this dataset will decode (cheap; also when the index was cached)
+    folders, seconds = dataset.keyframe_clips()
+    ids = np.asarray(dataset._image_ids)
+    check_keyframe_clips(name, spec["args"]["video_root"],
+                         list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
+                         cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
+                         undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error").raise_on_errors()
+    check_head_against_label_map(cfg, name, spec)
+    return dataset
+
+
+def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
+    """One dataset of the catalog (``DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)``).
+
+    ``is_train`` picks what a detection dataset holds (ground-truth boxes and labels, or the test boxes);
+    ``augment`` the transforms (training's random ones or the deterministic test ones; default: ``is_train``).
+
+    Synthetic entries are generated first when missing (``alphaction.data.synthetic``). A detection dataset's
+    annotations are checked (``data/prep/validate.py``: structure, boxes, action ids; the clips of a sample of its
+    keyframes) as its index is built; the index is cached (``DATALOADER.INDEX_CACHE``), built by one rank per
+    machine and memory-mapped by the others.
+    """
+    spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+    _check_task(cfg, name, spec)
+    if spec.get("factory") in CLASSIFICATION_DATASETS:
+        return _build_classification_dataset(cfg, name, spec, is_train)
+    return _build_detection_dataset(cfg, name, is_train, augment)
+
+
+def build_test_datasets(cfg) -> list[tuple[str, object]]:
+    """``(name, dataset)`` of every ``DATASETS.TEST`` entry: build them once per run and give them to
+    :func:`build_data_loader` (``test_datasets=``) at each evaluation."""
+    names = list(cfg.DATASETS.TEST)
+    if not names:
+        raise ConfigValueError("DATASETS.TEST is empty: name at least one catalog dataset to test on")
+    return [(name, build_dataset(cfg, name, is_train=False)) for name in names]
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -367,7 +433,8 @@ def set_loader_rng_state(loader, states: list | None) -> bool:
     return True
 
 
-def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0):
+def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0,
+                      test_datasets: list | None = None):
     """Data loader(s) for one rank.
 
     Returns:
@@ -375,7 +442,8 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
         ``(SOLVER.MAX_ITER - start_iter) x SOLVER.GRAD_ACCUM_STEPS`` micro-batches of
         ``SOLVER.VIDEOS_PER_BATCH // (world_size x GRAD_ACCUM_STEPS)`` clips;
         testing: a list of ``(dataset_name, DataLoader)`` for ``DATASETS.TEST``, each rank seeing an exact,
-        contiguous share (``InferenceSampler``) in batches of ``TEST.VIDEOS_PER_BATCH // world_size``.
+        contiguous share (``InferenceSampler``) in batches of ``TEST.VIDEOS_PER_BATCH // world_size``, over
+        ``test_datasets`` (:func:`build_test_datasets`) when given, else over datasets built now.
     """
     loader_kwargs = _loader_kwargs(cfg, rank, seed, start_iter if is_train else 0)
     if is_train:
@@ -408,13 +476,9 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
                     f" ({accum} micro-batches of {batch_size})" if accum > 1 else "")
         return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
 
-    names = list(cfg.DATASETS.TEST)
-    if not names:
-        raise ConfigValueError("DATASETS.TEST is empty: name at least one catalog dataset to test on")
     batch_size = _per_rank(cfg.TEST.VIDEOS_PER_BATCH, world_size, "TEST.VIDEOS_PER_BATCH")
     loaders = []
-    for name in names:
-        dataset = build_dataset(cfg, name, is_train=False)
+    for name, dataset in test_datasets if test_datasets is not None else build_test_datasets(cfg):
         sampler = InferenceSampler(len(dataset), rank, world_size, mode="contiguous")
         batch_sampler = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
         loaders.append((name, DataLoader(dataset, batch_sampler=batch_sampler, **loader_kwargs)))

@@ -10,7 +10,7 @@ from ..checkpoint import Checkpointer
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
-from ..data.build import build_train_dataset, check_datasets, loader_rng_state, set_loader_rng_state
+from ..data.build import build_test_datasets, build_train_dataset, loader_rng_state, set_loader_rng_state
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
@@ -38,19 +38,23 @@ def head_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
     return tuple(getattr(model, "head_prefixes", ()))
 
 
-def run_test(cfg: CfgNode, model, ctx: DistContext) -> dict[str, dict[str, float]]:
-    """Evaluate ``model`` on every DATASETS.TEST entry; results under OUTPUT_DIR/inference/<dataset>/."""
+def run_test(cfg: CfgNode, model, ctx: DistContext, test_datasets: list | None = None) -> dict[str, dict[str, float]]:
+    """Evaluate ``model`` on every DATASETS.TEST entry (``test_datasets``, from ``build_test_datasets``, when a
+    run evaluates more than once: built once, not at each evaluation); results under
+    OUTPUT_DIR/inference/<dataset>/."""
     results = {}
+    loaders = build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size,
+                                test_datasets=test_datasets)
     module = model.module if hasattr(model, "module") else model
     if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier":
-        for name, loader in build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size):
+        for name, loader in loaders:
             results[name] = inference_classification(module, loader, name, ctx.device,
                                                      os.path.join(cfg.OUTPUT_DIR, "inference", name),
                                                      multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL))
         return results
     groups = report_class_groups(cfg)
     memory = memory_settings(cfg) if uses_memory(module) else None
-    for name, loader in build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size):
+    for name, loader in loaders:
         eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
         results[name] = inference(module, loader, name, ctx.device,
                                   os.path.join(cfg.OUTPUT_DIR, "inference", name), eval_paths,
@@ -176,7 +180,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=class_name_state)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
         def evaluate():
-            flat = _flat(run_test(cfg, model, ctx))
+            flat = _flat(run_test(cfg, model, ctx, test_sets))
             if best is not None and ctx.rank == 0:
                 best.update(flat, checkpoint_hook.trainer.iter)
             return flat
@@ -187,10 +191,11 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                                            s.EARLY_STOP_MIN_DELTA))
     hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
                             os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
+    test_sets = None
     if not (args.skip_val_in_train and args.skip_final_test):
         # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
-        # not after the training
-        check_datasets(cfg, cfg.DATASETS.TEST)
+        # not after the training; built once, every evaluation reuses them
+        test_sets = build_test_datasets(cfg)
         if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
             report_class_groups(cfg)
     try:
@@ -212,7 +217,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             logger.info("Checkpoint is at iteration %d >= SOLVER.MAX_ITER: nothing to train", start_iter)
         results = {}
         if not args.skip_final_test and cfg.DATASETS.TEST:
-            results = run_test(cfg, model, ctx)
+            results = run_test(cfg, model, ctx, test_sets)
             if best is not None and ctx.rank == 0:
                 best.update(_flat(results), s.MAX_ITER)
         if writer is not None:

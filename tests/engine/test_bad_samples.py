@@ -43,7 +43,7 @@ def test_error_names_the_corrupt_file(corrupt_data, tmp_path, monkeypatch):
 
     from alphaction.data.prep.validate import ValidationReport
 
-    monkeypatch.setattr(data_build, "quick_check", lambda *a, **k: ValidationReport("skipped"))
+    monkeypatch.setattr(data_build, "check_keyframe_clips", lambda *a, **k: ValidationReport("skipped"))
     with pytest.raises(VideoDecodeError, match=video):
         train_net.main(_argv(tmp_path / "out2"))
 

@@ -31,12 +31,22 @@ def _worker(out_dir: str, result_dir: str) -> None:
         return out
 
     inference_module.predict = recording_predict
+    from alphaction.data.datasets import AVAVideoDataset
+
+    built: list[list] = []  # [is_train, how the index came] of every dataset this rank constructed
+    init = AVAVideoDataset.__init__
+
+    def recording_init(self, *a, **k):
+        init(self, *a, **k)
+        built.append([bool(self.is_train), self.index_status])
+
+    AVAVideoDataset.__init__ = recording_init
     args = default_argument_parser().parse_args(
         ["--config-file", QUICK, "SOLVER.MAX_ITER", "3", "SOLVER.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "0",
          "SOLVER.LOG_PERIOD", "1", "OUTPUT_DIR", out_dir])
     cfg, ctx = setup(args)
     model, results = run_train(cfg, ctx, args)
-    torch.save({"state": model.module.state_dict(), "seen": seen, "results": results,
+    torch.save({"state": model.module.state_dict(), "seen": seen, "results": results, "built": built,
                 "world_size": ctx.world_size},
                os.path.join(result_dir, f"rank{ctx.rank}.pth"))
 
@@ -88,6 +98,15 @@ def test_every_validation_clip_is_predicted_exactly_once(ddp_run, tiny_data, mon
         assert sorted(together) == list(range(n_val)), per_rank  # all clips, none twice
     # rank 0 alone reports the metrics, gathered from both ranks
     assert 0.0 <= ranks[0]["results"][VAL]["mAP@0.5"] <= 1.0 and ranks[1]["results"] == {VAL: {}}
+
+
+def test_each_rank_builds_the_test_set_once_and_the_second_rank_reads_the_first_ones_index(ddp_run):
+    _, ranks = ddp_run
+    assert len(ranks[0]["seen"]) == 2  # two evaluations...
+    for r in ranks:
+        assert sorted(is_train for is_train, _ in r["built"]) == [False, True]  # ...one test set, one train set
+    # rank 1 waits for rank 0 (the machine's first rank), then maps the index it built or found
+    assert [status for _, status in ranks[1]["built"]] == ["cached", "cached"]
 
 
 QUICK_IA = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14_ia.yaml")

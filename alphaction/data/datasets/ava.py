@@ -2,16 +2,13 @@
 
 The index is held in a few flat numpy arrays with offset pointers (no per-sample Python objects), so
 DataLoader workers that touch it do not copy it page by page through reference counting (the memory
-growth of pytorch issue #13246 that AlphAction's ``NpInfoDict`` / ``NpBoxDict`` also avoided).
+growth of pytorch issue #13246 that AlphAction's ``NpInfoDict`` / ``NpBoxDict`` also avoided). It is built with
+numpy from one read of the JSON and cached on disk, memory-mapped by every process (``ava_index``).
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
 import os
-from collections import defaultdict
 from typing import Callable
 
 import numpy as np
@@ -19,6 +16,8 @@ import torch
 
 from ...structures.boxes import pixel_offset
 from ..video_io import VideoDecodeError, decode_window
+from .ava_index import build_index, cached_index, load_cached
+from .ava_json import read_annotation_columns, read_detection_columns
 
 logger = logging.getLogger(__name__)
 
@@ -31,63 +30,6 @@ def _require_file(path: str, field: str, name: str) -> None:
             f"dataset {name!r}: {field} {path!r} does not exist. Fix the catalog entry's {field} "
             "(alphaction.config.paths_catalog or the file named by DATASETS.CATALOG) or create the file."
         )
-
-
-def _pack(groups: dict[int, list], image_ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows grouped by image id -> (pointer [S+1], rows [R, width]) in ``image_ids`` order."""
-    counts = np.array([len(groups.get(int(i), ())) for i in image_ids], dtype=np.int64)
-    ptr = np.zeros(len(image_ids) + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    rows = [r for i in image_ids for r in groups.get(int(i), ())]
-    data = np.asarray(rows, dtype=np.float64).reshape(-1, width)
-    return ptr, data
-
-
-def _xyxy(bbox, offset: float, size: tuple[int, int] | None = None) -> list[float] | None:
-    """A COCO ``[x, y, w, h]`` box -> ``[x1, y1, x2, y2]`` in the box convention whose ``+1`` is ``offset``
-    (``alphaction.structures.boxes``). With ``size = (height, width)`` and the ``"alphaction"`` convention the box
-    is clipped to ``[0, W - 1] x [0, H - 1]`` and None is returned for a box left empty, as AlphAction's
-    dataset did with its annotations and detections (``clip_to_image(remove_empty=True)``)."""
-    x, y, w, h = (float(v) for v in bbox)
-    box = [x, y, x + max(w - offset, 0.0), y + max(h - offset, 0.0)]
-    if offset and size is not None:
-        xmax, ymax = size[1] - offset, size[0] - offset
-        box = [min(max(box[0], 0.0), xmax), min(max(box[1], 0.0), ymax),
-               min(max(box[2], 0.0), xmax), min(max(box[3], 0.0), ymax)]
-        if box[2] <= box[0] or box[3] <= box[1]:
-            return None
-    return box
-
-
-def _load_detections(path: str, known: set[int], min_score: float, top_k: int | None, offset: float = 0.0,
-                     sizes: dict[int, tuple[int, int]] | None = None) -> dict[int, list]:
-    """COCO detection results -> {image_id: [[x1, y1, x2, y2, score], ...]} sorted by score (desc); boxes in the
-    convention of ``offset``, clipped to the keyframe ``sizes`` (and dropped when empty) where given."""
-    with open(path) as f:
-        dets = json.load(f)
-    if not isinstance(dets, list):
-        raise ValueError(f"{path}: expected a COCO detection-result list [{{image_id, bbox, score}}, ...]")
-    groups: dict[int, list] = defaultdict(list)
-    degenerate = []
-    for n, d in enumerate(dets):
-        image_id = int(d["image_id"])
-        score = float(d.get("score", 1.0))
-        if image_id not in known or score < min_score:
-            continue
-        if not float(d["bbox"][2]) > 0 or not float(d["bbox"][3]) > 0:  # also NaN
-            degenerate.append(n)  # a negative width would make an inverted box: left out, and said
-            continue
-        box = _xyxy(d["bbox"], offset, sizes[image_id] if sizes is not None else None)
-        if box is not None:
-            groups[image_id].append(box + [score])
-    if degenerate:
-        logger.warning("%s: %d detection(s) with a width or height <= 0 are left out (first: entry %d, bbox %s)",
-                       path, len(degenerate), degenerate[0], dets[degenerate[0]]["bbox"])
-    for image_id, rows in groups.items():
-        rows.sort(key=lambda r: -r[4])
-        if top_k is not None:
-            del rows[top_k:]
-    return groups
 
 
 class AVAVideoDataset(torch.utils.data.Dataset):
@@ -112,6 +54,11 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         box_convention: pixel convention (``INPUT.BOX_CONVENTION``): ``"alphaction"`` reads a COCO box
             ``[x, y, w, h]`` as ``x2 = x + w - 1`` and clips person boxes to the keyframe, dropping empty ones
             (AlphAction's dataset); ``"continuous"`` reads ``x2 = x + w`` and keeps boxes as they are.
+        index_cache: keep the built index in a cache folder next to ``ann_file`` and memory-map it
+            (``ava_index``; ``DATALOADER.INDEX_CACHE``).
+        check: ``check(keyframes, boxes, other top-level keys)`` on the annotation columns before an index is built (raises on bad
+            input; an index read from the cache was built from files that passed it), with ``check_key``
+            naming its settings in the cache key.
     """
 
     def __init__(
@@ -131,9 +78,10 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         name: str = "",
         on_bad_sample: str = "error",
         box_convention: str = "continuous",
+        index_cache: bool = True,
+        check: Callable | None = None,
+        check_key: str = "",
     ):
-        from pycocotools.coco import COCO
-
         name = name or os.path.basename(ann_file)
         _require_file(ann_file, "ann_file", name)
         if not os.path.isdir(video_root):
@@ -154,103 +102,71 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         self.is_train = is_train
         self.num_classes = int(num_classes)
         self.transforms = transforms
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco = COCO(ann_file)
-        image_ids = np.array(sorted(coco.getImgIds()), dtype=np.int64)
-        known = set(int(i) for i in image_ids)
-        offset = pixel_offset(box_convention)
         self.box_convention = box_convention
-        # keyframe sizes, for AlphAction's clipping of the person boxes
-        keyframe_sizes = {int(i): (int(img["height"]), int(img["width"])) for i, img in coco.imgs.items()} \
-            if offset else None
+        offset = pixel_offset(box_convention)
+        uses_boxes = bool(box_file) and not is_train
+        uses_objects = bool(object_file) and max_objects > 0
+        if uses_boxes:
+            _require_file(box_file, "box_file", name)
+        if uses_objects:
+            _require_file(object_file, "object_file", name)
+        elif max_objects > 0:
+            logger.warning("dataset %r: max_objects=%d but no object_file; objects are empty", name, max_objects)
+        if not is_train and not box_file:
+            logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
 
-        persons: dict[int, list] = defaultdict(list)
-        labels: dict[int, list] = defaultdict(list)
-        person_ids: dict[int, list] = defaultdict(list)
-        if is_train or not box_file:
-            for ann in coco.dataset.get("annotations", []):
-                ids = np.asarray(ann.get("action_ids", []), dtype=np.int64)
-                bad = ids[(ids < 1) | (ids > self.num_classes)]
-                if is_train and bad.size:
-                    raise ValueError(
-                        f"{ann_file}: annotation id {ann.get('id')} has action ids {bad.tolist()} outside "
-                        f"1..{self.num_classes} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES); fix the annotation or "
-                        "the number of classes."
-                    )
-                box = _xyxy(ann["bbox"], offset, keyframe_sizes[int(ann["image_id"])] if offset else None)
-                if box is None:  # left empty by clipping ("alphaction"): AlphAction drops it with its labels
-                    continue
-                persons[int(ann["image_id"])].append(box + [1.0])
-                person_ids[int(ann["image_id"])].append([int(ann.get("person_id", -1))])
-                hot = np.zeros(self.num_classes, dtype=bool)
-                hot[ids[(ids >= 1) & (ids <= self.num_classes)] - 1] = True
-                labels[int(ann["image_id"])].append(np.packbits(hot))
-        if not is_train:
-            labels = {}
-            if box_file:
-                _require_file(box_file, "box_file", name)
-                persons = _load_detections(box_file, known, box_thresh, None, offset, keyframe_sizes)
-                person_ids = {}
-            else:
-                logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
+        def build() -> dict[str, np.ndarray]:
+            keyframes, boxes, others = read_annotation_columns(ann_file)
+            if check is not None:
+                check(keyframes, boxes, others)
+            return build_index(
+                keyframes, boxes, read_detection_columns(box_file) if uses_boxes else None,
+                read_detection_columns(object_file) if uses_objects else None, is_train=is_train,
+                box_thresh=float(box_thresh), num_classes=self.num_classes, max_objects=int(max_objects),
+                offset=offset, ann_file=ann_file, box_file=box_file, object_file=object_file)
 
-        # keyframes without persons are skipped (AlphAction: train without GT, test without detections)
-        keep = np.array([len(persons.get(int(i), ())) > 0 for i in image_ids], dtype=bool)
-        image_ids = image_ids[keep]
-        if len(image_ids) == 0:
+        params = {"is_train": bool(is_train), "box_thresh": float(box_thresh) if uses_boxes else None,
+                  "num_classes": self.num_classes, "max_objects": int(max_objects) if uses_objects else 0,
+                  "box_convention": box_convention, "check": check_key}
+        sources = [ann_file, box_file if uses_boxes else "", object_file if uses_objects else ""]
+        index, self.index_status, self._index_source = cached_index(ann_file, sources, params, build,
+                                                                    enabled=index_cache)
+        self._set_index(index)
+        if len(self._image_ids) == 0:
             raise ValueError(
                 f"dataset {name!r}: no keyframe of {ann_file} has a person box"
                 + ("" if is_train or not box_file else f" scoring >= {box_thresh} in {box_file}")
             )
-        self._image_ids = image_ids
-
-        ptr, rows = _pack(persons, image_ids, 5)
-        self._box_ptr = ptr
-        self._boxes = rows[:, :4].astype(np.float32)
-        self._scores = rows[:, 4].astype(np.float32)
-        # the annotation's person_id of every ground-truth box (AVA's entity id), -1 for detected boxes
-        self._person_ids = _pack(person_ids, image_ids, 1)[1][:, 0].astype(np.int64) if person_ids else \
-            np.full(len(self._boxes), -1, dtype=np.int64)
-        nbytes = (self.num_classes + 7) // 8
-        if is_train:
-            self._labels = np.concatenate(
-                [np.stack(labels[int(i)]) for i in image_ids]
-            ).astype(np.uint8).reshape(-1, nbytes)
-        else:
-            self._labels = None
-
-        objects: dict[int, list] = {}
-        if max_objects > 0:
-            if object_file:
-                _require_file(object_file, "object_file", name)
-                # objects are not clipped (AlphAction's get_objects converts them only)
-                objects = _load_detections(object_file, known, float("-inf"), max_objects, offset)
-            else:
-                logger.warning("dataset %r: max_objects=%d but no object_file; objects are empty", name, max_objects)
-        ptr, rows = _pack(objects, image_ids, 5)
-        self._obj_ptr = ptr
-        self._objects = rows[:, :4].astype(np.float32)
-
-        imgs = coco.imgs
-        movies, folders, timestamps, sizes = [], [], [], []
-        for i in image_ids:
-            img = imgs[int(i)]
-            video_path = img.get("video_path", "")
-            folder = os.path.dirname(video_path) or str(img["movie"])
-            movies.append(str(img.get("movie", folder)))
-            folders.append(folder)
-            timestamps.append(int(img["timestamp"]))
-            sizes.append((int(img["height"]), int(img["width"])))
-        uniq, self._video_index = np.unique(np.array(movies), return_inverse=True)
-        self._video_index = self._video_index.astype(np.int32)
-        self._video_ids = np.char.encode(uniq.astype(str), "utf-8")  # fixed-width bytes, no refcounts
-        folder_of = dict(zip(movies, folders))
-        self._video_dirs = np.char.encode(np.array([folder_of[m] for m in uniq.astype(str)]), "utf-8")
-        self._timestamps = np.asarray(timestamps, dtype=np.int32)
-        self._sizes = np.asarray(sizes, dtype=np.int32).reshape(-1, 2)
-        del coco
         self._rng_pid, self._rng_gen = None, None
+
+    def _set_index(self, index: dict[str, np.ndarray]) -> None:
+        # flat arrays (memory-mapped when cached): workers touching them copy nothing (pytorch issue #13246)
+        self._image_ids = index["image_ids"]
+        self._box_ptr, self._boxes, self._scores = index["box_ptr"], index["boxes"], index["scores"]
+        # the annotation's person_id of every ground-truth box (AVA's entity id), -1 for detected boxes
+        self._person_ids = index["person_ids"]
+        self._labels = index.get("labels")
+        self._obj_ptr, self._objects = index["obj_ptr"], index["objects"]
+        self._video_index, self._video_ids = index["video_index"], index["video_ids"]
+        self._video_dirs, self._timestamps, self._sizes = index["video_dirs"], index["timestamps"], index["sizes"]
+
+    def __getstate__(self) -> dict:
+        # a spawned worker (or any pickle) re-maps the cached arrays instead of receiving a copy of them
+        state = dict(self.__dict__)
+        if self._index_source is not None:
+            for key in [k for k in state if k.startswith("_") and isinstance(state[k], np.memmap)]:
+                del state[key]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._index_source is not None and not hasattr(self, "_boxes"):
+            self._set_index(load_cached(*self._index_source))
+
+    def keyframe_clips(self) -> tuple[np.ndarray, np.ndarray]:
+        """(clip folder, second) of every keyframe: what the dataset will decode (for the start-up clip check)."""
+        folders = np.char.decode(self._video_dirs, "utf-8")[self._video_index] if len(self) else np.zeros(0, str)
+        return folders, np.asarray(self._timestamps, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self._image_ids)
