@@ -58,7 +58,8 @@ def pss_mb() -> float:
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (``VmHWM``; ``ru_maxrss`` would include the parent's RSS at the fork)."""
+    return (_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
 def _write_annotations(path: str, videos: list[str], rng: np.random.Generator, size=(360, 640)) -> int:

@@ -6,9 +6,17 @@ directory and deleted afterwards. Phases: the CSV path (``frame_map`` on file pa
 in-memory path (``frame_map`` on the same case built as :class:`AvaColumns` and ``rounded()``, what
 ``test_net`` does; building it is not timed).
 
-    python tools/benchmark_eval.py [--videos 64] [--out benchmark.json]
+    python tools/benchmark_eval.py [--videos 64] [--out benchmark.json] [--reference-dir ActivityNet/Evaluation]
 
-Peak RSS is the process's ``ru_maxrss``; each path runs in its own child process so the two peaks are separate.
+Peak RSS is the child process's own high-water mark (``VmHWM``; ``ru_maxrss`` would start from the parent's RSS at
+the fork, which Linux carries across ``exec``); each path runs in its own child process so the peaks are separate.
+Seconds are wall time and process time (CPU seconds of all the process's threads).
+
+With ``--reference-dir`` the official ActivityNet code runs on the same CSV files in another child process: the
+folder that holds ``get_ava_performance.py`` and its ``ava/`` package (a checkout of activitynet/ActivityNet's
+``Evaluation/``, or any copy with that layout; it is imported from there, never downloaded). Its
+``run_evaluation`` is called as its ``main`` would; the metrics it prints are captured and compared with ours
+class by class, and the report gives the ratio of the two process times.
 """
 from __future__ import annotations
 
@@ -82,17 +90,56 @@ def _write_inputs(folder: str, gt: AvaColumns, det: AvaColumns, exclusions) -> d
 
 
 def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20   # Linux: KiB
+    with open("/proc/self/status") as f:  # VmHWM: this process's peak RSS (kB)
+        kib = next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), None)
+    if kib is None:  # not Linux
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 2 ** 20
 
 
 def _time_csv(paths: dict, queue) -> None:
     timings: dict = {}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = frame_map(paths["gt"], paths["det"], paths["labelmap"], paths["excl"], class_groups=AVA_CLASS_GROUPS,
                        timings=timings)
-    total = time.perf_counter() - start
-    queue.put({"seconds": total, "phases": timings, "mAP": result["mAP"], "group_mAP": result["group_mAP"],
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    queue.put({"seconds": total, "process_seconds": cpu, "phases": timings, "mAP": result["mAP"],
+               "group_mAP": result["group_mAP"], "per_class": {int(k): float(v) for k, v in result["per_class"].items()},
                "peak_rss_gib": _peak_rss_gib()})
+
+
+def _time_official(paths: dict, queue) -> None:
+    """The official ActivityNet evaluation (``get_ava_performance.run_evaluation``) from ``paths["reference"]``."""
+    import logging
+
+    sys.path.insert(0, paths["reference"])
+    # the official code predates NumPy 1.24, which removed these aliases of the builtins (same meaning)
+    for alias, builtin in (("float", float), ("int", int), ("bool", bool), ("object", object)):
+        if not hasattr(np, alias):
+            setattr(np, alias, builtin)
+    import get_ava_performance as official  # noqa: E402 - from the folder given, on purpose
+
+    logging.getLogger().setLevel(logging.WARNING)  # it logs every excluded frame at INFO
+    captured: dict = {}
+
+    class _Capture:  # run_evaluation ends with pprint.pprint(metrics): keep them instead
+        @staticmethod
+        def pprint(obj, *args, **kwargs):
+            captured.update(obj)
+
+        pformat = staticmethod(__import__("pprint").pformat)
+
+    official.pprint = _Capture
+    start, cpu = time.perf_counter(), time.process_time()
+    with open(paths["labelmap"]) as lm, open(paths["gt"]) as gt, open(paths["det"]) as det, \
+            open(paths["excl"]) as ex:
+        official.run_evaluation(lm, gt, det, ex)
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    names = {f"action {i}": i for i in AVA60}
+    prefix = "PascalBoxes_PerformanceByCategory/AP@0.5IOU/"
+    per_class = {names[k[len(prefix):]]: float(v) for k, v in captured.items() if k.startswith(prefix)}
+    queue.put({"seconds": total, "process_seconds": cpu, "mAP": float(captured["PascalBoxes_Precision/mAP@0.5IOU"]),
+               "per_class": per_class, "peak_rss_gib": _peak_rss_gib()})
 
 
 def _time_memory(paths: dict, queue) -> None:
@@ -112,9 +159,32 @@ def _in_child(target, paths: dict) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(paths, queue))
     proc.start()
-    out = queue.get()
+    while True:
+        try:
+            out = queue.get(timeout=5)
+            break
+        except Exception:  # noqa: BLE001 - queue.Empty: still working, unless it died
+            if not proc.is_alive():
+                raise SystemExit(f"{target.__name__} failed (exit {proc.exitcode}); see its traceback above")
     proc.join()
     return out
+
+
+def _compare(official: dict, ours: dict) -> dict:
+    """The official run beside ours: its figures, the ratios, and whether every number is the same."""
+    classes = sorted(set(official["per_class"]) | set(ours["per_class"]))
+    differ = {c: [official["per_class"].get(c), ours["per_class"].get(c)] for c in classes
+              if not _same(official["per_class"].get(c), ours["per_class"].get(c))}
+    return {**{k: v for k, v in official.items() if k != "per_class"},
+            "process_time_ratio_official_over_ours": official["process_seconds"] / ours["process_seconds"],
+            "wall_time_ratio_official_over_ours": official["seconds"] / ours["seconds"],
+            "peak_rss_ours_over_official": ours["peak_rss_gib"] / official["peak_rss_gib"],
+            "same_mAP_bit_for_bit": official["mAP"] == ours["mAP"], "max_abs_mAP_difference":
+                abs(official["mAP"] - ours["mAP"]), "classes_compared": len(classes), "classes_that_differ": differ}
+
+
+def _same(a, b) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and (a == b or (a != a and b != b)))
 
 
 def main(argv=None) -> dict:
@@ -125,7 +195,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmpdir", default=None, help="where to write the CSVs (deleted afterwards)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--reference-dir", default=None,
+                        help="folder with the official get_ava_performance.py and its ava/ package: run it too")
     args = parser.parse_args(argv)
+    if args.reference_dir and not os.path.isfile(os.path.join(args.reference_dir, "get_ava_performance.py")):
+        parser.error(f"--reference-dir {args.reference_dir}: no get_ava_performance.py there (give the folder of a "
+                     "copy of activitynet/ActivityNet's Evaluation/, which holds it and ava/)")
 
     gt, det, exclusions = make_case(args.videos, args.keyframes, args.boxes_per_frame, args.seed)
     folder = tempfile.mkdtemp(prefix="ava_bench_", dir=args.tmpdir)
@@ -137,6 +212,10 @@ def main(argv=None) -> dict:
         del gt, det
         from_csv = _in_child(_time_csv, paths)
         in_memory = _in_child(_time_memory, paths)
+        official = None
+        if args.reference_dir:
+            paths["reference"] = os.path.abspath(args.reference_dir)
+            official = _in_child(_time_official, paths)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report = {
@@ -148,6 +227,7 @@ def main(argv=None) -> dict:
         "from_csv": {**from_csv, "rows_per_second": num_rows / from_csv["seconds"]},
         "in_memory": {**in_memory, "rows_per_second": num_rows / in_memory["seconds"]},
         "same_mAP": from_csv["mAP"] == in_memory["mAP"],
+        **({"official": _compare(official, from_csv)} if official else {}),
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
                     "processor": platform.processor() or platform.machine()},
     }
