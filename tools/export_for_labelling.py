@@ -2,16 +2,17 @@
 """Prepared keyframes and person boxes -> a project to label in VIA 3 or CVAT, boxes pre-filled (docs/LABELLING.md).
 
     python tools/export_for_labelling.py --keyframe-root data/my_videos/keyframes \\
-        --boxes data/my_videos/boxes/unlabelled.csv --labelmap data/my_videos/annotations/action_list.pbtxt \\
+        --boxes data/my_videos/boxes/persons.csv --labelmap data/my_videos/annotations/action_list.pbtxt \\
         --output data/my_videos/labelling/round1_via.json
 
---boxes is an AVA CSV (normalised boxes; its person ids are kept when every row has one, its actions are
-pre-ticked; --csv-scores: the 8th column is a score, as in test_net.py's result.csv) or tools/detect_boxes.py's
-person JSON (with --ann-file, the JSON whose image ids it names; --score-threshold keeps the surer boxes). Without
---boxes the keyframes come without boxes. Boxes without person ids get them from the demo's IoU tracker over each
-video's keyframes in time order (a new id after a gap or a scene cut). --format via|cvat (default: from the
-extension of --output, .json VIA 3, .xml "CVAT for images 1.1"). Model-assisted labelling: --model CONFIG WEIGHTS
---threshold T --video-root RAW_VIDEOS pre-ticks the actions the model scores above T (instead of the CSV's).
+--boxes is a CSV of boxes (video_id,timestamp,x1,y1,x2,y2, normalised), an AVA CSV (its person ids are kept when
+every row has one, its actions are pre-ticked; --csv-scores: the 8th column is a score, as in test_net.py's
+result.csv) or tools/detect_boxes.py's person JSON (with --ann-file, the JSON whose image ids it names;
+--score-threshold keeps the surer boxes). Without --boxes the keyframes come without boxes. Boxes without person ids
+get them from the demo's IoU tracker over each video's keyframes in time order (a new id after a gap or a scene
+cut). --format via|cvat (default: from the extension of --output, .json VIA 3, .xml "CVAT for images 1.1").
+Model-assisted labelling: --model CONFIG WEIGHTS --threshold T --video-root RAW_VIDEOS pre-ticks the actions the
+model scores above T (instead of the CSV's).
 """
 from __future__ import annotations
 
@@ -36,9 +37,28 @@ def _clip01(box) -> tuple[float, float, float, float]:
     return tuple(min(max(float(v), 0.0), 1.0) for v in box)  # type: ignore[return-value]
 
 
+def _box_rows(path: str) -> list[tuple] | None:
+    """The rows of a boxes-only CSV (``video_id,timestamp,x1,y1,x2,y2``, an optional header) as AVA rows without
+    action or person id; None when the file has more columns (an AVA CSV)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        lines = [r for r in csv.reader(f) if r]
+    if lines and not lines[0][1].strip().isdigit():
+        lines = lines[1:]  # a header
+    if not lines or any(len(r) != 6 for r in lines):
+        return None
+    try:
+        return [(r[0], int(r[1]), *(float(v) for v in r[2:6]), None, None) for r in lines]
+    except ValueError as e:
+        raise InputFileError(f"bad box row ({e})", where=path, fix="each row is video_id,second,x1,y1,x2,y2") from None
+
+
 def boxes_from_csv(path: str, scores: bool, threshold: float | None):
     """``({(video, second): [(box, actions)]}, {(video, second): [person ids]} or None)`` of an AVA CSV."""
-    rows = read_csv(path, allow_header=True)
+    rows = _box_rows(path)
+    if rows is None:
+        rows = read_csv(path, allow_header=True)
     if not rows:
         raise InputFileError("the CSV holds no rows", where=path, fix="give one row per person box (and action)")
     if any(v > 1.0 or v < 0.0 for r in rows for v in r[2:6]):
@@ -49,7 +69,7 @@ def boxes_from_csv(path: str, scores: bool, threshold: float | None):
     for r in rows:
         pid = int(r[7]) if with_ids else None
         actions = grouped.setdefault((r[0], int(r[1]), tuple(r[2:6]), pid), [])
-        tick = (r[7] is not None and threshold is not None and r[7] > threshold) if scores else True
+        tick = (r[7] is not None and threshold is not None and r[7] > threshold) if scores else r[6] is not None
         if tick and int(r[6]) not in actions:
             actions.append(int(r[6]))
     boxes: dict = {}
