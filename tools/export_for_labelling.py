@@ -23,15 +23,13 @@ from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from alphaction.data.datasets.clip_sources import VIDEO_EXTENSIONS  # noqa: E402
 from alphaction.data.prep.annotations import image_video_and_second, read_json, write_json, write_text  # noqa: E402
 from alphaction.data.prep.labelling.cvat import cvat_annotations  # noqa: E402
 from alphaction.data.prep.labelling.keyframes import Person, list_keyframes  # noqa: E402
 from alphaction.data.prep.labelling.via import via_project  # noqa: E402
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
 from alphaction.utils.errors import InputFileError, MissingFileError, run_cli  # noqa: E402
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg")
-
 
 def _clip01(box) -> tuple[float, float, float, float]:
     return tuple(min(max(float(v), 0.0), 1.0) for v in box)  # type: ignore[return-value]
@@ -103,12 +101,14 @@ def boxes_from_detections(path: str, ann_file: str, score_threshold: float) -> d
 
 
 def find_video(video_root: str, video: str) -> str:
-    for ext in VIDEO_EXTENSIONS:
-        for name in (video + ext, video + ext.upper()):
-            if os.path.isfile(os.path.join(video_root, name)):
-                return os.path.join(video_root, name)
-    raise MissingFileError(f"no video {video}.<mp4|mkv|...> in {video_root}", where="--video-root",
-                           fix="give the folder of the raw videos the keyframes were prepared from")
+    """The raw video ``<video>.<ext>`` (any container the datasets read) in ``video_root``."""
+    names = sorted(os.listdir(video_root)) if os.path.isdir(video_root) else []
+    for name in names:
+        stem, ext = os.path.splitext(name)
+        if stem == video and ext.lower() in VIDEO_EXTENSIONS:
+            return os.path.join(video_root, name)
+    raise MissingFileError(f"no video {video}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}> in {video_root}",
+                           where="--video-root", fix="give the folder of the raw videos the keyframes were prepared from")
 
 
 def main(argv: list[str] | None = None) -> int:

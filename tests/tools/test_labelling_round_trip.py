@@ -138,3 +138,27 @@ def test_boxes_without_person_ids_are_tracked_with_new_ids_at_gaps_and_cuts(labe
            for im in ET.parse(out).getroot().findall("image") for b in im.findall("box")}
     assert ids == {("vidA/0.jpg", 32.0): "0", ("vidA/1.jpg", 33.6): "0", ("vidA/1.jpg", 192.0): "1",
                    ("vidA/2.jpg", 32.0): "2", ("vidA/4.jpg", 32.0): "3"}
+
+
+def test_detect_boxes_results_are_read_through_the_annotation_json(labelling_set, tmp_path):
+    """tools/detect_boxes.py's person JSON: image ids of --ann-file, [x, y, w, h] in its keyframe pixels; other
+    categories and boxes under --score-threshold are left out; the person ids come from the tracker."""
+    root, labelmap = labelling_set
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"images": [
+        {"id": 1, "movie": "vidB", "timestamp": 5, "width": 200, "height": 100},
+        {"id": 2, "img_path": "vidB/6.jpg", "width": 200, "height": 100}]}))
+    dets = tmp_path / "persons.json"
+    dets.write_text(json.dumps([
+        {"image_id": 1, "bbox": [20.0, 10.0, 100.0, 80.0], "score": 0.9, "category_id": 1},
+        {"image_id": 1, "bbox": [0.0, 0.0, 50.0, 50.0], "score": 0.3, "category_id": 1},
+        {"image_id": 2, "bbox": [22.0, 10.0, 100.0, 80.0], "score": 0.8, "category_id": 1},
+        {"image_id": 2, "bbox": [120.0, 5.0, 60.0, 60.0], "score": 0.99, "category_id": 3}]))
+    out = tmp_path / "dets.xml"
+    assert export_for_labelling.main(["--keyframe-root", str(root), "--boxes", str(dets), "--ann-file", str(ann),
+                                      "--score-threshold", "0.5", "--labelmap", str(labelmap),
+                                      "--output", str(out)]) == 0
+    boxes = [(im.get("name"), [float(b.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")],
+              b.find("attribute[@name='person_id']").text)
+             for im in ET.parse(out).getroot().findall("image") for b in im.findall("box")]
+    assert boxes == [("vidB/5.jpg", [20.0, 10.0, 120.0, 90.0], "0"), ("vidB/6.jpg", [22.0, 10.0, 122.0, 90.0], "0")]
