@@ -10,7 +10,8 @@ every row has one, its actions are pre-ticked; --csv-scores: the 8th column is a
 result.csv) or tools/detect_boxes.py's person JSON (with --ann-file, the JSON whose image ids it names;
 --score-threshold keeps the surer boxes). Without --boxes the keyframes come without boxes. Boxes without person ids
 get them from the demo's IoU tracker over each video's keyframes in time order (a new id after a gap or a scene
-cut). --format via|cvat (default: from the extension of --output, .json VIA 3, .xml "CVAT for images 1.1").
+cut). --format via|cvat (default: from the extension of --output, .json VIA 3, .xml "CVAT for images 1.1"; CVAT
+also gets <output>_labels.json, the task's labels for CVAT's Raw label editor).
 Model-assisted labelling: --model CONFIG WEIGHTS --threshold T --video-root RAW_VIDEOS pre-ticks the actions the
 model scores above T (instead of the CSV's).
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from alphaction.data.datasets.clip_sources import VIDEO_EXTENSIONS  # noqa: E402
 from alphaction.data.prep.annotations import image_video_and_second, read_json, write_json, write_text  # noqa: E402
-from alphaction.data.prep.labelling.cvat import cvat_annotations  # noqa: E402
+from alphaction.data.prep.labelling.cvat import cvat_annotations, cvat_label_spec  # noqa: E402
 from alphaction.data.prep.labelling.keyframes import Person, list_keyframes  # noqa: E402
 from alphaction.data.prep.labelling.via import via_project  # noqa: E402
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
@@ -172,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         tool = "VIA 3 project"
     else:
         write_text(args.output, cvat_annotations(keyframes, persons, labelmap, name))
-        tool = "CVAT for images 1.1 XML"
+        labels = os.path.splitext(args.output)[0] + "_labels.json"
+        write_json(labels, cvat_label_spec(labelmap), indent=1)
+        tool = f"CVAT for images 1.1 XML; the task's labels for CVAT's Raw label editor in {labels}"
     ticks = sum(len(p.actions) for p in persons)
     print(f"wrote {args.output} ({tool}): {len(keyframes)} keyframes of {len({k.video for k in keyframes})} video(s), "
           f"{len(persons)} person boxes ({tracked}), {ticks} action(s) pre-ticked, {len(labelmap)} action options")

@@ -162,3 +162,13 @@ def test_detect_boxes_results_are_read_through_the_annotation_json(labelling_set
               b.find("attribute[@name='person_id']").text)
              for im in ET.parse(out).getroot().findall("image") for b in im.findall("box")]
     assert boxes == [("vidB/5.jpg", [20.0, 10.0, 120.0, 90.0], "0"), ("vidB/6.jpg", [22.0, 10.0, 122.0, 90.0], "0")]
+
+
+def test_cvat_export_comes_with_the_task_labels(labelling_set, tmp_path):
+    root, labelmap = labelling_set
+    _export(tmp_path, root, labelmap, "cvat")
+    labels = json.loads((tmp_path / "project_labels.json").read_text())
+    assert [label["name"] for label in labels] == ["person"]
+    assert [(a["name"], a["input_type"]) for a in labels[0]["attributes"]] == [
+        ("person_id", "text"), ("stand", "checkbox"), ("walk", "checkbox"),
+        ("talk to (e.g., self, a person, a group)", "checkbox"), ("carry/hold (an object)", "checkbox")]

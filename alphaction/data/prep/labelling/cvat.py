@@ -15,7 +15,7 @@ from typing import Sequence
 from ....utils.errors import InputFileError
 from .keyframes import PERSON_ID_ATTRIBUTES, Keyframe, LabelledRegion, Person
 
-__all__ = ["cvat_annotations", "read_cvat", "PERSON_LABEL"]
+__all__ = ["cvat_annotations", "cvat_label_spec", "read_cvat", "PERSON_LABEL"]
 
 PERSON_LABEL = "person"
 DECIMALS = 3  # pixel digits written (CVAT itself writes 2)
@@ -69,6 +69,17 @@ def cvat_annotations(keyframes: Sequence[Keyframe], persons: Sequence[Person], l
                 ET.SubElement(box, "attribute", {"name": labelmap[aid]}).text = "true" if aid in ticked else "false"
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def cvat_label_spec(labelmap: dict[int, str]) -> list[dict]:
+    """The task's labels in the JSON of CVAT's label constructor (its "Raw" tab): the ``person`` label with the
+    ``person_id`` text attribute and one checkbox per action. An annotation upload fills a task's existing labels
+    and attributes, so the task is made with these before the XML is uploaded."""
+    attributes = [{"name": PERSON_ID_ATTRIBUTES[0], "mutable": False, "input_type": "text", "default_value": "",
+                   "values": [""]}]
+    attributes += [{"name": labelmap[aid], "mutable": False, "input_type": "checkbox", "default_value": "false",
+                    "values": ["false"]} for aid in labelmap]
+    return [{"name": PERSON_LABEL, "type": "rectangle", "attributes": attributes}]
 
 
 def _checkbox_names(root: ET.Element) -> set[str] | None:
