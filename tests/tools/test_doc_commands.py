@@ -27,7 +27,7 @@ import pytest
 from alphaction.engine.defaults import REPO_ROOT, default_argument_parser, load_config, resolve_config_path
 
 DOCS = ["docs/GETTING_STARTED.md", "docs/CUSTOM_DATASET_PREPARATION.md", "docs/DATA.md", "docs/IA.md",
-        "docs/CLASSIFICATION.md", "docs/EXPORT.md"]
+        "docs/CLASSIFICATION.md", "docs/EXPORT.md", "docs/LABELLING.md"]
 PREFIXES = ("python tools/", "python train_net.py", "python test_net.py", "bash tools/", "torchrun ")
 BASE = "config_files/resnet50_4x16f_baseline.yaml"
 # placeholders of the docs -> files that exist (the generated my_config.yaml is made by the fixture)
