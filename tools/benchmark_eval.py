@@ -115,7 +115,7 @@ def _time_official(paths: dict, queue) -> None:
     sys.path.insert(0, paths["reference"])
     # the official code predates NumPy 1.24, which removed these aliases of the builtins (same meaning)
     for alias, builtin in (("float", float), ("int", int), ("bool", bool), ("object", object)):
-        if not hasattr(np, alias):
+        if alias not in vars(np):
             setattr(np, alias, builtin)
     import get_ava_performance as official  # noqa: E402 - from the folder given, on purpose
 

@@ -42,6 +42,7 @@ import numpy as np
 from .formats import AvaColumns, frame_key, read_exclusions, read_labelmap
 from .input_checks import (check_finite, check_gt_boxes, check_overlap, is_path, read_input, report_unknown_ids,
                            require_groundtruth)
+from .prefilter import CapPrefilter
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +113,24 @@ def frame_map(
     if len(class_ids) == 0 or class_ids[0] < 1:
         raise ValueError("label map ids must be >= 1 (the official evaluator requires 1-based ids)")
     excluded = _excluded_keys(exclusions)
+    class_lut = np.zeros(int(class_ids[-1]) + 1, dtype=bool)
+    class_lut[class_ids] = True
     gt_source, det_source = groundtruth, detections
     gt = read_input(gt_source)
     clock("read_groundtruth")
-    detections = read_input(det_source)
+    # rows the official reader could never keep (outside the label map, or below the cap in their frame) are
+    # dropped as the file is read: a quarter of an AVA detection file's rows are held, not all of them
+    prefilter = CapPrefilter(class_lut, max_detections_per_frame) if max_detections_per_frame > 0 else None
+    detections = read_input(det_source, prefilter)
+    if prefilter is not None and prefilter.split_and_thinned():
+        logger.info("%s: a frame's rows are in several places of the file; reading it again in full", det_source)
+        detections = read_input(det_source, CapPrefilter(class_lut, max_detections_per_frame, thin=False))
     clock("read_detections")
     check_finite(detections, det_source, "score")
 
     # One frame index for GT and detections, so that (frame, class) groups line up.
     (gt_fid, det_fid), frame_keys = _index_frames([gt, detections])
     is_excluded = np.fromiter((k in excluded for k in frame_keys), dtype=bool, count=len(frame_keys))
-    class_lut = np.zeros(int(class_ids[-1]) + 1, dtype=bool)
-    class_lut[class_ids] = True
     clock("index_frames")
     check_overlap(gt_fid, det_fid, len(frame_keys), gt_source, det_source, allow_disjoint)
     report_unknown_ids(gt, class_lut, gt_source)

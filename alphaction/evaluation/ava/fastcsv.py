@@ -247,9 +247,29 @@ def _factorize_field(buf: np.ndarray, start: np.ndarray, end: np.ndarray):
     return [k.decode() for k in index], codes
 
 
-def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None):
+def _filtered(chunk, row_filter: Optional[Callable]):
+    """``(chunk with the rows row_filter keeps, runs)``: ``row_filter(codes, timestamps, boxes, actions, values,
+    has_value) -> (keep, (first rows, flags))`` names blocks of rows by their first row; ``runs`` gives those
+    blocks' ``(video codes, timestamps, flags)`` (chunk-local codes)."""
+    if chunk is None or row_filter is None or not len(chunk[1]):
+        return chunk, None
+    keep, (first_rows, flags) = row_filter(*chunk[1:7])
+    runs = (chunk[1][first_rows], chunk[2][first_rows], flags)
+    if keep.all():
+        return chunk, runs
+    return (chunk[0],) + tuple(a[keep] for a in chunk[1:7]) + (chunk[7],), runs
+
+
+def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
+                 row_filter: Optional[Callable] = None):
     """Read an AVA CSV in chunks of whole lines with :func:`_parse_chunk`, falling back to
     ``slow_reader(text, first_line_number)`` (which returns row tuples) for chunks it declines.
+
+    ``row_filter`` (e.g. ``prefilter.CapPrefilter``), when given, is applied to every chunk as it is parsed (in
+    the parsing threads), so rows it drops are never held: ``row_filter(video_codes, timestamps, boxes,
+    action_ids, values, has_value) -> (keep, (first rows of blocks, flags))``; the blocks go to
+    ``row_filter.collect(video_codes, timestamps, flags)`` in file order with file-wide codes. With its
+    ``frame_aligned`` set, chunks end where the video id and timestamp of the lines change.
 
     Returns ``(video_names, video_codes, timestamps, boxes, action_ids, values, has_value)``.
 
@@ -266,17 +286,23 @@ def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None)
     done_bytes = 0
     with open(path, "rb") as f:
         file_bytes = os.fstat(f.fileno()).st_size
-        chunks = _whole_line_chunks(f, chunk_bytes)
+        chunks = _whole_line_chunks(f, chunk_bytes, frame_aligned=bool(getattr(row_filter, "frame_aligned", False)))
         workers = min(READ_THREADS, os.cpu_count() or 1)
+        def parse(data: bytes):
+            return _filtered(_parse_chunk(data), row_filter)
+
         if workers > 1 and file_bytes > 2 * chunk_bytes:
-            parsed = _parse_in_threads(chunks, workers)
+            parsed = _parse_in_threads(chunks, workers, parse)
         else:
-            parsed = ((data, _parse_chunk(data)) for data in chunks)
-        for data, chunk in parsed:   # in file order
+            parsed = ((data, parse(data)) for data in chunks)
+        for data, (chunk, runs) in parsed:   # in file order
             if chunk is None:
-                chunk = _rows_to_chunk(slow_reader(data.decode(), line_number)) + (data.count(b"\n"),)
+                chunk, runs = _filtered(_rows_to_chunk(slow_reader(data.decode(), line_number))
+                                        + (data.count(b"\n"),), row_filter)
             chunk_names, codes = chunk[0], chunk[1]
             remap = np.array([names.setdefault(v, len(names)) for v in chunk_names], dtype=np.int64)
+            if runs is not None:
+                row_filter.collect(remap[runs[0]], runs[1], runs[2])
             done_bytes += len(data)
             if out.capacity == 0 and len(codes):   # size the columns from the first rows' bytes per row
                 out.reserve(int(file_bytes / done_bytes * len(codes) * 1.05) + 1024)
@@ -285,8 +311,26 @@ def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None)
     return (list(names),) + out.columns()
 
 
-def _whole_line_chunks(f, chunk_bytes: int):
-    """``bytes`` chunks of about ``chunk_bytes`` holding whole lines (the last one gets its missing newline)."""
+def _frame_cut(data: bytes, cut: int) -> int:
+    """``cut`` (the end of a line) moved back to the first line of the block of lines that share the video id and
+    timestamp of the line before it; ``cut`` itself when the whole of ``data[:cut]`` is that block."""
+    start = data.rfind(b"\n", 0, cut - 1) + 1
+    first = data.find(b",", start, cut)
+    second = data.find(b",", first + 1, cut) if first >= 0 else -1
+    if second < 0:
+        return cut
+    key = data[start:second + 1]
+    while start > 0:
+        previous = data.rfind(b"\n", 0, start - 1) + 1
+        if not data.startswith(key, previous):
+            return start
+        start = previous
+    return cut
+
+
+def _whole_line_chunks(f, chunk_bytes: int, frame_aligned: bool = False):
+    """``bytes`` chunks of about ``chunk_bytes`` holding whole lines (the last one gets its missing newline); with
+    ``frame_aligned`` a chunk ends where the lines' video id and timestamp change (unless one frame fills it)."""
     carry = b""
     while True:
         block = f.read(chunk_bytes)
@@ -299,6 +343,8 @@ def _whole_line_chunks(f, chunk_bytes: int):
         if cut == 0:
             carry = data
             continue
+        if frame_aligned:
+            cut = _frame_cut(data, cut)
         if cut < len(data):
             data, carry = data[:cut], data[cut:]
         else:
@@ -306,8 +352,8 @@ def _whole_line_chunks(f, chunk_bytes: int):
         yield data
 
 
-def _parse_in_threads(chunks, workers: int):
-    """``(data, _parse_chunk(data))`` in chunk order, parsed by ``workers`` threads (numpy releases the GIL)
+def _parse_in_threads(chunks, workers: int, parse: Callable = _parse_chunk):
+    """``(data, parse(data))`` in chunk order, parsed by ``workers`` threads (numpy releases the GIL)
     with at most ``2 * workers`` chunks in flight, so the temporaries stay small."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -316,7 +362,7 @@ def _parse_in_threads(chunks, workers: int):
         pending: deque = deque()
         try:
             for data in chunks:
-                pending.append((data, pool.submit(_parse_chunk, data)))
+                pending.append((data, pool.submit(parse, data)))
                 if len(pending) >= 2 * workers:
                     data, future = pending.popleft()
                     yield data, future.result()

@@ -23,11 +23,11 @@ def is_path(x) -> bool:
     return isinstance(x, (str, os.PathLike))
 
 
-def as_columns(x) -> AvaColumns:
+def as_columns(x, row_filter=None) -> AvaColumns:
     if isinstance(x, AvaColumns):
         return x
     if is_path(x):
-        return read_csv_columns(x)
+        return read_csv_columns(x, row_filter)
     if isinstance(x, Mapping):
         return AvaColumns.from_arrays(**x)
     return AvaColumns.from_rows(x)
@@ -43,10 +43,11 @@ def line_of(source, test) -> Optional[int]:
     return locate_row(source, test) if is_path(source) else None
 
 
-def read_input(source) -> AvaColumns:
-    """:func:`as_columns`, with a file that is not UTF-8 text reported by file and line."""
+def read_input(source, row_filter=None) -> AvaColumns:
+    """:func:`as_columns`, with a file that is not UTF-8 text reported by file and line (``row_filter``: rows of a
+    file to keep as it is read, see ``fastcsv.read_columns``)."""
     try:
-        return as_columns(source)
+        return as_columns(source, row_filter)
     except UnicodeDecodeError:
         if not is_path(source):
             raise
