@@ -27,6 +27,20 @@ import numpy as np
 __all__ = ["CapPrefilter"]
 
 
+def _by_run_then_descending_score(run: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An order of the rows by run (ascending), then score (descending), with the sorted runs and scores. Rows of
+    equal score may come in any order (only the scores' ranks are used)."""
+    span = float(score.max() - score.min())
+    # one float sort of run * K - score (K above the score range) is 10x a two-key lexsort; rounding could merge
+    # two nearly equal scores of far-apart runs, so the order is checked and lexsort used when it is not right
+    order = np.argsort(run * (2.0 * span + 1.0) - score)
+    r, s = run[order], score[order]
+    if not ((r[1:] >= r[:-1]).all() and ((r[1:] > r[:-1]) | (s[1:] <= s[:-1])).all()):
+        order = np.lexsort((-score, run))
+        r, s = run[order], score[order]
+    return order, r, s
+
+
 class CapPrefilter:
     """A row filter for ``fastcsv.read_columns`` (``keep(...)``, ``collect(...)``; see the module docstring).
 
@@ -64,19 +78,23 @@ class CapPrefilter:
         thinned = (run_len > cap) if self.thin else np.zeros(len(run_start), bool)
         if thinned.any():
             run = np.cumsum(new_run) - 1
-            s, a = score[rows], actions[rows]
-            order = np.lexsort((a, -s, run))  # by run (already in order), descending score, action
-            s_sorted, a_sorted = s[order], a[order]
+            s = score[rows]
+            order, r_sorted, s_sorted = _by_run_then_descending_score(run, s)
             over = np.flatnonzero(thinned)
             # a tie at the boundary: which tied row stays depends on the heap
             thinned[over[s_sorted[run_start[over] + cap - 1] == s_sorted[run_start[over] + cap]]] = False
             # two entries of one class with one score among the kept: their order is the heap's
             position = np.arange(len(rows)) - np.repeat(run_start, run_len)
-            pair = (position[1:] < cap) & (run[order][1:] == run[order][:-1]) & (s_sorted[1:] == s_sorted[:-1]) \
-                & (a_sorted[1:] == a_sorted[:-1])
-            thinned[run[order][1:][pair]] = False
-            drop_sorted = thinned[run[order]] & (position >= cap)
-            dropped = rows[order[drop_sorted]]
+            tied = np.flatnonzero((position[1:] < cap) & (r_sorted[1:] == r_sorted[:-1])
+                                  & (s_sorted[1:] == s_sorted[:-1]))
+            if len(tied):
+                members = np.unique(np.concatenate([tied, tied + 1]))
+                group = np.cumsum(np.concatenate([[True], ~np.isin(members[1:] - 1, tied)]))
+                acts = actions[rows[order[members]]]
+                o = np.lexsort((acts, group))
+                same = (group[o][1:] == group[o][:-1]) & (acts[o][1:] == acts[o][:-1])
+                thinned[r_sorted[members[o][1:][same]]] = False
+            dropped = rows[order[thinned[r_sorted] & (position >= cap)]]
             keep[rows] = True
             keep[dropped] = False
             keep[rows[run_start]] = True  # each block's first row keeps the frame's place in the frame order
