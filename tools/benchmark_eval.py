@@ -170,6 +170,20 @@ def _in_child(target, paths: dict) -> dict:
     return out
 
 
+def _provenance(folder: str) -> dict:
+    """sha256 of the reference's Python files, so a report says which copy of the official code ran."""
+    import hashlib
+
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()[:16]
+    return dict(sorted(out.items()))
+
+
 def _compare(official: dict, ours: dict) -> dict:
     """The official run beside ours: its figures, the ratios, and whether every number is the same."""
     classes = sorted(set(official["per_class"]) | set(ours["per_class"]))
@@ -227,7 +241,8 @@ def main(argv=None) -> dict:
         "from_csv": {**from_csv, "rows_per_second": num_rows / from_csv["seconds"]},
         "in_memory": {**in_memory, "rows_per_second": num_rows / in_memory["seconds"]},
         "same_mAP": from_csv["mAP"] == in_memory["mAP"],
-        **({"official": _compare(official, from_csv)} if official else {}),
+        **({"official": {**_compare(official, from_csv), "reference_files_sha256": _provenance(paths["reference"])}}
+           if official else {}),
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
                     "processor": platform.processor() or platform.machine()},
     }

@@ -21,7 +21,7 @@ from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoLis
 from .datasets.hdf5_groups import HDF5GroupDataset
 from .datasets.rawframes import RawframesDataset
 from .datasets.clips import ClipViewTransform, collate_clips
-from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips, quick_check
+from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
 
@@ -95,27 +95,6 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         multi_label=bool(head.MULTI_LABEL), name=f"{name} ({spec.get('source', 'catalog')})")
 
 
-def checked_spec(cfg, name: str) -> dict:
-    """The catalog spec of ``name`` once its data can be used: a synthetic entry made if missing, every file it
-    names present, and (detection) the cheap part of ``tools/validate_dataset.py`` passed (every box and action
-    id, the clips of a sample of keyframes). A readable error otherwise, instead of a failure deep in a worker."""
-    spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
-    if spec.get("factory") in CLASSIFICATION_DATASETS:
-        if spec.get("synthetic_thermal") or spec.get("synthetic_clips"):
-            return spec  # generated (and checked) by the classification builder
-        validate_spec(spec)
-        return spec
-    if spec.get("synthetic"):
-        from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
-
-        ensure_synthetic_dataset(**spec["synthetic"])
-    validate_spec(spec)  # missing files: an error naming the entry and the field
-    quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE, num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES,
-                on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE).raise_on_errors()
-    check_head_against_label_map(cfg, name, spec)
-    return spec
-
-
 def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
     """The detector's class count must be what the dataset's label map names: its largest action id (class ``c`` is
     action id ``c + 1``; AVA's evaluation map lists 60 of the 80 ids, the largest being 80). A head with more classes
@@ -160,14 +139,6 @@ def _check_task(cfg, name: str, spec: dict) -> None:
                                where="config keys DATASETS / MODEL.META_ARCHITECTURE",
                                fix="name a classification dataset (" + ", ".join(sorted(CLASSIFICATION_DATASETS))
                                    + "), or set MODEL.META_ARCHITECTURE ActionDetector")
-
-
-def check_datasets(cfg, names) -> None:
-    """:func:`checked_spec` of every name: run before training, so a typo or a missing clip of a test set stops
-    the run at start-up, not after hours of training."""
-    for name in names:
-        _check_task(cfg, name, DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG))
-        checked_spec(cfg, name)
 
 
 def _annotation_check(name: str, ann_file: str, num_classes: int):
