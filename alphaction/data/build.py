@@ -153,22 +153,38 @@ def _annotation_check(name: str, ann_file: str, num_classes: int):
     return check
 
 
-def _on_local_leader_first(build):
-    """``build()`` on the first rank of each machine, then on the others (they find its cached index); every rank
-    raises what the first one raised, never waiting on it forever."""
+def _on_local_leader_first(build, leader_only=None):
+    """``build()`` (then ``leader_only(result)``) on the first rank of each machine, then ``build()`` on the others
+    (they find its cached index); every rank raises what the first one raised, never waiting on it forever."""
     if not comm.is_dist():
-        return build()
+        result = build()
+        if leader_only is not None:
+            leader_only(result)
+        return result
     leader = int(os.environ.get("LOCAL_RANK", comm.get_rank())) == 0
     result = error = None
     if leader:
         try:
             result = build()
+            if leader_only is not None:
+                leader_only(result)
         except Exception as e:  # noqa: BLE001 - re-raised after the barrier, so the other ranks are not left waiting
             error = e
     comm.synchronize()
     if error is not None:
         raise error
     return result if leader else build()
+
+
+def _check_clips(cfg, name: str, video_root: str, dataset, sample: int = 64) -> None:
+    """The clips of ``sample`` random keyframes of ``dataset`` (what it will decode): present, with their
+    neighbours, and those of 8 decoded. Run by one rank per machine: the others would find the same."""
+    picks = sorted(random.Random(0).sample(range(len(dataset)), min(sample, len(dataset))))
+    folders, seconds = dataset.keyframe_clips(np.asarray(picks, dtype=np.int64))
+    ids = np.asarray(dataset._image_ids)[picks]
+    check_keyframe_clips(name, video_root, list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
+                         cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE, sample=sample,
+                         undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error").raise_on_errors()
 
 
 def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | None):
@@ -200,14 +216,7 @@ def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | Non
         index_cache=bool(cfg.DATALOADER.INDEX_CACHE),
         check=_annotation_check(name, spec["args"]["ann_file"], num_classes),
         check_key=f"start-up check v1, {num_classes} classes",
-    ))
-    # the clips of a sample of the keyframes this dataset will decode (cheap; also when the index was cached)
-    folders, seconds = dataset.keyframe_clips()
-    ids = np.asarray(dataset._image_ids)
-    check_keyframe_clips(name, spec["args"]["video_root"],
-                         list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
-                         cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
-                         undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error").raise_on_errors()
+    ), leader_only=lambda ds: _check_clips(cfg, name, spec["args"]["video_root"], ds))
     check_head_against_label_map(cfg, name, spec)
     return dataset
 
