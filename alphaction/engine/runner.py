@@ -195,7 +195,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     if not (args.skip_val_in_train and args.skip_final_test):
         # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
         # not after the training; built once, every evaluation reuses them
-        test_sets = build_test_datasets(cfg)
+        test_sets = build_test_datasets(cfg) if cfg.DATASETS.TEST else None
         if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
             report_class_groups(cfg)
     try:
