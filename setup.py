@@ -10,6 +10,8 @@ setup(
     description="Finetune SlowFast action detectors (AVA-style) on CPU or many GPUs",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.10",
     packages=find_packages(include=["alphaction", "alphaction.*"]),
     install_requires=requirements,
