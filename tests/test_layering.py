@@ -74,3 +74,93 @@ def test_checker_sees_relative_imports(tmp_path):
     probe.parent.mkdir(parents=True)
     probe.write_text(src)
     assert _imported_packages(probe, tmp_path / "alphaction") == {"modeling", "data", "engine"}
+
+
+def _module_graph(root: pathlib.Path = PKG) -> dict[str, set[str]]:
+    """Module -> the alphaction modules it imports (function-level imports included). A name that is not a module
+    (``from .x import f``) counts as its module; ``from . import x`` as module ``x`` where there is one."""
+    def name_of(path: pathlib.Path) -> str:
+        rel = path.relative_to(root.parent).with_suffix("").parts
+        return ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+
+    modules = {name_of(p): p for p in root.rglob("*.py")}
+
+    def module(dotted: str) -> str | None:
+        parts = dotted.split(".")
+        while parts and ".".join(parts) not in modules:
+            parts.pop()
+        return ".".join(parts) or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(module(a.name) for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else node.module or ""
+                found.update(module(f"{base}.{a.name}") for a in node.names)
+        graph[name] = {m for m in found if m and m != name and m.startswith(root.name)}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    cycles = _cycles(_module_graph())
+    assert not cycles, "import circles (move what both need into one of them, or a third module):\n" + \
+        "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_circle_check_finds_a_circle_through_a_lazy_import(tmp_path):
+    pkg = tmp_path / "alphaction" / "engine"
+    pkg.mkdir(parents=True)
+    (tmp_path / "alphaction" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("from .trainer import Trainer\n")
+    (pkg / "trainer.py").write_text("from .hooks import HookBase\nclass Trainer: pass\n")
+    (pkg / "hooks.py").write_text("class HookBase:\n    def f(self):\n        from .trainer import Trainer\n")
+    (pkg / "other.py").write_text("from . import hooks\n")
+    assert _cycles(_module_graph(tmp_path / "alphaction")) == [["alphaction.engine.hooks",
+                                                                 "alphaction.engine.trainer"]]

@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np  # noqa: E402
 
 from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.utils.io import atomic_write_text  # noqa: E402
 
 TRAIN_VIDEOS, VAL_VIDEOS, KEYFRAMES, FIRST = 235, 64, 897, 902
 PREPARED = (895, 1805)  # seconds with clips (AVA prepares a few seconds around 902..1798)
@@ -128,9 +129,7 @@ def make_case(work: str, train_videos: int, val_videos: int) -> dict:
                       "box_file": os.path.join(work, "annotations", "val_person_bbox.json")},
         "_info": info,
     }
-    with open(catalog + ".tmp", "w") as f:
-        json.dump(entries, f, indent=1)
-    os.replace(catalog + ".tmp", catalog)
+    atomic_write_text(catalog, json.dumps(entries, indent=1))
     return entries
 
 

@@ -15,15 +15,14 @@ Caffe2 ``.pkl`` files are read with an unpickler that builds numpy arrays and no
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import sys
 
-import torch
 
 from alphaction.checkpoint import CONVERTERS, FORMATS, CheckpointError, ConversionError, load_caffe2_pkl, read_checkpoint
 from alphaction.checkpoint.convert import FORMS, extract_state_dict, format_table, model_overrides
 from alphaction.utils.errors import run_cli
+from alphaction.utils.io import atomic_torch_save
 
 
 def convert_file(source: str, path_in: str, path_out: str, alpha: int, form: str = "detection") -> dict:
@@ -50,9 +49,7 @@ def convert_file(source: str, path_in: str, path_out: str, alpha: int, form: str
     print(format_table(conv, source, overrides))
     out = {"model": conv.state, "converted_from": source, "backbone_only": True,
            "backbone_config": dict(conv.backbone_config)}
-    os.makedirs(os.path.dirname(os.path.abspath(path_out)), exist_ok=True)
-    torch.save(out, path_out + ".tmp")
-    os.replace(path_out + ".tmp", path_out)
+    atomic_torch_save(out, path_out)
     print(f"Wrote {path_out}. Train from it with:\n  python train_net.py --config-file CONFIG --transfer "
           f"MODEL.WEIGHT {path_out} {' '.join(f'{k} {v}' for k, v in overrides)}")
     return out

@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 from alphaction.utils.errors import UserError, run_cli
+from alphaction.utils.io import atomic_write
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
@@ -95,10 +96,8 @@ def classify_folder(model, video_dir: str, out_csv: str, topk: int = 5) -> tuple
     if not videos:
         raise FileNotFoundError(f"{video_dir} holds no video files (extensions: mp4, avi, mkv, webm, mov, ...)")
     k = min(topk, len(model.class_names))
-    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-    tmp = out_csv + ".tmp"
     written, skipped = 0, []
-    with open(tmp, "w", newline="", encoding="utf-8") as f, logging_redirect_tqdm():
+    with atomic_write(out_csv, newline="") as f, logging_redirect_tqdm():
         out = csv.writer(f)
         out.writerow(["video"] + [c for i in range(1, k + 1) for c in (f"top{i}", f"score{i}")])
         for rel in tqdm(videos, desc="videos", unit="video", disable=bar_disable(), dynamic_ncols=True):
@@ -110,7 +109,6 @@ def classify_folder(model, video_dir: str, out_csv: str, topk: int = 5) -> tuple
                 continue
             out.writerow([rel.replace(os.sep, "/")] + [v for name, score in top for v in (name, f"{score:.6f}")])
             written += 1
-    os.replace(tmp, out_csv)
     return written, skipped
 
 

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 from alphaction.utils.errors import UserError, run_cli
+from alphaction.utils.io import atomic_torch_save
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
@@ -85,10 +86,7 @@ def _features(cfg, model, name: str, cache_dir: str, augment: bool = False):
     loader = DataLoader(dataset, batch_size=cfg.TEST.VIDEOS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
                         collate_fn=functools.partial(collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY))
     features = extract_feature_set(model, loader, torch.device("cpu"), desc=f"features {name}")
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(features.state_dict(), tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(features.state_dict(), path)
     return features, dataset.eval_file_paths
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..utils.errors import UserError
+from ..utils.io import atomic_torch_save, atomic_write_text
 from .convert import CONVERTERS, ConversionError, config_overrides, detect_format, extract_state_dict, format_table
 
 logger = logging.getLogger(__name__)
@@ -219,21 +220,14 @@ class Checkpointer:
             data["scheduler"] = self.scheduler.state_dict()
         data.update(extra)
         path = os.path.join(self.save_dir, f"{name}.pth")
-        tmp = path + ".tmp"
         try:
-            with open(tmp, "wb") as f:
-                torch.save(data, f)
-                f.flush()
-                os.fsync(f.fileno())
+            atomic_torch_save(data, path)  # the name only ever points at a complete file
         except (OSError, RuntimeError) as e:  # disk full, quota, unwritable folder (torch wraps some as RuntimeError)
-            if os.path.exists(tmp):
-                os.remove(tmp)
             last = self.last_checkpoint_name()
             raise CheckpointError(
                 f"could not write {path}: {e}. The previous checkpoint ({last or 'none'}) is intact; free space in "
                 f"or fix the permissions of OUTPUT_DIR ({self.save_dir}), then rerun the same command to resume"
             ) from e
-        os.replace(tmp, path)  # the name only ever points at a complete file
         self._write_last(os.path.basename(path))
         logger.info("Saved checkpoint to %s", path)
         self._prune()
@@ -258,10 +252,7 @@ class Checkpointer:
         self._write_last(os.path.relpath(path, self.save_dir))
 
     def _write_last(self, filename: str) -> None:
-        path = os.path.join(self.save_dir, LAST_CHECKPOINT)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(filename)
-        os.replace(path + ".tmp", path)
+        atomic_write_text(os.path.join(self.save_dir, LAST_CHECKPOINT), filename)
 
     def periodic_checkpoints(self) -> list[str]:
         """``model_XXXXXXX.pth`` files in ``save_dir``, oldest iteration first."""

@@ -19,6 +19,7 @@ from . import get_cfg
 from .cfgnode import ConfigError
 from .paths_catalog import DatasetCatalog
 from ..utils.labelmap import class_layout
+from ..utils.io import atomic_write
 
 __all__ = ["BACKBONES", "IA_CHOICES", "IA_CONFIGS", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory",
            "labelmap_classes", "resolve_classes", "training_keyframes", "epoch_schedule", "finetune_overrides",
@@ -296,14 +297,8 @@ def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = ""
         + (f", MAX_ITER sized to {spec.epochs:g} epochs of the training keyframes." if spec.epochs else "."),
     ] + ([f"# Classes: {classes_note}."] if classes_note else [])
     text = "\n".join(lines) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = output_file + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(output_file) as f:
         f.write(text)
-    try:
-        get_cfg().merge_from_file(tmp)  # the file must load with the schema before it takes the name
-    except Exception:
-        os.remove(tmp)
-        raise
-    os.replace(tmp, output_file)
+        f.flush()
+        get_cfg().merge_from_file(f.name)  # the file must load with the schema before it takes the name
     return text

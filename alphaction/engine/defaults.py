@@ -13,6 +13,7 @@ from ..config.checks import check_config
 from ..solver import apply_scaling_rule
 from ..utils.logger import setup_logger
 from ..utils.errors import UserError
+from ..utils.io import atomic_write_text
 from ..utils.seed import seed_all
 from .launch import DistContext, init_distributed
 
@@ -102,12 +103,8 @@ def load_config(args: argparse.Namespace) -> CfgNode:
 
 def write_config(cfg: CfgNode, folder: str) -> str:
     """``folder/config.yaml`` holding ``cfg`` (written to a temporary name, then renamed into place); its path."""
-    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "config.yaml")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(cfg.dump())
-    os.replace(tmp, path)
+    atomic_write_text(path, cfg.dump())
     return path
 
 

@@ -16,7 +16,9 @@ from typing import Any, Callable
 import torch
 
 from ..utils import comm
+from ..utils.io import atomic_torch_save
 from ..utils.metrics import MetricLogger
+from .trainer import HookBase, NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +30,6 @@ def max_memory_mb(device: torch.device) -> float:
     import resource  # POSIX only; the CPU path is where it is needed
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class HookBase:
-    """Called by :class:`alphaction.engine.trainer.Trainer`; ``self.trainer`` is set before training."""
-
-    trainer = None
-
-    def before_train(self) -> None:
-        pass
-
-    def after_step(self) -> None:
-        pass
-
-    def on_exception(self, exc: BaseException) -> None:
-        """The loop raised ``exc`` (it is re-raised after every hook saw it; ``after_train`` still runs)."""
-
-    def after_train(self) -> None:
-        pass
 
 
 class LRSchedulerHook(HookBase):
@@ -65,15 +49,6 @@ class BNStatsSyncHook(HookBase):
 
     def after_step(self) -> None:
         comm.average_bn_running_stats(self.module)
-
-
-def _atomic_save(data: dict, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        torch.save(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def weight_max_abs(module: torch.nn.Module) -> float:
@@ -122,7 +97,6 @@ class PeriodicCheckpointHook(HookBase):
         return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state()}
 
     def save(self, name: str) -> None:
-        from .trainer import NonFiniteLossError
 
         peak = weight_max_abs(self.checkpointer.model)
         if peak != peak or peak == float("inf"):
@@ -157,7 +131,6 @@ class NonFiniteLossHook(HookBase):
         self.reference = reference_weight_max_abs or (lambda: None)
 
     def on_exception(self, exc: BaseException) -> None:
-        from .trainer import NonFiniteLossError
 
         if not isinstance(exc, NonFiniteLossError):
             return
@@ -166,7 +139,7 @@ class NonFiniteLossHook(HookBase):
         if self.save_file:
             module = self.checkpointer.model
             module = module.module if hasattr(module, "module") else module
-            _atomic_save({"model": module.state_dict(), "iteration": exc.iteration, "losses": exc.losses,
+            atomic_torch_save({"model": module.state_dict(), "iteration": exc.iteration, "losses": exc.losses,
                           "lr": exc.lr, "indices": list(exc.indices or [])}, path)
             rollback = self._roll_back()
         logger.error("Stopping: non-finite %s at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s. %s",
@@ -322,7 +295,7 @@ class BestCheckpoint:
         self.best = value
         if self.save_file:
             info = {"iteration": iteration, "metric": self.metric, "value": value}
-            _atomic_save({"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path)
+            atomic_torch_save({"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path)
             with open(self.path[:-4] + ".json", "w", encoding="utf-8") as f:
                 json.dump(info, f)
         logger.info("New best %s = %.4f at iteration %d: saved %s", self.metric, value, iteration, self.path)

@@ -10,7 +10,6 @@ across ranks with :meth:`MemoryPool.sync` and is saved in its own file beside th
 from __future__ import annotations
 
 import math
-import os
 from collections import OrderedDict
 from typing import Any, Iterable, Sequence
 
@@ -19,6 +18,7 @@ from torch import Tensor
 
 from ..modeling.ia.inputs import ClipMemory, memory_slot
 from ..utils import comm
+from ..utils.io import atomic_torch_save
 
 __all__ = ["MEMORY_FILE", "MemoryPool", "loss_penalty"]
 
@@ -245,17 +245,7 @@ class MemoryPool:
         state = self.state_dict()
         if extra:
             state["extra"] = dict(extra)
-        tmp = path + ".tmp"
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        os.replace(tmp, path)
+        atomic_torch_save(state, path)
         return path
 
     def load(self, path: str) -> dict:

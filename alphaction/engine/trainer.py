@@ -11,7 +11,6 @@ import torch
 
 from ..utils import comm
 from ..utils.errors import UserError
-from .hooks import HookBase
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +46,25 @@ def model_losses(model, batch: dict, memory=None):
         return model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
                      labels=batch["labels"], objects=batch.get("objects"))
     return model(batch["slow"], batch["fast"], labels=batch["labels"])
+
+
+class HookBase:
+    """A hook of :class:`Trainer` (the hooks themselves are in ``engine/hooks.py``); ``self.trainer`` is set before
+    training."""
+
+    trainer = None
+
+    def before_train(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def on_exception(self, exc: BaseException) -> None:
+        """The loop raised ``exc`` (it is re-raised after every hook saw it; ``after_train`` still runs)."""
+
+    def after_train(self) -> None:
+        pass
 
 
 class NonFiniteLossError(UserError, FloatingPointError):

@@ -22,6 +22,7 @@ import numpy as np
 from ..video_io import display_rgb, resample_by_time
 from .clips import ClipClassificationDataset, ClipViewTransform
 from ...utils.errors import UserError
+from ...utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +214,7 @@ def write_class_index(path: str, names: Sequence[str]) -> None:
     if os.path.isfile(path) and open(path, encoding="utf-8").read() == text:
         return
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(path + ".tmp", path)
+        atomic_write_text(path, text)
     except OSError as e:
         logger.warning("could not write the class index %s (%s); classes: %s", path, e, list(names))
 

@@ -16,6 +16,8 @@ import re
 from collections import OrderedDict, defaultdict
 from typing import Callable, Iterable, Sequence
 
+from ...utils.io import atomic_write_text
+
 __all__ = ["rows_to_coco", "coco_to_rows", "format_csv_lines", "is_plain_coco", "merge_plain_coco",
            "image_size", "parse_image_name", "image_video_and_second", "read_json", "write_json", "write_text"]
 
@@ -258,8 +260,4 @@ def write_json(path: str, obj, indent: int | None = None) -> None:
 def write_text(path: str, text: str) -> None:
     """Write ``text`` (UTF-8) atomically: a temporary file renamed into place, so that an interrupted run never
     leaves a half-written file under the name."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".part"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text, newline="")

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from ...utils.errors import UserError
+from ...utils.io import atomic_write_text
 from ...utils.progress import bar_disable
 from ..video_io import quarter_turns, resample_by_time, source_frame_times
 
@@ -253,11 +254,7 @@ def _check_settings(clip_dir: str, keyframe_dir: str, source: str, fps: int, sho
                 fix="rerun with the same settings, or give another --output-root, or delete "
                     f"{clip_dir} and {keyframe_dir} to cut the video again")
         return
-    os.makedirs(clip_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(ours, f)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(ours))
 
 
 def _job(args: tuple) -> PrepareResult:

@@ -263,7 +263,8 @@ def _filtered(chunk, row_filter: Optional[Callable]):
 def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
                  row_filter: Optional[Callable] = None):
     """Read an AVA CSV in chunks of whole lines with :func:`_parse_chunk`, falling back to
-    ``slow_reader(text, first_line_number)`` (which returns row tuples) for chunks it declines.
+    ``slow_reader(text, first_line_number)`` for chunks it declines; it returns the chunk's columns ``(video names,
+    video codes, timestamps, boxes [N, 4], action ids, values, has_value)``.
 
     ``row_filter`` (e.g. ``prefilter.CapPrefilter``), when given, is applied to every chunk as it is parsed (in
     the parsing threads), so rows it drops are never held: ``row_filter(video_codes, timestamps, boxes,
@@ -297,8 +298,8 @@ def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
             parsed = ((data, parse(data)) for data in chunks)
         for data, (chunk, runs) in parsed:   # in file order
             if chunk is None:
-                chunk, runs = _filtered(_rows_to_chunk(slow_reader(data.decode(), line_number))
-                                        + (data.count(b"\n"),), row_filter)
+                chunk, runs = _filtered(tuple(slow_reader(data.decode(), line_number)) + (data.count(b"\n"),),
+                                        row_filter)
             chunk_names, codes = chunk[0], chunk[1]
             remap = np.array([names.setdefault(v, len(names)) for v in chunk_names], dtype=np.int64)
             if runs is not None:
@@ -409,14 +410,6 @@ class _ColumnBuffer:
 
     def columns(self) -> tuple:
         return tuple(a[:self.size] for a in self.arrays)
-
-
-def _rows_to_chunk(rows):
-    from .formats import AvaColumns   # the per-row structures live there
-
-    columns = AvaColumns.from_rows(rows)
-    return (columns.videos, columns.video_index, columns.timestamps, columns.boxes, columns.action_ids,
-            columns.values, columns.has_value)
 
 
 # ---------------------------------------------------------------------------------------------- writing

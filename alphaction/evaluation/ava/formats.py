@@ -158,9 +158,10 @@ def read_csv(path: PathLike, allow_header: bool = False) -> list[Row]:
 def read_csv_columns(path: PathLike, row_filter=None) -> AvaColumns:
     """Read an AVA CSV into :class:`AvaColumns` with the vectorized reader (``fastcsv``); same values as
     :func:`read_csv` bit for bit, same ``path:line`` errors. ``row_filter``: see ``fastcsv.read_columns``."""
-    def slow(text: str, first_line: int) -> list[Row]:
+    def slow(text: str, first_line: int) -> tuple:
         with gc_paused():
-            return _parse_rows(io.StringIO(text, newline=""), first_line, path)
+            c = AvaColumns.from_rows(_parse_rows(io.StringIO(text, newline=""), first_line, path))
+        return c.videos, c.video_index, c.timestamps, c.boxes, c.action_ids, c.values, c.has_value
 
     return AvaColumns(*fastcsv.read_columns(path, slow, row_filter=row_filter))
 
