@@ -123,7 +123,7 @@ def _child_in_memory(video: str, checkpoint: str, boxes_path: str, device: str =
     import torch
 
     from alphaction.config import get_cfg
-    from alphaction.engine import demo
+    from alphaction.apis import demo
 
     cfg = get_cfg()
     cfg.merge_from_file(DET_CONFIG)

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _labelmap(cfg, path: str, checkpoint_names: list[str] | None) -> dict[int, str]:
-    from alphaction.engine.labels import labelmap_of
+    from alphaction.data.labels import labelmap_of
     from alphaction.evaluation.ava import read_labelmap
 
     # --labelmap, else the names the checkpoint holds, else the config's datasets' label map; numbers without any
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     from alphaction.config import get_cfg
-    from alphaction.engine import demo
+    from alphaction.apis import demo
 
     cfg = get_cfg()
     cfg.merge_from_file(args.config)

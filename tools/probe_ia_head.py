@@ -96,7 +96,7 @@ def _save_detector(cfg, model, save_dir: str) -> str:
     save_dir/model_final.pth`` tests it like a trained run."""
     from alphaction.checkpoint import Checkpointer
     from alphaction.engine.defaults import write_config
-    from alphaction.engine.labels import class_names
+    from alphaction.data.labels import class_names
     from alphaction.engine.runner import head_prefixes
 
     write_config(cfg, save_dir)

@@ -5,7 +5,7 @@
     recognize(model, "clip.mp4", topk=5)            # classifier: [(label, score), ...]
     detect_actions(model, "video.mp4", boxes={0: [[x1, y1, x2, y2]]})       # detector: one dict per second
 
-The pipelines are the ones of ``test_net.py`` / ``tools/demo.py`` (``alphaction.engine.demo`` for detection,
+The pipelines are the ones of ``test_net.py`` / ``tools/demo.py`` (``alphaction.apis.demo`` for detection,
 ``alphaction.engine.inference_cls`` and the test-time clip transform for classification), not copies.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ from ..config import CfgNode, get_cfg
 from ..data.build import build_clip_transforms
 from ..data.video_io import VideoFrames
 from ..data.datasets.clip_sources import SparseVideo
-from ..engine import demo
+from . import demo
 from ..engine.inference_cls import clip_scores
-from ..engine.labels import class_names as config_class_names
-from ..engine.labels import num_classes
+from ..data.labels import class_names as config_class_names
+from ..data.labels import num_classes
 from ..engine.runner import head_prefixes
 from ..modeling import build_model
 
@@ -181,7 +181,7 @@ def detect_actions(model: ActionModel, video: str | np.ndarray, boxes: Mapping[i
             with local weights) run on each keyframe; persons scoring >= ``person_thresh`` (default
             ``TEST.BOX_THRESH``) are kept.
         topk: actions listed per person.
-        fps, short_side: decoding of a file (see ``alphaction.engine.demo.read_video``).
+        fps, short_side: decoding of a file (see ``alphaction.apis.demo.read_video``).
 
     Returns:
         One dict per second of the video: ``second``, ``boxes`` float32 ``[N, 4]`` (pixels of the video),

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.prep.labelling.keyframes import Keyframe, Person
 from ..data.video_io import VideoFrames
-from ..engine.tracker import CUT_CORRELATION, IoUTracker, colour_histogram, is_cut
+from .tracker import CUT_CORRELATION, IoUTracker, colour_histogram, is_cut
 from .inference import ActionModel, detect_actions
 
 __all__ = ["track_persons", "predict_actions"]
@@ -32,12 +32,12 @@ def _histogram(path: str) -> np.ndarray:
 
 def track_persons(boxes: Mapping[tuple[str, int], Sequence[tuple[Box, Sequence[int]]]], keyframes: Sequence[Keyframe],
                   keyframe_root: str, iou_thresh: float = 0.3, cut_threshold: float = CUT_CORRELATION) -> list[Person]:
-    """Person ids for boxes that have none: :class:`~alphaction.engine.tracker.IoUTracker` over each video's
+    """Person ids for boxes that have none: :class:`~alphaction.apis.tracker.IoUTracker` over each video's
     keyframes in time order, as the demo tracks its seconds.
 
     A track ends when its person has no box in the next keyframe (``max_age=0``), and every track ends at a gap
     (a second without a keyframe) and at a scene cut between two keyframes
-    (:func:`~alphaction.engine.tracker.is_cut` on their colour histograms), so an id never jumps to another
+    (:func:`~alphaction.apis.tracker.is_cut` on their colour histograms), so an id never jumps to another
     person. Ids count from 0 in each video.
 
     Args:

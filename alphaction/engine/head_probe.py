@@ -33,7 +33,7 @@ from ..modeling.ia.inputs import memory_grid
 from ..modeling.roi_heads import PooledFeatures, ROIActionHead
 from ..structures.boxes import normalize_boxes
 from .ia_memory import MemorySettings
-from .memory import MemoryPool
+from ..modeling.ia.memory_pool import MemoryPool
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)

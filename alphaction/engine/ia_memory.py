@@ -5,7 +5,7 @@ Training follows AlphAction's asynchronous memory: the memory a clip sees holds 
 earlier steps wrote with earlier weights; after every step the step's own features replace those of their
 (video, second) keys and the changes are merged across the ranks, so every rank holds the same pool. With
 ``MODEL.IA_STRUCTURE.PENALTY`` a stored feature is scaled by the ratio of the loss it was written at to the
-previous step's loss (:func:`alphaction.engine.memory.loss_penalty`).
+previous step's loss (:func:`alphaction.modeling.ia.memory_pool.loss_penalty`).
 
 The pool is not put in every checkpoint (AlphAction did: gigabytes on AVA): it is written to its own file
 ``memory_pool_XXXXXXX.pth`` right before the checkpoint of the same iteration, which records the file name; only
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..modeling.ia import ClipMemory
-from .memory import MemoryPool
+from ..modeling.ia.memory_pool import MemoryPool
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from ..structures.boxes import output_boxes
 from ..utils import comm
 from ..utils.progress import bar_disable
 from .ia_memory import MemorySettings
-from .memory import MemoryPool
+from ..modeling.ia.memory_pool import MemoryPool
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSch
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
-from .labels import class_names
+from ..data.labels import class_names
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer

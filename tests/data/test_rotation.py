@@ -10,7 +10,7 @@ import pytest
 from alphaction.data.datasets.clip_sources import read_video as read_clip_video
 from alphaction.data.prep.videos import prepare_video
 from alphaction.data.video_io import decode_window
-from alphaction.engine.demo import read_video as read_demo_video
+from alphaction.apis.demo import read_video as read_demo_video
 
 CODED_H, CODED_W = 48, 64
 

@@ -18,7 +18,7 @@ from alphaction.data.build import build_clip_transforms
 from alphaction.data.datasets.clip_sources import SparseVideo, read_video
 from alphaction.data.prep.videos import prepare_video
 from alphaction.data.video_io import VideoFrames
-from alphaction.engine import demo
+from alphaction.apis import demo
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.utils.progress import progress
 

@@ -14,7 +14,7 @@ from alphaction.checkpoint import Checkpointer
 from alphaction.config import get_cfg
 from alphaction.data.video_io import write_clip
 from alphaction.engine.defaults import REPO_ROOT
-from alphaction.engine.tracker import IoUTracker
+from alphaction.apis.tracker import IoUTracker
 from alphaction.modeling import build_model
 from tools import demo
 
@@ -109,7 +109,7 @@ def test_iou_tracker_keeps_ids_of_moving_boxes():
 def test_demo_gives_an_ia_model_the_memory_of_past_seconds_only(tiny_root, concat_clips, tmp_path):
     """Online memory in the demo: second s is classified with the persons of seconds s-LENGTH[0] .. s-1 as the
     demo itself saw them; second 0 has no memory at all."""
-    from alphaction.engine import demo as engine_demo
+    from alphaction.apis import demo as engine_demo
     from alphaction.modeling.ia import ClipMemory
 
     cfg = get_cfg()
@@ -177,7 +177,7 @@ def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_roo
 
 
 def _boxes_by_second(path, **kw):
-    from alphaction.engine import demo as engine_demo
+    from alphaction.apis import demo as engine_demo
 
     return engine_demo.load_box_file(str(path), **kw)
 
@@ -198,7 +198,7 @@ def test_box_files_in_pixels_normalised_or_from_detect_boxes_give_the_same_boxes
     for name, data in (("px", pixels), ("norm", normalised), ("det", detected), ("ann", ann)):
         (tmp_path / f"{name}.json").write_text(json.dumps(data))
     expected = {1: np.array([[32, 24, 96, 72, 0.9]], np.float32)}
-    with caplog.at_level(logging.INFO, logger="alphaction.engine.demo"):
+    with caplog.at_level(logging.INFO, logger="alphaction.apis.demo"):
         by_pixels = _boxes_by_second(tmp_path / "px.json", frame_size=frame)
         by_norm = _boxes_by_second(tmp_path / "norm.json", frame_size=frame)
         by_det = _boxes_by_second(tmp_path / "det.json", frame_size=frame, ann_file=str(tmp_path / "ann.json"),
@@ -213,7 +213,7 @@ def test_box_files_in_pixels_normalised_or_from_detect_boxes_give_the_same_boxes
 
 
 def test_tracks_end_at_a_gap_and_at_a_scene_cut(tiny_root, random_model, tmp_path, concat_clips):
-    from alphaction.engine.tracker import scene_cut
+    from alphaction.apis.tracker import scene_cut
 
     # a track that misses a second ends: the box that reappears is a new person
     tracker = IoUTracker(iou_thresh=0.3, max_age=0)

@@ -1,13 +1,14 @@
 """Interaction Aggregation (AlphAction's IA): person (P), object (O) and memory (M) interaction blocks in
-serial, dense serial or parallel structures. The memory pool itself belongs to the engine; the model takes
-memory as :class:`ClipMemory` per clip."""
+serial, dense serial or parallel structures, and the long-term memory pool (:class:`MemoryPool`) whose features
+the model takes as :class:`ClipMemory` per clip."""
 from __future__ import annotations
 
 from .blocks import InteractionBlock, PointwiseConv
 from .inputs import ClipLayout, ClipMemory, memory_slot
+from .memory_pool import MemoryPool, loss_penalty
 from .structures import (BLOCK_TYPES, STRUCTURES, DenseSerialIAStructure, IAConfig, IAStructure,
                          ParallelIAStructure, SerialIAStructure, make_ia_structure)
 
 __all__ = ["BLOCK_TYPES", "STRUCTURES", "ClipLayout", "ClipMemory", "DenseSerialIAStructure", "IAConfig",
-           "IAStructure", "InteractionBlock", "ParallelIAStructure", "PointwiseConv", "SerialIAStructure",
-           "make_ia_structure", "memory_slot"]
+           "IAStructure", "InteractionBlock", "MemoryPool", "ParallelIAStructure", "PointwiseConv",
+           "SerialIAStructure", "loss_penalty", "make_ia_structure", "memory_slot"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from alphaction.engine.memory import MemoryPool, loss_penalty
+from alphaction.modeling.ia.memory_pool import MemoryPool, loss_penalty
 from alphaction.modeling.ia import ClipMemory
 
 D = 4

@@ -30,8 +30,8 @@ from ..data.video_io import VideoFrames, window_positions
 from ..modeling import build_model
 from ..utils.errors import UserError
 from ..utils.progress import progress as progress_bar
-from .ia_memory import memory_settings, uses_memory
-from .runner import head_prefixes
+from ..engine.ia_memory import memory_settings, uses_memory
+from ..engine.runner import head_prefixes
 from .tracker import IoUTracker, colour_histogram, is_cut
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_si
             and the next one are scored (what :class:`Renderer` draws from).
 
     Returns one :class:`SecondResult` per second. A track ends when its person is missing for a second or at a
-    scene cut (:func:`~alphaction.engine.tracker.scene_cut`), so another person never takes over its id.
+    scene cut (:func:`~alphaction.apis.tracker.scene_cut`), so another person never takes over its id.
     """
     score = _Scorer(cfg, model, orig_size, device)
     if detector is not None:

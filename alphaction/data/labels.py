@@ -10,8 +10,8 @@ import logging
 import os
 
 from ..config.paths_catalog import DatasetCatalog
-from ..data.datasets.clip_sources import index_class_folders, read_class_index
-from ..evaluation.ava import read_labelmap
+from .datasets.clip_sources import index_class_folders, read_class_index
+from ..utils.labelmap import read_labelmap
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ..modeling.ia.inputs import ClipMemory, memory_slot
-from ..utils import comm
-from ..utils.io import atomic_torch_save
+from .inputs import ClipMemory, memory_slot
+from ...utils import comm
+from ...utils.io import atomic_torch_save
 
 __all__ = ["MEMORY_FILE", "MemoryPool", "loss_penalty"]
 
