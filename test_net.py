@@ -7,6 +7,7 @@ share of the clips and rank 0 gathers them.
         MODEL.WEIGHT data/output/synthetic_r14_cpu/model_final.pth
     torchrun --nproc_per_node=8 test_net.py --config-file ... MODEL.WEIGHT ...
 """
+
 from __future__ import annotations
 
 import sys

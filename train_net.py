@@ -13,6 +13,7 @@ CPU-sized SlowFast on it, evaluates frame-mAP on the synthetic val split and say
 Rerunning the same command after any stop resumes from OUTPUT_DIR/last_checkpoint. SIGTERM saves a checkpoint
 at the current iteration and exits with status 0. See docs/TRAINING.md.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,12 @@ def main(argv: list[str] | None = None) -> dict:
         if os.path.isfile(final):
             log.info("Final model: %s", final)
         for name, res in results.items():
-            log.info("%s: %s (results in %s)", name, ", ".join(f"{k} = {v:.4f}" for k, v in res.items()),
-                     os.path.join(cfg.OUTPUT_DIR, "inference", name))
+            log.info(
+                "%s: %s (results in %s)",
+                name,
+                ", ".join(f"{k} = {v:.4f}" for k, v in res.items()),
+                os.path.join(cfg.OUTPUT_DIR, "inference", name),
+            )
     return results
 
 

@@ -1,4 +1,5 @@
 """Shared test set-up: the repository root on sys.path (train_net.py / test_net.py / tools are scripts)."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,8 @@ def registered_copy(tiny_root, tmp_path):
         "  box_file: boxes/train_person_bbox.json\n"
         "  eval_file_paths:\n"
         "    csv_gt_file: annotations/train.csv\n"
-        "    labelmap_file: annotations/action_list.pbtxt\n")
+        "    labelmap_file: annotations/action_list.pbtxt\n"
+    )
     return root, str(catalog)
 
 

@@ -1,5 +1,6 @@
 """Every test a document names exists: ``tests/<file>.py`` and ``tests/<file>.py::<test>`` references in the docs
 (docs/MODEL_ZOO.md's compatibility table backs each claim with one) point at a file and a test defined in it."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The package layering of STYLE.md: parse every module with ast and check who imports whom."""
+
 from __future__ import annotations
 
 import ast
@@ -17,11 +18,32 @@ ALLOWED = {
     "evaluation": {"evaluation", "utils", "structures"},
     "checkpoint": {"checkpoint", "utils"},
     "solver": {"solver", "config", "utils"},
-    "engine": {"engine", "utils", "config", "structures", "layers", "modeling", "data", "evaluation",
-               "checkpoint", "solver"},
+    "engine": {
+        "engine",
+        "utils",
+        "config",
+        "structures",
+        "layers",
+        "modeling",
+        "data",
+        "evaluation",
+        "checkpoint",
+        "solver",
+    },
     # the Python API (inference, export) sits on top of the engine; only tools and user code import it
-    "apis": {"apis", "engine", "utils", "config", "structures", "layers", "modeling", "data", "evaluation",
-             "checkpoint", "solver"},
+    "apis": {
+        "apis",
+        "engine",
+        "utils",
+        "config",
+        "structures",
+        "layers",
+        "modeling",
+        "data",
+        "evaluation",
+        "checkpoint",
+        "solver",
+    },
 }
 
 
@@ -79,6 +101,7 @@ def test_checker_sees_relative_imports(tmp_path):
 def _module_graph(root: pathlib.Path = PKG) -> dict[str, set[str]]:
     """Module -> the alphaction modules it imports (function-level imports included). A name that is not a module
     (``from .x import f``) counts as its module; ``from . import x`` as module ``x`` where there is one."""
+
     def name_of(path: pathlib.Path) -> str:
         rel = path.relative_to(root.parent).with_suffix("").parts
         return ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
@@ -99,8 +122,11 @@ def _module_graph(root: pathlib.Path = PKG) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 found.update(module(a.name) for a in node.names)
             elif isinstance(node, ast.ImportFrom):
-                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
-                    if node.level else node.module or ""
+                base = (
+                    ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                    if node.level
+                    else node.module or ""
+                )
                 found.update(module(f"{base}.{a.name}") for a in node.names)
         graph[name] = {m for m in found if m and m != name and m.startswith(root.name)}
     return graph
@@ -150,8 +176,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_itself_through_others():
     cycles = _cycles(_module_graph())
-    assert not cycles, "import circles (move what both need into one of them, or a third module):\n" + \
-        "\n".join(" <-> ".join(c) for c in cycles)
+    assert not cycles, "import circles (move what both need into one of them, or a third module):\n" + "\n".join(
+        " <-> ".join(c) for c in cycles
+    )
 
 
 def test_the_circle_check_finds_a_circle_through_a_lazy_import(tmp_path):
@@ -162,5 +189,4 @@ def test_the_circle_check_finds_a_circle_through_a_lazy_import(tmp_path):
     (pkg / "trainer.py").write_text("from .hooks import HookBase\nclass Trainer: pass\n")
     (pkg / "hooks.py").write_text("class HookBase:\n    def f(self):\n        from .trainer import Trainer\n")
     (pkg / "other.py").write_text("from . import hooks\n")
-    assert _cycles(_module_graph(tmp_path / "alphaction")) == [["alphaction.engine.hooks",
-                                                                 "alphaction.engine.trainer"]]
+    assert _cycles(_module_graph(tmp_path / "alphaction")) == [["alphaction.engine.hooks", "alphaction.engine.trainer"]]

@@ -16,14 +16,15 @@ the synthetic dataset made on first use::
 
 Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
 the same seed and the trailing ``KEY VALUE`` overrides (with ``--head-only``: ``tools/probe_ia_head.py`` then
-``test_net.py``; a config whose head is already saved is only tested again); the table (overall, per class group, per class) is
-printed and written to ``OUTPUT_DIR/ablation.json``.
+``test_net.py``; a config whose head is already saved is only tested again); the table (overall, per class group,
+per class) is printed and written to ``OUTPUT_DIR/ablation.json``.
 
 The default configs are tested on ``synthetic_test`` (160 videos, made on first use) rather than their 12-video
 ``synthetic_val``: the interaction and memory groups of the small split have a few dozen boxes each, too few to
 tell a difference of several points from noise (docs/IA.md). ``--test-dataset`` picks another test set; with
 ``--configs`` of your own the configs' ``DATASETS.TEST`` is kept unless it is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,33 +33,49 @@ import os
 import subprocess
 import sys
 import time
+
 from alphaction.utils.errors import UserError, run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-DEFAULT_CONFIGS = ["config_files/synthetic/slowfast_r14_cpu.yaml",
-                   "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml"]
+DEFAULT_CONFIGS = [
+    "config_files/synthetic/slowfast_r14_cpu.yaml",
+    "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml",
+]
 DEFAULT_TEST_DATASET = "synthetic_test"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files to compare (first = reference)")
     p.add_argument("--names", nargs="+", default=None, help="column names (default: the config file names)")
     p.add_argument("--output-dir", default="data/output/ablation", help="one sub-folder per config, and ablation.json")
     p.add_argument("--seed", type=int, default=2, help="the same training seed for every config")
-    p.add_argument("--test-dataset", default=None,
-                   help="catalog name to test every config on (default: synthetic_test for the default configs, "
-                        "else each config's DATASETS.TEST; a DATASETS.TEST override does the same)")
-    p.add_argument("--transfer", metavar="CHECKPOINT", default=None,
-                   help="start every config from this checkpoint's weights (train_net.py --transfer MODEL.WEIGHT "
-                        "CHECKPOINT; an IA structure it lacks starts fresh), e.g. a trained baseline")
-    p.add_argument("--head-only", metavar="STEPS", type=int, default=0,
-                   help="with --transfer: keep the checkpoint's backbone frozen and train only each config's head "
-                        "(IA included) for STEPS steps of 16 clips on stored backbone features "
-                        "(tools/probe_ia_head.py --save-dir), then test the detector with test_net.py")
+    p.add_argument(
+        "--test-dataset",
+        default=None,
+        help="catalog name to test every config on (default: synthetic_test for the default configs, "
+        "else each config's DATASETS.TEST; a DATASETS.TEST override does the same)",
+    )
+    p.add_argument(
+        "--transfer",
+        metavar="CHECKPOINT",
+        default=None,
+        help="start every config from this checkpoint's weights (train_net.py --transfer MODEL.WEIGHT "
+        "CHECKPOINT; an IA structure it lacks starts fresh), e.g. a trained baseline",
+    )
+    p.add_argument(
+        "--head-only",
+        metavar="STEPS",
+        type=int,
+        default=0,
+        help="with --transfer: keep the checkpoint's backbone frozen and train only each config's head "
+        "(IA included) for STEPS steps of 16 clips on stored backbone features "
+        "(tools/probe_ia_head.py --save-dir), then test the detector with test_net.py",
+    )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every config")
     args = p.parse_args(argv)
     if args.names and len(args.names) != len(args.configs):
@@ -89,8 +106,11 @@ def _dataset(config: str, opts: list[str], split: str) -> str:
     cfg.merge_from_list(list(opts))
     names = cfg.DATASETS[split]
     if not names:
-        raise UserError(f"DATASETS.{split} is empty: nothing to {'compare on' if split == 'TEST' else 'train on'}",
-                        where=config, fix=f"name a dataset: DATASETS.{split} '(\"NAME\",)' (or --test-dataset)")
+        raise UserError(
+            f"DATASETS.{split} is empty: nothing to {'compare on' if split == 'TEST' else 'train on'}",
+            where=config,
+            fix=f"name a dataset: DATASETS.{split} '(\"NAME\",)' (or --test-dataset)",
+        )
     return names[0]
 
 
@@ -102,8 +122,11 @@ def _call(cmd: list[str], what: str, log: str) -> None:
     print("$", " ".join(cmd), flush=True)
     done = subprocess.run(cmd, cwd=os.getcwd())
     if done.returncode:
-        raise UserError(f"{what} failed (exit status {done.returncode})", where=log,
-                        fix="read the error printed above (and the log), fix it and rerun: finished configs are kept")
+        raise UserError(
+            f"{what} failed (exit status {done.returncode})",
+            where=log,
+            fix="read the error printed above (and the log), fix it and rerun: finished configs are kept",
+        )
 
 
 def run_head_only(config: str, out_dir: str, seed: int, opts: list[str], weight: str, steps: int) -> float:
@@ -112,14 +135,45 @@ def run_head_only(config: str, out_dir: str, seed: int, opts: list[str], weight:
     A folder that already holds the saved detector is only tested again."""
     start = time.perf_counter()
     if not os.path.isfile(os.path.join(out_dir, "model_final.pth")):
-        _call([sys.executable, os.path.join(REPO, "tools", "probe_ia_head.py"), "--config-file", config,
-               "--weight", weight, "--steps", str(steps), "--seed", str(seed),
-               "--train-dataset", _dataset(config, opts, "TRAIN"), "--test-dataset", test_dataset(config, opts),
-               "--save-dir", out_dir, "--output", os.path.join(out_dir, "probe.json"), *opts],
-              f"training the head of {config}", "the output above")
-    _call([sys.executable, os.path.join(REPO, "test_net.py"), "--config-file", os.path.join(out_dir, "config.yaml"),
-           "MODEL.WEIGHT", os.path.join(out_dir, "model_final.pth"), "OUTPUT_DIR", out_dir],
-          f"testing {out_dir}", os.path.join(out_dir, "log.txt"))
+        _call(
+            [
+                sys.executable,
+                os.path.join(REPO, "tools", "probe_ia_head.py"),
+                "--config-file",
+                config,
+                "--weight",
+                weight,
+                "--steps",
+                str(steps),
+                "--seed",
+                str(seed),
+                "--train-dataset",
+                _dataset(config, opts, "TRAIN"),
+                "--test-dataset",
+                test_dataset(config, opts),
+                "--save-dir",
+                out_dir,
+                "--output",
+                os.path.join(out_dir, "probe.json"),
+                *opts,
+            ],
+            f"training the head of {config}",
+            "the output above",
+        )
+    _call(
+        [
+            sys.executable,
+            os.path.join(REPO, "test_net.py"),
+            "--config-file",
+            os.path.join(out_dir, "config.yaml"),
+            "MODEL.WEIGHT",
+            os.path.join(out_dir, "model_final.pth"),
+            "OUTPUT_DIR",
+            out_dir,
+        ],
+        f"testing {out_dir}",
+        os.path.join(out_dir, "log.txt"),
+    )
     return time.perf_counter() - start
 
 
@@ -128,8 +182,19 @@ def run_one(config: str, out_dir: str, seed: int, opts: list[str], transfer: str
     ``transfer`` otherwise, when given); returns its wall time."""
     start_from = ["--transfer"] if transfer else []
     weight = ["MODEL.WEIGHT", transfer] if transfer else []
-    cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config, "--seed", str(seed),
-           *start_from, *opts, *weight, "OUTPUT_DIR", out_dir]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "train_net.py"),
+        "--config-file",
+        config,
+        "--seed",
+        str(seed),
+        *start_from,
+        *opts,
+        *weight,
+        "OUTPUT_DIR",
+        out_dir,
+    ]
     start = time.perf_counter()
     _call(cmd, f"training {config}", os.path.join(out_dir, "log.txt"))
     return time.perf_counter() - start
@@ -165,15 +230,25 @@ def main(argv=None) -> int:
         times.append(round(seconds, 1))
         result_file = os.path.join(out_dir, "inference", test_dataset(config, args.opts), "result.json")
         if not os.path.isfile(result_file):
-            raise UserError(f"{result_file} was not written", where="--test-dataset / DATASETS.TEST",
-                            fix="test on a dataset whose catalog entry has eval_file_paths (its ground truth)")
+            raise UserError(
+                f"{result_file} was not written",
+                where="--test-dataset / DATASETS.TEST",
+                fix="test on a dataset whose catalog entry has eval_file_paths (its ground truth)",
+            )
         with open(result_file, encoding="utf-8") as f:
             results.append(json.load(f))
     text = table(names, results)
     print(text)
-    report = {"configs": dict(zip(names, args.configs)), "overrides": args.opts, "seed": args.seed,
-              "transfer": args.transfer, "head_only_steps": args.head_only,
-              "wall_seconds": dict(zip(names, times)), "results": dict(zip(names, results)), "table": text}
+    report = {
+        "configs": dict(zip(names, args.configs)),
+        "overrides": args.opts,
+        "seed": args.seed,
+        "transfer": args.transfer,
+        "head_only_steps": args.head_only,
+        "wall_seconds": dict(zip(names, times)),
+        "results": dict(zip(names, results)),
+        "table": text,
+    }
     path = os.path.join(args.output_dir, "ablation.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)

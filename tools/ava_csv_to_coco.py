@@ -10,6 +10,7 @@ AlphAction's csv2COCO (image id = video index * 10000 + second; annotation id = 
 COCO form (one annotation per box and action via category_id, categories named after actions) and is merged into
 multi-label boxes; --labelmap maps category names to action ids (default: category id = action id).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from alphaction.data.prep.annotations import (  # noqa: E402
-    image_size, is_plain_coco, merge_plain_coco, read_json, rows_to_coco, write_json,
+    image_size,
+    is_plain_coco,
+    merge_plain_coco,
+    read_json,
+    rows_to_coco,
+    write_json,
 )
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
 from alphaction.utils.errors import InputFileError, run_cli  # noqa: E402
@@ -37,11 +43,22 @@ def normalised_rows(rows: list[tuple], size_of, path: str = "") -> tuple[list[tu
         h, w = size_of(r[0], r[1])
         x1, y1, x2, y2 = r[2] / w, r[3] / h, r[4] / w, r[5] / h
         if min(x1, y1) < -0.01 or max(x2, y2) > 1.01:
-            raise InputFileError(f"box {r[2:6]} of (video_id={r[0]!r}, timestamp={r[1]}) lies outside its "
-                                 f"{w}x{h} keyframe", where=path,
-                                 fix="give boxes in pixels of the keyframes or normalised to [0, 1], not mixed")
-        out.append((r[0], r[1], min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0), min(max(x2, 0.0), 1.0),
-                    min(max(y2, 0.0), 1.0), *r[6:]))
+            raise InputFileError(
+                f"box {r[2:6]} of (video_id={r[0]!r}, timestamp={r[1]}) lies outside its {w}x{h} keyframe",
+                where=path,
+                fix="give boxes in pixels of the keyframes or normalised to [0, 1], not mixed",
+            )
+        out.append(
+            (
+                r[0],
+                r[1],
+                min(max(x1, 0.0), 1.0),
+                min(max(y1, 0.0), 1.0),
+                min(max(x2, 0.0), 1.0),
+                min(max(y2, 0.0), 1.0),
+                *r[6:],
+            )
+        )
     return out, "pixels of the keyframes (a coordinate above 1), normalised by each keyframe's size"
 
 
@@ -57,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keyframe-root", default="", help="keyframes/<video_id>/<second>.jpg (image sizes)")
     parser.add_argument("--clip-root", default="", help="clips/<video_id>/<second>.mp4 (sizes when no keyframe)")
     parser.add_argument("--video-list", default="", help="file with one video id per line: the image-id order")
-    parser.add_argument("--all-keyframes", action="store_true",
-                        help="add an image for every keyframe of the CSV's videos, annotated or not (test sets)")
+    parser.add_argument(
+        "--all-keyframes",
+        action="store_true",
+        help="add an image for every keyframe of the CSV's videos, annotated or not (test sets)",
+    )
     parser.add_argument("--labelmap", default="", help="plain COCO input: map category names to these action ids")
     parser.add_argument("--tolerance", type=float, default=1.0, help="plain COCO input: same box within N pixels")
     parser.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
@@ -78,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give --keyframe-root (or --clip-root): the image sizes are read from them")
         rows = read_csv(args.input, allow_header=True)  # a header line (as in the docs' example) is skipped
         if not rows:
-            raise InputFileError(f"{args.input} holds no annotation rows", where=args.input,
-                                 fix="one row per person box and action: video_id,timestamp,x1,y1,x2,y2,"
-                                     "action_id,person_id")
+            raise InputFileError(
+                f"{args.input} holds no annotation rows",
+                where=args.input,
+                fix="one row per person box and action: video_id,timestamp,x1,y1,x2,y2,action_id,person_id",
+            )
         # each keyframe's size is read once: pixel boxes are normalised by it and the JSON records it
         size_of = functools.lru_cache(maxsize=None)(lambda v, t: image_size(args.keyframe_root, args.clip_root, v, t))
         rows, unit = normalised_rows(rows, size_of, args.input)
@@ -101,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         coco = rows_to_coco(rows, size_of, video_ids, extra)
     write_json(args.output, coco, args.indent)
     n_actions = sum(len(a["action_ids"]) for a in coco["annotations"])
-    print(f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} person boxes, "
-          f"{n_actions} box-action labels")
+    print(
+        f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} person boxes, "
+        f"{n_actions} box-action labels"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ alike; the medians over the rounds are reported with each child's minor page fau
     python tools/benchmark_cpu_defaults.py [--rounds 3] [--iters 6] [--warmup 2] [--compile] [--variants ...] \
         [--config-file FILE] [--out FILE] [KEY VALUE ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _variants(with_compile: bool) -> dict[str, tuple[dict, str, list[str]]]:
     """name -> (extra environment, AMP mode, extra overrides)."""
     tuned = {"GLIBC_TUNABLES": ALLOCATOR_TUNABLES}
-    out = {"plain_fp32": ({}, "off", []), "docs_bf16_tunables": (tuned, "bf16", []),
-           "shipped_fp32": (tuned, "off", [])}
+    out = {"plain_fp32": ({}, "off", []), "docs_bf16_tunables": (tuned, "bf16", []), "shipped_fp32": (tuned, "off", [])}
     if with_compile:
         out["shipped_fp32_compile"] = (tuned, "off", ["SOLVER.COMPILE", "True"])
     return out
@@ -49,12 +49,23 @@ def run_variant(env_extra: dict, amp: str, overrides: list[str], args) -> dict:
     env.update(env_extra)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
-    cmd = [sys.executable, os.path.join(HERE, "benchmark_train.py"), "--amp", amp, "--iters", str(args.iters),
-           "--warmup", str(args.warmup), "--out", out]
+    cmd = [
+        sys.executable,
+        os.path.join(HERE, "benchmark_train.py"),
+        "--amp",
+        amp,
+        "--iters",
+        str(args.iters),
+        "--warmup",
+        str(args.warmup),
+        "--out",
+        out,
+    ]
     if args.config_file:
         cmd += ["--config-file", args.config_file]
-    proc = subprocess.Popen(cmd + list(args.opts) + overrides, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd + list(args.opts) + overrides, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     err = proc.stderr.read()
     proc.stderr.close()
@@ -63,9 +74,14 @@ def run_variant(env_extra: dict, amp: str, overrides: list[str], args) -> dict:
     with open(out) as f:
         mode = json.load(f)["modes"][0]
     os.remove(out)
-    return {"s_per_iter": mode["s_per_iter"], "forward_s": mode["phase_s"]["forward"],
-            "backward_s": mode["phase_s"]["backward"], "minor_faults": usage.ru_minflt,
-            "system_s": usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return {
+        "s_per_iter": mode["s_per_iter"],
+        "forward_s": mode["phase_s"]["forward"],
+        "backward_s": mode["phase_s"]["backward"],
+        "minor_faults": usage.ru_minflt,
+        "system_s": usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -85,13 +101,20 @@ def main(argv: list[str] | None = None) -> dict:
     names = list(variants)
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             runs[name].append(run_variant(*variants[name], args))
             print(f"round {r + 1} {name}: {runs[name][-1]['s_per_iter']:.3f} s/iter", file=sys.stderr)
-    report = {"config": args.config_file or "default (config_files/synthetic/slowfast_r14_cpu.yaml)",
-              "overrides": args.opts, "cpus": os.cpu_count(), "rounds": args.rounds, "iters": args.iters,
-              "warmup": args.warmup, "allocator_tunables": ALLOCATOR_TUNABLES, "variants": {}}
+    report = {
+        "config": args.config_file or "default (config_files/synthetic/slowfast_r14_cpu.yaml)",
+        "overrides": args.opts,
+        "cpus": os.cpu_count(),
+        "rounds": args.rounds,
+        "iters": args.iters,
+        "warmup": args.warmup,
+        "allocator_tunables": ALLOCATOR_TUNABLES,
+        "variants": {},
+    }
     base = statistics.median(x["s_per_iter"] for x in runs["plain_fp32"])
     for name in names:
         med = {k: statistics.median(x[k] for x in runs[name]) for k in runs[name][0]}

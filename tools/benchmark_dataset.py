@@ -19,6 +19,7 @@ Phases, each in a fresh interpreter (``build_dataset`` of a catalog entry: check
 Memory: peak RSS over the interpreter's baseline (after imports) and PSS (the proportional set size, which splits
 pages shared between processes) after every array of the index has been read, over the same baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np  # noqa: E402
 
-from alphaction.utils.report import emit_json  # noqa: E402
 from alphaction.utils.io import atomic_write_text  # noqa: E402
+from alphaction.utils.report import emit_json  # noqa: E402
 
 TRAIN_VIDEOS, VAL_VIDEOS, KEYFRAMES, FIRST = 235, 64, 897, 902
 PREPARED = (895, 1805)  # seconds with clips (AVA prepares a few seconds around 902..1798)
@@ -74,8 +75,9 @@ def _write_annotations(path: str, videos: list[str], rng: np.random.Generator, s
                 x2, y2 = x1 + rng.uniform(0.05, 0.3), y1 + rng.uniform(0.1, 0.3)
                 for a in sorted(set(rng.integers(1, 81, int(rng.integers(1, 4))).tolist())):
                     rows.append((vid, ts, round(x1, 3), round(y1, 3), round(x2, 3), round(y2, 3), a, p))
-    coco = rows_to_coco(rows, lambda v, t: size, video_ids=videos,
-                        extra_timestamps={v: range(FIRST, FIRST + KEYFRAMES) for v in videos})
+    coco = rows_to_coco(
+        rows, lambda v, t: size, video_ids=videos, extra_timestamps={v: range(FIRST, FIRST + KEYFRAMES) for v in videos}
+    )
     write_json(path, coco)
     return len(coco["annotations"])
 
@@ -87,9 +89,19 @@ def _write_detections(path: str, ann_file: str, rng: np.random.Generator, per_ke
     for im in images:
         for _ in range(per_keyframe):
             x, y = rng.uniform(0, 500), rng.uniform(0, 250)
-            dets.append({"image_id": im["id"], "category_id": 1, "score": round(float(rng.uniform(0.2, 1.0)), 4),
-                         "bbox": [round(x, 2), round(y, 2), round(float(rng.uniform(20, 140)), 2),
-                                  round(float(rng.uniform(40, 110)), 2)]})
+            dets.append(
+                {
+                    "image_id": im["id"],
+                    "category_id": 1,
+                    "score": round(float(rng.uniform(0.2, 1.0)), 4),
+                    "bbox": [
+                        round(x, 2),
+                        round(y, 2),
+                        round(float(rng.uniform(20, 140)), 2),
+                        round(float(rng.uniform(40, 110)), 2),
+                    ],
+                }
+            )
     with open(path, "w") as f:
         json.dump(dets, f)
     return len(dets)
@@ -107,10 +119,13 @@ def make_case(work: str, train_videos: int, val_videos: int) -> dict:
     os.makedirs(os.path.join(work, "annotations"), exist_ok=True)
     train = [f"t{v:010d}" for v in range(train_videos)]
     val = [f"v{v:010d}" for v in range(val_videos)]
-    info = {"train_boxes": _write_annotations(os.path.join(work, "annotations", "train.json"), train, rng),
-            "val_boxes": _write_annotations(os.path.join(work, "annotations", "val.json"), val, rng)}
-    info["val_detections"] = _write_detections(os.path.join(work, "annotations", "val_person_bbox.json"),
-                                               os.path.join(work, "annotations", "val.json"), rng)
+    info = {
+        "train_boxes": _write_annotations(os.path.join(work, "annotations", "train.json"), train, rng),
+        "val_boxes": _write_annotations(os.path.join(work, "annotations", "val.json"), val, rng),
+    }
+    info["val_detections"] = _write_detections(
+        os.path.join(work, "annotations", "val_person_bbox.json"), os.path.join(work, "annotations", "val.json"), rng
+    )
     one = os.path.join(work, "one_clip.mp4")
     frames = np.full((25, 64, 112, 3), 90, np.uint8)
     write_clip(one, frames, fps=25)
@@ -122,11 +137,15 @@ def make_case(work: str, train_videos: int, val_videos: int) -> dict:
         for s in range(PREPARED[0] + 1, PREPARED[1] + 1):
             os.link(first, os.path.join(folder, f"{s}.mp4"))
     entries = {
-        "bench_train": {"video_root": os.path.join(work, "clips"),
-                        "ann_file": os.path.join(work, "annotations", "train.json")},
-        "bench_val": {"video_root": os.path.join(work, "clips"),
-                      "ann_file": os.path.join(work, "annotations", "val.json"),
-                      "box_file": os.path.join(work, "annotations", "val_person_bbox.json")},
+        "bench_train": {
+            "video_root": os.path.join(work, "clips"),
+            "ann_file": os.path.join(work, "annotations", "train.json"),
+        },
+        "bench_val": {
+            "video_root": os.path.join(work, "clips"),
+            "ann_file": os.path.join(work, "annotations", "val.json"),
+            "box_file": os.path.join(work, "annotations", "val_person_bbox.json"),
+        },
         "_info": info,
     }
     atomic_write_text(catalog, json.dumps(entries, indent=1))
@@ -137,9 +156,22 @@ def _cfg(catalog: str, cache: bool = True):
     from alphaction.config import get_cfg
 
     cfg = get_cfg()
-    cfg.merge_from_list(["DATASETS.CATALOG", catalog, "DATASETS.TRAIN", ("bench_train",),
-                         "DATASETS.TEST", ("bench_val",), "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", 80,
-                         "DATALOADER.NUM_WORKERS", 0, "TEST.VIDEOS_PER_BATCH", 1])
+    cfg.merge_from_list(
+        [
+            "DATASETS.CATALOG",
+            catalog,
+            "DATASETS.TRAIN",
+            ("bench_train",),
+            "DATASETS.TEST",
+            ("bench_val",),
+            "MODEL.ROI_ACTION_HEAD.NUM_CLASSES",
+            80,
+            "DATALOADER.NUM_WORKERS",
+            0,
+            "TEST.VIDEOS_PER_BATCH",
+            1,
+        ]
+    )
     if "INDEX_CACHE" in cfg.DATALOADER:  # absent before the index cache: the tool also measures older checkouts
         cfg.merge_from_list(["DATALOADER.INDEX_CACHE", cache])
     return cfg
@@ -183,14 +215,19 @@ def _phase(name: str, catalog_path: str, queue) -> None:
         out["evaluations_2_to_4_s"] = again
         dataset = loaders[0][1].dataset
     else:
-        dataset = data_build.build_dataset(cfg, "bench_train" if name.startswith("train") else "bench_val",
-                                           is_train=name.startswith("train"))
+        dataset = data_build.build_dataset(
+            cfg, "bench_train" if name.startswith("train") else "bench_val", is_train=name.startswith("train")
+        )
         out["seconds"] = time.perf_counter() - t
     _touch(dataset)
-    out.update(keyframes=len(dataset), boxes=int(len(dataset._boxes)),
-               index_status=getattr(dataset, "index_status", "built"),
-               peak_rss_over_baseline_mb=peak_mb() - base_rss, pss_over_baseline_mb=pss_mb() - base_pss,
-               baseline_rss_mb=base_rss)
+    out.update(
+        keyframes=len(dataset),
+        boxes=int(len(dataset._boxes)),
+        index_status=getattr(dataset, "index_status", "built"),
+        peak_rss_over_baseline_mb=peak_mb() - base_rss,
+        pss_over_baseline_mb=pss_mb() - base_pss,
+        baseline_rss_mb=base_rss,
+    )
     queue.put((name, out))
 
 
@@ -199,8 +236,9 @@ def _rank(rank: int, world: int, port: int, catalog_path: str, queue) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     dist.init_process_group("gloo", rank=rank, world_size=world)
     from alphaction.data.build import build_dataset
 
@@ -212,8 +250,13 @@ def _rank(rank: int, world: int, port: int, catalog_path: str, queue) -> None:
     seconds = time.perf_counter() - t
     _touch(dataset)
     dist.barrier()  # all ranks hold the index at once when PSS is read
-    out = {"rank": rank, "seconds": seconds, "index_status": getattr(dataset, "index_status", "built"),
-           "peak_rss_over_baseline_mb": peak_mb() - base_rss, "pss_over_baseline_mb": pss_mb() - base_pss}
+    out = {
+        "rank": rank,
+        "seconds": seconds,
+        "index_status": getattr(dataset, "index_status", "built"),
+        "peak_rss_over_baseline_mb": peak_mb() - base_rss,
+        "pss_over_baseline_mb": pss_mb() - base_pss,
+    }
     dist.barrier()
     queue.put(("rank", out))
     dist.destroy_process_group()
@@ -223,8 +266,13 @@ def _commit() -> str:
     import subprocess
 
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -262,9 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         "tool": "tools/benchmark_dataset.py",
         "code": _commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "case": {**catalog["_info"], "train_json_mb": os.path.getsize(ann) / 2**20,
-                 "val_detections_json_mb": os.path.getsize(catalog["bench_val"]["box_file"]) / 2**20,
-                 "made_in_s": made_s},
+        "case": {
+            **catalog["_info"],
+            "train_json_mb": os.path.getsize(ann) / 2**20,
+            "val_detections_json_mb": os.path.getsize(catalog["bench_val"]["box_file"]) / 2**20,
+            "made_in_s": made_s,
+        },
         "phases": {},
     }
     phases = [p for p in args.phases.split(",") if p]
@@ -274,20 +325,25 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             _clear_caches(catalog)
             port = 29500 + os.getpid() % 1000
-            ranks = sorted((out for _, out in _run(_rank, [(r, args.ranks, port, catalog_path)
-                                                           for r in range(args.ranks)])), key=lambda r: r["rank"])
-            report["phases"]["ranks"] = {"per_rank": ranks,
-                                         "total_pss_over_baseline_mb": sum(r["pss_over_baseline_mb"] for r in ranks),
-                                         "slowest_rank_s": max(r["seconds"] for r in ranks)}
+            ranks = sorted(
+                (out for _, out in _run(_rank, [(r, args.ranks, port, catalog_path) for r in range(args.ranks)])),
+                key=lambda r: r["rank"],
+            )
+            report["phases"]["ranks"] = {
+                "per_rank": ranks,
+                "total_pss_over_baseline_mb": sum(r["pss_over_baseline_mb"] for r in ranks),
+                "slowest_rank_s": max(r["seconds"] for r in ranks),
+            }
             continue
         if name.endswith("_cold") or name == "evaluations":
             _clear_caches(catalog)
-        (_, out), = _run(_phase, [(name, catalog_path)])
+        ((_, out),) = _run(_phase, [(name, catalog_path)])
         report["phases"][name] = out
     p = report["phases"]
     if "train_cold" in p and "ranks" in p:
-        p["ranks"]["total_pss_vs_one_rank"] = p["ranks"]["total_pss_over_baseline_mb"] / p["train_cold"][
-            "pss_over_baseline_mb"]
+        p["ranks"]["total_pss_vs_one_rank"] = (
+            p["ranks"]["total_pss_over_baseline_mb"] / p["train_cold"]["pss_over_baseline_mb"]
+        )
     emit_json(report, args.out)
     return 0
 

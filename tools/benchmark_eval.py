@@ -18,6 +18,7 @@ folder that holds ``get_ava_performance.py`` and its ``ava/`` package (a checkou
 ``run_evaluation`` is called as its ``main`` would; the metrics it prints are captured and compared with ours
 class by class, and the report gives the ratio of the two process times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,68 @@ from alphaction.evaluation.ava import AVA_CLASS_GROUPS, AvaColumns, frame_map, w
 from alphaction.utils.report import emit_json
 
 # The 60 ids of ava_action_list_v2.2_for_activitynet_2019.pbtxt
-AVA60 = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41,
-         43, 45, 46, 47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 72, 73, 74,
-         76, 77, 78, 79, 80]
+AVA60 = [
+    1,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    17,
+    20,
+    22,
+    24,
+    26,
+    27,
+    28,
+    29,
+    30,
+    34,
+    36,
+    37,
+    38,
+    41,
+    43,
+    45,
+    46,
+    47,
+    48,
+    49,
+    51,
+    52,
+    54,
+    56,
+    57,
+    58,
+    59,
+    60,
+    61,
+    62,
+    63,
+    64,
+    65,
+    66,
+    67,
+    68,
+    69,
+    70,
+    72,
+    73,
+    74,
+    76,
+    77,
+    78,
+    79,
+    80,
+]
 
 
 def make_case(videos: int, keyframes: int, boxes_per_frame: float, seed: int = 0):
@@ -57,8 +117,9 @@ def make_case(videos: int, keyframes: int, boxes_per_frame: float, seed: int = 0
     labels_per_box = rng.integers(1, 4, size=n_boxes)
     gt_box = np.repeat(np.arange(n_boxes), labels_per_box)
     gt_action = rng.integers(1, 81, size=len(gt_box))
-    gt = AvaColumns(names, frame_video[box_frame[gt_box]], frame_ts[box_frame[gt_box]], gt_boxes[gt_box],
-                    gt_action, gt_box % 7 + 1).rounded()   # as the GT CSV holds it
+    gt = AvaColumns(
+        names, frame_video[box_frame[gt_box]], frame_ts[box_frame[gt_box]], gt_boxes[gt_box], gt_action, gt_box % 7 + 1
+    ).rounded()  # as the GT CSV holds it
     # detections: the person boxes, jittered, with 60 scores each; true classes score higher
     det_boxes = np.clip(gt_boxes + rng.normal(0, 0.02, size=gt_boxes.shape), 0, 1).astype(np.float32)
     scores = rng.beta(0.5, 4.0, size=(n_boxes, 60)).astype(np.float32)
@@ -66,17 +127,24 @@ def make_case(videos: int, keyframes: int, boxes_per_frame: float, seed: int = 0
     hit = np.isin(gt_action, AVA60)
     scores[gt_box[hit], column[hit]] = rng.uniform(0.3, 1.0, size=int(hit.sum())).astype(np.float32)
     det_box = np.repeat(np.arange(n_boxes), 60)
-    det = AvaColumns(names, frame_video[box_frame[det_box]], frame_ts[box_frame[det_box]],
-                     det_boxes[det_box].astype(np.float64), np.tile(AVA60, n_boxes),
-                     scores.reshape(-1).astype(np.float64)).rounded()
+    det = AvaColumns(
+        names,
+        frame_video[box_frame[det_box]],
+        frame_ts[box_frame[det_box]],
+        det_boxes[det_box].astype(np.float64),
+        np.tile(AVA60, n_boxes),
+        scores.reshape(-1).astype(np.float64),
+    ).rounded()
     excluded = rng.choice(len(frame_video), size=max(1, len(frame_video) // 500), replace=False)
     exclusions = [(names[frame_video[i]], int(frame_ts[i])) for i in excluded]
     return gt, det, exclusions
 
 
 def _write_inputs(folder: str, gt: AvaColumns, det: AvaColumns, exclusions) -> dict:
-    paths = {k: os.path.join(folder, f) for k, f in
-             (("gt", "gt.csv"), ("det", "det.csv"), ("labelmap", "labelmap.pbtxt"), ("excl", "excluded.csv"))}
+    paths = {
+        k: os.path.join(folder, f)
+        for k, f in (("gt", "gt.csv"), ("det", "det.csv"), ("labelmap", "labelmap.pbtxt"), ("excl", "excluded.csv"))
+    }
     write_csv(paths["gt"], gt)
     start = time.perf_counter()
     write_csv(paths["det"], det)
@@ -94,18 +162,27 @@ def _peak_rss_gib() -> float:
         kib = next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), None)
     if kib is None:  # not Linux
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 2 ** 20
+    return kib / 2**20
 
 
 def _time_csv(paths: dict, queue) -> None:
     timings: dict = {}
     start, cpu = time.perf_counter(), time.process_time()
-    result = frame_map(paths["gt"], paths["det"], paths["labelmap"], paths["excl"], class_groups=AVA_CLASS_GROUPS,
-                       timings=timings)
+    result = frame_map(
+        paths["gt"], paths["det"], paths["labelmap"], paths["excl"], class_groups=AVA_CLASS_GROUPS, timings=timings
+    )
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
-    queue.put({"seconds": total, "process_seconds": cpu, "phases": timings, "mAP": result["mAP"],
-               "group_mAP": result["group_mAP"], "per_class": {int(k): float(v) for k, v in result["per_class"].items()},
-               "peak_rss_gib": _peak_rss_gib()})
+    queue.put(
+        {
+            "seconds": total,
+            "process_seconds": cpu,
+            "phases": timings,
+            "mAP": result["mAP"],
+            "group_mAP": result["group_mAP"],
+            "per_class": {int(k): float(v) for k, v in result["per_class"].items()},
+            "peak_rss_gib": _peak_rss_gib(),
+        }
+    )
 
 
 def _time_official(paths: dict, queue) -> None:
@@ -131,15 +208,21 @@ def _time_official(paths: dict, queue) -> None:
 
     official.pprint = _Capture
     start, cpu = time.perf_counter(), time.process_time()
-    with open(paths["labelmap"]) as lm, open(paths["gt"]) as gt, open(paths["det"]) as det, \
-            open(paths["excl"]) as ex:
+    with open(paths["labelmap"]) as lm, open(paths["gt"]) as gt, open(paths["det"]) as det, open(paths["excl"]) as ex:
         official.run_evaluation(lm, gt, det, ex)
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
     names = {f"action {i}": i for i in AVA60}
     prefix = "PascalBoxes_PerformanceByCategory/AP@0.5IOU/"
-    per_class = {names[k[len(prefix):]]: float(v) for k, v in captured.items() if k.startswith(prefix)}
-    queue.put({"seconds": total, "process_seconds": cpu, "mAP": float(captured["PascalBoxes_Precision/mAP@0.5IOU"]),
-               "per_class": per_class, "peak_rss_gib": _peak_rss_gib()})
+    per_class = {names[k[len(prefix) :]]: float(v) for k, v in captured.items() if k.startswith(prefix)}
+    queue.put(
+        {
+            "seconds": total,
+            "process_seconds": cpu,
+            "mAP": float(captured["PascalBoxes_Precision/mAP@0.5IOU"]),
+            "per_class": per_class,
+            "peak_rss_gib": _peak_rss_gib(),
+        }
+    )
 
 
 def _time_memory(paths: dict, queue) -> None:
@@ -150,12 +233,20 @@ def _time_memory(paths: dict, queue) -> None:
     start = time.perf_counter()
     result = frame_map(gt, det, paths["labelmap"], paths["excl"], class_groups=AVA_CLASS_GROUPS, timings=timings)
     total = time.perf_counter() - start
-    queue.put({"seconds": total, "phases": timings, "mAP": result["mAP"], "group_mAP": result["group_mAP"],
-               "peak_rss_gib": _peak_rss_gib(), "peak_rss_gib_before_evaluation": base_rss})
+    queue.put(
+        {
+            "seconds": total,
+            "phases": timings,
+            "mAP": result["mAP"],
+            "group_mAP": result["group_mAP"],
+            "peak_rss_gib": _peak_rss_gib(),
+            "peak_rss_gib_before_evaluation": base_rss,
+        }
+    )
 
 
 def _in_child(target, paths: dict) -> dict:
-    ctx = mp.get_context("spawn")   # a fresh process: its peak RSS is the evaluation's alone
+    ctx = mp.get_context("spawn")  # a fresh process: its peak RSS is the evaluation's alone
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(paths, queue))
     proc.start()
@@ -187,14 +278,21 @@ def _provenance(folder: str) -> dict:
 def _compare(official: dict, ours: dict) -> dict:
     """The official run beside ours: its figures, the ratios, and whether every number is the same."""
     classes = sorted(set(official["per_class"]) | set(ours["per_class"]))
-    differ = {c: [official["per_class"].get(c), ours["per_class"].get(c)] for c in classes
-              if not _same(official["per_class"].get(c), ours["per_class"].get(c))}
-    return {**{k: v for k, v in official.items() if k != "per_class"},
-            "process_time_ratio_official_over_ours": official["process_seconds"] / ours["process_seconds"],
-            "wall_time_ratio_official_over_ours": official["seconds"] / ours["seconds"],
-            "peak_rss_ours_over_official": ours["peak_rss_gib"] / official["peak_rss_gib"],
-            "same_mAP_bit_for_bit": official["mAP"] == ours["mAP"], "max_abs_mAP_difference":
-                abs(official["mAP"] - ours["mAP"]), "classes_compared": len(classes), "classes_that_differ": differ}
+    differ = {
+        c: [official["per_class"].get(c), ours["per_class"].get(c)]
+        for c in classes
+        if not _same(official["per_class"].get(c), ours["per_class"].get(c))
+    }
+    return {
+        **{k: v for k, v in official.items() if k != "per_class"},
+        "process_time_ratio_official_over_ours": official["process_seconds"] / ours["process_seconds"],
+        "wall_time_ratio_official_over_ours": official["seconds"] / ours["seconds"],
+        "peak_rss_ours_over_official": ours["peak_rss_gib"] / official["peak_rss_gib"],
+        "same_mAP_bit_for_bit": official["mAP"] == ours["mAP"],
+        "max_abs_mAP_difference": abs(official["mAP"] - ours["mAP"]),
+        "classes_compared": len(classes),
+        "classes_that_differ": differ,
+    }
 
 
 def _same(a, b) -> bool:
@@ -209,12 +307,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmpdir", default=None, help="where to write the CSVs (deleted afterwards)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
-    parser.add_argument("--reference-dir", default=None,
-                        help="folder with the official get_ava_performance.py and its ava/ package: run it too")
+    parser.add_argument(
+        "--reference-dir",
+        default=None,
+        help="folder with the official get_ava_performance.py and its ava/ package: run it too",
+    )
     args = parser.parse_args(argv)
     if args.reference_dir and not os.path.isfile(os.path.join(args.reference_dir, "get_ava_performance.py")):
-        parser.error(f"--reference-dir {args.reference_dir}: no get_ava_performance.py there (give the folder of a "
-                     "copy of activitynet/ActivityNet's Evaluation/, which holds it and ava/)")
+        parser.error(
+            f"--reference-dir {args.reference_dir}: no get_ava_performance.py there (give the folder of a "
+            "copy of activitynet/ActivityNet's Evaluation/, which holds it and ava/)"
+        )
 
     gt, det, exclusions = make_case(args.videos, args.keyframes, args.boxes_per_frame, args.seed)
     folder = tempfile.mkdtemp(prefix="ava_bench_", dir=args.tmpdir)
@@ -233,18 +336,31 @@ def main(argv=None) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report = {
-        "case": {"videos": args.videos, "keyframes_per_video": args.keyframes,
-                 "boxes_per_keyframe": args.boxes_per_frame, "classes": len(AVA60), "detection_rows": num_rows,
-                 "groundtruth_rows": num_gt, "detection_csv_mb": round(csv_bytes / 1e6, 1),
-                 "excluded_keyframes": len(exclusions)},
+        "case": {
+            "videos": args.videos,
+            "keyframes_per_video": args.keyframes,
+            "boxes_per_keyframe": args.boxes_per_frame,
+            "classes": len(AVA60),
+            "detection_rows": num_rows,
+            "groundtruth_rows": num_gt,
+            "detection_csv_mb": round(csv_bytes / 1e6, 1),
+            "excluded_keyframes": len(exclusions),
+        },
         "write_detection_csv_seconds": round(paths["write_seconds"], 3),
         "from_csv": {**from_csv, "rows_per_second": num_rows / from_csv["seconds"]},
         "in_memory": {**in_memory, "rows_per_second": num_rows / in_memory["seconds"]},
         "same_mAP": from_csv["mAP"] == in_memory["mAP"],
-        **({"official": {**_compare(official, from_csv), "reference_files_sha256": _provenance(paths["reference"])}}
-           if official else {}),
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine()},
+        **(
+            {"official": {**_compare(official, from_csv), "reference_files_sha256": _provenance(paths["reference"])}}
+            if official
+            else {}
+        ),
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
     }
     emit_json(report, args.out)
     return report

@@ -17,6 +17,7 @@ runs in its own child process (peak RSS = the child's ``ru_maxrss`` from ``wait4
 Nothing is downloaded. Videos and checkpoints stay in ``--work`` (default: a folder under the system's
 temporary directory) so a rerun does not remake them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def make_video(path: str, seconds: float, seed: int = 0) -> list[dict]:
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     scenes = []
     for k in range(2):  # two shots: a cut half way
-        base = (np.stack([xx * 255 // WIDTH, yy * 255 // HEIGHT, (xx + yy) % 256], -1) * (0.5 + 0.4 * k))
+        base = np.stack([xx * 255 // WIDTH, yy * 255 // HEIGHT, (xx + yy) % 256], -1) * (0.5 + 0.4 * k)
         base += rng.integers(0, 24, size=(HEIGHT // 8, WIDTH // 8, 1)).repeat(8, 0).repeat(8, 1)
         scenes.append(np.clip(base, 0, 255).astype(np.uint8))
     count = int(round(seconds * float(RATE)))
@@ -70,7 +71,7 @@ def make_video(path: str, seconds: float, seed: int = 0) -> list[dict]:
             for p in range(3):
                 x, y = start[p] + speed[p] * t
                 x, y = int(x % (WIDTH - 160)), int(np.clip(y, 0, HEIGHT - 400))
-                img[y:y + 380, x:x + 140] = colours[p]
+                img[y : y + 380, x : x + 140] = colours[p]
                 if i == math.ceil(int(t) * RATE):  # the first frame of second int(t): its keyframe
                     boxes.append({"timestamp": int(t), "bbox": [x, y, 140, 380], "score": 1.0})
             for packet in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
@@ -122,8 +123,8 @@ def _child_recognize(video: str, checkpoint: str, device: str = "cpu") -> int:
 def _child_in_memory(video: str, checkpoint: str, boxes_path: str, device: str = "cpu") -> int:
     import torch
 
-    from alphaction.config import get_cfg
     from alphaction.apis import demo
+    from alphaction.config import get_cfg
 
     cfg = get_cfg()
     cfg.merge_from_file(DET_CONFIG)
@@ -157,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
         make_checkpoint(CLS_CONFIG, cls_ckpt, named=True)
     import torch
 
-    report = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "device": args.device,
-                          "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else ""},
-              "video": {"size": f"{WIDTH}x{HEIGHT}", "fps": "30000/1001", "codec": "h264"}, "runs": []}
+    report = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "device": args.device,
+            "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "",
+        },
+        "video": {"size": f"{WIDTH}x{HEIGHT}", "fps": "30000/1001", "codec": "h264"},
+        "runs": [],
+    }
     for seconds in args.durations:
         name = f"synthetic_720p_{int(seconds)}s"
         video = os.path.join(args.work, name + ".mp4")
@@ -172,16 +181,44 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(boxes, f)
             print(f"made {video} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         runs = {
-            "demo": [sys.executable, os.path.join(REPO_ROOT, "tools", "demo.py"), "--video", video, "--output",
-                     os.path.join(args.work, name + "_demo.mp4"), "--config", DET_CONFIG, "--weights", det_ckpt,
-                     "--boxes", boxes_path, "--csv", os.path.join(args.work, name + "_demo.csv")]
+            "demo": [
+                sys.executable,
+                os.path.join(REPO_ROOT, "tools", "demo.py"),
+                "--video",
+                video,
+                "--output",
+                os.path.join(args.work, name + "_demo.mp4"),
+                "--config",
+                DET_CONFIG,
+                "--weights",
+                det_ckpt,
+                "--boxes",
+                boxes_path,
+                "--csv",
+                os.path.join(args.work, name + "_demo.csv"),
+            ]
             + (["--cpu"] if args.device == "cpu" else []),
-            "recognize": [sys.executable, os.path.abspath(__file__), "--child", "recognize", video, cls_ckpt,
-                          args.device],
+            "recognize": [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                "recognize",
+                video,
+                cls_ckpt,
+                args.device,
+            ],
         }
         if seconds == min(args.durations):
-            runs["in_memory"] = [sys.executable, os.path.abspath(__file__), "--child", "in_memory", video, det_ckpt,
-                                 boxes_path, args.device]
+            runs["in_memory"] = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                "in_memory",
+                video,
+                det_ckpt,
+                boxes_path,
+                args.device,
+            ]
         for path, argv_ in runs.items():
             if path in args.skip:
                 continue
@@ -189,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             out.update(path=path, video_seconds=seconds)
             print(f"{name} {path}: {out['seconds']} s, peak RSS {out['peak_rss_mib']} MiB", file=sys.stderr)
             report["runs"].append(out)
-    report["note"] = ("peak_rss_mib includes about 0.85 GiB of PyTorch and the model; the in_memory reference holds "
-                      "the whole video at the demo's 360p")
+    report["note"] = (
+        "peak_rss_mib includes about 0.85 GiB of PyTorch and the model; the in_memory reference holds "
+        "the whole video at the demo's 360p"
+    )
     emit_json(report, args.out or None)
     return 0 if all(r["returncode"] == 0 for r in report["runs"]) else 1
 

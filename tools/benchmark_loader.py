@@ -9,6 +9,7 @@ Decode is ``alphaction.data.video_io.decode_window`` (PyAV) as the dataset calls
 clip transform (resize, jitter, normalise, pathway split); collate pads and stacks a batch. Peak RSS is the
 main process's ``ru_maxrss`` (workers are separate processes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,13 @@ def loader_rate(cfg, workers: int, batches: int, warmup: int = 2) -> dict:
     for batch in it:
         clips += batch["slow"].shape[0]
     dt = time.perf_counter() - t0
-    return {"num_workers": workers, "batches": batches, "clips_per_s": clips / dt, "s_per_batch": dt / batches,
-            "startup_s": t0 - t_start}
+    return {
+        "num_workers": workers,
+        "batches": batches,
+        "clips_per_s": clips / dt,
+        "s_per_batch": dt / batches,
+        "startup_s": t0 - t_start,
+    }
 
 
 def stage_times(cfg, samples: int) -> dict:
@@ -78,12 +84,19 @@ def stage_times(cfg, samples: int) -> dict:
     t0 = time.perf_counter()
     n_batches = 0
     for i in range(0, n - bs + 1, bs):
-        collate(items[i:i + bs], size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY)
+        collate(items[i : i + bs], size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY)
         n_batches += 1
     collate_s = (time.perf_counter() - t0) / max(n_batches, 1)
-    return {"samples": n, "decode_s_per_clip": acc["decode"] / n, "transform_s_per_clip": acc["transform"] / n,
-            "other_s_per_clip": (total - acc["decode"] - acc["transform"]) / n, "getitem_s_per_clip": total / n,
-            "collate_s_per_batch": collate_s, "batch_size": bs, "single_process_clips_per_s": n / total}
+    return {
+        "samples": n,
+        "decode_s_per_clip": acc["decode"] / n,
+        "transform_s_per_clip": acc["transform"] / n,
+        "other_s_per_clip": (total - acc["decode"] - acc["transform"]) / n,
+        "getitem_s_per_clip": total / n,
+        "collate_s_per_batch": collate_s,
+        "batch_size": bs,
+        "single_process_clips_per_s": n / total,
+    }
 
 
 def main(argv=None) -> dict:
@@ -100,10 +113,14 @@ def main(argv=None) -> dict:
     cfg.merge_from_file(resolve_config_path(args.config_file))
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    result = {"config": resolve_config_path(args.config_file), "overrides": args.opts,
-              "dataset": list(cfg.DATASETS.TRAIN), "cpu_count": os.cpu_count(),
-              "stages": stage_times(cfg, args.samples),
-              "loader": [loader_rate(cfg, w, args.batches) for w in args.workers]}
+    result = {
+        "config": resolve_config_path(args.config_file),
+        "overrides": args.opts,
+        "dataset": list(cfg.DATASETS.TRAIN),
+        "cpu_count": os.cpu_count(),
+        "stages": stage_times(cfg, args.samples),
+        "loader": [loader_rate(cfg, w, args.batches) for w in args.workers],
+    }
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     emit_json(result, args.out)
     return result

@@ -12,6 +12,7 @@ on GPU, else the process's peak RSS (``ru_maxrss``, which only grows: modes are 
 On a GPU the forward FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (which counts a
 multiply-add as 2 FLOPs); training FLOPs are taken as 3x forward, and MFU divides the achieved rate by --peak-tflops.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,14 @@ def random_batch(cfg, batch: int, seed: int = 0) -> dict:
     n = cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES
     labels = torch.zeros(2, n)
     labels[0, 0] = labels[1, 1] = 1
-    return {"slow": torch.randn(batch, 3, t_slow, h, w, generator=g), "fast": torch.randn(batch, 3, t_fast, h, w, generator=g),
-            "boxes": [boxes.clone() for _ in range(batch)], "labels": [labels.clone() for _ in range(batch)],
-            "objects": [torch.zeros(0, 4) for _ in range(batch)], "image_sizes": [(h, w)] * batch}
+    return {
+        "slow": torch.randn(batch, 3, t_slow, h, w, generator=g),
+        "fast": torch.randn(batch, 3, t_fast, h, w, generator=g),
+        "boxes": [boxes.clone() for _ in range(batch)],
+        "labels": [labels.clone() for _ in range(batch)],
+        "objects": [torch.zeros(0, 4) for _ in range(batch)],
+        "image_sizes": [(h, w)] * batch,
+    }
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -85,8 +91,14 @@ def bench_mode(cfg, amp: str, iters: int, warmup: int, data: str, device: torch.
         _sync(device)
         t1 = time.perf_counter()
         with torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None):
-            losses = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                           labels=batch["labels"], objects=batch.get("objects"))
+            losses = model(
+                batch["slow"],
+                batch["fast"],
+                batch["boxes"],
+                batch["image_sizes"],
+                labels=batch["labels"],
+                objects=batch.get("objects"),
+            )
         loss = sum(v.float() for v in losses.values())
         _sync(device)
         t2 = time.perf_counter()
@@ -105,12 +117,19 @@ def bench_mode(cfg, amp: str, iters: int, warmup: int, data: str, device: torch.
             for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
                 phases[k].append(v)
     mean = {k: sum(v) / len(v) for k, v in phases.items()}
-    out = {"amp": amp, "iterations": iters, "warmup": warmup, "clips_per_iter": batch_size,
-           "s_per_iter": mean["iteration"], "iters_per_s": 1 / mean["iteration"],
-           "clips_per_s": batch_size / mean["iteration"],
-           "phase_s": {k: mean[k] for k in ("data", "forward", "backward", "step")},
-           "peak_mem_mb": peak_memory_mb(device), "peak_mem_kind": "cuda_allocated" if device.type == "cuda" else "rss",
-           "final_loss": float(loss.detach())}
+    out = {
+        "amp": amp,
+        "iterations": iters,
+        "warmup": warmup,
+        "clips_per_iter": batch_size,
+        "s_per_iter": mean["iteration"],
+        "iters_per_s": 1 / mean["iteration"],
+        "clips_per_s": batch_size / mean["iteration"],
+        "phase_s": {k: mean[k] for k in ("data", "forward", "backward", "step")},
+        "peak_mem_mb": peak_memory_mb(device),
+        "peak_mem_kind": "cuda_allocated" if device.type == "cuda" else "rss",
+        "final_loss": float(loss.detach()),
+    }
     if device.type == "cuda":
         from torch.utils.flop_counter import FlopCounterMode
 
@@ -121,9 +140,15 @@ def bench_mode(cfg, amp: str, iters: int, warmup: int, data: str, device: torch.
             model(b["slow"], b["fast"], b["boxes"], b["image_sizes"], labels=b["labels"], objects=b["objects"])
         fwd = counter.get_total_flops()
         achieved = 3 * fwd / mean["iteration"]
-        out.update({"forward_flops": fwd, "flop_convention": "FMA = 2 FLOPs (torch.utils.flop_counter); train = 3x fwd",
-                    "achieved_tflops": achieved / 1e12, "peak_tflops": peak_tflops,
-                    "mfu": achieved / (peak_tflops * 1e12) if peak_tflops else None})
+        out.update(
+            {
+                "forward_flops": fwd,
+                "flop_convention": "FMA = 2 FLOPs (torch.utils.flop_counter); train = 3x fwd",
+                "achieved_tflops": achieved / 1e12,
+                "peak_tflops": peak_tflops,
+                "mfu": achieved / (peak_tflops * 1e12) if peak_tflops else None,
+            }
+        )
     return out
 
 
@@ -145,12 +170,19 @@ def main(argv=None) -> dict:
     device = select_device(cfg.MODEL.DEVICE)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    result = {"config": resolve_config_path(args.config_file), "overrides": args.opts, "device": str(device),
-              "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "data": args.data,
-              "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
-              "modes": [bench_mode(cfg, amp, args.iters, args.warmup, args.data, device, args.peak_tflops)
-                        for amp in args.amp]}
+    result = {
+        "config": resolve_config_path(args.config_file),
+        "overrides": args.opts,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "data": args.data,
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "modes": [
+            bench_mode(cfg, amp, args.iters, args.warmup, args.data, device, args.peak_tflops) for amp in args.amp
+        ],
+    }
     emit_json(result, args.out)
     return result
 

@@ -7,6 +7,7 @@ Writes video_id,timestamp(4 digits),x1,y1,x2,y2 (normalized, --decimals, default
 one row per box and action, in annotation order. A plain-form JSON is merged first (--labelmap, --tolerance as in
 tools/ava_csv_to_coco.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from alphaction.data.prep.annotations import (  # noqa: E402
-    coco_to_rows, format_csv_lines, is_plain_coco, merge_plain_coco, read_json,
+    coco_to_rows,
+    format_csv_lines,
+    is_plain_coco,
+    merge_plain_coco,
+    read_json,
 )
 from alphaction.evaluation.ava import read_labelmap  # noqa: E402
 from alphaction.utils.errors import run_cli  # noqa: E402

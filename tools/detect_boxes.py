@@ -12,6 +12,7 @@ torchvision's COCO weights from its cache ($TORCH_HOME/hub/checkpoints), downloa
 machine can; or give the checkpoint as a local file. --random-init skips loading (plumbing tests only: the boxes
 are noise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,12 @@ import torch  # noqa: E402
 
 from alphaction.data.prep.annotations import read_json, write_json  # noqa: E402
 from alphaction.data.prep.detect import (  # noqa: E402
-    ARCHITECTURES, build_detector, detect_keyframes, load_detector_weights, resolve_detector_weights, split_detections,
+    ARCHITECTURES,
+    build_detector,
+    detect_keyframes,
+    load_detector_weights,
+    resolve_detector_weights,
+    split_detections,
 )
 from alphaction.utils.errors import run_cli  # noqa: E402
 
@@ -38,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="", help="file name prefix (default: the annotation file's stem)")
     parser.add_argument("--arch", choices=ARCHITECTURES, default="fasterrcnn_resnet50_fpn")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--weights", help="DEFAULT / a torchvision weights name of --arch (from its cache), or a local "
-                                         "checkpoint file (state dict)")
+    group.add_argument(
+        "--weights",
+        help="DEFAULT / a torchvision weights name of --arch (from its cache), or a local checkpoint file (state dict)",
+    )
     group.add_argument("--random-init", action="store_true", help="no weights (tests of the plumbing only)")
     parser.add_argument("--num-classes", type=int, default=91, help="detector classes (COCO: 91)")
     parser.add_argument("--person-category", type=int, default=1, help="the detector's person class (COCO: 1)")
@@ -59,16 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights:
         load_detector_weights(model, resolve_detector_weights(args.arch, args.weights))
     images = read_json(args.ann_file)["images"]
-    results = detect_keyframes(model, images, args.keyframe_root, args.device, args.batch_size,
-                               progress=not args.no_progress)
+    results = detect_keyframes(
+        model, images, args.keyframe_root, args.device, args.batch_size, progress=not args.no_progress
+    )
     persons, objects = split_detections(results, args.person_category)
     split = args.split or os.path.splitext(os.path.basename(args.ann_file))[0]
     person_file = os.path.join(args.output_dir, f"{split}_person_bbox.json")
     object_file = os.path.join(args.output_dir, f"{split}_object_bbox.json")
     write_json(person_file, persons)
     write_json(object_file, objects)
-    print(f"{len(images)} keyframes: {len(persons)} person boxes -> {person_file}; "
-          f"{len(objects)} object boxes -> {object_file}")
+    print(
+        f"{len(images)} keyframes: {len(persons)} person boxes -> {person_file}; "
+        f"{len(objects)} object boxes -> {object_file}"
+    )
     return 0
 
 

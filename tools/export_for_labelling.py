@@ -15,6 +15,7 @@ also gets <output>_labels.json, the task's labels for CVAT's Raw label editor).
 Model-assisted labelling: --model CONFIG WEIGHTS --threshold T --video-root RAW_VIDEOS pre-ticks the actions the
 model scores above T (instead of the CSV's).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,6 +32,7 @@ from alphaction.data.prep.labelling.keyframes import Person, list_keyframes  # n
 from alphaction.data.prep.labelling.via import via_project  # noqa: E402
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
 from alphaction.utils.errors import InputFileError, MissingFileError, run_cli  # noqa: E402
+
 
 def _clip01(box) -> tuple[float, float, float, float]:
     return tuple(min(max(float(v), 0.0), 1.0) for v in box)  # type: ignore[return-value]
@@ -61,8 +63,11 @@ def boxes_from_csv(path: str, scores: bool, threshold: float | None):
     if not rows:
         raise InputFileError("the CSV holds no rows", where=path, fix="give one row per person box (and action)")
     if any(v > 1.0 or v < 0.0 for r in rows for v in r[2:6]):
-        raise InputFileError("box coordinates outside [0, 1]: --boxes takes normalised coordinates (AVA's form)",
-                             where=path, fix="divide the pixel coordinates by the keyframe's width and height")
+        raise InputFileError(
+            "box coordinates outside [0, 1]: --boxes takes normalised coordinates (AVA's form)",
+            where=path,
+            fix="divide the pixel coordinates by the keyframe's width and height",
+        )
     with_ids = not scores and all(r[7] is not None for r in rows)
     grouped: "OrderedDict[tuple, list[int]]" = OrderedDict()
     for r in rows:
@@ -82,8 +87,11 @@ def boxes_from_csv(path: str, scores: bool, threshold: float | None):
 def boxes_from_detections(path: str, ann_file: str, score_threshold: float) -> dict:
     """``{(video, second): [(box, [])]}`` of tools/detect_boxes.py's person JSON (image ids of ``ann_file``)."""
     if not ann_file:
-        raise InputFileError("detection results name image ids", where="--boxes",
-                             fix="give --ann-file, the annotation JSON tools/detect_boxes.py read")
+        raise InputFileError(
+            "detection results name image ids",
+            where="--boxes",
+            fix="give --ann-file, the annotation JSON tools/detect_boxes.py read",
+        )
     entries = read_json(path)
     images = {int(im["id"]): im for im in read_json(ann_file).get("images", [])}
     boxes: dict = {}
@@ -92,8 +100,11 @@ def boxes_from_detections(path: str, ann_file: str, score_threshold: float) -> d
             continue
         im = images.get(int(e["image_id"]))
         if im is None:
-            raise InputFileError(f"entry {n}: image id {e['image_id']} is not in {ann_file}", where=path,
-                                 fix="give the --ann-file tools/detect_boxes.py read for these boxes")
+            raise InputFileError(
+                f"entry {n}: image id {e['image_id']} is not in {ann_file}",
+                where=path,
+                fix="give the --ann-file tools/detect_boxes.py read for these boxes",
+            )
         video, second = image_video_and_second(im)
         x, y, w, h = (float(v) for v in e["bbox"])
         W, H = float(im["width"]), float(im["height"])
@@ -108,8 +119,11 @@ def find_video(video_root: str, video: str) -> str:
         stem, ext = os.path.splitext(name)
         if stem == video and ext.lower() in VIDEO_EXTENSIONS:
             return os.path.join(video_root, name)
-    raise MissingFileError(f"no video {video}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}> in {video_root}",
-                           where="--video-root", fix="give the folder of the raw videos the keyframes were prepared from")
+    raise MissingFileError(
+        f"no video {video}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}> in {video_root}",
+        where="--video-root",
+        fix="give the folder of the raw videos the keyframes were prepared from",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", nargs="*", default=None, help="only these video ids (default: those of --boxes)")
     parser.add_argument("--iou-thresh", type=float, default=0.3, help="tracker: IoU that continues a track")
     parser.add_argument("--model", nargs=2, metavar=("CONFIG", "WEIGHTS"), help="pre-tick this model's actions")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="--model (or --csv-scores): tick the actions scoring above this")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="--model (or --csv-scores): tick the actions scoring above this"
+    )
     parser.add_argument("--video-root", default="", help="--model: folder of the raw videos <video_id>.<ext>")
     parser.add_argument("--device", default="cpu", help="--model: cpu or cuda")
-    parser.add_argument("--image-prefix", default=None,
-                        help="VIA: where the images are (default: the keyframe root's absolute path)")
+    parser.add_argument(
+        "--image-prefix", default=None, help="VIA: where the images are (default: the keyframe root's absolute path)"
+    )
     parser.add_argument("--name", default="", help="project / task name (default: the output file's name)")
     args = parser.parse_args(argv)
 
@@ -149,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     keyframes = list_keyframes(args.keyframe_root, videos)
     boxes = {k: v for k, v in boxes.items() if videos is None or k[0] in videos}
     if ids is not None:
-        persons = [Person(v, s, box, pid, list(actions)) for (v, s), given in boxes.items()
-                   for (box, actions), pid in zip(given, ids[(v, s)])]
+        persons = [
+            Person(v, s, box, pid, list(actions))
+            for (v, s), given in boxes.items()
+            for (box, actions), pid in zip(given, ids[(v, s)])
+        ]
         tracked = "person ids of the CSV"
     else:
         from alphaction.apis.labelling import track_persons
@@ -163,12 +182,20 @@ def main(argv: list[str] | None = None) -> int:
 
         model = init_model(args.model[0], args.model[1], device=args.device)
         for video in sorted({p.video for p in persons}):
-            predict_actions(model, find_video(args.video_root, video), [p for p in persons if p.video == video],
-                            labelmap, args.threshold)
+            predict_actions(
+                model,
+                find_video(args.video_root, video),
+                [p for p in persons if p.video == video],
+                labelmap,
+                args.threshold,
+            )
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     if fmt == "via":
-        prefix = args.image_prefix if args.image_prefix is not None else \
-            os.path.abspath(args.keyframe_root).replace(os.sep, "/") + "/"
+        prefix = (
+            args.image_prefix
+            if args.image_prefix is not None
+            else os.path.abspath(args.keyframe_root).replace(os.sep, "/") + "/"
+        )
         write_json(args.output, via_project(keyframes, persons, labelmap, name, prefix), indent=1)
         tool = "VIA 3 project"
     else:
@@ -177,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         write_json(labels, cvat_label_spec(labelmap), indent=1)
         tool = f"CVAT for images 1.1 XML; the task's labels for CVAT's Raw label editor in {labels}"
     ticks = sum(len(p.actions) for p in persons)
-    print(f"wrote {args.output} ({tool}): {len(keyframes)} keyframes of {len({k.video for k in keyframes})} video(s), "
-          f"{len(persons)} person boxes ({tracked}), {ticks} action(s) pre-ticked, {len(labelmap)} action options")
+    print(
+        f"wrote {args.output} ({tool}): {len(keyframes)} keyframes of {len({k.video for k in keyframes})} video(s), "
+        f"{len(persons)} person boxes ({tracked}), {ticks} action(s) pre-ticked, {len(labelmap)} action options"
+    )
     return 0
 
 

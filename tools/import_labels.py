@@ -12,6 +12,7 @@ box and ticked action, the action id found by name in the label map. Boxes are c
 without any action is reported and left out (or written with --no-action-id N). Unknown action names, empty boxes
 and missing keyframes stop the import naming the file, the keyframe and the region. The CSV is written atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,21 +34,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labelmap", required=True, help="the label map .pbtxt (action ids by name)")
     parser.add_argument("--keyframes", required=True, help="keyframe root: the project's images <video>/<second>.jpg")
     parser.add_argument("--output", required=True, help="the AVA CSV to write")
-    parser.add_argument("--no-action-id", type=int, default=None,
-                        help="write boxes without an action with this action id (default: leave them out)")
+    parser.add_argument(
+        "--no-action-id",
+        type=int,
+        default=None,
+        help="write boxes without an action with this action id (default: leave them out)",
+    )
     parser.add_argument("--person-label", default=PERSON_LABEL, help="CVAT: the label of the person boxes")
     parser.add_argument("--decimals", type=int, default=3, help="digits per normalised coordinate")
     args = parser.parse_args(argv)
 
-    result = import_project(args.project, read_labelmap(args.labelmap), args.keyframes, args.no_action_id,
-                            args.person_label)
+    result = import_project(
+        args.project, read_labelmap(args.labelmap), args.keyframes, args.no_action_id, args.person_label
+    )
     for line in result.warnings:
         print(f"warning: {line}", file=sys.stderr)
     lines = format_csv_lines(result.rows, args.decimals)
     write_text(args.output, "".join(line + "\n" for line in lines))
     boxes = len({(r[0], r[1], r[7]) for r in result.rows})
-    print(f"{args.project} ({result.tool}): {result.regions} box(es) read; wrote {args.output}: {len(lines)} rows, "
-          f"{boxes} labelled person boxes, {len(result.unlabelled)} box(es) without an action")
+    print(
+        f"{args.project} ({result.tool}): {result.regions} box(es) read; wrote {args.output}: {len(lines)} rows, "
+        f"{boxes} labelled person boxes, {len(result.unlabelled)} box(es) without an action"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ CSV columns: video (path relative to VIDEO_DIR, with /), then top1, score1, ...,
 probability, best first; K = --topk, at most the number of classes). A file that cannot be decoded is skipped with
 a warning; the final summary counts and names them. Exit status 0, or 1 when no video could be read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ import csv
 import logging
 import os
 import sys
+
 from alphaction.utils.errors import UserError, run_cli
 from alphaction.utils.io import atomic_write
 
@@ -35,10 +37,14 @@ logger = logging.getLogger("inference_videos")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="[CONFIG] CHECKPOINT VIDEO_DIR OUT_CSV [KEY VALUE ...]",
-                   help="the classifier's config (a .yaml; default: the run's config.yaml beside the checkpoint, "
-                        "which train_net.py writes), its checkpoint (model_final.pth / model_best.pth), the folder "
-                        "of videos (searched recursively), the CSV to write, then KEY VALUE config overrides")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[CONFIG] CHECKPOINT VIDEO_DIR OUT_CSV [KEY VALUE ...]",
+        help="the classifier's config (a .yaml; default: the run's config.yaml beside the checkpoint, "
+        "which train_net.py writes), its checkpoint (model_final.pth / model_best.pth), the folder "
+        "of videos (searched recursively), the CSV to write, then KEY VALUE config overrides",
+    )
     p.add_argument("--config", default="", help="the config, as a flag (instead of the first path)")
     p.add_argument("--topk", type=int, default=5, help="classes listed per video")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
@@ -52,15 +58,20 @@ def split_paths(paths: list[str], config: str = "") -> tuple[str, str, str, str,
     if not config and paths and paths[0].lower().endswith((".yaml", ".yml")):
         config = paths.pop(0)
     if len(paths) < 3:
-        raise UserError(f"expected CHECKPOINT VIDEO_DIR OUT_CSV after the config, got {len(paths)} path(s): "
-                        f"{' '.join(paths)}", where="arguments",
-                        fix="python tools/inference_videos.py [CONFIG.yaml] CHECKPOINT VIDEO_DIR OUT.csv")
+        raise UserError(
+            f"expected CHECKPOINT VIDEO_DIR OUT_CSV after the config, got {len(paths)} path(s): {' '.join(paths)}",
+            where="arguments",
+            fix="python tools/inference_videos.py [CONFIG.yaml] CHECKPOINT VIDEO_DIR OUT.csv",
+        )
     checkpoint, video_dir, out_csv, opts = paths[0], paths[1], paths[2], paths[3:]
     if not config:
         config = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.yaml")
         if not os.path.isfile(config):
-            raise UserError(f"no config given and no config.yaml beside the checkpoint ({config})",
-                            where="CONFIG", fix="give the classifier's config as the first path or with --config")
+            raise UserError(
+                f"no config given and no config.yaml beside the checkpoint ({config})",
+                where="CONFIG",
+                fix="give the classifier's config as the first path or with --config",
+            )
         logger.info("config: %s (the run's own, beside the checkpoint)", config)
     return config, checkpoint, video_dir, out_csv, opts
 
@@ -74,8 +85,11 @@ def find_videos(video_dir: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(video_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.relpath(os.path.join(root, f), video_dir) for f in files
-                  if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith(".")]
+        found += [
+            os.path.relpath(os.path.join(root, f), video_dir)
+            for f in files
+            if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith(".")
+        ]
     return sorted(found)
 
 
@@ -123,12 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     model = init_model(config, checkpoint, device=device, overrides=opts)
     if not model.is_classifier:
-        raise UserError(f"{config} builds an action detector; this tool needs a clip classifier "
-                        "(MODEL.META_ARCHITECTURE ClipClassifier)", where="config",
-                        fix="give a classification config, or use tools/demo.py for detection")
+        raise UserError(
+            f"{config} builds an action detector; this tool needs a clip classifier "
+            "(MODEL.META_ARCHITECTURE ClipClassifier)",
+            where="config",
+            fix="give a classification config, or use tools/demo.py for detection",
+        )
     written, skipped = classify_folder(model, video_dir, out_csv, args.topk)
-    print(f"wrote {out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
-          + "".join(f"\n  skipped {rel}: {why}" for rel, why in skipped))
+    print(
+        f"wrote {out_csv}: {written} videos classified, {len(skipped)} unreadable skipped"
+        + "".join(f"\n  skipped {rel}: {why}" for rel, why in skipped)
+    )
     return 0 if written else 1
 
 

@@ -5,6 +5,7 @@
 
 Without ``--force`` nothing is done when ``ROOT/DONE.json`` already records the same size, seed and format.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         ensure_synthetic_dataset(args.root, args.size, args.seed)
     with open(os.path.join(args.root, "DONE.json"), encoding="utf-8") as f:
         done = json.load(f)
-    print(json.dumps({"root": os.path.abspath(args.root), "generation_seconds": done["generation_seconds"],
-                      "stats": done["stats"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "root": os.path.abspath(args.root),
+                "generation_seconds": done["generation_seconds"],
+                "stats": done["stats"],
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ the range; AVA keyframes are 902..1798, and a 64-frame window needs 895..1805 ar
 skipped, so an interrupted run can be started again; failures are logged per video in <log-dir>/<video_id>.err
 and the exit status is 1 when any video failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,25 @@ def main(argv: list[str] | None = None) -> int:
     keyframe_dir = args.keyframe_dir or os.path.join(args.output_root, "keyframes")
     log_dir = args.log_dir or os.path.join(args.output_root or os.path.dirname(os.path.abspath(clip_dir)), "logs")
     sources = list_videos(args.inputs)  # PrepareError: exit 2 through run_cli
-    results = prepare_videos(sources, clip_dir, keyframe_dir, args.start, args.end, args.fps, args.short_side,
-                             args.workers, log_dir, progress=not args.no_progress)
+    results = prepare_videos(
+        sources,
+        clip_dir,
+        keyframe_dir,
+        args.start,
+        args.end,
+        args.fps,
+        args.short_side,
+        args.workers,
+        log_dir,
+        progress=not args.no_progress,
+    )
     failed = [r for r in results if r.error]
     written = sum(len(r.written) for r in results)
     skipped = sum(len(r.skipped) for r in results)
-    print(f"{len(results)} video(s): {written} second(s) written, {skipped} already done, {len(failed)} failed; "
-          f"clips in {clip_dir}, keyframes in {keyframe_dir}")
+    print(
+        f"{len(results)} video(s): {written} second(s) written, {skipped} already done, {len(failed)} failed; "
+        f"clips in {clip_dir}, keyframes in {keyframe_dir}"
+    )
     for r in failed:
         print(f"FAILED {r.source}: {r.error} (log: {r.error_log})", file=sys.stderr)
     return 1 if failed else 0

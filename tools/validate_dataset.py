@@ -9,6 +9,7 @@ the frame span needs (INPUT.FRAME_NUM * INPUT.FRAME_SAMPLE_RATE of --config-file
 that boxes lie inside their keyframes, that action ids are in the label map (the entry's labelmap_file or
 --labelmap), and prints the boxes per action. Several names may be given (e.g. the train and val entries).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,10 +59,19 @@ def main(argv: list[str] | None = None) -> int:
             ensure_synthetic_dataset(syn["root"], syn["size"], syn.get("seed", 0), progress=False)
         labelmap_file = args.labelmap or spec["args"].get("eval_file_paths", {}).get("labelmap_file", "")
         labelmap = read_labelmap(labelmap_file) if labelmap_file and os.path.isfile(labelmap_file) else None
-        report = validate_dataset(spec, frame_num * sample_rate, labelmap, num_classes,
-                                  sample=64 if args.quick else None, tolerance=args.tolerance)
-        report.info.insert(0, f"frame span {frame_num} x {sample_rate} = {frame_num * sample_rate} frames; "
-                              f"label map: {labelmap_file or 'none'}")
+        report = validate_dataset(
+            spec,
+            frame_num * sample_rate,
+            labelmap,
+            num_classes,
+            sample=64 if args.quick else None,
+            tolerance=args.tolerance,
+        )
+        report.info.insert(
+            0,
+            f"frame span {frame_num} x {sample_rate} = {frame_num * sample_rate} frames; "
+            f"label map: {labelmap_file or 'none'}",
+        )
         print(report.format())
         failed |= not report.ok
     return 1 if failed else 0

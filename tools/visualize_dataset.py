@@ -14,6 +14,7 @@ t-k..t+k (k = --seconds-around) with the keyframe's boxes drawn on every frame. 
 CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score); the top --top-k actions scoring at least --score-thresh
 are shown per box. The annotation file gives the keyframes (and their sizes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from alphaction.data.prep.annotations import is_plain_coco, merge_plain_coco, read_json  # noqa: E402
 from alphaction.data.prep.visualize import (  # noqa: E402
-    gt_boxes, predicted_boxes, write_clip_mp4, write_keyframe_png,
+    gt_boxes,
+    predicted_boxes,
+    write_clip_mp4,
+    write_keyframe_png,
 )
 from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
 from alphaction.utils.errors import run_cli  # noqa: E402
@@ -64,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     written = []
     for vid, ts in keys:
         if args.clips:
-            paths = [os.path.join(args.video_root, vid, f"{s}.mp4")
-                     for s in range(ts - args.seconds_around, ts + args.seconds_around + 1)]
+            paths = [
+                os.path.join(args.video_root, vid, f"{s}.mp4")
+                for s in range(ts - args.seconds_around, ts + args.seconds_around + 1)
+            ]
             paths = [p for p in paths if os.path.isfile(p)]
             out = os.path.join(args.output_dir, f"{vid}_{ts}.mp4")
             write_clip_mp4(paths, frames[(vid, ts)], out)

@@ -1,4 +1,5 @@
 """The Python API: ``init_model`` / ``detect_actions`` / ``recognize`` (inference) and ``export_model``."""
+
 from __future__ import annotations
 
 from .export import export_model  # noqa: F401  (alphaction.apis.export: TorchScript / ONNX export)

@@ -3,11 +3,13 @@ IoU tracking, the model on the frame window around each second, an annotated MP4
 
 The video is decoded once as a stream (:class:`~alphaction.data.video_io.VideoFrames`: PyAV, resampled by frame
 time to ``fps``, 25 being what the clips of the datasets hold, short side at most ``short_side``);
-:func:`run_video` keeps only the frames that pending windows and the rendering still need. Second ``s``'s keyframe is frame ``s * fps``; its
+:func:`run_video` keeps only the frames that pending windows and the rendering still need. Second ``s``'s
+keyframe is frame ``s * fps``; its
 window is built exactly as ``alphaction.data.video_io.decode_window`` builds it from per-second clips (keyframe at
 window position ``span // 2``, edge frames repeated past the ends of the video), and it goes through the dataset's
 test transform (``build_transforms(cfg, is_train=False)``), so the model sees what ``test_net.py`` would show it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,17 +29,27 @@ from ..data.build import build_transforms
 from ..data.collate import collate
 from ..data.prep.visualize import draw_boxes
 from ..data.video_io import VideoFrames, window_positions
+from ..engine.ia_memory import memory_settings, uses_memory
+from ..engine.runner import head_prefixes
 from ..modeling import build_model
 from ..utils.errors import UserError
 from ..utils.progress import progress as progress_bar
-from ..engine.ia_memory import memory_settings, uses_memory
-from ..engine.runner import head_prefixes
 from .tracker import IoUTracker, colour_histogram, is_cut
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_video", "load_box_file", "detect_persons", "SecondResult", "run_video", "predict_video", "Renderer",
-           "render_video", "write_predictions_csv", "VideoWriter"]
+__all__ = [
+    "read_video",
+    "load_box_file",
+    "detect_persons",
+    "SecondResult",
+    "run_video",
+    "predict_video",
+    "Renderer",
+    "render_video",
+    "write_predictions_csv",
+    "VideoWriter",
+]
 
 
 def read_video(path: str, fps: int = 25, short_side: int = 360, max_seconds: float | None = None):
@@ -55,20 +67,35 @@ def _keyframes_of(ann_file: str, video_id: str, path: str) -> dict[int, tuple[in
     movies = sorted({str(im.get("movie")) for im in images})
     if not video_id:
         if len(movies) != 1:
-            raise UserError(f"{path}: the annotation file {ann_file} holds {len(movies)} videos ({', '.join(movies[:5])}"
-                            f"{', ...' if len(movies) > 5 else ''})", where="--boxes-ann",
-                            fix="name the demo's video with --boxes-video VIDEO_ID")
+            raise UserError(
+                f"{path}: the annotation file {ann_file} holds {len(movies)} videos ({', '.join(movies[:5])}"
+                f"{', ...' if len(movies) > 5 else ''})",
+                where="--boxes-ann",
+                fix="name the demo's video with --boxes-video VIDEO_ID",
+            )
         video_id = movies[0]
-    out = {int(im["id"]): (int(im["timestamp"]), int(im["height"]), int(im["width"]))
-           for im in images if str(im.get("movie")) == video_id}
+    out = {
+        int(im["id"]): (int(im["timestamp"]), int(im["height"]), int(im["width"]))
+        for im in images
+        if str(im.get("movie")) == video_id
+    }
     if not out:
-        raise UserError(f"video {video_id!r} is not in {ann_file}", where="--boxes-video",
-                        fix=f"use one of its videos: {', '.join(movies[:10])}")
+        raise UserError(
+            f"video {video_id!r} is not in {ann_file}",
+            where="--boxes-video",
+            fix=f"use one of its videos: {', '.join(movies[:10])}",
+        )
     return out
 
 
-def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_size: tuple[int, int] | None = None,
-                  ann_file: str = "", video_id: str = "") -> dict[int, np.ndarray]:
+def load_box_file(
+    path: str,
+    fps: int = 25,
+    score_thresh: float = 0.0,
+    frame_size: tuple[int, int] | None = None,
+    ann_file: str = "",
+    video_id: str = "",
+) -> dict[int, np.ndarray]:
     """Person boxes per second from a JSON list of COCO detection results. Both of our formats are read:
 
     - ``[{"timestamp" (or "second", or "frame" at ``fps``), "bbox": [x, y, w, h], "score", "category_id"}]``
@@ -84,13 +111,16 @@ def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_siz
     with open(path, encoding="utf-8") as f:
         entries = json.load(f)
     if not isinstance(entries, list):
-        raise UserError("expected a JSON list of detections", where=path,
-                        fix='write [{"timestamp": SECOND, "bbox": [x, y, w, h], "score": S}, ...]')
+        raise UserError(
+            "expected a JSON list of detections",
+            where=path,
+            fix='write [{"timestamp": SECOND, "bbox": [x, y, w, h], "score": S}, ...]',
+        )
     keyframes = None
     rows: list[tuple[int, list[float], float, tuple[int, int] | None]] = []
     for n, e in enumerate(entries):
         if not isinstance(e, dict) or "bbox" not in e:
-            raise UserError(f"entry {n} has no bbox: {e!r}", where=path, fix="every entry needs \"bbox\": [x, y, w, h]")
+            raise UserError(f"entry {n} has no bbox: {e!r}", where=path, fix='every entry needs "bbox": [x, y, w, h]')
         if e.get("category_id", 1) != 1 or float(e.get("score", 1.0)) < score_thresh:
             continue
         size = None
@@ -100,23 +130,34 @@ def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_siz
             sec = int(e["frame"]) // fps
         elif "image_id" in e:
             if not ann_file:
-                raise UserError("the entries name image_id (tools/detect_boxes.py's format), not seconds",
-                                where=path, fix="pass the annotation file detect_boxes.py read: --boxes-ann ANN.json "
-                                                "(and --boxes-video VIDEO_ID when it holds several videos)")
+                raise UserError(
+                    "the entries name image_id (tools/detect_boxes.py's format), not seconds",
+                    where=path,
+                    fix="pass the annotation file detect_boxes.py read: --boxes-ann ANN.json "
+                    "(and --boxes-video VIDEO_ID when it holds several videos)",
+                )
             keyframes = keyframes if keyframes is not None else _keyframes_of(ann_file, video_id, path)
             if int(e["image_id"]) not in keyframes:
                 continue  # a keyframe of another video of the file
             sec, kh, kw = keyframes[int(e["image_id"])]
             size = (kh, kw)
         else:
-            raise UserError(f"entry {n} has no 'timestamp', 'second', 'frame' or 'image_id' field: {e}", where=path,
-                            fix="give each detection the second (timestamp) it belongs to")
+            raise UserError(
+                f"entry {n} has no 'timestamp', 'second', 'frame' or 'image_id' field: {e}",
+                where=path,
+                fix="give each detection the second (timestamp) it belongs to",
+            )
         rows.append((sec, [float(v) for v in e["bbox"]], float(e.get("score", 1.0)), size))
     normalised = bool(rows) and all(0.0 <= v <= 1.0 for _, b, _, _ in rows for v in b)
     if rows:
-        logger.info("%s: %d boxes, coordinates taken as %s", path, len(rows),
-                    "normalised (all within [0, 1]): multiplied by the video size" if normalised else
-                    "pixels" + (" of the annotation's keyframes, scaled to the video" if keyframes else " of the video"))
+        logger.info(
+            "%s: %d boxes, coordinates taken as %s",
+            path,
+            len(rows),
+            "normalised (all within [0, 1]): multiplied by the video size"
+            if normalised
+            else "pixels" + (" of the annotation's keyframes, scaled to the video" if keyframes else " of the video"),
+        )
     per: dict[int, list] = {}
     for sec, (x, y, w, h), score, size in rows:
         sx = sy = 1.0
@@ -128,8 +169,9 @@ def load_box_file(path: str, fps: int = 25, score_thresh: float = 0.0, frame_siz
     return {s: np.asarray(b, dtype=np.float32) for s, b in per.items()}
 
 
-def detect_persons(model: torch.nn.Module, frame: np.ndarray, scale: float, device: torch.device,
-                   score_thresh: float = 0.5) -> np.ndarray:
+def detect_persons(
+    model: torch.nn.Module, frame: np.ndarray, scale: float, device: torch.device, score_thresh: float = 0.5
+) -> np.ndarray:
     """A torchvision detector (``alphaction.data.prep.detect.build_detector``, in eval mode on ``device``) on one
     uint8 RGB keyframe: persons (COCO category 1) scoring >= ``score_thresh`` as ``[N, 5]`` (x1, y1, x2, y2,
     score) in pixels of the original video (``scale`` = original / decoded size)."""
@@ -174,13 +216,23 @@ class _Scorer:
     @torch.no_grad()
     def __call__(self, res: SecondResult, clip: np.ndarray) -> None:
         cfg, device, s = self.cfg, self.device, res.second
-        sample = self.transform(clip, torch.from_numpy(res.boxes), box_size=self.orig_size,
-                                rng=np.random.default_rng(0))
-        sample.update(labels=torch.zeros(len(res.boxes), 0), scores=torch.from_numpy(res.scores), video_id="",
-                      timestamp=s, index=s)
+        sample = self.transform(
+            clip, torch.from_numpy(res.boxes), box_size=self.orig_size, rng=np.random.default_rng(0)
+        )
+        sample.update(
+            labels=torch.zeros(len(res.boxes), 0),
+            scores=torch.from_numpy(res.scores),
+            video_id="",
+            timestamp=s,
+            index=s,
+        )
         batch = collate([sample], cfg.DATALOADER.SIZE_DIVISIBILITY)
-        args = (batch["slow"].to(device), batch["fast"].to(device), [b.to(device) for b in batch["boxes"]],
-                batch["image_sizes"])
+        args = (
+            batch["slow"].to(device),
+            batch["fast"].to(device),
+            [b.to(device) for b in batch["boxes"]],
+            batch["image_sizes"],
+        )
         objects = [o.to(device) for o in batch["objects"]]
         if self.pool is None:
             probs = self.model(*args, objects=objects)
@@ -193,11 +245,20 @@ class _Scorer:
 
 
 @torch.no_grad()
-def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_size: tuple[int, int], fps: int,
-              device: torch.device, person_boxes: dict[int, np.ndarray] | None = None,
-              detector: torch.nn.Module | None = None, person_thresh: float = 0.5, iou_thresh: float = 0.3,
-              on_frame: Callable[[int, np.ndarray, list["SecondResult"]], None] | None = None,
-              progress: bool = True) -> list[SecondResult]:
+def run_video(
+    cfg,
+    model: torch.nn.Module,
+    frames: Iterable[np.ndarray],
+    orig_size: tuple[int, int],
+    fps: int,
+    device: torch.device,
+    person_boxes: dict[int, np.ndarray] | None = None,
+    detector: torch.nn.Module | None = None,
+    person_thresh: float = 0.5,
+    iou_thresh: float = 0.3,
+    on_frame: Callable[[int, np.ndarray, list["SecondResult"]], None] | None = None,
+    progress: bool = True,
+) -> list[SecondResult]:
     """Track the persons of every second of a frame stream and score their actions, holding only the frames the
     pending windows and the rendering still need (a few seconds, whatever the video's length).
 
@@ -267,19 +328,28 @@ def run_video(cfg, model: torch.nn.Module, frames: Iterable[np.ndarray], orig_si
     return results
 
 
-def predict_video(cfg, model: torch.nn.Module, frames: np.ndarray, orig_size: tuple[int, int],
-                  person_boxes: dict[int, np.ndarray], fps: int, device: torch.device,
-                  iou_thresh: float = 0.3) -> list[SecondResult]:
+def predict_video(
+    cfg,
+    model: torch.nn.Module,
+    frames: np.ndarray,
+    orig_size: tuple[int, int],
+    person_boxes: dict[int, np.ndarray],
+    fps: int,
+    device: torch.device,
+    iou_thresh: float = 0.3,
+) -> list[SecondResult]:
     """:func:`run_video` on frames held in memory, with given person boxes ``{second: [N, 5]}`` in pixels of the
     original video (``orig_size = (H, W)``). Seconds without boxes get empty results."""
-    return run_video(cfg, model, frames, orig_size, fps, device, person_boxes=person_boxes, iou_thresh=iou_thresh,
-                     progress=False)
+    return run_video(
+        cfg, model, frames, orig_size, fps, device, person_boxes=person_boxes, iou_thresh=iou_thresh, progress=False
+    )
 
 
 def _labels(res: SecondResult, i: int, labelmap: dict[int, str], top_k: int, thresh: float) -> list[str]:
     order = np.argsort(-res.probs[i])[:top_k] if res.probs.size else []
-    text = [f"{labelmap.get(int(c) + 1, str(int(c) + 1))} {res.probs[i, c]:.2f}" for c in order
-            if res.probs[i, c] >= thresh]
+    text = [
+        f"{labelmap.get(int(c) + 1, str(int(c) + 1))} {res.probs[i, c]:.2f}" for c in order if res.probs[i, c] >= thresh
+    ]
     return [f"#{res.track_ids[i]}"] + text
 
 
@@ -322,9 +392,18 @@ class Renderer:
     ``close()`` finishes it and writes the screenshot: the annotated keyframe of the (first) second with the most
     persons. ``render_scale`` enlarges small videos so that the labels stay readable."""
 
-    def __init__(self, out_path: str, frame_size: tuple[int, int], orig_size: tuple[int, int], fps: int,
-                 labelmap: dict[int, str], top_k: int = 3, thresh: float = 0.1, screenshot: str = "",
-                 render_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        out_path: str,
+        frame_size: tuple[int, int],
+        orig_size: tuple[int, int],
+        fps: int,
+        labelmap: dict[int, str],
+        top_k: int = 3,
+        thresh: float = 0.1,
+        screenshot: str = "",
+        render_scale: float = 1.0,
+    ) -> None:
         self.out_h, self.out_w = (int(round(d * render_scale / 2)) * 2 for d in frame_size)
         self.scale = self.out_h / orig_size[0]
         self.fps, self.labelmap, self.top_k, self.thresh, self.screenshot = fps, labelmap, top_k, thresh, screenshot
@@ -336,8 +415,16 @@ class Renderer:
         if (self.out_h, self.out_w) != frame.shape[:2]:
             frame = cv2.resize(frame, (self.out_w, self.out_h), interpolation=cv2.INTER_LINEAR)
         img = draw_boxes(frame, _frame_boxes(results, n, self.fps, self.scale, self.labelmap, self.top_k, self.thresh))
-        cv2.putText(img, f"{n / self.fps:5.1f}s", (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{n / self.fps:5.1f}s",
+            (4, img.shape[0] - 6),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         self.writer.write(img)
         self.count += 1
         if self.screenshot and n % self.fps == 0 and n // self.fps < len(results):
@@ -353,9 +440,18 @@ class Renderer:
                 raise OSError(f"cannot write {self.screenshot}")
 
 
-def render_video(frames: np.ndarray, results: list[SecondResult], orig_size: tuple[int, int], out_path: str,
-                 fps: int, labelmap: dict[int, str], top_k: int = 3, thresh: float = 0.1,
-                 screenshot: str = "", render_scale: float = 1.0) -> int:
+def render_video(
+    frames: np.ndarray,
+    results: list[SecondResult],
+    orig_size: tuple[int, int],
+    out_path: str,
+    fps: int,
+    labelmap: dict[int, str],
+    top_k: int = 3,
+    thresh: float = 0.1,
+    screenshot: str = "",
+    render_scale: float = 1.0,
+) -> int:
     """Write the annotated MP4 of frames held in memory (:class:`Renderer` over them). Returns the frame count."""
     renderer = Renderer(out_path, frames.shape[1:3], orig_size, fps, labelmap, top_k, thresh, screenshot, render_scale)
     try:
@@ -366,8 +462,9 @@ def render_video(frames: np.ndarray, results: list[SecondResult], orig_size: tup
     return renderer.count
 
 
-def write_predictions_csv(path: str, results: list[SecondResult], orig_size: tuple[int, int],
-                          labelmap: dict[int, str], thresh: float = 0.0) -> int:
+def write_predictions_csv(
+    path: str, results: list[SecondResult], orig_size: tuple[int, int], labelmap: dict[int, str], thresh: float = 0.0
+) -> int:
     """One row per (second, person, action) scoring >= ``thresh``: ``second,track_id,x1,y1,x2,y2,action_id,
     action_name,score`` (box normalized by the original size, like AVA). Returns the number of rows."""
     h, w = orig_size
@@ -381,7 +478,15 @@ def write_predictions_csv(path: str, results: list[SecondResult], orig_size: tup
                 nb = [min(max(float(v) / d, 0.0), 1.0) for v, d in zip(box, (w, h, w, h))]
                 for c in range(res.probs.shape[1] if res.probs.size else 0):
                     if res.probs[i, c] >= thresh:
-                        out.writerow([res.second, tid, *(f"{v:.3f}" for v in nb), c + 1,
-                                      labelmap.get(c + 1, str(c + 1)), f"{res.probs[i, c]:.4f}"])
+                        out.writerow(
+                            [
+                                res.second,
+                                tid,
+                                *(f"{v:.3f}" for v in nb),
+                                c + 1,
+                                labelmap.get(c + 1, str(c + 1)),
+                                f"{res.probs[i, c]:.4f}",
+                            ]
+                        )
                         rows += 1
     return rows

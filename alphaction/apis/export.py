@@ -14,6 +14,7 @@ The IA structure (person / object / memory blocks) is not exported: it needs per
 memory pool that live outside the model. SlowFast is traced, not scripted: ``torch.jit.script`` fails on it in
 other toolkits, and tracing records exactly the ops that ran.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,16 @@ logger = logging.getLogger(__name__)
 FORMATS = ("torchscript", "onnx")
 DEFAULT_OPSET = 17  # torchvision exports roi_align from opset 11 (aligned=True only from 16; ours is aligned=False)
 
-__all__ = ["FORMATS", "DEFAULT_OPSET", "ExportedClassifier", "ExportedDetector", "ExportResult", "exportable",
-           "example_inputs", "export_model"]
+__all__ = [
+    "FORMATS",
+    "DEFAULT_OPSET",
+    "ExportedClassifier",
+    "ExportedDetector",
+    "ExportResult",
+    "exportable",
+    "example_inputs",
+    "export_model",
+]
 
 
 class ExportedClassifier(nn.Module):
@@ -65,9 +74,11 @@ class ExportedDetector(nn.Module):
         super().__init__()
         head = model.roi_heads["action"]
         if head.feature_extractor.ia_structure is not None:
-            raise ValueError("export: the IA structure (MODEL.IA_STRUCTURE.ACTIVE True) is not exported - it needs "
-                             "object boxes and a memory pool from outside the model; export a baseline detector "
-                             "(MODEL.IA_STRUCTURE.ACTIVE False)")
+            raise ValueError(
+                "export: the IA structure (MODEL.IA_STRUCTURE.ACTIVE True) is not exported - it needs "
+                "object boxes and a memory pool from outside the model; export a baseline detector "
+                "(MODEL.IA_STRUCTURE.ACTIVE False)"
+            )
         self.backbone = model.backbone
         self.head = head
 
@@ -104,8 +115,9 @@ def input_size(cfg: Any) -> tuple[int, int]:
     return height, width
 
 
-def example_inputs(cfg: Any, detector: bool, size: tuple[int, int] | None = None, batch: int = 1,
-                   num_boxes: int = 3, seed: int = 0) -> tuple[Tensor, ...]:
+def example_inputs(
+    cfg: Any, detector: bool, size: tuple[int, int] | None = None, batch: int = 1, num_boxes: int = 3, seed: int = 0
+) -> tuple[Tensor, ...]:
     """Random normalised inputs of the config's shapes: ``(slow, fast)`` for a classifier, ``(slow, fast, boxes)``
     for a detector (``num_boxes`` random boxes inside the frame; ``batch`` is 1 for a detector).
 
@@ -167,8 +179,15 @@ def _onnx_runner(path: str, names: list[str]):
 
 
 @torch.no_grad()
-def export_model(model: nn.Module, cfg: Any, fmt: str, out: str, opset: int = DEFAULT_OPSET,
-                 size: tuple[int, int] | None = None, num_boxes: tuple[int, int] | None = None) -> ExportResult:
+def export_model(
+    model: nn.Module,
+    cfg: Any,
+    fmt: str,
+    out: str,
+    opset: int = DEFAULT_OPSET,
+    size: tuple[int, int] | None = None,
+    num_boxes: tuple[int, int] | None = None,
+) -> ExportResult:
     """Export ``model`` (built from ``cfg``, weights loaded) to ``out`` and compare with the eager model. The
     export runs on the CPU: ``model`` is moved there and left in eval mode.
 
@@ -192,8 +211,7 @@ def export_model(model: nn.Module, cfg: Any, fmt: str, out: str, opset: int = DE
     counts = tuple(num_boxes) if num_boxes else (3, 5) if detector else (1, 2)
     if len(counts) != 2 or min(counts) < 1 or counts[0] == counts[1]:
         raise ValueError(f"export: num_boxes={counts}: give two different counts >= 1")
-    first, second = (example_inputs(cfg, detector, size, batch=n, num_boxes=n, seed=i)
-                     for i, n in enumerate(counts))
+    first, second = (example_inputs(cfg, detector, size, batch=n, num_boxes=n, seed=i) for i, n in enumerate(counts))
     names = ["slow", "fast", "boxes"] if detector else ["slow", "fast"]
     output = "action_probs" if detector else "class_probs"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -203,10 +221,21 @@ def export_model(model: nn.Module, cfg: Any, fmt: str, out: str, opset: int = DE
         loaded = torch.jit.load(out)
         run = lambda inputs: loaded(*inputs)  # noqa: E731
     else:
-        dynamic = {"boxes": {0: "num_boxes"}, output: {0: "num_boxes"}} if detector else \
-            {"slow": {0: "batch"}, "fast": {0: "batch"}, output: {0: "batch"}}
-        torch.onnx.export(wrapper, first, out, dynamo=False, opset_version=int(opset), input_names=names,
-                          output_names=[output], dynamic_axes=dynamic)
+        dynamic = (
+            {"boxes": {0: "num_boxes"}, output: {0: "num_boxes"}}
+            if detector
+            else {"slow": {0: "batch"}, "fast": {0: "batch"}, output: {0: "batch"}}
+        )
+        torch.onnx.export(
+            wrapper,
+            first,
+            out,
+            dynamo=False,
+            opset_version=int(opset),
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=dynamic,
+        )
         run = _onnx_runner(out, names)
     result = ExportResult(os.path.abspath(out), fmt, names, output, {n: list(t.shape) for n, t in zip(names, first)})
     for label, inputs in (("same input", first), ("other input", second)):

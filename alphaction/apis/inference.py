@@ -8,6 +8,7 @@
 The pipelines are the ones of ``test_net.py`` / ``tools/demo.py`` (``alphaction.apis.demo`` for detection,
 ``alphaction.engine.inference_cls`` and the test-time clip transform for classification), not copies.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,14 +22,14 @@ import torch
 from ..checkpoint import Checkpointer, LoadReport
 from ..config import CfgNode, get_cfg
 from ..data.build import build_clip_transforms
-from ..data.video_io import VideoFrames
 from ..data.datasets.clip_sources import SparseVideo
-from . import demo
-from ..engine.inference_cls import clip_scores
 from ..data.labels import class_names as config_class_names
 from ..data.labels import num_classes
+from ..data.video_io import VideoFrames
+from ..engine.inference_cls import clip_scores
 from ..engine.runner import head_prefixes
 from ..modeling import build_model
+from . import demo
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +86,22 @@ def _names(cfg: CfgNode, saved: Any, given: Sequence[str] | None, source: str) -
     names = config_class_names(cfg)
     if names:
         return names
-    logger.warning("init_model: neither the checkpoint nor the config's datasets name the classes: outputs are "
-                   "named by number (pass class_names=... or a config whose DATASETS name a label map / class "
-                   "index)")
+    logger.warning(
+        "init_model: neither the checkpoint nor the config's datasets name the classes: outputs are "
+        "named by number (pass class_names=... or a config whose DATASETS name a label map / class "
+        "index)"
+    )
     offset = 0 if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier" else 1
     return [str(c + offset) for c in range(k)]
 
 
-def init_model(config: str | CfgNode, checkpoint: str | None, device: str | torch.device = "cpu",
-               class_names: Sequence[str] | None = None, overrides: Sequence[str] = ()) -> ActionModel:
+def init_model(
+    config: str | CfgNode,
+    checkpoint: str | None,
+    device: str | torch.device = "cpu",
+    class_names: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+) -> ActionModel:
     """Build the model of ``config`` (a YAML path or a ``CfgNode``; ``overrides`` are ``KEY VALUE`` pairs) and
     load ``checkpoint`` as ``test_net.py`` does: ``torch.load(weights_only=True)``, every model key must load
     (a missing one raises :class:`~alphaction.checkpoint.CheckpointError` naming the keys), unexpected keys
@@ -114,8 +122,12 @@ def init_model(config: str | CfgNode, checkpoint: str | None, device: str | torc
         report = checkpointer.report
         saved = checkpointer.loaded_info.get("class_names")
         if report.unexpected:
-            logger.warning("init_model: %d keys of %s are not used by this model (first: %s)",
-                           len(report.unexpected), checkpoint, ", ".join(report.unexpected[:5]))
+            logger.warning(
+                "init_model: %d keys of %s are not used by this model (first: %s)",
+                len(report.unexpected),
+                checkpoint,
+                ", ".join(report.unexpected[:5]),
+            )
     else:
         logger.warning("init_model: no checkpoint given: the model has random weights")
     names = _names(cfg, saved, class_names, str(checkpoint))
@@ -146,8 +158,10 @@ def recognize(model: ActionModel, video: str | np.ndarray, topk: int = 5) -> lis
     Raises :class:`~alphaction.data.datasets.clip_sources.VideoReadError` for an unreadable file.
     """
     if not model.is_classifier:
-        raise ValueError("recognize() needs a clip classifier (MODEL.META_ARCHITECTURE 'ClipClassifier'); "
-                         "use detect_actions() for a detector")
+        raise ValueError(
+            "recognize() needs a clip classifier (MODEL.META_ARCHITECTURE 'ClipClassifier'); "
+            "use detect_actions() for a detector"
+        )
     transform = build_clip_transforms(model.cfg, is_train=False)
     frames = _clip_frames(video, fps=transform.clip_fps)  # a file at INPUT.CLIP_FPS when set
     slow, fast = transform(frames, np.random.default_rng(0))
@@ -161,17 +175,26 @@ def _person_boxes(boxes: Mapping[int, Any]) -> dict[int, np.ndarray]:
         arr = np.asarray(b, dtype=np.float32)
         arr = np.zeros((0, 4), np.float32) if arr.size == 0 else arr.reshape(1, -1) if arr.ndim == 1 else arr
         if arr.ndim != 2 or arr.shape[1] not in (4, 5):
-            raise ValueError(f"detect_actions: boxes of second {second} have shape {arr.shape}; expected [N, 4] "
-                             "xyxy or [N, 5] xyxy + score, in pixels of the video")
+            raise ValueError(
+                f"detect_actions: boxes of second {second} have shape {arr.shape}; expected [N, 4] "
+                "xyxy or [N, 5] xyxy + score, in pixels of the video"
+            )
         if arr.shape[1] == 4:
             arr = np.concatenate([arr, np.ones((len(arr), 1), np.float32)], axis=1)
         out[int(second)] = arr
     return out
 
 
-def detect_actions(model: ActionModel, video: str | np.ndarray, boxes: Mapping[int, Any] | None = None,
-                   detector: torch.nn.Module | None = None, topk: int = 3, fps: int = 25, short_side: int = 360,
-                   person_thresh: float | None = None) -> list[dict]:
+def detect_actions(
+    model: ActionModel,
+    video: str | np.ndarray,
+    boxes: Mapping[int, Any] | None = None,
+    detector: torch.nn.Module | None = None,
+    topk: int = 3,
+    fps: int = 25,
+    short_side: int = 360,
+    person_thresh: float | None = None,
+) -> list[dict]:
     """The actions of the persons of a video, second by second (the keyframe of second ``s`` is frame ``s * fps``).
 
     Args:
@@ -199,15 +222,35 @@ def detect_actions(model: ActionModel, video: str | np.ndarray, boxes: Mapping[i
         orig = frames.orig_size
     persons = _person_boxes(boxes) if boxes is not None else None
     thresh = model.cfg.TEST.BOX_THRESH if person_thresh is None else person_thresh
-    results = demo.run_video(model.cfg, model.module, frames, orig, fps, model.device, person_boxes=persons,
-                             detector=detector, person_thresh=thresh, progress=False)
+    results = demo.run_video(
+        model.cfg,
+        model.module,
+        frames,
+        orig,
+        fps,
+        model.device,
+        person_boxes=persons,
+        detector=detector,
+        person_thresh=thresh,
+        progress=False,
+    )
     outside = sorted(s for s in (persons or {}) if not 0 <= s < len(results))
     if outside:
-        raise ValueError(f"detect_actions: boxes given for seconds {outside}, but the video has seconds "
-                         f"0..{len(results) - 1} (at {fps} fps)")
+        raise ValueError(
+            f"detect_actions: boxes given for seconds {outside}, but the video has seconds "
+            f"0..{len(results) - 1} (at {fps} fps)"
+        )
     out = []
     for r in results:
         probs = r.probs if r.probs.size else np.zeros((0, len(model.class_names)), np.float32)
-        out.append({"second": r.second, "boxes": r.boxes, "person_scores": r.scores, "track_ids": r.track_ids,
-                    "scores": probs, "actions": [_top(p, model.class_names, topk) for p in probs]})
+        out.append(
+            {
+                "second": r.second,
+                "boxes": r.boxes,
+                "person_scores": r.scores,
+                "track_ids": r.track_ids,
+                "scores": probs,
+                "actions": [_top(p, model.class_names, topk) for p in probs],
+            }
+        )
     return out

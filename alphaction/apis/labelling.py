@@ -5,6 +5,7 @@ ids from the demo's IoU tracker run over the keyframes, and actions pre-ticked b
     model = init_model("config.yaml", "model_final.pth")
     predict_actions(model, "data/my_videos/raw/my_video.mp4", persons_of_that_video, labelmap, threshold=0.5)
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ import numpy as np
 
 from ..data.prep.labelling.keyframes import Keyframe, Person
 from ..data.video_io import VideoFrames
-from .tracker import CUT_CORRELATION, IoUTracker, colour_histogram, is_cut
 from .inference import ActionModel, detect_actions
+from .tracker import CUT_CORRELATION, IoUTracker, colour_histogram, is_cut
 
 __all__ = ["track_persons", "predict_actions"]
 
@@ -30,8 +31,13 @@ def _histogram(path: str) -> np.ndarray:
     return colour_histogram(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def track_persons(boxes: Mapping[tuple[str, int], Sequence[tuple[Box, Sequence[int]]]], keyframes: Sequence[Keyframe],
-                  keyframe_root: str, iou_thresh: float = 0.3, cut_threshold: float = CUT_CORRELATION) -> list[Person]:
+def track_persons(
+    boxes: Mapping[tuple[str, int], Sequence[tuple[Box, Sequence[int]]]],
+    keyframes: Sequence[Keyframe],
+    keyframe_root: str,
+    iou_thresh: float = 0.3,
+    cut_threshold: float = CUT_CORRELATION,
+) -> list[Person]:
     """Person ids for boxes that have none: :class:`~alphaction.apis.tracker.IoUTracker` over each video's
     keyframes in time order, as the demo tracks its seconds.
 
@@ -62,8 +68,15 @@ def track_persons(boxes: Mapping[tuple[str, int], Sequence[tuple[Box, Sequence[i
     return persons
 
 
-def predict_actions(model: ActionModel, video: str, persons: Sequence[Person], labelmap: Mapping[int, str],
-                    threshold: float, fps: int = 25, short_side: int = 360) -> dict[tuple[int, int], np.ndarray]:
+def predict_actions(
+    model: ActionModel,
+    video: str,
+    persons: Sequence[Person],
+    labelmap: Mapping[int, str],
+    threshold: float,
+    fps: int = 25,
+    short_side: int = 360,
+) -> dict[tuple[int, int], np.ndarray]:
     """Replace the actions of ``persons`` (boxes of one video) by those ``model`` scores above ``threshold``.
 
     The scores are :func:`~alphaction.apis.detect_actions`'s on the video file with the persons' boxes (the frame
@@ -75,8 +88,12 @@ def predict_actions(model: ActionModel, video: str, persons: Sequence[Person], l
     per_second: dict[int, list[Person]] = {}
     for p in persons:
         per_second.setdefault(p.second, []).append(p)
-    pixels = {s: np.array([[p.box[0] * width, p.box[1] * height, p.box[2] * width, p.box[3] * height] for p in ps],
-                          dtype=np.float32) for s, ps in per_second.items()}
+    pixels = {
+        s: np.array(
+            [[p.box[0] * width, p.box[1] * height, p.box[2] * width, p.box[3] * height] for p in ps], dtype=np.float32
+        )
+        for s, ps in per_second.items()
+    }
     scores = {}
     for result in detect_actions(model, video, boxes=pixels, fps=fps, short_side=short_side):
         for i, p in enumerate(per_second.get(result["second"], [])):

@@ -1,5 +1,6 @@
 """A simple IoU tracker: gives the person boxes of consecutive seconds stable track ids (for the demo), and a
 scene-cut test so that a track never continues across a cut."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """Saving and loading checkpoints: atomic writes, resume, and a loud report of what did and did not load."""
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,7 @@ class CorruptCheckpointError(CheckpointError):
 def strip_prefix(state_dict: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:
     """Drop ``prefix`` from keys when every key has it (DDP checkpoints)."""
     if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix):]: v for k, v in state_dict.items()}
+        return {k[len(prefix) :]: v for k, v in state_dict.items()}
     return state_dict
 
 
@@ -108,8 +109,10 @@ def _keys(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-_CORRUPT_FIX = ("copy or download the file again (compare its size with the source); a run's own checkpoint: "
-                "delete it, and last_checkpoint falls back to the one before")
+_CORRUPT_FIX = (
+    "copy or download the file again (compare its size with the source); a run's own checkpoint: "
+    "delete it, and last_checkpoint falls back to the one before"
+)
 
 
 # scheduler state that only says where the schedule is, not what it is
@@ -140,13 +143,17 @@ def _is_raw_pickle(path: str) -> bool:
 def read_checkpoint(path: str) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with errors that say what is wrong with the file."""
     if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}", where="MODEL.WEIGHT or OUTPUT_DIR/last_checkpoint",
-                              fix="give the path of a local .pth file (nothing is downloaded), e.g. "
-                                  "MODEL.WEIGHT data/models/pretrained_models/SlowFast-ResNet50-4x16.pth")
+        raise CheckpointError(
+            f"checkpoint not found: {path}",
+            where="MODEL.WEIGHT or OUTPUT_DIR/last_checkpoint",
+            fix="give the path of a local .pth file (nothing is downloaded), e.g. "
+            "MODEL.WEIGHT data/models/pretrained_models/SlowFast-ResNet50-4x16.pth",
+        )
     if path.endswith(".pkl"):
         raise CheckpointError(
             f"{path} is a pickle (a Caffe2 .pkl?): pickles can run code, so they are only read by the converter, "
-            f"which accepts numpy arrays only: python tools/convert_checkpoint.py --from caffe2 {path} OUT.pth")
+            f"which accepts numpy arrays only: python tools/convert_checkpoint.py --from caffe2 {path} OUT.pth"
+        )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -156,17 +163,22 @@ def read_checkpoint(path: str) -> dict[str, Any]:
             holds = f"a pickled Python object ({found.group(1)})" if found else "pickled Python objects"
             raise CheckpointError(
                 f"{path} holds {holds}, not only tensors and plain containers: loading it could run arbitrary code, "
-                "so it was refused for safety (torch.load weights_only=True)", where="MODEL.WEIGHT",
+                "so it was refused for safety (torch.load weights_only=True)",
+                where="MODEL.WEIGHT",
                 fix="if you trust the file, re-save its weights alone where it was made: "
-                    "sd = torch.load(PATH, weights_only=False)['model']; torch.save({'model': sd}, NEW_PATH); "
-                    "then use NEW_PATH") from None
-        raise CorruptCheckpointError(f"{path} is truncated or corrupt ({text.splitlines()[0][:200]})",
-                                     where="MODEL.WEIGHT", fix=_CORRUPT_FIX) from None
+                "sd = torch.load(PATH, weights_only=False)['model']; torch.save({'model': sd}, NEW_PATH); "
+                "then use NEW_PATH",
+            ) from None
+        raise CorruptCheckpointError(
+            f"{path} is truncated or corrupt ({text.splitlines()[0][:200]})", where="MODEL.WEIGHT", fix=_CORRUPT_FIX
+        ) from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:
         raise CorruptCheckpointError(
             f"{path} is truncated or corrupt and cannot be read ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200] if str(e) else 'unexpected end of file'})", where="MODEL.WEIGHT",
-            fix=_CORRUPT_FIX) from None
+            f"{str(e).splitlines()[0][:200] if str(e) else 'unexpected end of file'})",
+            where="MODEL.WEIGHT",
+            fix=_CORRUPT_FIX,
+        ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a dict (a state dict or {{'model': ...}}), got {type(data).__name__}")
     return data
@@ -189,9 +201,17 @@ class Checkpointer:
             checkpoint holding only part of an add-on still fails.
     """
 
-    def __init__(self, model: nn.Module, optimizer=None, scheduler=None, save_dir: str = "",
-                 save_to_disk: bool = True, head_prefixes: tuple[str, ...] = (), keep_last: int = 0,
-                 addon_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer=None,
+        scheduler=None,
+        save_dir: str = "",
+        save_to_disk: bool = True,
+        head_prefixes: tuple[str, ...] = (),
+        keep_last: int = 0,
+        addon_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -264,7 +284,7 @@ class Checkpointer:
     def _prune(self) -> None:
         if self.keep_last <= 0:
             return
-        for old in self.periodic_checkpoints()[:-self.keep_last]:
+        for old in self.periodic_checkpoints()[: -self.keep_last]:
             os.remove(old)
             logger.info("Removed %s (SOLVER.CHECKPOINT_KEEP=%d)", old, self.keep_last)
 
@@ -283,8 +303,9 @@ class Checkpointer:
     def has_checkpoint(self) -> bool:
         return bool(self.save_dir) and os.path.isfile(os.path.join(self.save_dir, LAST_CHECKPOINT))
 
-    def resume_or_load(self, weight: str, transfer: bool = False, no_head: bool = False,
-                       adjust_lr: bool = False) -> dict[str, Any]:
+    def resume_or_load(
+        self, weight: str, transfer: bool = False, no_head: bool = False, adjust_lr: bool = False
+    ) -> dict[str, Any]:
         """Resume from ``last_checkpoint`` when there is one (model with its head, optimizer, scheduler, iteration,
         whatever ``transfer`` / ``no_head`` say: they describe the *initial* weights), else load ``weight`` as the
         flags ask. A truncated or corrupt latest checkpoint falls back to the newest older one that reads."""
@@ -311,21 +332,34 @@ class Checkpointer:
                 logger.error("%s; trying the previous checkpoint", e)
                 continue
             ignored = [flag for flag, on in (("--transfer", transfer), ("--no-head", no_head)) if on]
-            logger.info("Resuming from %s at iteration %d (OUTPUT_DIR/last_checkpoint%s): model with its head, "
-                        "optimizer and LR schedule %s%s", path, extras.get("iteration", 0),
-                        "" if i == 0 else ", after falling back from an unreadable newer checkpoint",
-                        "(rebuilt from the current SOLVER settings)" if self.schedule_rebuilt else "restored",
-                        f"; {' / '.join(ignored)} apply only to the initial weights (MODEL.WEIGHT) and are "
-                        "ignored for a resume" if ignored else "")
+            logger.info(
+                "Resuming from %s at iteration %d (OUTPUT_DIR/last_checkpoint%s): model with its head, "
+                "optimizer and LR schedule %s%s",
+                path,
+                extras.get("iteration", 0),
+                "" if i == 0 else ", after falling back from an unreadable newer checkpoint",
+                "(rebuilt from the current SOLVER settings)" if self.schedule_rebuilt else "restored",
+                f"; {' / '.join(ignored)} apply only to the initial weights (MODEL.WEIGHT) and are ignored for a resume"
+                if ignored
+                else "",
+            )
             if i > 0:
                 self._write_last(os.path.relpath(path, self.save_dir))
             return extras
-        raise CheckpointError(f"{os.path.join(self.save_dir, LAST_CHECKPOINT)} exists but no checkpoint in "
-                              f"{self.save_dir} can be read; delete it (and the broken files) to start afresh")
+        raise CheckpointError(
+            f"{os.path.join(self.save_dir, LAST_CHECKPOINT)} exists but no checkpoint in "
+            f"{self.save_dir} can be read; delete it (and the broken files) to start afresh"
+        )
 
     # --- loading ---------------------------------------------------------------------------------------------
-    def load(self, path: str, transfer: bool = False, no_head: bool = False, purpose: str = "finetune",
-             adjust_lr: bool = False) -> dict[str, Any]:
+    def load(
+        self,
+        path: str,
+        transfer: bool = False,
+        no_head: bool = False,
+        purpose: str = "finetune",
+        adjust_lr: bool = False,
+    ) -> dict[str, Any]:
         """Load ``path`` into the model; returns the extras (``iteration`` and whatever else the file holds).
 
         Args:
@@ -358,8 +392,13 @@ class Checkpointer:
                 conv = CONVERTERS[fmt](state)
             except ConversionError as e:
                 raise CheckpointError(f"{path}: {e}") from None
-            logger.info("%s is a %s checkpoint: converting its keys (same as tools/convert_checkpoint.py "
-                        "--from %s):\n%s", path, fmt, fmt, format_table(conv, fmt))
+            logger.info(
+                "%s is a %s checkpoint: converting its keys (same as tools/convert_checkpoint.py --from %s):\n%s",
+                path,
+                fmt,
+                fmt,
+                format_table(conv, fmt),
+            )
             state, needs, source = conv.state, conv.backbone_config, fmt
             transfer = True  # a foreign optimizer / schedule means nothing to ours
         module = self._module()
@@ -380,8 +419,10 @@ class Checkpointer:
             try:
                 self.optimizer.load_state_dict(optimizer_state)
             except (ValueError, KeyError) as e:
-                raise CheckpointError(f"{path}: its optimizer state does not fit this optimizer ({e}); use "
-                                      "--transfer to load the weights only") from None
+                raise CheckpointError(
+                    f"{path}: its optimizer state does not fit this optimizer ({e}); use "
+                    "--transfer to load the weights only"
+                ) from None
         extras.update(data)
         iteration = int(extras.get("iteration", 0))
         if self.scheduler is not None:
@@ -391,8 +432,12 @@ class Checkpointer:
                 self._rebuild_schedule(iteration)
             elif changed:
                 # e.g. a rerun with a lower SOLVER.BASE_LR after the loss went NaN: the user's new settings win
-                logger.warning("The LR schedule of the config differs from the checkpoint's (%s): it follows the "
-                               "current SOLVER settings from iteration %d", ", ".join(changed), iteration)
+                logger.warning(
+                    "The LR schedule of the config differs from the checkpoint's (%s): it follows the "
+                    "current SOLVER settings from iteration %d",
+                    ", ".join(changed),
+                    iteration,
+                )
                 self._rebuild_schedule(iteration)
             elif scheduler_state is not None:
                 self.scheduler.load_state_dict(scheduler_state)
@@ -407,16 +452,28 @@ class Checkpointer:
             group["initial_lr"] = base
             group["lr"] = lr
         sched._last_lr = list(lrs)
-        logger.info("LR schedule rebuilt from the current SOLVER settings at iteration %d (lr %.6g)",
-                    iteration, lrs[0] if lrs else float("nan"))
+        logger.info(
+            "LR schedule rebuilt from the current SOLVER settings at iteration %d (lr %.6g)",
+            iteration,
+            lrs[0] if lrs else float("nan"),
+        )
 
     def _is_head(self, key: str) -> bool:
         return any(key.startswith(p) for p in self.head_prefixes)
 
     def _log_report(self, path: str, report: LoadReport, purpose: str, no_head: bool) -> None:
-        logger.info("Loaded %s (%s%s): %d loaded, %d missing, %d unexpected, %d wrong shape, %d skipped\n%s",
-                    path, purpose, ", --no-head" if no_head else "", len(report.loaded), len(report.missing),
-                    len(report.unexpected), len(report.shape_mismatch), len(report.skipped), report.table())
+        logger.info(
+            "Loaded %s (%s%s): %d loaded, %d missing, %d unexpected, %d wrong shape, %d skipped\n%s",
+            path,
+            purpose,
+            ", --no-head" if no_head else "",
+            len(report.loaded),
+            len(report.missing),
+            len(report.unexpected),
+            len(report.shape_mismatch),
+            len(report.skipped),
+            report.table(),
+        )
         if report.skipped:
             logger.info("Not loaded on purpose (--no-head, the model's head): %s", ", ".join(report.skipped))
         if report.missing:
@@ -434,26 +491,34 @@ class Checkpointer:
                 continue
             fresh = [k for k in missing if k.startswith(prefix)]
             if fresh:
-                logger.info("The checkpoint has no %s* keys: that module (%d tensors) starts from its "
-                            "initialisation", prefix, len(fresh))
+                logger.info(
+                    "The checkpoint has no %s* keys: that module (%d tensors) starts from its initialisation",
+                    prefix,
+                    len(fresh),
+                )
                 missing = [k for k in missing if not k.startswith(prefix)]
         return missing
 
-    def _check(self, path: str, report: LoadReport, purpose: str, no_head: bool, needs: dict,
-               source: str) -> None:
+    def _check(self, path: str, report: LoadReport, purpose: str, no_head: bool, needs: dict, source: str) -> None:
         problems = []
         hint = []
         if needs:
-            hint.append(f"this checkpoint{' (converted from ' + source + ')' if source else ''} needs the model built "
-                        f"with {' '.join(config_overrides(needs))}")
+            hint.append(
+                f"this checkpoint{' (converted from ' + source + ')' if source else ''} needs the model built "
+                f"with {' '.join(config_overrides(needs))}"
+            )
         if report.shape_mismatch:
-            problems.append(f"{len(report.shape_mismatch)} tensors have the wrong shape: " + _keys(
-                [f"{k} (checkpoint {a}, model {b})" for k, a, b in report.shape_mismatch], 6))
+            problems.append(
+                f"{len(report.shape_mismatch)} tensors have the wrong shape: "
+                + _keys([f"{k} (checkpoint {a}, model {b})" for k, a, b in report.shape_mismatch], 6)
+            )
             if any(self._is_head(k) for k, _, _ in report.shape_mismatch) and purpose == "finetune":
                 hint.append("use --no-head to leave the head out (e.g. for a different NUM_CLASSES)")
             if any(not self._is_head(k) for k, _, _ in report.shape_mismatch):
-                hint.append("the config builds another backbone than the one saved (depth, MODEL.BACKBONE.WIDTH_MULT, "
-                            "laterals): use the config the checkpoint was trained with")
+                hint.append(
+                    "the config builds another backbone than the one saved (depth, MODEL.BACKBONE.WIDTH_MULT, "
+                    "laterals): use the config the checkpoint was trained with"
+                )
         missing_body = [k for k in report.missing if not self._is_head(k)]
         missing_head = [k for k in report.missing if self._is_head(k)]
         if purpose == "finetune" and missing_head:
@@ -462,13 +527,18 @@ class Checkpointer:
             problems.append(f"{len(missing_body)} backbone keys are missing: {_keys(missing_body, 6)}")
             foreign = detect_format(report.unexpected) if report.unexpected else None
             if not needs and foreign:
-                hint.append(f"its keys are {foreign}'s: convert it (python tools/convert_checkpoint.py --from "
-                            f"{foreign} ...) and build the model in its form (docs/MODEL_ZOO.md)")
+                hint.append(
+                    f"its keys are {foreign}'s: convert it (python tools/convert_checkpoint.py --from "
+                    f"{foreign} ...) and build the model in its form (docs/MODEL_ZOO.md)"
+                )
             elif not needs:
-                hint.append("the config builds another backbone than the one saved: use the config the checkpoint was "
-                            "trained with (a run's OUTPUT_DIR/config.yaml)")
+                hint.append(
+                    "the config builds another backbone than the one saved: use the config the checkpoint was "
+                    "trained with (a run's OUTPUT_DIR/config.yaml)"
+                )
         ckpt_has_head = any(self._is_head(k) for k in report.loaded + report.unexpected + report.skipped) or any(
-            self._is_head(k) for k, _, _ in report.shape_mismatch)
+            self._is_head(k) for k, _, _ in report.shape_mismatch
+        )
         # a missing head is explained at finetune time by --no-head, or by a file that holds no head at all
         head_ok = purpose == "finetune" and (no_head or not ckpt_has_head)
         if missing_head and not head_ok:
@@ -478,16 +548,25 @@ class Checkpointer:
             elif purpose == "test":
                 hint.append("test with the config the checkpoint was trained with (its run's OUTPUT_DIR/config.yaml)")
         elif missing_head:
-            logger.info("The head (%s) starts from its initialisation: %s", ", ".join(self.head_prefixes),
-                        "--no-head" if no_head else "the checkpoint holds no head (backbone only)")
+            logger.info(
+                "The head (%s) starts from its initialisation: %s",
+                ", ".join(self.head_prefixes),
+                "--no-head" if no_head else "the checkpoint holds no head (backbone only)",
+            )
         if purpose == "resume" and report.unexpected:
             problems.append(f"{len(report.unexpected)} keys do not belong to this model: {_keys(report.unexpected, 6)}")
-            hint.append("OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
-                        "OUTPUT_DIR/last_checkpoint to start afresh there")
+            hint.append(
+                "OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
+                "OUTPUT_DIR/last_checkpoint to start afresh there"
+            )
         if problems:
             if purpose == "resume" and not any("OUTPUT_DIR" in h for h in hint):
-                hint.append("OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
-                            "OUTPUT_DIR/last_checkpoint to start afresh there")
-            raise CheckpointError(f"{path} does not fit the model ({purpose}):\n  " + "\n  ".join(problems),
-                                  where="MODEL.WEIGHT" if purpose != "resume" else "OUTPUT_DIR/last_checkpoint",
-                                  fix="; ".join(dict.fromkeys(hint)) or "use the config the checkpoint was trained with")
+                hint.append(
+                    "OUTPUT_DIR holds a run of a different model: use another OUTPUT_DIR, or delete "
+                    "OUTPUT_DIR/last_checkpoint to start afresh there"
+                )
+            raise CheckpointError(
+                f"{path} does not fit the model ({purpose}):\n  " + "\n  ".join(problems),
+                where="MODEL.WEIGHT" if purpose != "resume" else "OUTPUT_DIR/last_checkpoint",
+                fix="; ".join(dict.fromkeys(hint)) or "use the config the checkpoint was trained with",
+            )

@@ -10,6 +10,7 @@ Sources: ``pyslowfast`` (``s1.pathway0_stem...``), ``pytorchvideo`` (``blocks.N.
 ``caffe2`` (PySlowFast's Caffe2 ``.pkl`` blob names, read with :func:`load_caffe2_pkl`) and ``mmaction2``
 (``backbone.slow_path...``). Nothing here reads the config or touches a model.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,12 @@ def _stage_block(path: str, stage: int, block: int) -> str:
     return f"backbone.{path}.res_nl{stage - 1}.res_{block}"
 
 
-def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, Callable[[re.Match], str]]],
-            dropped: list[tuple[str, str]], source: str) -> Conversion:
+def _rename(
+    state: dict[str, torch.Tensor],
+    rules: list[tuple[str, Callable[[re.Match], str]]],
+    dropped: list[tuple[str, str]],
+    source: str,
+) -> Conversion:
     out = Conversion(state={})
     for key, value in state.items():
         for pattern, note in dropped:
@@ -61,9 +66,11 @@ def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, Callable[[re.
                     out.table.append((key, new, ""))
                     break
             else:
-                raise ConversionError(f"{source}: no rule maps {key!r}; this is not a SlowFast-ResNet checkpoint our "
-                                      "backbone can represent (non-local blocks, other depths or layouts are not "
-                                      "provided)")
+                raise ConversionError(
+                    f"{source}: no rule maps {key!r}; this is not a SlowFast-ResNet checkpoint our "
+                    "backbone can represent (non-local blocks, other depths or layouts are not "
+                    "provided)"
+                )
     return out
 
 
@@ -72,12 +79,15 @@ def _fuse_form(conv: Conversion, source: str) -> Conversion:
     lateral = conv.state.get("backbone.fast.Tconv1.conv.weight")
     if lateral is None:
         raise ConversionError(f"{source}: no lateral (fast-to-slow fusion) conv after the stem; not a SlowFast model")
-    conv.backbone_config.update({"LATERAL": "fuse", "LATERAL_KERNEL": int(lateral.shape[2]),
-                                 "STEM_POOL_PADDING": True})
-    conv.notes.append("Lateral stride = INPUT.ALPHA is not stored in the weights: use the checkpoint's (8x8: 4, 4x16: 8).")
-    conv.notes.append("Recognition models have res5 stride 2 without dilation; for detection keep RES5_STRIDE 1 / "
-                      "RES5_DILATION 2 (what PySlowFast does for AVA), or set 2 / 1 and POOLER_SCALE 1/32 to "
-                      "reproduce their features exactly.")
+    conv.backbone_config.update({"LATERAL": "fuse", "LATERAL_KERNEL": int(lateral.shape[2]), "STEM_POOL_PADDING": True})
+    conv.notes.append(
+        "Lateral stride = INPUT.ALPHA is not stored in the weights: use the checkpoint's (8x8: 4, 4x16: 8)."
+    )
+    conv.notes.append(
+        "Recognition models have res5 stride 2 without dilation; for detection keep RES5_STRIDE 1 / "
+        "RES5_DILATION 2 (what PySlowFast does for AVA), or set 2 / 1 and POOLER_SCALE 1/32 to "
+        "reproduce their features exactly."
+    )
     _add_depth(conv)
     return conv
 
@@ -86,8 +96,10 @@ def _add_depth(conv: Conversion) -> None:
     blocks = {int(m.group(1)) for k in conv.state if (m := re.match(r"backbone\.slow\.res_nl3\.res_(\d+)\.", k))}
     conv_body = {1: "Slowfast-Resnet14", 6: "Slowfast-Resnet50", 23: "Slowfast-Resnet101"}.get(len(blocks))
     if conv_body is None:
-        raise ConversionError(f"res4 has {len(blocks)} blocks: only ResNet-50 (6), ResNet-101 (23) and our "
-                              "CPU-sized Resnet14 (1) are provided")
+        raise ConversionError(
+            f"res4 has {len(blocks)} blocks: only ResNet-50 (6), ResNet-101 (23) and our "
+            "CPU-sized Resnet14 (1) are provided"
+        )
     conv.backbone_config["CONV_BODY"] = conv_body
 
 
@@ -102,14 +114,26 @@ def convert_pyslowfast(state: dict[str, torch.Tensor]) -> Conversion:
         (rf"s1\.pathway([01])_stem\.bn\.{_BN}", lambda m: f"backbone.{PATHS[int(m[1])]}.bn1.{m[2]}"),
         (r"s([1-4])_fuse\.conv_f2s\.weight", lambda m: f"backbone.fast.Tconv{m[1]}.conv.weight"),
         (rf"s([1-4])_fuse\.bn\.{_BN}", lambda m: f"backbone.fast.Tconv{m[1]}.bn.{m[2]}"),
-        (r"s([2-5])\.pathway([01])_res(\d+)\.branch2\.([abc])\.weight",
-         lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.btnk.conv{'abc'.index(m[4]) + 1}.conv.weight"),
-        (rf"s([2-5])\.pathway([01])_res(\d+)\.branch2\.([abc])_bn\.{_BN}",
-         lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.btnk.conv{'abc'.index(m[4]) + 1}.bn.{m[5]}"),
-        (r"s([2-5])\.pathway([01])_res(\d+)\.branch1\.weight",
-         lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.shortcut.conv.weight"),
-        (rf"s([2-5])\.pathway([01])_res(\d+)\.branch1_bn\.{_BN}",
-         lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.shortcut.bn.{m[4]}"),
+        (
+            r"s([2-5])\.pathway([01])_res(\d+)\.branch2\.([abc])\.weight",
+            lambda m: (
+                f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.btnk.conv{'abc'.index(m[4]) + 1}.conv.weight"
+            ),
+        ),
+        (
+            rf"s([2-5])\.pathway([01])_res(\d+)\.branch2\.([abc])_bn\.{_BN}",
+            lambda m: (
+                f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.btnk.conv{'abc'.index(m[4]) + 1}.bn.{m[5]}"
+            ),
+        ),
+        (
+            r"s([2-5])\.pathway([01])_res(\d+)\.branch1\.weight",
+            lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.shortcut.conv.weight",
+        ),
+        (
+            rf"s([2-5])\.pathway([01])_res(\d+)\.branch1_bn\.{_BN}",
+            lambda m: f"{_stage_block(PATHS[int(m[2])], int(m[1]), int(m[3]))}.shortcut.bn.{m[4]}",
+        ),
     ]
     dropped = [(r"head\.", "recognition/detection head (does not fit our ROI head)")]
     return _fuse_form(_rename(state, rules, dropped, "pyslowfast"), "pyslowfast")
@@ -119,26 +143,36 @@ def convert_pytorchvideo(state: dict[str, torch.Tensor]) -> Conversion:
     """pytorchvideo ``create_slowfast`` (``blocks.N.multipathway_blocks``, ``blocks.N.multipathway_fusion``);
     the ``model.`` prefix of its detection models is removed first."""
     state = _strip_all({k: v for k, v in state.items() if not k.startswith("detection_head.")}, "model.") | {
-        k: v for k, v in state.items() if k.startswith("detection_head.")}
+        k: v for k, v in state.items() if k.startswith("detection_head.")
+    }
     rb = r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)"
 
     def blk(m: re.Match) -> str:
         return _stage_block(PATHS[int(m[2])], int(m[1]) + 1, int(m[3]))
 
     rules = [
-        (r"blocks\.0\.multipathway_blocks\.([01])\.conv\.weight", lambda m: f"backbone.{PATHS[int(m[1])]}.conv1.weight"),
+        (
+            r"blocks\.0\.multipathway_blocks\.([01])\.conv\.weight",
+            lambda m: f"backbone.{PATHS[int(m[1])]}.conv1.weight",
+        ),
         (rf"blocks\.0\.multipathway_blocks\.([01])\.norm\.{_BN}", lambda m: f"backbone.{PATHS[int(m[1])]}.bn1.{m[2]}"),
-        (r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.weight",
-         lambda m: f"backbone.fast.Tconv{int(m[1]) + 1}.conv.weight"),
-        (rf"blocks\.([0-3])\.multipathway_fusion\.norm\.{_BN}",
-         lambda m: f"backbone.fast.Tconv{int(m[1]) + 1}.bn.{m[2]}"),
+        (
+            r"blocks\.([0-3])\.multipathway_fusion\.conv_fast_to_slow\.weight",
+            lambda m: f"backbone.fast.Tconv{int(m[1]) + 1}.conv.weight",
+        ),
+        (
+            rf"blocks\.([0-3])\.multipathway_fusion\.norm\.{_BN}",
+            lambda m: f"backbone.fast.Tconv{int(m[1]) + 1}.bn.{m[2]}",
+        ),
         (rf"{rb}\.branch2\.conv_([abc])\.weight", lambda m: f"{blk(m)}.btnk.conv{'abc'.index(m[4]) + 1}.conv.weight"),
         (rf"{rb}\.branch2\.norm_([abc])\.{_BN}", lambda m: f"{blk(m)}.btnk.conv{'abc'.index(m[4]) + 1}.bn.{m[5]}"),
         (rf"{rb}\.branch1_conv\.weight", lambda m: f"{blk(m)}.shortcut.conv.weight"),
         (rf"{rb}\.branch1_norm\.{_BN}", lambda m: f"{blk(m)}.shortcut.bn.{m[4]}"),
     ]
-    dropped = [(r"blocks\.6\.", "recognition head (does not fit our ROI head)"),
-               (r"detection_head\.", "detection head (does not fit our ROI head)")]
+    dropped = [
+        (r"blocks\.6\.", "recognition head (does not fit our ROI head)"),
+        (r"detection_head\.", "detection head (does not fit our ROI head)"),
+    ]
     return _fuse_form(_rename(state, rules, dropped, "pytorchvideo"), "pytorchvideo")
 
 
@@ -167,7 +201,8 @@ _C2_RULES = [
 
 
 def caffe2_to_pyslowfast_name(name: str) -> str:
-    """One Caffe2 blob name in PySlowFast's module names (``res4_4_branch2c_bn_s`` -> ``s4.pathway0_res4.branch2.c_bn.weight``)."""
+    """One Caffe2 blob name in PySlowFast's module names
+    (``res4_4_branch2c_bn_s`` -> ``s4.pathway0_res4.branch2.c_bn.weight``)."""
     for pattern, repl in _C2_RULES:
         name = re.sub(pattern, repl, name)
     return name
@@ -204,12 +239,18 @@ def convert_mmaction2(state: dict[str, torch.Tensor]) -> Conversion:
         if "non_local" in key:
             raise ConversionError(f"mmaction2: {key!r} is a non-local block; non-local blocks are not provided")
         if re.match(r"backbone\.fast_path\..*lateral", key):
-            raise ConversionError(f"mmaction2: {key!r}: a lateral on the fast pathway (slow-to-fast fusion) has no "
-                                  "counterpart in SlowFast as we build it")
-        if re.match(r"backbone\.(slow|fast)_path\.layer\d+\.\d+\.conv2\.", key) and \
-                key.replace(".conv2.", ".conv3.") not in state:
-            raise ConversionError(f"mmaction2: {key!r} belongs to a BasicBlock (ResNet-18/34); only bottleneck "
-                                  "ResNet-50/101 SlowFast is provided")
+            raise ConversionError(
+                f"mmaction2: {key!r}: a lateral on the fast pathway (slow-to-fast fusion) has no "
+                "counterpart in SlowFast as we build it"
+            )
+        if (
+            re.match(r"backbone\.(slow|fast)_path\.layer\d+\.\d+\.conv2\.", key)
+            and key.replace(".conv2.", ".conv3.") not in state
+        ):
+            raise ConversionError(
+                f"mmaction2: {key!r} belongs to a BasicBlock (ResNet-18/34); only bottleneck "
+                "ResNet-50/101 SlowFast is provided"
+            )
     lat = r"backbone\.slow_path\.(conv1|layer[123])_lateral"
 
     def lat_index(m: re.Match) -> int:
@@ -229,15 +270,18 @@ def convert_mmaction2(state: dict[str, torch.Tensor]) -> Conversion:
         (rf"{rb}\.downsample\.conv\.weight", lambda m: f"{blk(m)}.shortcut.conv.weight"),
         (rf"{rb}\.downsample\.bn\.{_BN}", lambda m: f"{blk(m)}.shortcut.bn.{m[4]}"),
     ]
-    dropped = [(r"cls_head\.", "recognition head (input order fast|slow; does not fit our ROI head)"),
-               (r"roi_head\.", "detection head (81 rows incl. background; does not fit our ROI head)"),
-               (r"data_preprocessor\.", "input normalisation buffers (set INPUT.PIXEL_MEAN / PIXEL_STD instead)")]
+    dropped = [
+        (r"cls_head\.", "recognition head (input order fast|slow; does not fit our ROI head)"),
+        (r"roi_head\.", "detection head (81 rows incl. background; does not fit our ROI head)"),
+        (r"data_preprocessor\.", "input normalisation buffers (set INPUT.PIXEL_MEAN / PIXEL_STD instead)"),
+    ]
     conv = _rename(state, rules, dropped, "mmaction2")
     laterals = [k for k in conv.state if re.fullmatch(r"backbone\.fast\.Tconv\d\.conv\.weight", k)]
     with_bn = {k for k in laterals if k.replace(".conv.weight", ".bn.weight") in conv.state}
     if len(laterals) != 4:
-        raise ConversionError(f"mmaction2: {len(laterals)} slow-pathway laterals found, 4 expected "
-                              "(conv1_lateral, layer1..3_lateral)")
+        raise ConversionError(
+            f"mmaction2: {len(laterals)} slow-pathway laterals found, 4 expected (conv1_lateral, layer1..3_lateral)"
+        )
     if with_bn and len(with_bn) != len(laterals):
         raise ConversionError("mmaction2: some laterals have BN and some do not; no single lateral form fits")
     if with_bn:
@@ -250,11 +294,15 @@ def convert_mmaction2(state: dict[str, torch.Tensor]) -> Conversion:
             conv.table.append(("(none)", bias, "zeros: MMAction2 laterals have no bias"))
     conv.backbone_config["LATERAL_KERNEL"] = int(conv.state[sorted(laterals)[0]].shape[2])
     conv.backbone_config["STEM_POOL_PADDING"] = True
-    conv.notes.append("MMAction2 recognition models use res5 stride 2 without dilation and its AVA models stride 1 "
-                      "without dilation (RES5_STRIDE / RES5_DILATION); lateral stride = INPUT.ALPHA (its "
-                      "speed_ratio) is not stored in the weights.")
-    conv.notes.append("MMAction2 picks slow frames by nearest interpolation and normalises 0-255 RGB with ImageNet "
-                      "mean/std: set INPUT.PIXEL_MEAN / PIXEL_STD to its values.")
+    conv.notes.append(
+        "MMAction2 recognition models use res5 stride 2 without dilation and its AVA models stride 1 "
+        "without dilation (RES5_STRIDE / RES5_DILATION); lateral stride = INPUT.ALPHA (its "
+        "speed_ratio) is not stored in the weights."
+    )
+    conv.notes.append(
+        "MMAction2 picks slow frames by nearest interpolation and normalises 0-255 RGB with ImageNet "
+        "mean/std: set INPUT.PIXEL_MEAN / PIXEL_STD to its values."
+    )
     _add_depth(conv)
     return conv
 
@@ -269,7 +317,7 @@ CONVERTERS: dict[str, Callable[[dict], Conversion]] = {
 
 def _strip_all(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items()}
+        return {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -299,9 +347,13 @@ def extract_state_dict(data: Any) -> dict[str, Any]:
 
 # --- Caffe2 .pkl: numpy arrays only -----------------------------------------------------------------------------
 _NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("collections", "OrderedDict"),
     ("_codecs", "encode"),  # protocol-2 pickles rebuild bytes with it (a pure function, as torch also allows)
 }
 
@@ -313,11 +365,12 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         if (module, name) not in _NUMPY_GLOBALS:
             raise pickle.UnpicklingError(
                 f"refusing to load global {module}.{name}: a Caffe2 checkpoint holds only numpy arrays, and any "
-                "other object in a pickle can run code")
+                "other object in a pickle can run code"
+            )
         import importlib
 
         if module.startswith("numpy.core"):  # NumPy 2 moved numpy.core to numpy._core
-            module = "numpy._core" + module[len("numpy.core"):]
+            module = "numpy._core" + module[len("numpy.core") :]
         return getattr(importlib.import_module(module), name)
 
 
@@ -356,8 +409,12 @@ def model_overrides(conv: Conversion, source: str, alpha: int, form: str = "dete
         for stage in ("CONV3_NONLOCAL", "CONV4_NONLOCAL"):
             out.append((f"MODEL.BACKBONE.SLOWFAST.{path}.{stage}", False))
     stride, dilation = _RES5_MMACTION2_DETECTION if (source == "mmaction2" and form == "detection") else _RES5[form]
-    out += [("MODEL.BACKBONE.SLOWFAST.RES5_STRIDE", stride), ("MODEL.BACKBONE.SLOWFAST.RES5_DILATION", dilation),
-            ("MODEL.ROI_ACTION_HEAD.POOLER_SCALE", 1.0 / (16 * stride)), ("INPUT.ALPHA", int(alpha))]
+    out += [
+        ("MODEL.BACKBONE.SLOWFAST.RES5_STRIDE", stride),
+        ("MODEL.BACKBONE.SLOWFAST.RES5_DILATION", dilation),
+        ("MODEL.ROI_ACTION_HEAD.POOLER_SCALE", 1.0 / (16 * stride)),
+        ("INPUT.ALPHA", int(alpha)),
+    ]
     return out
 
 
@@ -368,8 +425,9 @@ def format_table(conv: Conversion, source: str, overrides: list[tuple[str, Any]]
     lines = [f"{'source (' + source + ')':<{width}}  ->  ours"]
     for src, dst, note in conv.table:
         lines.append(f"{src:<{width}}  ->  {dst}" + (f"   [{note}]" if note else ""))
-    lines.append(f"{sum(d != '-' for _, d, _ in conv.table)} tensors mapped, "
-                 f"{sum(d == '-' for _, d, _ in conv.table)} dropped")
+    lines.append(
+        f"{sum(d != '-' for _, d, _ in conv.table)} tensors mapped, {sum(d == '-' for _, d, _ in conv.table)} dropped"
+    )
     if overrides:
         lines.append("Build the model with: " + " ".join(f"{k} {v}" for k, v in overrides))
     elif conv.backbone_config:

@@ -1,4 +1,5 @@
 """Config schema, loading (``_BASE_`` inheritance) and the dataset catalog."""
+
 from __future__ import annotations
 
 from .cfgnode import CfgNode, ConfigError, load_yaml_with_base

@@ -1,4 +1,5 @@
 """A yacs ``CfgNode`` with ``_BASE_`` inheritance and unknown-key errors that help."""
+
 from __future__ import annotations
 
 import ast
@@ -56,25 +57,40 @@ def load_yaml_with_base(path: str, _seen: tuple[str, ...] = ()) -> dict:
     """Read a YAML config (``yaml.safe_load``), resolving ``_BASE_`` (a path relative to the file) recursively."""
     path = os.path.abspath(path)
     if path in _seen:
-        raise ConfigError(f"_BASE_ cycle through {' -> '.join(_seen)}", where=path,
-                          fix="make the _BASE_ chain end in a file without _BASE_")
+        raise ConfigError(
+            f"_BASE_ cycle through {' -> '.join(_seen)}",
+            where=path,
+            fix="make the _BASE_ chain end in a file without _BASE_",
+        )
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}", where="--config-file or _BASE_",
-                          fix="give the path of an existing YAML file (config_files/ holds the shipped ones)")
+        raise ConfigError(
+            f"config file not found: {path}",
+            where="--config-file or _BASE_",
+            fix="give the path of an existing YAML file (config_files/ holds the shipped ones)",
+        )
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', None) or e}", where=where,
-                          fix="correct the YAML syntax at that line (indentation, a missing ':' or quote)") from e
+        raise ConfigError(
+            f"not valid YAML: {getattr(e, 'problem', None) or e}",
+            where=where,
+            fix="correct the YAML syntax at that line (indentation, a missing ':' or quote)",
+        ) from e
     except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})", where=path,
-                          fix="save the config as UTF-8 text") from e
+        raise ConfigError(
+            f"not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})",
+            where=path,
+            fix="save the config as UTF-8 text",
+        ) from e
     if not isinstance(data, dict):
-        raise ConfigError(f"a config file must hold a mapping of keys, got {type(data).__name__}", where=path,
-                          fix="write KEY: VALUE lines, e.g. SOLVER:\n  BASE_LR: 0.0004")
+        raise ConfigError(
+            f"a config file must hold a mapping of keys, got {type(data).__name__}",
+            where=path,
+            fix="write KEY: VALUE lines, e.g. SOLVER:\n  BASE_LR: 0.0004",
+        )
     base = data.pop(BASE_KEY, None)
     if base is None:
         return data
@@ -132,8 +148,10 @@ class CfgNode(_YacsNode):
         if len(cfg_list) % 2:
             raise ConfigError(
                 f"command-line overrides must come in KEY VALUE pairs; got an odd number ({len(cfg_list)}): "
-                f"{' '.join(map(str, cfg_list))}", where="the command line",
-                fix="give a value after every key (quote values with spaces, e.g. SOLVER.STEPS '(1200, 1600)')")
+                f"{' '.join(map(str, cfg_list))}",
+                where="the command line",
+                fix="give a value after every key (quote values with spaces, e.g. SOLVER.STEPS '(1200, 1600)')",
+            )
         self._check_keys(cfg_list[0::2], "the command line")
         pairs = list(cfg_list)
         for i in range(0, len(pairs), 2):

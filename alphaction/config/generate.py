@@ -8,6 +8,7 @@ evaluation periods) by ``b0 / b``, so that the same number of clips is seen at t
 AlphAction's published schedule (the base configs) is for ``b0 = 16`` clips: lr 0.0004, STEPS (50000, 70000),
 MAX_ITER 90000, WARMUP_ITERS 2000.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,18 +16,28 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
+from ..utils.io import atomic_write
+from ..utils.labelmap import class_layout
 from . import get_cfg
 from .cfgnode import ConfigError
 from .paths_catalog import DatasetCatalog
-from ..utils.labelmap import class_layout
-from ..utils.io import atomic_write
 
-__all__ = ["BACKBONES", "IA_CHOICES", "IA_CONFIGS", "FinetuneSpec", "scale_schedule", "videos_per_gpu_for_memory",
-           "labelmap_classes", "resolve_classes", "training_keyframes", "epoch_schedule", "finetune_overrides",
-           "write_finetune_config"]
+__all__ = [
+    "BACKBONES",
+    "IA_CHOICES",
+    "IA_CONFIGS",
+    "FinetuneSpec",
+    "scale_schedule",
+    "videos_per_gpu_for_memory",
+    "labelmap_classes",
+    "resolve_classes",
+    "training_keyframes",
+    "epoch_schedule",
+    "finetune_overrides",
+    "write_finetune_config",
+]
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                          "config_files")
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "config_files")
 # backbone choice -> the base config it inherits from
 BACKBONES = {
     "r50_4x16": os.path.join(CONFIG_DIR, "resnet50_4x16f_baseline.yaml"),
@@ -71,8 +82,15 @@ def videos_per_gpu_for_memory(backbone: str, gib: float) -> int:
     return max(1, int(gib // GIB_PER_CLIP.get(backbone, GIB_PER_CLIP["r50_4x16"])))
 
 
-def scale_schedule(base_lr: float, base_batch: int, steps, max_iter: int, warmup: int, batch: int,
-                   periods: dict[str, int] | None = None) -> dict:
+def scale_schedule(
+    base_lr: float,
+    base_batch: int,
+    steps,
+    max_iter: int,
+    warmup: int,
+    batch: int,
+    periods: dict[str, int] | None = None,
+) -> dict:
     """The linear scaling rule: ``lr * batch / base_batch``, iterations ``* base_batch / batch`` (rounded).
 
     Returns ``{"BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS", **periods}`` for ``batch`` clips per iteration.
@@ -84,8 +102,12 @@ def scale_schedule(base_lr: float, base_batch: int, steps, max_iter: int, warmup
     def it(n: int) -> int:
         return max(1, int(round(n * f))) if n > 0 else int(n)
 
-    out = {"BASE_LR": float(f"{base_lr * batch / base_batch:.6g}"), "STEPS": tuple(it(s) for s in steps),
-           "MAX_ITER": it(max_iter), "WARMUP_ITERS": it(warmup)}
+    out = {
+        "BASE_LR": float(f"{base_lr * batch / base_batch:.6g}"),
+        "STEPS": tuple(it(s) for s in steps),
+        "MAX_ITER": it(max_iter),
+        "WARMUP_ITERS": it(warmup),
+    }
     for key, n in (periods or {}).items():
         out[key] = it(n)
     return out
@@ -112,11 +134,13 @@ def resolve_classes(spec: FinetuneSpec) -> tuple[FinetuneSpec, str]:
     found = labelmap_classes(list(spec.train) + list(spec.test), spec.catalog)
     if found is None:
         if spec.num_classes is None:
-            raise ConfigError("the number of classes is unknown: none of the datasets names a label map file that "
-                              f"exists ({', '.join(list(spec.train) + list(spec.test)) or 'no datasets'})",
-                              where="--num-classes",
-                              fix="give --num-classes K and --class-groups P O I, or register the datasets with "
-                                  "their labelmap_file (docs/CUSTOM_DATASET_PREPARATION.md)")
+            raise ConfigError(
+                "the number of classes is unknown: none of the datasets names a label map file that "
+                f"exists ({', '.join(list(spec.train) + list(spec.test)) or 'no datasets'})",
+                where="--num-classes",
+                fix="give --num-classes K and --class-groups P O I, or register the datasets with "
+                "their labelmap_file (docs/CUSTOM_DATASET_PREPARATION.md)",
+            )
         return spec, ""
     path, k, groups = found
     notes = []
@@ -124,16 +148,22 @@ def resolve_classes(spec: FinetuneSpec) -> tuple[FinetuneSpec, str]:
         spec = replace(spec, num_classes=k)
         notes.append(f"NUM_CLASSES {k}")
     elif spec.num_classes != k:
-        raise ConfigError(f"--num-classes {spec.num_classes}, but the label map {path} asks for {k} outputs "
-                          "(its largest id)", where="--num-classes",
-                          fix=f"leave --num-classes out (or give {k}), or point the catalog at the right label map")
+        raise ConfigError(
+            f"--num-classes {spec.num_classes}, but the label map {path} asks for {k} outputs (its largest id)",
+            where="--num-classes",
+            fix=f"leave --num-classes out (or give {k}), or point the catalog at the right label map",
+        )
     if spec.class_groups is None and groups is not None:
         spec = replace(spec, class_groups=groups)
         notes.append("groups {} {} {} from its label_type fields".format(*groups))
     elif groups is not None and tuple(spec.class_groups) != groups:
-        raise ConfigError("--class-groups {} {} {}, but the label_type fields of {} give {} {} {}".format(
-            *spec.class_groups, path, *groups), where="--class-groups",
-            fix="leave --class-groups out to take them from the label map, or correct its label_type fields")
+        raise ConfigError(
+            "--class-groups {} {} {}, but the label_type fields of {} give {} {} {}".format(
+                *spec.class_groups, path, *groups
+            ),
+            where="--class-groups",
+            fix="leave --class-groups out to take them from the label map, or correct its label_type fields",
+        )
     return spec, (f"{', '.join(notes)} from {path}" if notes else "")
 
 
@@ -171,11 +201,15 @@ def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
     if spec.ia not in IA_CHOICES:
         raise ConfigError(f"--ia {spec.ia!r}: choose one of {', '.join(IA_CHOICES)}")
     if spec.ia != "off" and spec.base_config:
-        raise ConfigError("--ia applies to --backbone; with --base-config the base config decides the IA structure "
-                          "(pass an IA config such as config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml)")
+        raise ConfigError(
+            "--ia applies to --backbone; with --base-config the base config decides the IA structure "
+            "(pass an IA config such as config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml)"
+        )
     if spec.ia != "off" and _ia_key(spec) not in IA_CONFIGS:
-        raise ConfigError(f"--ia {spec.ia} --backbone {spec.backbone}: AlphAction published no such config; "
-                          f"available: {', '.join(f'--backbone {b} --ia {i}' for b, i in IA_CONFIGS)}")
+        raise ConfigError(
+            f"--ia {spec.ia} --backbone {spec.backbone}: AlphAction published no such config; "
+            f"available: {', '.join(f'--backbone {b} --ia {i}' for b, i in IA_CONFIGS)}"
+        )
     if spec.backbone not in BACKBONES and not spec.base_config:
         raise ConfigError(f"unknown backbone {spec.backbone!r}; choose one of {sorted(BACKBONES)}")
     if spec.num_gpus < 1 or spec.videos_per_gpu < 1:
@@ -191,12 +225,15 @@ def _check(spec: FinetuneSpec) -> tuple[int, int, int]:
                 f"(sigmoid); they must sum to {spec.num_classes} (e.g. '--class-groups {spec.num_classes} 0 0' "
                 f"for single-label, '--class-groups 0 {spec.num_classes} 0' for multi-label classes). Or give "
                 "each entry of the label map a label_type (PERSON_MOVEMENT, OBJECT_MANIPULATION, "
-                "PERSON_INTERACTION, in that id order) and the groups are read from it")
+                "PERSON_INTERACTION, in that id order) and the groups are read from it"
+            )
         groups = AVA_CLASS_GROUPS
     groups = tuple(int(g) for g in groups)
     if len(groups) != 3 or min(groups) < 0 or sum(groups) != spec.num_classes:
-        raise ConfigError(f"--class-groups {' '.join(map(str, groups))}: three counts >= 0 summing to "
-                          f"--num-classes {spec.num_classes} are needed (pose, object, person interaction)")
+        raise ConfigError(
+            f"--class-groups {' '.join(map(str, groups))}: three counts >= 0 summing to "
+            f"--num-classes {spec.num_classes} are needed (pose, object, person interaction)"
+        )
     return groups  # type: ignore[return-value]
 
 
@@ -207,9 +244,11 @@ def _check_datasets(spec: FinetuneSpec) -> None:
     for name in list(spec.train) + list(spec.test):
         if name not in known:
             where = f"the catalog file {spec.catalog}" if spec.catalog else "the built-in catalog (no --catalog given)"
-            raise ConfigError(f"dataset {name!r} is not in {where}; registered: {', '.join(sorted(known))}. "
-                              "Register it in a catalog file (docs/CUSTOM_DATASET_PREPARATION.md, step 5) "
-                              "and pass --catalog FILE")
+            raise ConfigError(
+                f"dataset {name!r} is not in {where}; registered: {', '.join(sorted(known))}. "
+                "Register it in a catalog file (docs/CUSTOM_DATASET_PREPARATION.md, step 5) "
+                "and pass --catalog FILE"
+            )
 
 
 def _ia_key(spec: FinetuneSpec) -> tuple[str, str]:
@@ -232,18 +271,33 @@ def _overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
     base.merge_from_file(base_path)
     batch = spec.num_gpus * spec.videos_per_gpu
     s = base.SOLVER
-    sched = scale_schedule(s.BASE_LR, s.VIDEOS_PER_BATCH, s.STEPS, s.MAX_ITER, s.WARMUP_ITERS, batch,
-                           {"CHECKPOINT_PERIOD": s.CHECKPOINT_PERIOD, "EVAL_PERIOD": s.EVAL_PERIOD})
+    sched = scale_schedule(
+        s.BASE_LR,
+        s.VIDEOS_PER_BATCH,
+        s.STEPS,
+        s.MAX_ITER,
+        s.WARMUP_ITERS,
+        batch,
+        {"CHECKPOINT_PERIOD": s.CHECKPOINT_PERIOD, "EVAL_PERIOD": s.EVAL_PERIOD},
+    )
     if spec.epochs is not None:
         keyframes = training_keyframes(spec.train, spec.catalog)
         if keyframes is None:
-            raise ConfigError("--epochs needs the training sets' annotation files (ann_file) to count keyframes",
-                              where="--epochs", fix="prepare the datasets first, or leave --epochs out")
+            raise ConfigError(
+                "--epochs needs the training sets' annotation files (ann_file) to count keyframes",
+                where="--epochs",
+                fix="prepare the datasets first, or leave --epochs out",
+            )
         sched = epoch_schedule(sched, spec.epochs, keyframes, batch)
     stem = os.path.splitext(os.path.basename(output_file))[0]
-    model = {"ROI_ACTION_HEAD": {"NUM_CLASSES": spec.num_classes, "NUM_PERSON_MOVEMENT_CLASSES": groups[0],
-                                 "NUM_OBJECT_MANIPULATION_CLASSES": groups[1],
-                                 "NUM_PERSON_INTERACTION_CLASSES": groups[2]}}
+    model = {
+        "ROI_ACTION_HEAD": {
+            "NUM_CLASSES": spec.num_classes,
+            "NUM_PERSON_MOVEMENT_CLASSES": groups[0],
+            "NUM_OBJECT_MANIPULATION_CLASSES": groups[1],
+            "NUM_PERSON_INTERACTION_CLASSES": groups[2],
+        }
+    }
     if not spec.base_config and spec.ia == "off":
         model["IA_STRUCTURE"] = {"ACTIVE": False}
     if spec.base_weights:
@@ -260,9 +314,12 @@ def _overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
         "OUTPUT_DIR": spec.output_dir or os.path.join("data", "output", stem),
     }
     head = base.MODEL.ROI_ACTION_HEAD
-    if base.TEST.CLASS_GROUPS and (spec.num_classes, *groups) != (head.NUM_CLASSES, head.NUM_PERSON_MOVEMENT_CLASSES,
-                                                                   head.NUM_OBJECT_MANIPULATION_CLASSES,
-                                                                   head.NUM_PERSON_INTERACTION_CLASSES):
+    if base.TEST.CLASS_GROUPS and (spec.num_classes, *groups) != (
+        head.NUM_CLASSES,
+        head.NUM_PERSON_MOVEMENT_CLASSES,
+        head.NUM_OBJECT_MANIPULATION_CLASSES,
+        head.NUM_PERSON_INTERACTION_CLASSES,
+    ):
         # the base config's report groups name its own classes: report the new head's groups instead
         overrides["TEST"]["CLASS_GROUPS"] = ()
     for key, value in spec.extra.items():
@@ -277,7 +334,9 @@ def _overrides(spec: FinetuneSpec, output_file: str) -> tuple[str, dict]:
 def _yaml_value(v):
     # yacs reads tuples from their Python literal; YAML lists would also load, but keep AlphAction's look
     if isinstance(v, tuple):
-        return "(" + ", ".join(repr(x) if isinstance(x, str) else str(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        return (
+            "(" + ", ".join(repr(x) if isinstance(x, str) else str(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        )
     if isinstance(v, dict):
         return {k: _yaml_value(x) for k, x in v.items()}
     return v
@@ -290,12 +349,16 @@ def write_finetune_config(spec: FinetuneSpec, output_file: str, header: str = ""
     out_dir = os.path.dirname(os.path.abspath(output_file))
     data = {"_BASE_": os.path.relpath(base_path, out_dir), **_yaml_value(overrides)}
     batch = spec.num_gpus * spec.videos_per_gpu
-    lines = [f"# {line}" for line in header.splitlines()] + [
-        f"# Finetuning config written by tools/generate_finetune_config.py: {spec.num_gpus} process(es) x "
-        f"{spec.videos_per_gpu} clip(s) = {batch} clips per iteration;",
-        f"# lr and iteration counts follow the linear scaling rule from {os.path.basename(base_path)}"
-        + (f", MAX_ITER sized to {spec.epochs:g} epochs of the training keyframes." if spec.epochs else "."),
-    ] + ([f"# Classes: {classes_note}."] if classes_note else [])
+    lines = (
+        [f"# {line}" for line in header.splitlines()]
+        + [
+            f"# Finetuning config written by tools/generate_finetune_config.py: {spec.num_gpus} process(es) x "
+            f"{spec.videos_per_gpu} clip(s) = {batch} clips per iteration;",
+            f"# lr and iteration counts follow the linear scaling rule from {os.path.basename(base_path)}"
+            + (f", MAX_ITER sized to {spec.epochs:g} epochs of the training keyframes." if spec.epochs else "."),
+        ]
+        + ([f"# Classes: {classes_note}."] if classes_note else [])
+    )
     text = "\n".join(lines) + "\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     with atomic_write(output_file) as f:
         f.write(text)

@@ -30,6 +30,7 @@ Clip-classification entries name their ``factory`` and its fields (see docs/CLAS
       # RawframesDataset: ann_file of "frame_dir total_frames label" lines, video_root, filename_tmpl, start_index
       # HDF5GroupDataset: h5_file with one group per sample: /<sample>/frames_key, labels_key (dataset or attribute)
 """
+
 from __future__ import annotations
 
 import copy
@@ -154,19 +155,23 @@ class DatasetCatalog:
         """
         extra = load_catalog_file(extra_catalog)
         if name in extra:
-            entry, base, source = extra[name], extra[name].get("root") or os.path.dirname(
-                os.path.abspath(extra_catalog)
-            ), f"{extra_catalog}: {name}"
+            entry, base, source = (
+                extra[name],
+                extra[name].get("root") or os.path.dirname(os.path.abspath(extra_catalog)),
+                f"{extra_catalog}: {name}",
+            )
         elif name in cls.DATASETS:
             entry, base, source = cls.DATASETS[name], data_dir(), f"built-in catalog entry '{name}'"
         else:
             known = ", ".join(cls.names(extra_catalog))
             close = difflib.get_close_matches(name, cls.names(extra_catalog), n=3, cutoff=0.6)
             raise ConfigError(
-                f"unknown dataset '{name}'. Registered datasets: {known}", where="config keys DATASETS.TRAIN / TEST",
+                f"unknown dataset '{name}'. Registered datasets: {known}",
+                where="config keys DATASETS.TRAIN / TEST",
                 fix=(f"did you mean {', '.join(close)}? " if close else "")
                 + "Register your own in a catalog file named by DATASETS.CATALOG (--catalog; format in "
-                  "alphaction/config/paths_catalog.py)")
+                "alphaction/config/paths_catalog.py)",
+            )
         return _resolve(name, entry, base, source)
 
 
@@ -185,8 +190,11 @@ def _resolve_classification(name: str, entry: dict[str, Any], base: str, source:
             raise ConfigError(f"the field '{key}' is required for factory {factory}", where=source, fix=_FIELD_FIX)
     unknown = set(entry) - {"root", "factory", *_GENERATED, *required, *paths, *plain}
     if unknown:
-        raise ConfigError(f"unknown field(s) {sorted(unknown)} for factory {factory}", where=source,
-                          fix=f"use the fields {sorted({*required, *paths, *plain})}")
+        raise ConfigError(
+            f"unknown field(s) {sorted(unknown)} for factory {factory}",
+            where=source,
+            fix=f"use the fields {sorted({*required, *paths, *plain})}",
+        )
     args = {key: _join(base, entry.get(key, "")) for key in (*required, *paths)}
     args.update({key: copy.deepcopy(entry[key]) for key in plain if key in entry})
     spec = {"name": name, "factory": factory, "args": args, "source": source, "task": "classification"}
@@ -213,8 +221,9 @@ def _resolve(name: str, entry: dict[str, Any], base: str, source: str) -> dict[s
     eval_paths = entry.get("eval_file_paths") or {}
     bad = set(eval_paths) - set(_EVAL_FIELDS)
     if bad:
-        raise ConfigError(f"unknown eval_file_paths field(s) {sorted(bad)}", where=source,
-                          fix=f"use the fields {_EVAL_FIELDS}")
+        raise ConfigError(
+            f"unknown eval_file_paths field(s) {sorted(bad)}", where=source, fix=f"use the fields {_EVAL_FIELDS}"
+        )
     args["eval_file_paths"] = {k: _join(base, v) for k, v in eval_paths.items() if v}
     spec = {"name": name, "factory": entry.get("factory", "AVAVideoDataset"), "args": args, "source": source}
     if entry.get("synthetic"):
@@ -253,7 +262,8 @@ def validate_spec(spec: dict[str, Any]) -> None:
     if problems:
         raise MissingFileError(
             f"dataset '{spec['name']}' ({spec.get('source', 'catalog')}):\n  " + "\n  ".join(problems),
-            fix="fix the paths in the catalog entry, or set $ALPHACTION_DATA to the folder that holds the data")
+            fix="fix the paths in the catalog entry, or set $ALPHACTION_DATA to the folder that holds the data",
+        )
 
 
 def load_catalog_file(path: str) -> dict[str, dict[str, Any]]:
@@ -261,15 +271,20 @@ def load_catalog_file(path: str) -> dict[str, dict[str, Any]]:
     if not path:
         return {}
     if not os.path.isfile(path):
-        raise ConfigError(f"catalog file not found: {path}", where="DATASETS.CATALOG (--catalog)",
-                          fix="give the path of your catalog YAML (relative to the working directory)")
+        raise ConfigError(
+            f"catalog file not found: {path}",
+            where="DATASETS.CATALOG (--catalog)",
+            fix="give the path of your catalog YAML (relative to the working directory)",
+        )
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f) if not path.endswith(".json") else json.load(f)
         except (yaml.YAMLError, json.JSONDecodeError) as e:
-            raise ConfigError(f"cannot parse the catalog: {e}", where=path,
-                              fix="correct the YAML / JSON syntax") from e
+            raise ConfigError(f"cannot parse the catalog: {e}", where=path, fix="correct the YAML / JSON syntax") from e
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ConfigError("a catalog maps dataset names to entries (mappings of fields)", where=path,
-                          fix="write NAME:\n  video_root: ...\n  ann_file: ... for every dataset")
+        raise ConfigError(
+            "a catalog maps dataset names to entries (mappings of fields)",
+            where=path,
+            fix="write NAME:\n  video_root: ...\n  ann_file: ... for every dataset",
+        )
     return data

@@ -1,4 +1,5 @@
 """Build datasets, transforms and data loaders from the config (the only config readers in ``data``)."""
+
 from __future__ import annotations
 
 import functools
@@ -18,25 +19,37 @@ from .collate import collate
 from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
 from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoListDataset
+from .datasets.clips import ClipViewTransform, collate_clips
 from .datasets.hdf5_groups import HDF5GroupDataset
 from .datasets.rawframes import RawframesDataset
-from .datasets.clips import ClipViewTransform, collate_clips
 from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_transforms", "build_clip_transforms", "build_dataset", "build_train_dataset", "build_data_loader",
-           "build_test_datasets",
-           "train_subset_indices", "loader_rng_state", "set_loader_rng_state"]
+__all__ = [
+    "build_transforms",
+    "build_clip_transforms",
+    "build_dataset",
+    "build_train_dataset",
+    "build_data_loader",
+    "build_test_datasets",
+    "train_subset_indices",
+    "loader_rng_state",
+    "set_loader_rng_state",
+]
 
 # catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
 DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
 # clip classification (MODEL.META_ARCHITECTURE "ClipClassifier"); the catalog fields are their arguments
-CLASSIFICATION_DATASETS = {"VideoListDataset": VideoListDataset, "ClassFolderDataset": ClassFolderDataset,
-                           "HDF5ClipDataset": HDF5ClipDataset, "RawframesDataset": RawframesDataset,
-                           "HDF5GroupDataset": HDF5GroupDataset}
+CLASSIFICATION_DATASETS = {
+    "VideoListDataset": VideoListDataset,
+    "ClassFolderDataset": ClassFolderDataset,
+    "HDF5ClipDataset": HDF5ClipDataset,
+    "RawframesDataset": RawframesDataset,
+    "HDF5GroupDataset": HDF5GroupDataset,
+}
 
 
 def _is_classification(cfg) -> bool:
@@ -69,13 +82,25 @@ def build_clip_transforms(cfg, is_train: bool) -> ClipViewTransform:
     """The clip-classification pipeline: sampling, resize, crop, flip, jitter, normalize, pathway split."""
     inp = cfg.INPUT
     return ClipViewTransform(
-        is_train=is_train, clip_len=inp.FRAME_NUM, interval=inp.FRAME_SAMPLE_RATE,
+        is_train=is_train,
+        clip_len=inp.FRAME_NUM,
+        interval=inp.FRAME_SAMPLE_RATE,
         min_size=inp.MIN_SIZE_TRAIN if is_train else inp.MIN_SIZE_TEST,
         max_size=inp.MAX_SIZE_TRAIN if is_train else inp.MAX_SIZE_TEST,
-        mean=inp.PIXEL_MEAN, std=inp.PIXEL_STD, to_bgr=inp.TO_BGR, tau=inp.TAU, alpha=inp.ALPHA,
-        crop_size=inp.CROP_SIZE, num_clips=inp.NUM_CLIPS_TEST, num_crops=inp.NUM_CROPS_TEST,
-        flip_prob=0.5 if is_train else 0.0, color_jitter=inp.COLOR_JITTER, hue=inp.HUE_JITTER,
-        sat=inp.SAT_JITTER, val=inp.VAL_JITTER, clip_fps=inp.CLIP_FPS,
+        mean=inp.PIXEL_MEAN,
+        std=inp.PIXEL_STD,
+        to_bgr=inp.TO_BGR,
+        tau=inp.TAU,
+        alpha=inp.ALPHA,
+        crop_size=inp.CROP_SIZE,
+        num_clips=inp.NUM_CLIPS_TEST,
+        num_crops=inp.NUM_CROPS_TEST,
+        flip_prob=0.5 if is_train else 0.0,
+        color_jitter=inp.COLOR_JITTER,
+        hue=inp.HUE_JITTER,
+        sat=inp.SAT_JITTER,
+        val=inp.VAL_JITTER,
+        clip_fps=inp.CLIP_FPS,
     )
 
 
@@ -91,8 +116,12 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
     validate_spec(spec)
     head = cfg.MODEL.CLIP_HEAD
     return CLASSIFICATION_DATASETS[spec["factory"]](
-        **spec["args"], transforms=build_clip_transforms(cfg, is_train), num_classes=head.NUM_CLASSES,
-        multi_label=bool(head.MULTI_LABEL), name=f"{name} ({spec.get('source', 'catalog')})")
+        **spec["args"],
+        transforms=build_clip_transforms(cfg, is_train),
+        num_classes=head.NUM_CLASSES,
+        multi_label=bool(head.MULTI_LABEL),
+        name=f"{name} ({spec.get('source', 'catalog')})",
+    )
 
 
 def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
@@ -111,9 +140,10 @@ def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
             f"({labelmap_file}) names {len(ids)} actions with ids up to {largest}",
             where="config keys MODEL.ROI_ACTION_HEAD.NUM_CLASSES / NUM_*_CLASSES",
             fix=f"set MODEL.ROI_ACTION_HEAD.NUM_CLASSES {largest} and the three groups NUM_PERSON_MOVEMENT_CLASSES "
-                f"(one per person, softmax: ids 1..P) / NUM_OBJECT_MANIPULATION_CLASSES / "
-                f"NUM_PERSON_INTERACTION_CLASSES so that they sum to {largest} (tools/generate_finetune_config.py "
-                "reads them from the label map), and TEST.CLASS_GROUPS to match or ()")
+            f"(one per person, softmax: ids 1..P) / NUM_OBJECT_MANIPULATION_CLASSES / "
+            f"NUM_PERSON_INTERACTION_CLASSES so that they sum to {largest} (tools/generate_finetune_config.py "
+            "reads them from the label map), and TEST.CLASS_GROUPS to match or ()",
+        )
     _, groups = class_layout(labelmap_file)
     ours = (head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES, head.NUM_PERSON_INTERACTION_CLASSES)
     if groups is not None and tuple(ours) != groups:
@@ -121,24 +151,32 @@ def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
             "MODEL.ROI_ACTION_HEAD class groups are {} {} {} (pose, object, interaction), but the label_type fields "
             "of dataset {!r}'s label map ({}) give {} {} {}".format(*ours, name, labelmap_file, *groups),
             where="config keys MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES / NUM_OBJECT_MANIPULATION_CLASSES / "
-                  "NUM_PERSON_INTERACTION_CLASSES",
-            fix="set them to {} {} {} (tools/generate_finetune_config.py reads them from the label map)".format(*groups))
+            "NUM_PERSON_INTERACTION_CLASSES",
+            fix="set them to {} {} {} (tools/generate_finetune_config.py reads them from the label map)".format(
+                *groups
+            ),
+        )
 
 
 def _check_task(cfg, name: str, spec: dict) -> None:
     """A detection dataset for a detection model, a classification dataset for a clip classifier."""
     is_cls_data = spec.get("factory") in CLASSIFICATION_DATASETS
     if is_cls_data and not _is_classification(cfg):
-        raise ConfigValueError(f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
-                               f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}",
-                               where="config keys DATASETS / MODEL.META_ARCHITECTURE",
-                               fix="set MODEL.META_ARCHITECTURE ClipClassifier, or name a detection dataset")
+        raise ConfigValueError(
+            f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
+            f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}",
+            where="config keys DATASETS / MODEL.META_ARCHITECTURE",
+            fix="set MODEL.META_ARCHITECTURE ClipClassifier, or name a detection dataset",
+        )
     if not is_cls_data and _is_classification(cfg):
-        raise ConfigValueError(f"dataset {name!r} ({spec.get('factory', 'AVAVideoDataset')}) is a detection dataset, "
-                               "but MODEL.META_ARCHITECTURE is 'ClipClassifier'",
-                               where="config keys DATASETS / MODEL.META_ARCHITECTURE",
-                               fix="name a classification dataset (" + ", ".join(sorted(CLASSIFICATION_DATASETS))
-                                   + "), or set MODEL.META_ARCHITECTURE ActionDetector")
+        raise ConfigValueError(
+            f"dataset {name!r} ({spec.get('factory', 'AVAVideoDataset')}) is a detection dataset, "
+            "but MODEL.META_ARCHITECTURE is 'ClipClassifier'",
+            where="config keys DATASETS / MODEL.META_ARCHITECTURE",
+            fix="name a classification dataset ("
+            + ", ".join(sorted(CLASSIFICATION_DATASETS))
+            + "), or set MODEL.META_ARCHITECTURE ActionDetector",
+        )
 
 
 def _annotation_check(name: str, ann_file: str, num_classes: int):
@@ -146,8 +184,14 @@ def _annotation_check(name: str, ann_file: str, num_classes: int):
 
     def check(keyframes, boxes, others=None) -> None:
         report = ValidationReport(name)
-        check_annotations(keyframes, boxes, {"images": [], "annotations": []} if others is None else others,
-                          ann_file, report, num_classes=num_classes)
+        check_annotations(
+            keyframes,
+            boxes,
+            {"images": [], "annotations": []} if others is None else others,
+            ann_file,
+            report,
+            num_classes=num_classes,
+        )
         report.raise_on_errors()
 
     return check
@@ -182,9 +226,14 @@ def _check_clips(cfg, name: str, video_root: str, dataset, sample: int = 64) -> 
     picks = sorted(random.Random(0).sample(range(len(dataset)), min(sample, len(dataset))))
     folders, seconds = dataset.keyframe_clips(np.asarray(picks, dtype=np.int64))
     ids = np.asarray(dataset._image_ids)[picks]
-    check_keyframe_clips(name, video_root, list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
-                         cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE, sample=sample,
-                         undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error").raise_on_errors()
+    check_keyframe_clips(
+        name,
+        video_root,
+        list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
+        cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
+        sample=sample,
+        undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error",
+    ).raise_on_errors()
 
 
 def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | None):
@@ -201,22 +250,25 @@ def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | Non
             f"known: {sorted(DATASET_FACTORIES)}"
         )
     num_classes = cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES
-    dataset = _on_local_leader_first(lambda: DATASET_FACTORIES[factory](
-        **spec["args"],
-        frame_num=cfg.INPUT.FRAME_NUM,
-        sample_rate=cfg.INPUT.FRAME_SAMPLE_RATE,
-        is_train=is_train,
-        box_thresh=cfg.TEST.BOX_THRESH,
-        num_classes=num_classes,
-        max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
-        on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
-        box_convention=cfg.INPUT.BOX_CONVENTION,
-        transforms=build_transforms(cfg, is_train if augment is None else augment),
-        name=f"{name} ({spec.get('source', 'catalog')})",
-        index_cache=bool(cfg.DATALOADER.INDEX_CACHE),
-        check=_annotation_check(name, spec["args"]["ann_file"], num_classes),
-        check_key=f"start-up check v1, {num_classes} classes",
-    ), leader_only=lambda ds: _check_clips(cfg, name, spec["args"]["video_root"], ds))
+    dataset = _on_local_leader_first(
+        lambda: DATASET_FACTORIES[factory](
+            **spec["args"],
+            frame_num=cfg.INPUT.FRAME_NUM,
+            sample_rate=cfg.INPUT.FRAME_SAMPLE_RATE,
+            is_train=is_train,
+            box_thresh=cfg.TEST.BOX_THRESH,
+            num_classes=num_classes,
+            max_objects=cfg.MODEL.IA_STRUCTURE.MAX_OBJECT,
+            on_bad_sample=cfg.DATALOADER.ON_BAD_SAMPLE,
+            box_convention=cfg.INPUT.BOX_CONVENTION,
+            transforms=build_transforms(cfg, is_train if augment is None else augment),
+            name=f"{name} ({spec.get('source', 'catalog')})",
+            index_cache=bool(cfg.DATALOADER.INDEX_CACHE),
+            check=_annotation_check(name, spec["args"]["ann_file"], num_classes),
+            check_key=f"start-up check v1, {num_classes} classes",
+        ),
+        leader_only=lambda ds: _check_clips(cfg, name, spec["args"]["video_root"], ds),
+    )
     check_head_against_label_map(cfg, name, spec)
     return dataset
 
@@ -266,8 +318,11 @@ def _aspect_groups(dataset) -> np.ndarray:
 def _per_rank(total: int, world_size: int, key: str, accum: int = 1) -> int:
     parts = world_size * accum
     if total % parts != 0 or total < parts:
-        what = f"the number of processes ({world_size})" if accum == 1 else \
-            f"processes x SOLVER.GRAD_ACCUM_STEPS ({world_size} x {accum})"
+        what = (
+            f"the number of processes ({world_size})"
+            if accum == 1
+            else f"processes x SOLVER.GRAD_ACCUM_STEPS ({world_size} x {accum})"
+        )
         raise ConfigValueError(f"{key} ({total}) is a global batch size and must be a positive multiple of {what}")
     return total // parts
 
@@ -316,16 +371,20 @@ def check_same_classes(datasets: list, names: list[str]) -> None:
     first_name, (first_src, first) = names[0], _classes_of(datasets[0])
     for name, d in zip(names[1:], datasets[1:]):
         if getattr(d, "num_classes", None) != getattr(datasets[0], "num_classes", None):
-            raise ConfigValueError(f"DATASETS.TRAIN: {first_name!r} has {datasets[0].num_classes} classes, {name!r} has "
-                             f"{d.num_classes}: datasets trained on together need the same classes")
+            raise ConfigValueError(
+                f"DATASETS.TRAIN: {first_name!r} has {datasets[0].num_classes} classes, {name!r} has "
+                f"{d.num_classes}: datasets trained on together need the same classes"
+            )
         src, other = _classes_of(d)
         if first is None or other is None or first == other:
             continue
         k = next((i for i, (a, b) in enumerate(zip(first, other)) if a != b), min(len(first), len(other)))
         a = first[k] if k < len(first) else "(none)"
         b = other[k] if k < len(other) else "(none)"
-        raise ConfigValueError(f"DATASETS.TRAIN: {first_name!r} ({first_src}) and {name!r} ({src}) disagree on class "
-                         f"{k}: {a!r} vs {b!r}; concatenated datasets need the same classes in the same order")
+        raise ConfigValueError(
+            f"DATASETS.TRAIN: {first_name!r} ({first_src}) and {name!r} ({src}) disagree on class "
+            f"{k}: {a!r} vs {b!r}; concatenated datasets need the same classes in the same order"
+        )
 
 
 def train_subset_indices(subset, total: int) -> np.ndarray | None:
@@ -338,8 +397,9 @@ def train_subset_indices(subset, total: int) -> np.ndarray | None:
     if subset is None or (isinstance(subset, (list, tuple)) and len(subset) == 0):
         return None
     if isinstance(subset, bool) or not isinstance(subset, (int, list, tuple)):
-        raise ConfigValueError(f"{key} must be a count (e.g. 10) or a list of sample indices (e.g. [0, 5, 9]), "
-                         f"got {subset!r}")
+        raise ConfigValueError(
+            f"{key} must be a count (e.g. 10) or a list of sample indices (e.g. [0, 5, 9]), got {subset!r}"
+        )
     if isinstance(subset, int):
         if not 1 <= subset <= total:
             raise ConfigValueError(f"{key} {subset}: the training set has {total} samples; choose 1 to {total}")
@@ -413,8 +473,15 @@ def set_loader_rng_state(loader, states: list | None) -> bool:
     return True
 
 
-def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0,
-                      test_datasets: list | None = None):
+def build_data_loader(
+    cfg,
+    is_train: bool,
+    start_iter: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    seed: int = 0,
+    test_datasets: list | None = None,
+):
     """Data loader(s) for one rank.
 
     Returns:
@@ -440,20 +507,38 @@ def build_data_loader(cfg, is_train: bool, start_iter: int = 0, rank: int = 0, w
             labels = [lab for d in _datasets_of(dataset) for lab in d.labels]
             if subset is not None:
                 labels = [labels[i] for i in subset]
-            sampler = ClassBalancedBatchSampler(balanced_weights(labels), batch_size, cfg.SOLVER.MAX_ITER * accum,
-                                                start_iter * accum, seed, rank, world_size)
+            sampler = ClassBalancedBatchSampler(
+                balanced_weights(labels),
+                batch_size,
+                cfg.SOLVER.MAX_ITER * accum,
+                start_iter * accum,
+                seed,
+                rank,
+                world_size,
+            )
         else:
             sampler = IterationBatchSampler(
-                num, batch_size, cfg.SOLVER.MAX_ITER * accum, start_iter=start_iter * accum, seed=seed,
-                rank=rank, world_size=world_size, group_ids=groups,
+                num,
+                batch_size,
+                cfg.SOLVER.MAX_ITER * accum,
+                start_iter=start_iter * accum,
+                seed=seed,
+                rank=rank,
+                world_size=world_size,
+                group_ids=groups,
             )
         if subset is not None:  # positions in the subset -> indices of the concatenation
             sampler = _SubsetBatches(sampler, subset)
-        logger.info("training on %s: %d %s%s, %d iterations of %d clips per rank%s", names, num,
-                    "samples" if _is_classification(cfg) else "keyframes",
-                    f" (DATASETS.TRAIN_SUBSET of {len(dataset)})" if subset is not None else "",
-                    len(sampler) // accum, batch_size * accum,
-                    f" ({accum} micro-batches of {batch_size})" if accum > 1 else "")
+        logger.info(
+            "training on %s: %d %s%s, %d iterations of %d clips per rank%s",
+            names,
+            num,
+            "samples" if _is_classification(cfg) else "keyframes",
+            f" (DATASETS.TRAIN_SUBSET of {len(dataset)})" if subset is not None else "",
+            len(sampler) // accum,
+            batch_size * accum,
+            f" ({accum} micro-batches of {batch_size})" if accum > 1 else "",
+        )
         return DataLoader(dataset, batch_sampler=sampler, **loader_kwargs)
 
     batch_size = _per_rank(cfg.TEST.VIDEOS_PER_BATCH, world_size, "TEST.VIDEOS_PER_BATCH")

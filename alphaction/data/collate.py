@@ -1,4 +1,5 @@
 """Batch collation for the sample dicts of ``docs/internals.md``."""
+
 from __future__ import annotations
 
 import math

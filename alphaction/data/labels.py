@@ -4,14 +4,15 @@ Detection: output ``c`` is action id ``c + 1`` of the label map (``labelmap_file
 files). Classification: output ``c`` is line ``c`` of the class index (``class_index`` of the catalog entry),
 or the sorted sub-folders of a class-folder dataset.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 
 from ..config.paths_catalog import DatasetCatalog
-from .datasets.clip_sources import index_class_folders, read_class_index
 from ..utils.labelmap import read_labelmap
+from .datasets.clip_sources import index_class_folders, read_class_index
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ def class_names(cfg) -> list[str] | None:
             names = index_class_folders(args["video_root"])[0]
         if names is not None:
             if len(names) != k:
-                logger.warning("dataset %r names %d classes, the model has %d outputs: class names not used",
-                               name, len(names), k)
+                logger.warning(
+                    "dataset %r names %d classes, the model has %d outputs: class names not used", name, len(names), k
+                )
                 continue
             return list(names)
     return None

@@ -3,6 +3,7 @@
 Both are distributed-aware through explicit ``rank`` / ``world_size`` arguments (no process-group lookups
 here, so they are plain, testable iterables).
 """
+
 from __future__ import annotations
 
 import itertools

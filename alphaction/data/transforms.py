@@ -8,6 +8,7 @@ Order (AlphAction's): resize -> colour jitter -> flip -> normalize -> SlowFast s
 indices are chosen first so that only frames used by a pathway are resized, jittered and normalized;
 this changes no value.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -53,9 +54,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in frames])
 
 
-def color_jitter(
-    frames: np.ndarray, hue: float, sat: float, val: float, rng: np.random.Generator
-) -> np.ndarray:
+def color_jitter(frames: np.ndarray, hue: float, sat: float, val: float, rng: np.random.Generator) -> np.ndarray:
     """One random HSV shift for the whole clip (AlphAction's ``ColorJitter``).
 
     Args:
@@ -77,9 +76,7 @@ def color_jitter(
     return out
 
 
-def normalize(
-    frames: np.ndarray, mean: Sequence[float], std: Sequence[float], to_bgr: bool = False
-) -> Tensor:
+def normalize(frames: np.ndarray, mean: Sequence[float], std: Sequence[float], to_bgr: bool = False) -> Tensor:
     """uint8 RGB ``[T, H, W, 3]`` -> float32 ``[3, T, H, W]`` as ``(x - mean) / std`` on the 0-255 scale.
 
     ``mean`` and ``std`` are in RGB order (``INPUT.PIXEL_MEAN``); with ``to_bgr`` the channels are

@@ -16,6 +16,7 @@ keyframe is returned frame ``frame_num // 2``.
 Only the frames that are returned are converted to RGB (conversion costs about as much as decoding), and
 a clip on the right side stops decoding once its last needed frame is reached.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,11 @@ class VideoDecodeError(UserError, RuntimeError):
     which file and which annotation (keyframe) needed it."""
 
     def __init__(self, message: str, path: str, video_id: str, timestamp: int):
-        super().__init__(message, fix="re-create the clip (tools/prepare_ava_videos.py), or let training skip "
-                                      "unreadable clips with DATALOADER.ON_BAD_SAMPLE skip")
+        super().__init__(
+            message,
+            fix="re-create the clip (tools/prepare_ava_videos.py), or let training skip "
+            "unreadable clips with DATALOADER.ON_BAD_SAMPLE skip",
+        )
         self.path = path
         self.video_id = video_id
         self.timestamp = timestamp
@@ -106,7 +110,9 @@ def _open_frames(path: str, video_id: str, timestamp: int):
             if not container.streams.video:
                 raise CorruptClipError(
                     f"clip {path} has no video stream; needed by {_where(video_id, timestamp)}",
-                    path, video_id, timestamp,
+                    path,
+                    video_id,
+                    timestamp,
                 )
             yield from container.decode(video=0)
     except VideoDecodeError:
@@ -115,7 +121,9 @@ def _open_frames(path: str, video_id: str, timestamp: int):
         raise CorruptClipError(
             f"cannot decode clip {path} ({type(exc).__name__}: {exc}); needed by {_where(video_id, timestamp)}. "
             "Re-extract the clip or drop the annotation.",
-            path, video_id, timestamp,
+            path,
+            video_id,
+            timestamp,
         ) from exc
 
 
@@ -262,7 +270,9 @@ def decode_window(
         raise MissingClipError(
             f"clip {centre} does not exist; needed by {_where(video_id, timestamp)} "
             f"(video_root={video_root!r}). Check the dataset's video_root or remove the annotation.",
-            centre, video_id, timestamp,
+            centre,
+            video_id,
+            timestamp,
         )
 
     # Right side: right index r = position - left; clip t holds r = 0 .. n_t - 1, then clip t+1, ...
@@ -291,7 +301,9 @@ def decode_window(
             if decoded == 0:
                 raise CorruptClipError(
                     f"clip {path} holds no frames; needed by {_where(video_id, timestamp)}",
-                    path, video_id, timestamp,
+                    path,
+                    video_id,
+                    timestamp,
                 )
             second += 1
         if r <= last_needed:
@@ -317,7 +329,9 @@ def decode_window(
             if not frames:
                 raise CorruptClipError(
                     f"clip {path} holds no frames; needed by {_where(video_id, timestamp)}",
-                    path, video_id, timestamp,
+                    path,
+                    video_id,
+                    timestamp,
                 )
             n = len(frames)
             for d, k in left_need.items():
@@ -334,7 +348,9 @@ def decode_window(
                 if edge is None:
                     raise CorruptClipError(
                         f"clip {centre} holds no frames; needed by {_where(video_id, timestamp)}",
-                        centre, video_id, timestamp,
+                        centre,
+                        video_id,
+                        timestamp,
                     )
             edge_rgb = _to_rgb(edge, size)
             for d, k in left_need.items():

@@ -1,4 +1,5 @@
 """Command-line parsing and run set-up shared by train_net.py, test_net.py and the tools."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ import torch
 from ..config import CfgNode, get_cfg
 from ..config.checks import check_config
 from ..solver import apply_scaling_rule
-from ..utils.logger import setup_logger
 from ..utils.errors import UserError
 from ..utils.io import atomic_write_text
+from ..utils.logger import setup_logger
 from ..utils.seed import seed_all
 from .launch import DistContext, init_distributed
 
@@ -37,7 +38,7 @@ class FlagsAnywhereParser(argparse.ArgumentParser):
             action = self._option_string_actions.get(name)
             if action is not None:
                 takes = 0 if "=" in token or action.nargs == 0 else 1
-                flags.extend(argv[i:i + 1 + takes])
+                flags.extend(argv[i : i + 1 + takes])
                 i += 1 + takes
             elif token.startswith("--") and len(token) > 2:
                 flags.append(token)  # unknown: argparse reports it
@@ -52,32 +53,60 @@ def default_argument_parser(train: bool = True) -> argparse.ArgumentParser:
     p = FlagsAnywhereParser(
         description="alphaction " + ("training" if train else "testing"),
         epilog="Trailing KEY VALUE pairs override config keys, e.g. SOLVER.BASE_LR 0.0001 "
-               "SOLVER.STEPS '(560000, 720000)'; flags may come before or after them. --debug shows the "
-               "traceback of an error.",
+        "SOLVER.STEPS '(560000, 720000)'; flags may come before or after them. --debug shows the "
+        "traceback of an error.",
     )
-    p.add_argument("--config-file", default="", metavar="FILE",
-                   help=f"YAML config (default: the synthetic CPU job, {DEFAULT_CONFIG})")
-    p.add_argument("--catalog", default="", metavar="FILE",
-                   help="dataset catalog file registering your datasets (sets DATASETS.CATALOG)")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=None,
-                   help="set by torch.distributed.launch; torchrun uses the LOCAL_RANK variable instead")
+    p.add_argument(
+        "--config-file",
+        default="",
+        metavar="FILE",
+        help=f"YAML config (default: the synthetic CPU job, {DEFAULT_CONFIG})",
+    )
+    p.add_argument(
+        "--catalog",
+        default="",
+        metavar="FILE",
+        help="dataset catalog file registering your datasets (sets DATASETS.CATALOG)",
+    )
+    p.add_argument(
+        "--local_rank",
+        "--local-rank",
+        type=int,
+        default=None,
+        help="set by torch.distributed.launch; torchrun uses the LOCAL_RANK variable instead",
+    )
     p.add_argument("--seed", type=int, default=2, help="random seed (per-rank seeds derive from it)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic algorithms, no cudnn.benchmark (slower; for reproducing a run)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms, no cudnn.benchmark (slower; for reproducing a run)",
+    )
     if train:
-        p.add_argument("--transfer", action="store_true",
-                       help="load only the model weights of MODEL.WEIGHT (start at iteration 0, fresh optimizer)")
-        p.add_argument("--no-head", action="store_true",
-                       help="do not load the keys the model declares as its head (roi_heads.*) from MODEL.WEIGHT")
-        p.add_argument("--adjust-lr", action="store_true",
-                       help="when continuing from a full checkpoint, keep its iteration but rebuild the LR schedule "
-                            "from the current SOLVER settings (done anyway when they changed since the checkpoint)")
+        p.add_argument(
+            "--transfer",
+            action="store_true",
+            help="load only the model weights of MODEL.WEIGHT (start at iteration 0, fresh optimizer)",
+        )
+        p.add_argument(
+            "--no-head",
+            action="store_true",
+            help="do not load the keys the model declares as its head (roi_heads.*) from MODEL.WEIGHT",
+        )
+        p.add_argument(
+            "--adjust-lr",
+            action="store_true",
+            help="when continuing from a full checkpoint, keep its iteration but rebuild the LR schedule "
+            "from the current SOLVER settings (done anyway when they changed since the checkpoint)",
+        )
         p.add_argument("--skip-val-in-train", action="store_true", help="no validation during training")
         p.add_argument("--skip-final-test", action="store_true", help="no test after training")
         p.add_argument("--use-tfboard", action="store_true", help="TensorBoard scalars in OUTPUT_DIR/tb")
-        p.add_argument("--dry-run", action="store_true",
-                       help="build everything, run one batch forward / backward, print shapes, memory and the "
-                            "effective config, and exit without training")
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="build everything, run one batch forward / backward, print shapes, memory and the "
+            "effective config, and exit without training",
+        )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p
 
@@ -111,8 +140,11 @@ def write_config(cfg: CfgNode, folder: str) -> str:
 def check_output_dir(path: str) -> None:
     """``OUTPUT_DIR`` exists as a writable folder (made if missing), or a :class:`UserError` naming the key."""
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UserError(f"OUTPUT_DIR {path!r} is a file, not a folder", where="config key OUTPUT_DIR",
-                        fix="name a folder for the run's checkpoints and logs, e.g. OUTPUT_DIR data/output/my_run")
+        raise UserError(
+            f"OUTPUT_DIR {path!r} is a file, not a folder",
+            where="config key OUTPUT_DIR",
+            fix="name a folder for the run's checkpoints and logs, e.g. OUTPUT_DIR data/output/my_run",
+        )
     try:  # a few KB written and synced: a full disk shows now, not at the first checkpoint hours later
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write-test-{os.getpid()}")
@@ -122,8 +154,11 @@ def check_output_dir(path: str) -> None:
             os.fsync(f.fileno())
         os.remove(probe)
     except OSError as e:
-        raise UserError(f"cannot write to OUTPUT_DIR {path!r}: {e.strerror or e}", where="config key OUTPUT_DIR",
-                        fix="name a folder you can write to (OUTPUT_DIR ...), or fix its permissions") from e
+        raise UserError(
+            f"cannot write to OUTPUT_DIR {path!r}: {e.strerror or e}",
+            where="config key OUTPUT_DIR",
+            fix="name a folder you can write to (OUTPUT_DIR ...), or fix its permissions",
+        ) from e
 
 
 def setup(args: argparse.Namespace, train: bool | None = None) -> tuple[CfgNode, DistContext]:
@@ -137,8 +172,13 @@ def setup(args: argparse.Namespace, train: bool | None = None) -> tuple[CfgNode,
     ctx = init_distributed(cfg.MODEL.DEVICE, args.local_rank)
     logger = setup_logger(cfg.OUTPUT_DIR, ctx.rank)
     cfg = apply_scaling_rule(cfg)  # after the logger: the effective values go to log.txt
-    logger.info("Running with %d process(es) on %s; torch %s, Python %s", ctx.world_size, ctx.device,
-                torch.__version__, platform.python_version())
+    logger.info(
+        "Running with %d process(es) on %s; torch %s, Python %s",
+        ctx.world_size,
+        ctx.device,
+        torch.__version__,
+        platform.python_version(),
+    )
     logger.info("Arguments: %s", vars(args))
     seed_all(args.seed, ctx.rank)
     configure_determinism(getattr(args, "deterministic", False))

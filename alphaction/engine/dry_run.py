@@ -4,6 +4,7 @@ Catches a wrong path, a checkpoint that does not fit, a shape error or a batch t
 a minute instead of after the first evaluation. Nothing is trained and no checkpoint is written (the log and
 OUTPUT_DIR/config.yaml are, as for every run).
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,16 +71,30 @@ def dry_run(cfg: CfgNode, ctx: DistContext, args) -> dict:
     scheduler = build_lr_scheduler(cfg, optimizer)
     # loads exactly what training would load (the last checkpoint of OUTPUT_DIR, else MODEL.WEIGHT), so a
     # checkpoint that does not fit fails here; nothing is saved
-    checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=False,
-                                head_prefixes=tuple(getattr(model, "head_prefixes", ())),
-                                addon_prefixes=tuple(getattr(model, "addon_prefixes", ())))
-    extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=getattr(args, "transfer", False),
-                                         no_head=getattr(args, "no_head", False))
+    checkpointer = Checkpointer(
+        model,
+        optimizer,
+        scheduler,
+        cfg.OUTPUT_DIR,
+        save_to_disk=False,
+        head_prefixes=tuple(getattr(model, "head_prefixes", ())),
+        addon_prefixes=tuple(getattr(model, "addon_prefixes", ())),
+    )
+    extras = checkpointer.resume_or_load(
+        cfg.MODEL.WEIGHT, transfer=getattr(args, "transfer", False), no_head=getattr(args, "no_head", False)
+    )
     start_iter = int(extras.get("iteration", 0))
-    loader = build_data_loader(cfg, is_train=True, start_iter=min(start_iter, max(cfg.SOLVER.MAX_ITER - 1, 0)),
-                               rank=ctx.rank, world_size=ctx.world_size, seed=getattr(args, "seed", 0))
-    tests = build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size) \
-        if cfg.DATASETS.TEST else []
+    loader = build_data_loader(
+        cfg,
+        is_train=True,
+        start_iter=min(start_iter, max(cfg.SOLVER.MAX_ITER - 1, 0)),
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        seed=getattr(args, "seed", 0),
+    )
+    tests = (
+        build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size) if cfg.DATASETS.TEST else []
+    )
     t_build = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -89,9 +104,11 @@ def dry_run(cfg: CfgNode, ctx: DistContext, args) -> dict:
     if uses_memory(model):
         grads = _memory_step(model, cfg, batch, ctx.device)
     else:  # the start-up gradient check: raises naming parameters the loss does not reach
-        grads = {g: r["grad_norm"] for g, r in check_gradients(model, batch, ctx.device,
-                                                               bool(cfg.SOLVER.CHANNELS_LAST)).items()
-                 if r["trainable"]}
+        grads = {
+            g: r["grad_norm"]
+            for g, r in check_gradients(model, batch, ctx.device, bool(cfg.SOLVER.CHANNELS_LAST)).items()
+            if r["trainable"]
+        }
     t_step = time.perf_counter() - t2
 
     params = list(model.parameters())
@@ -101,23 +118,33 @@ def dry_run(cfg: CfgNode, ctx: DistContext, args) -> dict:
         "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
         "start_iteration": start_iter,
         "max_iter": int(cfg.SOLVER.MAX_ITER),
-        "train_samples": len(loader.batch_sampler.indices) if hasattr(loader.batch_sampler, "indices")
+        "train_samples": len(loader.batch_sampler.indices)
+        if hasattr(loader.batch_sampler, "indices")
         else len(loader.dataset),
         "test_samples": {name: len(test.dataset) for name, test in tests},
         "batch": describe_batch(batch),
         "grad_norms": grads,
-        "seconds": {"build": round(t_build, 2), "first_batch": round(t_batch, 2),
-                    "forward_backward": round(t_step, 2)},
+        "seconds": {"build": round(t_build, 2), "first_batch": round(t_batch, 2), "forward_backward": round(t_step, 2)},
         "memory": _peak_memory_mb(ctx.device),
         "config": cfg.dump(),
     }
     logger.info("dry run: effective config\n%s", report["config"])
-    logger.info("dry run: %s with %d parameters (%d trainable); starts at iteration %d of %d",
-                report["model"], report["parameters"], report["trainable_parameters"], start_iter, report["max_iter"])
+    logger.info(
+        "dry run: %s with %d parameters (%d trainable); starts at iteration %d of %d",
+        report["model"],
+        report["parameters"],
+        report["trainable_parameters"],
+        start_iter,
+        report["max_iter"],
+    )
     logger.info("dry run: %d training samples; test sets %s", report["train_samples"], report["test_samples"])
-    logger.info("dry run: first training batch\n%s",
-                "\n".join(f"  {k}: {v}" for k, v in report["batch"].items()))
-    logger.info("dry run: build %.1f s, first batch %.1f s, forward / backward %.1f s; peak memory %s",
-                t_build, t_batch, t_step, ", ".join(f"{k} {v:g}" for k, v in report["memory"].items()))
+    logger.info("dry run: first training batch\n%s", "\n".join(f"  {k}: {v}" for k, v in report["batch"].items()))
+    logger.info(
+        "dry run: build %.1f s, first batch %.1f s, forward / backward %.1f s; peak memory %s",
+        t_build,
+        t_batch,
+        t_step,
+        ", ".join(f"{k} {v:g}" for k, v in report["memory"].items()),
+    )
     logger.info("dry run passed: nothing was trained and no checkpoint written; drop --dry-run to train")
     return report

@@ -1,4 +1,5 @@
 """Early stopping on a validation metric: stop when it has not improved for ``patience`` evaluations."""
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,14 @@ class EarlyStoppingHook(HookBase):
     Must come after ``eval_hook`` in the trainer's hook list (it reads what that hook just computed).
     """
 
-    def __init__(self, metric: str, patience: int, eval_hook: EvalHook, checkpoint_hook: PeriodicCheckpointHook,
-                 min_delta: float = 0.0) -> None:
+    def __init__(
+        self,
+        metric: str,
+        patience: int,
+        eval_hook: EvalHook,
+        checkpoint_hook: PeriodicCheckpointHook,
+        min_delta: float = 0.0,
+    ) -> None:
         if patience < 1:
             raise ValueError(f"SOLVER.EARLY_STOP_PATIENCE must be >= 1 to stop early, got {patience}")
         self.metric, self.lower_is_better = parse_metric(metric)
@@ -46,8 +53,13 @@ class EarlyStoppingHook(HookBase):
             logger.warning("early stopping: %r is not among the evaluation results %s", self.metric, sorted(results))
             return
         if self.observe(float(results[self.metric])):
-            logger.info("Early stopping at iteration %d: %s has not improved on %.4f for %d evaluations",
-                        it, self.metric, self.best, self.patience)
+            logger.info(
+                "Early stopping at iteration %d: %s has not improved on %.4f for %d evaluations",
+                it,
+                self.metric,
+                self.best,
+                self.patience,
+            )
             self.checkpoint_hook.save("model_final")
             self.stopped_at = it
             self.trainer.max_iter = it

@@ -14,6 +14,7 @@ What it measures besides per-group AP (boxes are the ground truth, so AP is box-
   past seconds, for the boxes of a class (e.g. ``rest``), against what uniform attention over the valid entries
   would put there.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,16 +31,15 @@ from tqdm import tqdm
 from ..evaluation.ava import AvaColumns, frame_map
 from ..modeling.ia import ClipMemory
 from ..modeling.ia.inputs import memory_grid
+from ..modeling.ia.memory_pool import MemoryPool
 from ..modeling.roi_heads import PooledFeatures, ROIActionHead
 from ..structures.boxes import normalize_boxes
 from .ia_memory import MemorySettings
-from ..modeling.ia.memory_pool import MemoryPool
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureSet", "evaluate_head", "extract_feature_set", "identity_retrieval", "memory_attention",
-           "train_head"]
+__all__ = ["FeatureSet", "evaluate_head", "extract_feature_set", "identity_retrieval", "memory_attention", "train_head"]
 
 
 @dataclass
@@ -67,8 +67,9 @@ class FeatureSet:
         return len(self.video_ids)
 
     def pooled(self, clips: Sequence[int]) -> PooledFeatures:
-        return PooledFeatures([self.persons[i] for i in clips],
-                              None if self.objects is None else [self.objects[i] for i in clips])
+        return PooledFeatures(
+            [self.persons[i] for i in clips], None if self.objects is None else [self.objects[i] for i in clips]
+        )
 
     def memory_pool(self, settings: MemorySettings) -> MemoryPool:
         """A pool holding every clip's person features (what stage 1 of two-stage inference stores)."""
@@ -80,8 +81,9 @@ class FeatureSet:
         """A pool of the same keys holding each person's id as a one-wide feature (row order as
         :meth:`memory_pool`), so that memory windows of ids line up with windows of features."""
         pool = MemoryPool(dim=1)
-        pool.update(self.video_ids, self.timestamps,
-                    [torch.from_numpy(p.astype(np.float32))[:, None] for p in self.person_ids])
+        pool.update(
+            self.video_ids, self.timestamps, [torch.from_numpy(p.astype(np.float32))[:, None] for p in self.person_ids]
+        )
         return pool
 
     def with_identity_signal(self, strength: float, dims: int = 16, seed: int = 0) -> "FeatureSet":
@@ -99,23 +101,38 @@ class FeatureSet:
         directions = dict(zip(keys, codes @ basis.T * scale))
         persons = []
         for v, feats, ids in zip(self.video_ids, self.persons, self.person_ids):
-            signal = torch.stack([directions[(v, int(p))] if p >= 0 else feats.new_zeros(dim) for p in ids]) \
-                if len(ids) else feats.new_zeros(0, dim)
+            signal = (
+                torch.stack([directions[(v, int(p))] if p >= 0 else feats.new_zeros(dim) for p in ids])
+                if len(ids)
+                else feats.new_zeros(0, dim)
+            )
             persons.append(feats + signal)
-        return FeatureSet(list(self.video_ids), list(self.timestamps), persons, self.objects, self.labels,
-                          self.person_ids, self.boxes)
+        return FeatureSet(
+            list(self.video_ids), list(self.timestamps), persons, self.objects, self.labels, self.person_ids, self.boxes
+        )
 
     def state_dict(self) -> dict:
-        return {"video_ids": list(self.video_ids), "timestamps": list(self.timestamps), "persons": self.persons,
-                "objects": self.objects, "labels": self.labels,
-                "person_ids": [torch.from_numpy(p) for p in self.person_ids],
-                "boxes": [torch.from_numpy(b) for b in self.boxes]}
+        return {
+            "video_ids": list(self.video_ids),
+            "timestamps": list(self.timestamps),
+            "persons": self.persons,
+            "objects": self.objects,
+            "labels": self.labels,
+            "person_ids": [torch.from_numpy(p) for p in self.person_ids],
+            "boxes": [torch.from_numpy(b) for b in self.boxes],
+        }
 
     @classmethod
     def from_state_dict(cls, state: Mapping) -> "FeatureSet":
-        return cls(list(state["video_ids"]), [int(t) for t in state["timestamps"]], list(state["persons"]),
-                   None if state["objects"] is None else list(state["objects"]), list(state["labels"]),
-                   [p.numpy() for p in state["person_ids"]], [b.numpy() for b in state["boxes"]])
+        return cls(
+            list(state["video_ids"]),
+            [int(t) for t in state["timestamps"]],
+            list(state["persons"]),
+            None if state["objects"] is None else list(state["objects"]),
+            list(state["labels"]),
+            [p.numpy() for p in state["person_ids"]],
+            [b.numpy() for b in state["boxes"]],
+        )
 
 
 @torch.no_grad()
@@ -130,8 +147,9 @@ def extract_feature_set(model, data_loader, device: torch.device, desc: str = "f
         if batch.get("empty"):
             continue
         batch = batch_to_device(batch, device)
-        pooled = model.extract_features(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                                        objects=batch.get("objects")).to("cpu", torch.float32)
+        pooled = model.extract_features(
+            batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"], objects=batch.get("objects")
+        ).to("cpu", torch.float32)
         for k, index in enumerate(batch["indices"]):
             h, w = batch["image_sizes"][k]
             out.video_ids.append(str(batch["video_ids"][k]))
@@ -147,25 +165,42 @@ def extract_feature_set(model, data_loader, device: torch.device, desc: str = "f
     return out
 
 
-def _memory(pool: MemoryPool | None, features: FeatureSet, clips: Sequence[int], settings: MemorySettings | None,
-            mode: str, generator: torch.Generator | None = None) -> list[ClipMemory] | None:
+def _memory(
+    pool: MemoryPool | None,
+    features: FeatureSet,
+    clips: Sequence[int],
+    settings: MemorySettings | None,
+    mode: str,
+    generator: torch.Generator | None = None,
+) -> list[ClipMemory] | None:
     if pool is None or settings is None:
         return None
     if mode == "none":
         return [ClipMemory.empty(settings.dim) for _ in clips]
-    return pool.windows([features.video_ids[i] for i in clips], [features.timestamps[i] for i in clips],
-                        generator=generator, **settings.window_kwargs(online=mode == "online"))
+    return pool.windows(
+        [features.video_ids[i] for i in clips],
+        [features.timestamps[i] for i in clips],
+        generator=generator,
+        **settings.window_kwargs(online=mode == "online"),
+    )
 
 
-def train_head(head: ROIActionHead, features: FeatureSet, steps: int, clips_per_step: int, lr: float,
-               weight_decay: float, memory: MemorySettings | None = None, seed: int = 0,
-               log_period: int = 200) -> list[float]:
+def train_head(
+    head: ROIActionHead,
+    features: FeatureSet,
+    steps: int,
+    clips_per_step: int,
+    lr: float,
+    weight_decay: float,
+    memory: MemorySettings | None = None,
+    seed: int = 0,
+    log_period: int = 200,
+) -> list[float]:
     """AdamW on the head's parameters over random mini-batches of stored clips (memory: the stored persons of
     the neighbouring seconds, a random subset of a crowded second, as in training). Returns the loss of every
     step."""
     head.train()
-    optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=lr,
-                                  weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     pool = features.memory_pool(memory) if memory is not None else None
     generator = torch.Generator().manual_seed(seed)
     losses = []
@@ -179,15 +214,27 @@ def train_head(head: ROIActionHead, features: FeatureSet, steps: int, clips_per_
         optimizer.step()
         losses.append(loss.item())
         if log_period and (step + 1) % log_period == 0:
-            logger.info("head step %d/%d: loss %.4f (mean of the last %d: %.4f)", step + 1, steps, losses[-1],
-                        log_period, float(np.mean(losses[-log_period:])))
+            logger.info(
+                "head step %d/%d: loss %.4f (mean of the last %d: %.4f)",
+                step + 1,
+                steps,
+                losses[-1],
+                log_period,
+                float(np.mean(losses[-log_period:])),
+            )
     return losses
 
 
 @torch.no_grad()
-def evaluate_head(head: ROIActionHead, features: FeatureSet, eval_file_paths: Mapping[str, str],
-                  memory: MemorySettings | None = None, mode: str = "offline",
-                  class_groups: Mapping[str, Iterable[int]] | None = None, clips_per_batch: int = 32) -> dict:
+def evaluate_head(
+    head: ROIActionHead,
+    features: FeatureSet,
+    eval_file_paths: Mapping[str, str],
+    memory: MemorySettings | None = None,
+    mode: str = "offline",
+    class_groups: Mapping[str, Iterable[int]] | None = None,
+    clips_per_batch: int = 32,
+) -> dict:
     """Frame-mAP@0.5 of the head on the stored clips, the ground-truth boxes as detections (so box-level AP);
     ``mode``: ``offline`` / ``online`` / ``none`` memory. Returns :func:`frame_map`'s dict."""
     head.eval()
@@ -204,10 +251,16 @@ def evaluate_head(head: ROIActionHead, features: FeatureSet, eval_file_paths: Ma
             rows["boxes"].append(np.repeat(features.boxes[i], c, axis=0))
             rows["action_ids"].append(np.tile(np.arange(1, c + 1), n))
             rows["scores"].append(p.double().reshape(-1).numpy())
-    detections = AvaColumns(list(videos), *(np.concatenate(rows[k]) for k in
-                                            ("video_index", "timestamps", "boxes", "action_ids", "scores")))
-    return frame_map(eval_file_paths["csv_gt_file"], detections, eval_file_paths["labelmap_file"],
-                     eval_file_paths.get("exclusion_file") or None, class_groups=class_groups)
+    detections = AvaColumns(
+        list(videos), *(np.concatenate(rows[k]) for k in ("video_index", "timestamps", "boxes", "action_ids", "scores"))
+    )
+    return frame_map(
+        eval_file_paths["csv_gt_file"],
+        detections,
+        eval_file_paths["labelmap_file"],
+        eval_file_paths.get("exclusion_file") or None,
+        class_groups=class_groups,
+    )
 
 
 def identity_retrieval(features: FeatureSet, offsets: Iterable[int] = (1, 2, 3, 4)) -> dict[int, dict]:
@@ -238,8 +291,14 @@ def identity_retrieval(features: FeatureSet, offsets: Iterable[int] = (1, 2, 3, 
 
 
 @torch.no_grad()
-def memory_attention(head: ROIActionHead, features: FeatureSet, settings: MemorySettings, class_index: int,
-                     past: Sequence[int] = (2, 3, 4), clips_per_batch: int = 32) -> dict[str, dict]:
+def memory_attention(
+    head: ROIActionHead,
+    features: FeatureSet,
+    settings: MemorySettings,
+    class_index: int,
+    past: Sequence[int] = (2, 3, 4),
+    clips_per_batch: int = 32,
+) -> dict[str, dict]:
     """Attention of every memory block on the query person's own entries ``past`` seconds earlier, for the boxes
     labelled ``class_index`` (0-based), against uniform attention over the valid entries.
 
@@ -250,8 +309,10 @@ def memory_attention(head: ROIActionHead, features: FeatureSet, settings: Memory
     if not blocks:
         raise ValueError("memory_attention: the IA structure has no memory (M) blocks")
     captured: dict[str, tuple] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args, name=name: captured.__setitem__(name, args))
-             for name, m in blocks.items()]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args, name=name: captured.__setitem__(name, args))
+        for name, m in blocks.items()
+    ]
     pool, ids = features.memory_pool(settings), features.id_pool()
     current_slot = settings.length[0]
     own_slots = {current_slot - d // settings.rate for d in past if d % settings.rate == 0}
@@ -263,14 +324,23 @@ def memory_attention(head: ROIActionHead, features: FeatureSet, settings: Memory
             id_memory = _memory(ids, features, clips, settings, "offline")
             current_ids = [torch.from_numpy(features.person_ids[i].astype(np.float32))[:, None] for i in clips]
             num_slots = settings.length[0] + settings.length[1] + 1
-            id_grid, mask = memory_grid(id_memory, current_ids, num_slots, current_slot, settings.max_per_sec, 1,
-                                        random=False, like=torch.zeros(0))
+            id_grid, mask = memory_grid(
+                id_memory,
+                current_ids,
+                num_slots,
+                current_slot,
+                settings.max_per_sec,
+                1,
+                random=False,
+                like=torch.zeros(0),
+            )
             slot_of = torch.arange(id_grid.shape[1]) // settings.max_per_sec
             in_past = torch.tensor([int(s) in own_slots for s in slot_of])
             for name, block in blocks.items():
                 query, others, block_mask, layout = captured[name]
-                weights = block.attention_weights(query, others, block_mask if ia.settings.mask_padding else None,
-                                                  layout)  # [K, S]
+                weights = block.attention_weights(
+                    query, others, block_mask if ia.settings.mask_padding else None, layout
+                )  # [K, S]
                 for row, (clip_pos, a) in enumerate(zip(layout.clip_index.tolist(), layout.position.tolist())):
                     i = clips[clip_pos]
                     if features.labels[i][a, class_index] < 0.5:
@@ -283,6 +353,7 @@ def memory_attention(head: ROIActionHead, features: FeatureSet, settings: Memory
     finally:
         for h in hooks:
             h.remove()
-    return {name: {"boxes": n, "own_past": s / max(n, 1), "uniform_own_past": u / max(n, 1)}
-            for name, (n, s, u) in sums.items()}
-
+    return {
+        name: {"boxes": n, "own_past": s / max(n, 1), "uniform_own_past": u / max(n, 1)}
+        for name, (n, s, u) in sums.items()
+    }

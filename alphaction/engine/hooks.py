@@ -3,6 +3,7 @@
 Order matters: the runner puts the LR schedule first, then BN-statistics averaging (so checkpoints and
 evaluation see the same model on every rank), then checkpoints, evaluation and logging.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -80,10 +81,15 @@ class PeriodicCheckpointHook(HookBase):
     Weights that are no longer finite are never saved: the run stops with :class:`NonFiniteLossError` instead.
     """
 
-    def __init__(self, checkpointer, period: int, max_iter: int,
-                 extra_state: Callable[[], dict] | None = None,
-                 after_save: Callable[[dict], None] | None = None,
-                 reference_weight_max_abs: float | None = None) -> None:
+    def __init__(
+        self,
+        checkpointer,
+        period: int,
+        max_iter: int,
+        extra_state: Callable[[], dict] | None = None,
+        after_save: Callable[[dict], None] | None = None,
+        reference_weight_max_abs: float | None = None,
+    ) -> None:
         self.checkpointer, self.period, self.max_iter = checkpointer, period, max_iter
         self.extra_state = extra_state or dict
         self.after_save = after_save  # called with the saved extras once the checkpoint is on disk
@@ -100,11 +106,19 @@ class PeriodicCheckpointHook(HookBase):
 
         peak = weight_max_abs(self.checkpointer.model)
         if peak != peak or peak == float("inf"):
-            raise NonFiniteLossError(self.trainer.iter, {"largest |weight|": peak}, self.trainer.lr,
-                                     getattr(self.trainer, "last_indices", None), what="weights")
+            raise NonFiniteLossError(
+                self.trainer.iter,
+                {"largest |weight|": peak},
+                self.trainer.lr,
+                getattr(self.trainer, "last_indices", None),
+                what="weights",
+            )
         state = self.state()
-        state.update(weight_max_abs=peak, reference_weight_max_abs=float(self.reference or peak),
-                     loss=float(self.trainer.last_metrics.get("loss", float("nan"))))
+        state.update(
+            weight_max_abs=peak,
+            reference_weight_max_abs=float(self.reference or peak),
+            loss=float(self.trainer.last_metrics.get("loss", float("nan"))),
+        )
         self.checkpointer.save(name, **state)
         if self.after_save is not None:
             self.after_save(state)
@@ -125,8 +139,13 @@ class NonFiniteLossHook(HookBase):
     renamed ``diverged_model_XXXXXXX.pth``; without a checkpoint from before, ``last_checkpoint`` is removed so
     that a rerun starts from MODEL.WEIGHT. A rerun (with a lower SOLVER.BASE_LR) resumes from there."""
 
-    def __init__(self, checkpointer, output_dir: str, save: bool = True,
-                 reference_weight_max_abs: Callable[[], float | None] | None = None) -> None:
+    def __init__(
+        self,
+        checkpointer,
+        output_dir: str,
+        save: bool = True,
+        reference_weight_max_abs: Callable[[], float | None] | None = None,
+    ) -> None:
         self.checkpointer, self.output_dir, self.save_file = checkpointer, output_dir, save
         self.reference = reference_weight_max_abs or (lambda: None)
 
@@ -139,13 +158,31 @@ class NonFiniteLossHook(HookBase):
         if self.save_file:
             module = self.checkpointer.model
             module = module.module if hasattr(module, "module") else module
-            atomic_torch_save({"model": module.state_dict(), "iteration": exc.iteration, "losses": exc.losses,
-                          "lr": exc.lr, "indices": list(exc.indices or [])}, path)
+            atomic_torch_save(
+                {
+                    "model": module.state_dict(),
+                    "iteration": exc.iteration,
+                    "losses": exc.losses,
+                    "lr": exc.lr,
+                    "indices": list(exc.indices or []),
+                },
+                path,
+            )
             rollback = self._roll_back()
-        logger.error("Stopping: non-finite %s at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s. %s",
-                     exc.kind, exc.iteration, exc.losses, exc.lr, exc.indices, path, rollback)
-        exc.fix = (f"{rollback} Rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
-                   "value) or with SOLVER.CLIP_GRAD_NORM 10.").strip()
+        logger.error(
+            "Stopping: non-finite %s at iteration %d: %s, lr %.6g; clips %s. Debug checkpoint: %s. %s",
+            exc.kind,
+            exc.iteration,
+            exc.losses,
+            exc.lr,
+            exc.indices,
+            path,
+            rollback,
+        )
+        exc.fix = (
+            f"{rollback} Rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
+            "value) or with SOLVER.CLIP_GRAD_NORM 10."
+        ).strip()
 
     def _roll_back(self) -> str:
         """Point ``last_checkpoint`` at the newest checkpoint from before the divergence; say what was done."""
@@ -174,8 +211,10 @@ class NonFiniteLossHook(HookBase):
             return f"last_checkpoint now names {kept}, the newest checkpoint from before the divergence{moved}."
         _set_aside(bad)
         ck.set_last_checkpoint(None)
-        return ("No checkpoint from before the divergence: last_checkpoint was removed, so a rerun starts again "
-                "from MODEL.WEIGHT.")
+        return (
+            "No checkpoint from before the divergence: last_checkpoint was removed, so a rerun starts again "
+            "from MODEL.WEIGHT."
+        )
 
 
 def _set_aside(paths: list[str]) -> None:
@@ -211,9 +250,11 @@ class PreemptionHook(HookBase):
             ck = self.checkpoint_hook
             if not (ck.period > 0 and t.iter % ck.period == 0):  # not saved by the periodic hook just now
                 ck.save(f"model_{t.iter:07d}")
-            logger.warning("Received %s: saved the checkpoint at iteration %d and stopping; rerun the same "
-                           "command to continue", signal.Signals(self.received).name if self.received else
-                           "a stop signal on another rank", t.iter)
+            logger.warning(
+                "Received %s: saved the checkpoint at iteration %d and stopping; rerun the same command to continue",
+                signal.Signals(self.received).name if self.received else "a stop signal on another rank",
+                t.iter,
+            )
             raise TrainingInterrupted(t.iter)
 
     def after_train(self) -> None:
@@ -269,8 +310,14 @@ class BestCheckpoint:
         extra: returns more entries of the saved file (e.g. ``class_names``).
     """
 
-    def __init__(self, metric: str, model: torch.nn.Module, output_dir: str, save: bool = True,
-                 extra: Callable[[], dict] | None = None) -> None:
+    def __init__(
+        self,
+        metric: str,
+        model: torch.nn.Module,
+        output_dir: str,
+        save: bool = True,
+        extra: Callable[[], dict] | None = None,
+    ) -> None:
         self.metric, self.lower_is_better = parse_metric(metric)
         self.extra = extra
         self.model, self.path, self.save_file = model, os.path.join(output_dir, "model_best.pth"), save
@@ -286,8 +333,11 @@ class BestCheckpoint:
     def update(self, results: dict, iteration: int) -> bool:
         """Save when ``results[metric]`` beats the best so far; returns whether it did."""
         if self.metric not in results:
-            logger.warning("TEST.BEST_METRIC: %r is not among the evaluation results %s; model_best.pth not "
-                           "updated", self.metric, sorted(results))
+            logger.warning(
+                "TEST.BEST_METRIC: %r is not among the evaluation results %s; model_best.pth not updated",
+                self.metric,
+                sorted(results),
+            )
             return False
         value = float(results[self.metric])
         if not improves(value, self.best, self.lower_is_better):
@@ -295,7 +345,9 @@ class BestCheckpoint:
         self.best = value
         if self.save_file:
             info = {"iteration": iteration, "metric": self.metric, "value": value}
-            atomic_torch_save({"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path)
+            atomic_torch_save(
+                {"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path
+            )
             with open(self.path[:-4] + ".json", "w", encoding="utf-8") as f:
                 json.dump(info, f)
         logger.info("New best %s = %.4f at iteration %d: saved %s", self.metric, value, iteration, self.path)
@@ -340,12 +392,25 @@ class LoggerHook(HookBase):
         eta = datetime.timedelta(seconds=int(self.eta_seconds(it)))
         mem = max_memory_mb(t.device)
         skipped = getattr(t, "skipped_samples", 0)
-        logger.info("eta: %s  iter: %d/%d (%.0f%%)  %s  lr: %.6f  max mem: %.0f MB%s%s",
-                    eta, it, self.max_iter, 100.0 * it / max(self.max_iter, 1), self.meters, t.lr, mem,
-                    "" if t.device.type == "cuda" else " RSS",
-                    f"  skipped samples: {skipped}" if skipped else "")
-        record = {"iteration": it, "lr": t.lr, "eta_seconds": round(self.eta_seconds(it), 1), "max_mem_mb": mem,
-                  "skipped_samples": skipped}
+        logger.info(
+            "eta: %s  iter: %d/%d (%.0f%%)  %s  lr: %.6f  max mem: %.0f MB%s%s",
+            eta,
+            it,
+            self.max_iter,
+            100.0 * it / max(self.max_iter, 1),
+            self.meters,
+            t.lr,
+            mem,
+            "" if t.device.type == "cuda" else " RSS",
+            f"  skipped samples: {skipped}" if skipped else "",
+        )
+        record = {
+            "iteration": it,
+            "lr": t.lr,
+            "eta_seconds": round(self.eta_seconds(it), 1),
+            "max_mem_mb": mem,
+            "skipped_samples": skipped,
+        }
         record.update({name: m.median for name, m in self.meters.meters.items()})
         record.update({f"{name}_global_avg": m.global_avg for name, m in self.meters.meters.items()})
         if self.json_path:
@@ -361,7 +426,10 @@ class LoggerHook(HookBase):
     def after_train(self) -> None:
         skipped = getattr(self.trainer, "skipped_samples", 0)
         if skipped:
-            logger.warning("%d training samples could not be decoded and were skipped "
-                           "(DATALOADER.ON_BAD_SAMPLE skip); the log names each file", skipped)
+            logger.warning(
+                "%d training samples could not be decoded and were skipped "
+                "(DATALOADER.ON_BAD_SAMPLE skip); the log names each file",
+                skipped,
+            )
         if self.writer is not None:
             self.writer.flush()

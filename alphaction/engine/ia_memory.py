@@ -11,6 +11,7 @@ The pool is not put in every checkpoint (AlphAction did: gigabytes on AVA): it i
 ``memory_pool_XXXXXXX.pth`` right before the checkpoint of the same iteration, which records the file name; only
 the newest pool file is kept.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,9 +70,16 @@ def memory_settings(cfg: Any) -> MemorySettings:
         raise ValueError(f"MODEL.IA_STRUCTURE.MEMORY_RATE={ia.MEMORY_RATE}: must be >= 1 (seconds)")
     if int(ia.MEMORY_MAX_ENTRIES) < 0:
         raise ValueError(f"MODEL.IA_STRUCTURE.MEMORY_MAX_ENTRIES={ia.MEMORY_MAX_ENTRIES}: use 0 (unbounded) or more")
-    return MemorySettings(dim=int(ia.DIM_IN), length=(int(ia.LENGTH[0]), int(ia.LENGTH[1])), rate=int(ia.MEMORY_RATE),
-                          max_per_sec=int(ia.MAX_PER_SEC), penalty=bool(ia.PENALTY), half=bool(ia.MEMORY_HALF),
-                          max_entries=int(ia.MEMORY_MAX_ENTRIES) or None, test_mode=mode)
+    return MemorySettings(
+        dim=int(ia.DIM_IN),
+        length=(int(ia.LENGTH[0]), int(ia.LENGTH[1])),
+        rate=int(ia.MEMORY_RATE),
+        max_per_sec=int(ia.MAX_PER_SEC),
+        penalty=bool(ia.PENALTY),
+        half=bool(ia.MEMORY_HALF),
+        max_entries=int(ia.MEMORY_MAX_ENTRIES) or None,
+        test_mode=mode,
+    )
 
 
 class TrainingMemory:
@@ -91,8 +99,14 @@ class TrainingMemory:
     def fetch(self, batch: dict, device: torch.device) -> list[ClipMemory]:
         """The memory of every clip of a batch (``video_ids`` / ``timestamps`` lists), on ``device``."""
         current = self.last_loss if self.settings.penalty else None
-        return self.pool.windows(batch["video_ids"], batch["timestamps"], generator=torch.default_generator,
-                                 current_loss=current, device=device, **self.settings.window_kwargs())
+        return self.pool.windows(
+            batch["video_ids"],
+            batch["timestamps"],
+            generator=torch.default_generator,
+            current_loss=current,
+            device=device,
+            **self.settings.window_kwargs(),
+        )
 
     def store(self, video_ids: Sequence[Any], timestamps: Sequence[Any], persons: Sequence[Tensor]) -> None:
         """Keep one micro-batch's detached ``[n_i, D]`` person features until the step ends."""
@@ -115,8 +129,7 @@ class TrainingMemory:
     def save(self, output_dir: str, iteration: int) -> str:
         """Write ``memory_pool_<iteration>.pth`` (atomically) and return its file name."""
         name = self.file_name(iteration)
-        self.pool.save(os.path.join(output_dir, name), extra={"iteration": int(iteration),
-                                                               "last_loss": self.last_loss})
+        self.pool.save(os.path.join(output_dir, name), extra={"iteration": int(iteration), "last_loss": self.last_loss})
         return name
 
     @staticmethod
@@ -139,13 +152,20 @@ class TrainingMemory:
             return False
         path = os.path.join(folder, str(name))
         if not os.path.isfile(path):
-            logger.warning("The checkpoint names the memory pool %s, which does not exist: the IA memory starts "
-                           "empty (only the first steps see less memory)", path)
+            logger.warning(
+                "The checkpoint names the memory pool %s, which does not exist: the IA memory starts "
+                "empty (only the first steps see less memory)",
+                path,
+            )
             return False
         extra = self.pool.load(path)
         if int(extra.get("iteration", -1)) != int(extras.get("iteration", 0)):
-            logger.warning("%s was written at iteration %s, the checkpoint at %s", path, extra.get("iteration"),
-                           extras.get("iteration"))
+            logger.warning(
+                "%s was written at iteration %s, the checkpoint at %s",
+                path,
+                extra.get("iteration"),
+                extras.get("iteration"),
+            )
         self.last_loss = extra.get("last_loss")
         logger.info("Restored the IA memory pool from %s: %d (video, second) entries", path, len(self.pool))
         return True

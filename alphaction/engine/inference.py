@@ -1,4 +1,5 @@
 """Inference over a test loader: predictions -> columns (rounded as result.csv) -> result.csv + frame-mAP."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,11 @@ from tqdm import tqdm
 
 from ..evaluation.ava import AvaColumns, frame_map, require_groundtruth, write_csv
 from ..modeling.ia import ClipMemory
+from ..modeling.ia.memory_pool import MemoryPool
 from ..structures.boxes import output_boxes
 from ..utils import comm
 from ..utils.progress import bar_disable
 from .ia_memory import MemorySettings
-from ..modeling.ia.memory_pool import MemoryPool
 from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
@@ -34,14 +35,23 @@ class _Collector:
         self.parts = {"clip": [], "boxes": [], "action_ids": [], "scores": []}
         self.skipped = 0
 
-    def add(self, probs: Sequence, boxes: Sequence, image_sizes: Sequence, video_ids: Sequence, timestamps: Sequence,
-            indices: Sequence, keyframe_sizes: Sequence | None = None) -> None:
+    def add(
+        self,
+        probs: Sequence,
+        boxes: Sequence,
+        image_sizes: Sequence,
+        video_ids: Sequence,
+        timestamps: Sequence,
+        indices: Sequence,
+        keyframe_sizes: Sequence | None = None,
+    ) -> None:
         keyframe_sizes = keyframe_sizes or image_sizes
-        for p, clip_boxes, (h, w), key_size, vid, ts, index in zip(probs, boxes, image_sizes, keyframe_sizes,
-                                                                  video_ids, timestamps, indices):
+        for p, clip_boxes, (h, w), key_size, vid, ts, index in zip(
+            probs, boxes, image_sizes, keyframe_sizes, video_ids, timestamps, indices
+        ):
             norm = output_boxes(clip_boxes.float().cpu(), h, w, self.box_convention, key_size)
             p = p.float().cpu()
-            box_idx, cls = (p >= self.action_thresh).nonzero(as_tuple=True)   # row-major: box, then class
+            box_idx, cls = (p >= self.action_thresh).nonzero(as_tuple=True)  # row-major: box, then class
             self.parts["clip"].append(np.full(len(box_idx), len(self.clips["indices"]), dtype=np.int64))
             self.parts["boxes"].append(norm[box_idx].numpy())
             self.parts["action_ids"].append(cls.numpy().astype(np.int64) + 1)
@@ -75,8 +85,14 @@ def _batches(data_loader, collector: _Collector, device: torch.device, desc: str
 
 
 @torch.no_grad()
-def predict(model, data_loader, device: torch.device, action_thresh: float, desc: str = "inference",
-            memory: MemorySettings | None = None) -> dict:
+def predict(
+    model,
+    data_loader,
+    device: torch.device,
+    action_thresh: float,
+    desc: str = "inference",
+    memory: MemorySettings | None = None,
+) -> dict:
     """Run the model over ``data_loader``; returns this rank's predictions as arrays.
 
     ``{"indices": int64 [K], "video_ids": list[str] [K], "timestamps": int64 [K]}`` per clip (dataset index,
@@ -92,16 +108,23 @@ def predict(model, data_loader, device: torch.device, action_thresh: float, desc
     model.eval()
     out = _Collector(action_thresh, _box_convention(model))
     for batch in _batches(data_loader, out, device, desc):
-        probs = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                      objects=batch.get("objects"))
-        out.add(probs, batch["boxes"], batch["image_sizes"], batch["video_ids"], batch["timestamps"],
-                batch["indices"], batch.get("keyframe_sizes"))
+        probs = model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"], objects=batch.get("objects"))
+        out.add(
+            probs,
+            batch["boxes"],
+            batch["image_sizes"],
+            batch["video_ids"],
+            batch["timestamps"],
+            batch["indices"],
+            batch.get("keyframe_sizes"),
+        )
     return out.result()
 
 
 @torch.no_grad()
-def predict_with_memory(model, data_loader, device: torch.device, action_thresh: float, settings: MemorySettings,
-                        desc: str = "inference") -> dict:
+def predict_with_memory(
+    model, data_loader, device: torch.device, action_thresh: float, settings: MemorySettings, desc: str = "inference"
+) -> dict:
     """Two-stage inference of an IA model with memory blocks (AlphAction's, without rerunning the backbone).
 
     Stage 1 runs the backbone and ROI pooling over the whole loader, keeps every clip's pooled person and object
@@ -117,16 +140,27 @@ def predict_with_memory(model, data_loader, device: torch.device, action_thresh:
     pool = MemoryPool(None, settings.half, settings.dim)  # the whole test set: no eviction at test time
     stored = []
     for batch in _batches(data_loader, out, device, f"{desc} (1/2 features)"):
-        pooled = model.extract_features(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                                        objects=batch.get("objects"))
+        pooled = model.extract_features(
+            batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"], objects=batch.get("objects")
+        )
         pooled = pooled.to("cpu", torch.float32)
         pool.update(batch["video_ids"], batch["timestamps"], pooled.persons)
-        stored.append((pooled, [b.cpu() for b in batch["boxes"]], batch["image_sizes"], batch["video_ids"],
-                       batch["timestamps"], batch["indices"], batch.get("keyframe_sizes")))
+        stored.append(
+            (
+                pooled,
+                [b.cpu() for b in batch["boxes"]],
+                batch["image_sizes"],
+                batch["video_ids"],
+                batch["timestamps"],
+                batch["indices"],
+                batch.get("keyframe_sizes"),
+            )
+        )
     pool.sync(full=True)
     window = settings.window_kwargs(online=settings.test_mode == "online")
     for pooled, boxes, sizes, video_ids, timestamps, indices, keyframe_sizes in tqdm(
-            stored, desc=f"{desc} (2/2 memory)", disable=bar_disable(comm.is_main_process()), dynamic_ncols=True):
+        stored, desc=f"{desc} (2/2 memory)", disable=bar_disable(comm.is_main_process()), dynamic_ncols=True
+    ):
         if settings.test_mode == "none":  # what the memory adds: the M blocks see only the clip's own persons
             memory = [ClipMemory.empty(settings.dim, device=device) for _ in video_ids]
         else:
@@ -148,39 +182,55 @@ def merge_predictions(parts: Sequence[dict], dataset_size: Optional[int] = None)
     clip = np.concatenate([p["clip"] + off for p, off in zip(parts, clip_offset)])
     video_ids = [v for p in parts for v in p["video_ids"]]
     timestamps = np.concatenate([p["timestamps"] for p in parts])
-    unique, first = np.unique(indices, return_index=True)   # sorted by dataset index; first copy of each
+    unique, first = np.unique(indices, return_index=True)  # sorted by dataset index; first copy of each
     skipped = sum(int(p.get("num_skipped", 0)) for p in parts)
     if skipped:
-        logger.warning("%d clips could not be decoded and were skipped (DATALOADER.ON_BAD_SAMPLE skip): their "
-                       "ground truth counts as missed", skipped)
-    if dataset_size is not None and (len(unique) != dataset_size - skipped
-                                     or (not skipped and len(unique) and unique[-1] != dataset_size - 1)):
-        raise RuntimeError(f"gathered predictions cover {len(unique)} distinct clips of {dataset_size} "
-                           f"({skipped} skipped): the sampler lost clips; every dataset index must reach "
-                           "exactly one rank")
+        logger.warning(
+            "%d clips could not be decoded and were skipped (DATALOADER.ON_BAD_SAMPLE skip): their "
+            "ground truth counts as missed",
+            skipped,
+        )
+    if dataset_size is not None and (
+        len(unique) != dataset_size - skipped or (not skipped and len(unique) and unique[-1] != dataset_size - 1)
+    ):
+        raise RuntimeError(
+            f"gathered predictions cover {len(unique)} distinct clips of {dataset_size} "
+            f"({skipped} skipped): the sampler lost clips; every dataset index must reach "
+            "exactly one rank"
+        )
     if len(unique) != len(indices):
-        logger.warning("%d clips were predicted twice (a padding sampler); each is kept once",
-                       len(indices) - len(unique))
+        logger.warning(
+            "%d clips were predicted twice (a padding sampler); each is kept once", len(indices) - len(unique)
+        )
     clip_rank = np.full(len(indices), -1, dtype=np.int64)
     clip_rank[first] = np.arange(len(first))
     keep = np.flatnonzero(clip_rank[clip] >= 0)
-    order = keep[np.argsort(clip_rank[clip[keep]], kind="stable")]   # clip order, rows in order inside a clip
+    order = keep[np.argsort(clip_rank[clip[keep]], kind="stable")]  # clip order, rows in order inside a clip
     names = {}
     clip_video = np.array([names.setdefault(video_ids[i], len(names)) for i in first.tolist()], dtype=np.int64)
     row_clip = clip_rank[clip[order]]
     columns = AvaColumns(
-        list(names), clip_video[row_clip] if len(row_clip) else np.zeros(0, np.int64),
+        list(names),
+        clip_video[row_clip] if len(row_clip) else np.zeros(0, np.int64),
         timestamps[first][row_clip] if len(row_clip) else np.zeros(0, np.int64),
         np.concatenate([p["boxes"] for p in parts]).astype(np.float64)[order],
         np.concatenate([p["action_ids"] for p in parts])[order],
-        np.concatenate([p["scores"] for p in parts]).astype(np.float64)[order])
+        np.concatenate([p["scores"] for p in parts]).astype(np.float64)[order],
+    )
     return columns.rounded(5)
 
 
-def inference(model, data_loader, dataset_name: str, device: torch.device, output_folder: str,
-              eval_file_paths: dict, action_thresh: float,
-              class_groups: Optional[Mapping[str, Sequence[int]]] = None,
-              memory: MemorySettings | None = None) -> dict[str, float]:
+def inference(
+    model,
+    data_loader,
+    dataset_name: str,
+    device: torch.device,
+    output_folder: str,
+    eval_file_paths: dict,
+    action_thresh: float,
+    class_groups: Optional[Mapping[str, Sequence[int]]] = None,
+    memory: MemorySettings | None = None,
+) -> dict[str, float]:
     """Predict, gather to rank 0, write ``output_folder/result.csv`` and, when the dataset has evaluation
     files, compute frame-mAP@0.5 on the in-memory predictions (written to ``result.json``).
 
@@ -205,19 +255,38 @@ def inference(model, data_loader, dataset_name: str, device: torch.device, outpu
     if not eval_file_paths.get("csv_gt_file") or not eval_file_paths.get("labelmap_file"):
         logger.info("%s: no ground truth (eval_file_paths) in the catalog: skipping frame-mAP", dataset_name)
         return {}
-    res = frame_map(eval_file_paths["csv_gt_file"], detections, eval_file_paths["labelmap_file"],
-                    eval_file_paths.get("exclusion_file") or None, class_groups=class_groups)
+    res = frame_map(
+        eval_file_paths["csv_gt_file"],
+        detections,
+        eval_file_paths["labelmap_file"],
+        eval_file_paths.get("exclusion_file") or None,
+        class_groups=class_groups,
+    )
     require_groundtruth(res, eval_file_paths["csv_gt_file"])
-    lines = [f"{res['class_names'][i]:>30s}: {ap:.4f}" if not math.isnan(ap) else
-             f"{res['class_names'][i]:>30s}: n/a (no ground truth)" for i, ap in res["per_class"].items()]
+    lines = [
+        f"{res['class_names'][i]:>30s}: {ap:.4f}"
+        if not math.isnan(ap)
+        else f"{res['class_names'][i]:>30s}: n/a (no ground truth)"
+        for i, ap in res["per_class"].items()
+    ]
     logger.info("%s: per-class AP@0.5\n%s", dataset_name, "\n".join(lines))
     if res["group_mAP"]:
-        logger.info("%s: mAP@0.5 per class group: %s", dataset_name,
-                    ", ".join(f"{g} {v:.4f}" for g, v in res["group_mAP"].items()))
+        logger.info(
+            "%s: mAP@0.5 per class group: %s",
+            dataset_name,
+            ", ".join(f"{g} {v:.4f}" for g, v in res["group_mAP"].items()),
+        )
     logger.info("%s: frame-mAP@0.5 = %.4f", dataset_name, res["mAP"])
     metrics = {"mAP@0.5": res["mAP"]}
     metrics.update({f"mAP@0.5/{g}": v for g, v in res["group_mAP"].items()})
     with open(os.path.join(output_folder, "result.json"), "w", encoding="utf-8") as f:
-        json.dump({**metrics, "per_class_AP@0.5": {res["class_names"][i]: ap for i, ap in res["per_class"].items()},
-                   "num_gt": res["num_gt"]}, f, indent=2)
+        json.dump(
+            {
+                **metrics,
+                "per_class_AP@0.5": {res["class_names"][i]: ap for i, ap in res["per_class"].items()},
+                "num_gt": res["num_gt"],
+            },
+            f,
+            indent=2,
+        )
     return metrics

@@ -1,8 +1,10 @@
 """Clip-classification inference: view-averaged scores, metrics, and the files of ``OUTPUT_DIR/inference/<name>/``.
 
 Files: ``predictions.csv`` (sample, label, prediction, top-5 classes and scores), ``confusion_matrix.csv``
-and ``confusion_matrix.png`` (single-label; the image coloured by row-normalised counts) and ``metrics.json``; the per-class table goes to the log.
+and ``confusion_matrix.png`` (single-label; the image coloured by row-normalised counts) and ``metrics.json``;
+the per-class table goes to the log.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..evaluation.classification import (classification_metrics, multilabel_map, per_class_table,
-                                         write_confusion_csv)
+from ..evaluation.classification import classification_metrics, multilabel_map, per_class_table, write_confusion_csv
 from ..evaluation.confusion_image import write_confusion_png
 from ..utils import comm
 from ..utils.progress import bar_disable
@@ -26,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def clip_scores(model, slow: torch.Tensor, fast: torch.Tensor, views: int,
-                image_sizes: list[tuple[int, int]] | None = None) -> np.ndarray:
+def clip_scores(
+    model, slow: torch.Tensor, fast: torch.Tensor, views: int, image_sizes: list[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Probabilities of the samples of a batch, float64 ``[B, K]``: the mean over each sample's ``views``
     consecutive rows of ``slow [B*V, 3, T, H, W]`` / ``fast`` (clips x crops). The model is in eval mode.
 
@@ -45,7 +47,7 @@ def clip_scores(model, slow: torch.Tensor, fast: torch.Tensor, views: int,
         for size in dict.fromkeys(image_sizes):
             rows = [i for i, s in enumerate(image_sizes) if s == size]
             index = torch.tensor(rows, device=slow.device)
-            part = model(slow[index][..., :size[0], :size[1]], fast[index][..., :size[0], :size[1]]).float().cpu()
+            part = model(slow[index][..., : size[0], : size[1]], fast[index][..., : size[0], : size[1]]).float().cpu()
             if probs is None:
                 probs = part.new_zeros(len(image_sizes), part.shape[-1])
             probs[rows] = part
@@ -65,9 +67,12 @@ def predict_clips(model, data_loader, device: torch.device, desc: str = "inferen
         out["labels"].append(batch["labels"].cpu().numpy())
         out["indices"] += [int(i) for i in batch["indices"]]
         out["video_ids"] += [str(v) for v in batch["video_ids"]]
-    return {"indices": np.asarray(out["indices"], np.int64), "video_ids": out["video_ids"],
-            "scores": np.concatenate(out["scores"]) if out["scores"] else np.zeros((0, 0)),
-            "labels": np.concatenate(out["labels"]) if out["labels"] else np.zeros(0, np.int64)}
+    return {
+        "indices": np.asarray(out["indices"], np.int64),
+        "video_ids": out["video_ids"],
+        "scores": np.concatenate(out["scores"]) if out["scores"] else np.zeros((0, 0)),
+        "labels": np.concatenate(out["labels"]) if out["labels"] else np.zeros(0, np.int64),
+    }
 
 
 def merge_clip_predictions(parts: list[dict], dataset_size: int | None = None) -> dict:
@@ -78,9 +83,12 @@ def merge_clip_predictions(parts: list[dict], dataset_size: int | None = None) -
     if dataset_size is not None and len(unique) != dataset_size:
         raise RuntimeError(f"gathered predictions cover {len(unique)} of {dataset_size} samples")
     video_ids = [v for p in parts for v in p["video_ids"]]
-    return {"indices": unique, "video_ids": [video_ids[i] for i in first],
-            "scores": np.concatenate([p["scores"] for p in parts])[first],
-            "labels": np.concatenate([p["labels"] for p in parts])[first]}
+    return {
+        "indices": unique,
+        "video_ids": [video_ids[i] for i in first],
+        "scores": np.concatenate([p["scores"] for p in parts])[first],
+        "labels": np.concatenate([p["labels"] for p in parts])[first],
+    }
 
 
 def validation_loss(scores: np.ndarray, labels: np.ndarray, multi_label: bool) -> float:
@@ -96,15 +104,19 @@ def _write_predictions(path: str, preds: dict, class_names: list[str], multi_lab
     top = np.argsort(-preds["scores"], axis=1, kind="stable")[:, :k]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["sample", "label", "prediction"] + [c for i in range(k) for c in (f"top{i + 1}", f"score{i + 1}")])
+        writer.writerow(
+            ["sample", "label", "prediction"] + [c for i in range(k) for c in (f"top{i + 1}", f"score{i + 1}")]
+        )
         for vid, lab, row, scores in zip(preds["video_ids"], preds["labels"], top, preds["scores"]):
             label = ";".join(class_names[c] for c in np.flatnonzero(lab)) if multi_label else class_names[int(lab)]
-            writer.writerow([vid, label, class_names[row[0]]]
-                            + [v for c in row for v in (class_names[c], f"{scores[c]:.5f}")])
+            writer.writerow(
+                [vid, label, class_names[row[0]]] + [v for c in row for v in (class_names[c], f"{scores[c]:.5f}")]
+            )
 
 
-def inference_classification(model, data_loader, dataset_name: str, device: torch.device, output_folder: str,
-                             multi_label: bool = False) -> dict[str, float]:
+def inference_classification(
+    model, data_loader, dataset_name: str, device: torch.device, output_folder: str, multi_label: bool = False
+) -> dict[str, float]:
     """Predict, gather to rank 0, score and write the files. Returns the scalar metrics on rank 0 (``top1``,
     ``top5``, ``mean_class_accuracy``, ``{precision,recall,f1}_{macro,weighted}``, ``val_loss``; multi-label:
     ``mAP`` and ``val_loss``), ``{}`` elsewhere."""
@@ -131,13 +143,26 @@ def inference_classification(model, data_loader, dataset_name: str, device: torc
         metrics["val_loss"] = loss
         write_confusion_csv(os.path.join(output_folder, "confusion_matrix.csv"), res["confusion"], names)
         write_confusion_png(os.path.join(output_folder, "confusion_matrix.png"), res["confusion"], names)
-        extra = {"per_class": {n: {k: float(res["per_class"][k][i]) for k in ("precision", "recall", "f1", "support")}
-                               for i, n in enumerate(names)}}
+        extra = {
+            "per_class": {
+                n: {k: float(res["per_class"][k][i]) for k in ("precision", "recall", "f1", "support")}
+                for i, n in enumerate(names)
+            }
+        }
         logger.info("%s: per-class scores\n%s", dataset_name, per_class_table(res["per_class"], names))
-        logger.info("%s: top1 = %.4f, top5 = %.4f, mean class accuracy = %.4f, macro P/R/F1 = %.4f / %.4f / "
-                    "%.4f, weighted F1 = %.4f, val_loss = %.4f", dataset_name, metrics["top1"], metrics["top5"],
-                    metrics["mean_class_accuracy"], metrics["precision_macro"], metrics["recall_macro"],
-                    metrics["f1_macro"], metrics["f1_weighted"], loss)
+        logger.info(
+            "%s: top1 = %.4f, top5 = %.4f, mean class accuracy = %.4f, macro P/R/F1 = %.4f / %.4f / "
+            "%.4f, weighted F1 = %.4f, val_loss = %.4f",
+            dataset_name,
+            metrics["top1"],
+            metrics["top5"],
+            metrics["mean_class_accuracy"],
+            metrics["precision_macro"],
+            metrics["recall_macro"],
+            metrics["f1_macro"],
+            metrics["f1_weighted"],
+            loss,
+        )
     with open(os.path.join(output_folder, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump({**metrics, "num_samples": len(preds["indices"]), **extra}, f, indent=2)
     return metrics

@@ -5,6 +5,7 @@ MASTER_ADDR / MASTER_PORT in each process's environment, read by :func:`init_dis
 ``init_method="env://"``. :func:`launch_local` sets them itself (``torch.multiprocessing.spawn``), so a
 test or a notebook runs the exact code path torchrun does.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -47,8 +48,9 @@ def select_device(requested: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def init_distributed(requested_device: str = "", local_rank_arg: int | None = None,
-                     timeout_minutes: float = 30.0) -> DistContext:
+def init_distributed(
+    requested_device: str = "", local_rank_arg: int | None = None, timeout_minutes: float = 30.0
+) -> DistContext:
     """Read RANK / LOCAL_RANK / WORLD_SIZE (torchrun, also for multi-node; the old launcher's
     ``--local_rank`` / ``--local-rank`` argument when LOCAL_RANK is unset) and start the process group:
     NCCL when this rank runs on a GPU, gloo on the CPU."""
@@ -61,15 +63,23 @@ def init_distributed(requested_device: str = "", local_rank_arg: int | None = No
     if world_size > 1 and not dist.is_initialized():
         for var in ("MASTER_ADDR", "MASTER_PORT"):
             if var not in os.environ:
-                raise RuntimeError(f"WORLD_SIZE={world_size} but {var} is not set: start the job with torchrun "
-                                   "(it sets both) or export MASTER_ADDR / MASTER_PORT on every node")
+                raise RuntimeError(
+                    f"WORLD_SIZE={world_size} but {var} is not set: start the job with torchrun "
+                    "(it sets both) or export MASTER_ADDR / MASTER_PORT on every node"
+                )
         if device.type == "cuda":
             torch.cuda.set_device(device)
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(minutes=timeout_minutes))
-        logger.info("Process group: %s, rank %d of %d (local rank %d) on %s", backend, rank, world_size,
-                    local_rank, device)
+        dist.init_process_group(
+            backend=backend,
+            init_method="env://",
+            rank=rank,
+            world_size=world_size,
+            timeout=datetime.timedelta(minutes=timeout_minutes),
+        )
+        logger.info(
+            "Process group: %s, rank %d of %d (local rank %d) on %s", backend, rank, world_size, local_rank, device
+        )
     return DistContext(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
 
 
@@ -87,8 +97,14 @@ def free_port() -> int:
 
 
 def _spawned(local_rank: int, world_size: int, port: int, fn: Callable, args: tuple) -> None:
-    os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(world_size),
-                      LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(local_rank),
+        LOCAL_RANK=str(local_rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_WORLD_SIZE=str(world_size),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     try:
         fn(*args)
     finally:

@@ -1,4 +1,5 @@
 """What train_net.py and test_net.py do, as functions (so tests and tools can call them in-process)."""
+
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
 from ..data.build import build_test_datasets, build_train_dataset, loader_rng_state, set_loader_rng_state
+from ..data.labels import class_names
 from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
@@ -19,12 +21,20 @@ from ..utils.errors import ConfigValueError
 from ..utils.seed import get_rng_state, set_rng_state
 from .defaults import write_config
 from .early_stopping import EarlyStoppingHook
-from .hooks import (BestCheckpoint, BNStatsSyncHook, EvalHook, LoggerHook, LRSchedulerHook, NonFiniteLossHook,
-                    PeriodicCheckpointHook, PreemptionHook, parse_metric)
+from .hooks import (
+    BestCheckpoint,
+    BNStatsSyncHook,
+    EvalHook,
+    LoggerHook,
+    LRSchedulerHook,
+    NonFiniteLossHook,
+    PeriodicCheckpointHook,
+    PreemptionHook,
+    parse_metric,
+)
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .inference import inference
 from .inference_cls import inference_classification
-from ..data.labels import class_names
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer
@@ -43,22 +53,36 @@ def run_test(cfg: CfgNode, model, ctx: DistContext, test_datasets: list | None =
     run evaluates more than once: built once, not at each evaluation); results under
     OUTPUT_DIR/inference/<dataset>/."""
     results = {}
-    loaders = build_data_loader(cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size,
-                                test_datasets=test_datasets)
+    loaders = build_data_loader(
+        cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size, test_datasets=test_datasets
+    )
     module = model.module if hasattr(model, "module") else model
     if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier":
         for name, loader in loaders:
-            results[name] = inference_classification(module, loader, name, ctx.device,
-                                                     os.path.join(cfg.OUTPUT_DIR, "inference", name),
-                                                     multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL))
+            results[name] = inference_classification(
+                module,
+                loader,
+                name,
+                ctx.device,
+                os.path.join(cfg.OUTPUT_DIR, "inference", name),
+                multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL),
+            )
         return results
     groups = report_class_groups(cfg)
     memory = memory_settings(cfg) if uses_memory(module) else None
     for name, loader in loaders:
         eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
-        results[name] = inference(module, loader, name, ctx.device,
-                                  os.path.join(cfg.OUTPUT_DIR, "inference", name), eval_paths,
-                                  cfg.TEST.ACTION_THRESH, class_groups=groups, memory=memory)
+        results[name] = inference(
+            module,
+            loader,
+            name,
+            ctx.device,
+            os.path.join(cfg.OUTPUT_DIR, "inference", name),
+            eval_paths,
+            cfg.TEST.ACTION_THRESH,
+            class_groups=groups,
+            memory=memory,
+        )
     return results
 
 
@@ -67,8 +91,9 @@ def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
     the head's pose / object / person-interaction groups (its logit order) when that is empty."""
     if not cfg.TEST.CLASS_GROUPS:
         head = cfg.MODEL.ROI_ACTION_HEAD
-        return class_groups_from_counts(head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES,
-                                        head.NUM_PERSON_INTERACTION_CLASSES)
+        return class_groups_from_counts(
+            head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES, head.NUM_PERSON_INTERACTION_CLASSES
+        )
     groups = {}
     for entry in cfg.TEST.CLASS_GROUPS:
         name, sep, spec = str(entry).partition(":")
@@ -80,15 +105,19 @@ def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
         except ValueError:
             ids = []
         if not sep or not name.strip() or not ids or name.strip() in groups:
-            raise ConfigValueError(f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
-                             "'1-5,7' (action ids of the label map)")
+            raise ConfigValueError(
+                f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
+                "'1-5,7' (action ids of the label map)"
+            )
         outside = [i for i in ids if not 1 <= i <= cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES]
         if outside:
-            raise ConfigValueError(f"TEST.CLASS_GROUPS entry {entry!r} names action ids {outside}, outside the head's "
-                                   f"1..{cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES)",
-                                   where="config key TEST.CLASS_GROUPS",
-                                   fix="give groups of the head's action ids, or TEST.CLASS_GROUPS '()' to report "
-                                       "the head's pose / object / interaction groups")
+            raise ConfigValueError(
+                f"TEST.CLASS_GROUPS entry {entry!r} names action ids {outside}, outside the head's "
+                f"1..{cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES)",
+                where="config key TEST.CLASS_GROUPS",
+                fix="give groups of the head's action ids, or TEST.CLASS_GROUPS '()' to report "
+                "the head's pose / object / interaction groups",
+            )
         groups[name.strip()] = tuple(ids)
     return groups
 
@@ -111,15 +140,16 @@ def prepare_model(cfg: CfgNode, model: torch.nn.Module, ctx: DistContext) -> tor
         # buffers are not broadcast every forward: trainable-BN statistics are averaged by BNStatsSyncHook, and
         # frozen-BN buffers are equal on every rank from the start
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-            broadcast_buffers=False)
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None, broadcast_buffers=False
+        )
     return model
 
 
 def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, dict]:
     """Build, (re)load, train and (unless skipped) test. Returns the model and the final test results.
 
-    Raises :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current iteration is saved).
+    Raises :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current
+    iteration is saved).
     """
     if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size
         dataset, subset = build_train_dataset(cfg)
@@ -128,13 +158,21 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
-    checkpointer = Checkpointer(model, optimizer, scheduler, cfg.OUTPUT_DIR, save_to_disk=ctx.rank == 0,
-                                head_prefixes=head_prefixes(model), keep_last=s.CHECKPOINT_KEEP,
-                                addon_prefixes=tuple(getattr(model, "addon_prefixes", ())))
+    checkpointer = Checkpointer(
+        model,
+        optimizer,
+        scheduler,
+        cfg.OUTPUT_DIR,
+        save_to_disk=ctx.rank == 0,
+        head_prefixes=head_prefixes(model),
+        keep_last=s.CHECKPOINT_KEEP,
+        addon_prefixes=tuple(getattr(model, "addon_prefixes", ())),
+    )
     # the folder of the checkpoint that is loaded: where the memory pool file it names lies
     loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
-    extras = checkpointer.resume_or_load(cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head,
-                                         adjust_lr=getattr(args, "adjust_lr", False))
+    extras = checkpointer.resume_or_load(
+        cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head, adjust_lr=getattr(args, "adjust_lr", False)
+    )
     if ctx.rank == 0:  # the run starts for real: record what it runs with (not before: a failed load keeps the old)
         logger.info("Merged config written to %s", write_config(cfg, cfg.OUTPUT_DIR))
     start_iter = int(extras.get("iteration", 0))
@@ -167,11 +205,16 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         if memory is not None and ctx.rank == 0:
             TrainingMemory.prune(cfg.OUTPUT_DIR, state["memory_pool"])
 
-    checkpoint_hook = PeriodicCheckpointHook(checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save,
-                                             extras.get("reference_weight_max_abs"))
-    hooks = [LRSchedulerHook(scheduler), BNStatsSyncHook(raw_model), checkpoint_hook,
-             PreemptionHook(checkpoint_hook),
-             NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0, lambda: checkpoint_hook.reference)]
+    checkpoint_hook = PeriodicCheckpointHook(
+        checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save, extras.get("reference_weight_max_abs")
+    )
+    hooks = [
+        LRSchedulerHook(scheduler),
+        BNStatsSyncHook(raw_model),
+        checkpoint_hook,
+        PreemptionHook(checkpoint_hook),
+        NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0, lambda: checkpoint_hook.reference),
+    ]
     best, best_metric = None, ""
     if cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST:
         # the metric of the first test dataset: "top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" -> "-<...>/val_loss"
@@ -179,18 +222,26 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         best_metric = f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
         best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=class_name_state)
     if not args.skip_val_in_train and cfg.DATASETS.TEST:
+
         def evaluate():
             flat = _flat(run_test(cfg, model, ctx, test_sets))
             if best is not None and ctx.rank == 0:
                 best.update(flat, checkpoint_hook.trainer.iter)
             return flat
+
         eval_hook = EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer)
         hooks.append(eval_hook)
         if s.EARLY_STOP_PATIENCE and best_metric:
-            hooks.append(EarlyStoppingHook(best_metric, s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook,
-                                           s.EARLY_STOP_MIN_DELTA))
-    hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer,
-                            os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None))
+            hooks.append(
+                EarlyStoppingHook(
+                    best_metric, s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook, s.EARLY_STOP_MIN_DELTA
+                )
+            )
+    hooks.append(
+        LoggerHook(
+            s.LOG_PERIOD, s.MAX_ITER, writer, os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None
+        )
+    )
     test_sets = None
     if not (args.skip_val_in_train and args.skip_final_test):
         # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
@@ -200,16 +251,33 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
             report_class_groups(cfg)
     try:
         if start_iter < s.MAX_ITER:
-            loader = build_data_loader(cfg, is_train=True, start_iter=start_iter, rank=ctx.rank,
-                                       world_size=ctx.world_size, seed=args.seed)
-            trainer = Trainer(model, optimizer, loader, ctx.device, s.MAX_ITER, start_iter, hooks, amp=_amp(s.AMP),
-                              grad_accum_steps=s.GRAD_ACCUM_STEPS, clip_grad_norm=s.CLIP_GRAD_NORM,
-                              channels_last=s.CHANNELS_LAST, memory=memory)
+            loader = build_data_loader(
+                cfg, is_train=True, start_iter=start_iter, rank=ctx.rank, world_size=ctx.world_size, seed=args.seed
+            )
+            trainer = Trainer(
+                model,
+                optimizer,
+                loader,
+                ctx.device,
+                s.MAX_ITER,
+                start_iter,
+                hooks,
+                amp=_amp(s.AMP),
+                grad_accum_steps=s.GRAD_ACCUM_STEPS,
+                clip_grad_norm=s.CLIP_GRAD_NORM,
+                channels_last=s.CHANNELS_LAST,
+                memory=memory,
+            )
             if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
                 subset = getattr(loader.batch_sampler, "indices", None)  # DATASETS.TRAIN_SUBSET: check its samples
                 first = None if subset is None else subset[:2].tolist()
-                check_gradients(raw_model, sanity_check_batch(loader.dataset, loader.collate_fn, indices=first),
-                                ctx.device, s.CHANNELS_LAST, trainer._autocast)
+                check_gradients(
+                    raw_model,
+                    sanity_check_batch(loader.dataset, loader.collate_fn, indices=first),
+                    ctx.device,
+                    s.CHANNELS_LAST,
+                    trainer._autocast,
+                )
             trainer.load_state_dict(extras)
             _restore_rng(extras, loader, ctx)
             trainer.train()
@@ -246,14 +314,22 @@ def _restore_rng(extras: dict, loader, ctx: DistContext) -> None:
     if not rngs:
         return
     if len(rngs) != ctx.world_size:
-        logger.warning("The checkpoint holds RNG states of %d ranks, this run has %d: random streams restart "
-                       "(the data order still resumes exactly)", len(rngs), ctx.world_size)
+        logger.warning(
+            "The checkpoint holds RNG states of %d ranks, this run has %d: random streams restart "
+            "(the data order still resumes exactly)",
+            len(rngs),
+            ctx.world_size,
+        )
         return
     set_rng_state(rngs[ctx.rank])
     restored = set_loader_rng_state(loader, data[ctx.rank] if data else None)
-    logger.info("Restored the RNG states of iteration %d%s", int(extras.get("iteration", 0)),
-                " and the data augmentation stream" if restored else
-                " (with DATALOADER.NUM_WORKERS > 0 the augmentation stream restarts from a new seed)")
+    logger.info(
+        "Restored the RNG states of iteration %d%s",
+        int(extras.get("iteration", 0)),
+        " and the data augmentation stream"
+        if restored
+        else " (with DATALOADER.NUM_WORKERS > 0 the augmentation stream restarts from a new seed)",
+    )
 
 
 def load_for_test(cfg: CfgNode, ctx: DistContext) -> torch.nn.Module:
@@ -265,6 +341,8 @@ def load_for_test(cfg: CfgNode, ctx: DistContext) -> torch.nn.Module:
     if weight:
         checkpointer.load(weight, transfer=True, purpose="test")
     else:
-        logger.warning("MODEL.WEIGHT is empty and %s has no last_checkpoint: testing an untrained "
-                       "(randomly initialised) model", cfg.OUTPUT_DIR)
+        logger.warning(
+            "MODEL.WEIGHT is empty and %s has no last_checkpoint: testing an untrained (randomly initialised) model",
+            cfg.OUTPUT_DIR,
+        )
     return model

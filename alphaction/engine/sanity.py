@@ -5,6 +5,7 @@ for hours without an error; this check finds them in seconds. It runs on the unw
 back everything it touched (gradients, BatchNorm statistics, the global and the dataset RNG streams), so
 the training that follows is the same as without it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,13 @@ def group_grad_norms(model: nn.Module) -> dict[str, float]:
     return {g: math.sqrt(v) for g, v in squares.items()}
 
 
-def check_gradients(model: nn.Module, batch: dict, device: torch.device, channels_last: bool = False,
-                    autocast: Callable[[], contextlib.AbstractContextManager] | None = None) -> dict[str, dict]:
+def check_gradients(
+    model: nn.Module,
+    batch: dict,
+    device: torch.device,
+    channels_last: bool = False,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+) -> dict[str, dict]:
     """Forward and backward ``batch`` (a collated training batch) through ``model`` in train mode.
 
     Returns:
@@ -71,7 +77,8 @@ def check_gradients(model: nn.Module, batch: dict, device: torch.device, channel
             raise GradientCheckError(
                 f"start-up gradient check: the training loss ({', '.join(loss_dict)}) does not depend on any "
                 "trainable parameter (the head's output is detached or every parameter is frozen); fix the "
-                "model / SOLVER.FREEZE_STAGES, or set SOLVER.SANITY_CHECK False to skip this check")
+                "model / SOLVER.FREEZE_STAGES, or set SOLVER.SANITY_CHECK False to skip this check"
+            )
         loss.backward()
         report: dict[str, dict] = {}
         missing: list[str] = []
@@ -98,13 +105,17 @@ def check_gradients(model: nn.Module, batch: dict, device: torch.device, channel
         by_group: dict[str, list[str]] = {}
         for name in missing:
             by_group.setdefault(parameter_group(name), []).append(name)
-        lines = [f"{g}: {len(ns)} of {report[g]['trainable']} trainable tensor(s), e.g. {', '.join(ns[:3])}"
-                 for g, ns in by_group.items()]
+        lines = [
+            f"{g}: {len(ns)} of {report[g]['trainable']} trainable tensor(s), e.g. {', '.join(ns[:3])}"
+            for g, ns in by_group.items()
+        ]
         raise GradientCheckError(
             f"start-up gradient check: {len(missing)} trainable parameter tensor(s) get no gradient from the loss:\n  "
-            + "\n  ".join(lines) + "\nThe forward does not use them (a detached tensor or an unused branch). Use "
+            + "\n  ".join(lines)
+            + "\nThe forward does not use them (a detached tensor or an unused branch). Use "
             "them, freeze them (SOLVER.FREEZE_STAGES, requires_grad False), or set SOLVER.SANITY_CHECK False to "
-            "skip this check")
+            "skip this check"
+        )
     return report
 
 
@@ -114,8 +125,9 @@ def _log_report(report: dict[str, dict]) -> None:
     for g, r in report.items():
         norm = "frozen" if r["trainable"] == 0 else f"{r['grad_norm']:.4g}"
         rows.append(f"{g:<{width}}  {r['trainable']:>9}  {r['frozen']:>6}  {norm:>10}")
-    logger.info("start-up gradient check (one forward / backward) passed; gradient L2 norm per stage:\n%s",
-                "\n".join(rows))
+    logger.info(
+        "start-up gradient check (one forward / backward) passed; gradient L2 norm per stage:\n%s", "\n".join(rows)
+    )
 
 
 def sanity_check_batch(dataset, collate_fn, num_samples: int = 2, indices: Sequence[int] | None = None) -> dict:
@@ -138,8 +150,10 @@ def sanity_check_batch(dataset, collate_fn, num_samples: int = 2, indices: Seque
             if len(good) == num_samples:
                 break
         if not good:
-            raise RuntimeError("sanity check: the first samples of the training set are all unreadable; fix the "
-                               "data (tools/validate_dataset.py) or set SOLVER.SANITY_CHECK False")
+            raise RuntimeError(
+                "sanity check: the first samples of the training set are all unreadable; fix the "
+                "data (tools/validate_dataset.py) or set SOLVER.SANITY_CHECK False"
+            )
         return collate_fn(good)
     finally:
         for d, state in zip(parts, saved):

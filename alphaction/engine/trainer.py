@@ -1,4 +1,5 @@
 """The training loop: data -> forward -> loss -> backward -> step. Everything else is a hook."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,11 @@ def batch_to_device(batch: dict, device: torch.device, channels_last: bool = Fal
         if key in batch:
             value = batch[key]
             # classification batches hold labels as one tensor, detection batches as a list per clip
-            out[key] = value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else \
-                [t.to(device, non_blocking=True) for t in value]
+            out[key] = (
+                value.to(device, non_blocking=True)
+                if isinstance(value, torch.Tensor)
+                else [t.to(device, non_blocking=True) for t in value]
+            )
     return out
 
 
@@ -41,10 +45,24 @@ def model_losses(model, batch: dict, memory=None):
     """
     if "boxes" in batch:
         if memory is not None:
-            return model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"], labels=batch["labels"],
-                         objects=batch.get("objects"), memory=memory, return_features=True)
-        return model(batch["slow"], batch["fast"], batch["boxes"], batch["image_sizes"],
-                     labels=batch["labels"], objects=batch.get("objects"))
+            return model(
+                batch["slow"],
+                batch["fast"],
+                batch["boxes"],
+                batch["image_sizes"],
+                labels=batch["labels"],
+                objects=batch.get("objects"),
+                memory=memory,
+                return_features=True,
+            )
+        return model(
+            batch["slow"],
+            batch["fast"],
+            batch["boxes"],
+            batch["image_sizes"],
+            labels=batch["labels"],
+            objects=batch.get("objects"),
+        )
     return model(batch["slow"], batch["fast"], labels=batch["labels"])
 
 
@@ -74,11 +92,13 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
     def __init__(self, iteration: int, losses: dict[str, float], lr: float, indices=None, what: str = "loss") -> None:
         self.iteration, self.losses, self.lr, self.indices, self.kind = iteration, losses, lr, indices, what
-        super().__init__(f"non-finite {what} at iteration {iteration}: {losses}, lr {lr:.6g}"
-                         + (f", clips {indices}" if indices is not None else ""),
-                         fix="rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
-                             "value) or SOLVER.CLIP_GRAD_NORM 10: it resumes from the last checkpoint before the "
-                             "divergence")
+        super().__init__(
+            f"non-finite {what} at iteration {iteration}: {losses}, lr {lr:.6g}"
+            + (f", clips {indices}" if indices is not None else ""),
+            fix="rerun the same command with a lower SOLVER.BASE_LR (the schedule follows the new "
+            "value) or SOLVER.CLIP_GRAD_NORM 10: it resumes from the last checkpoint before the "
+            "divergence",
+        )
 
 
 class Trainer:
@@ -96,10 +116,21 @@ class Trainer:
             fetched before every forward, fed with the step's person features after the optimizer step.
     """
 
-    def __init__(self, model, optimizer, data_loader: Iterable, device: torch.device, max_iter: int,
-                 start_iter: int = 0, hooks: list[HookBase] | None = None, amp: str = "off",
-                 grad_accum_steps: int = 1, clip_grad_norm: float = 0.0, channels_last: bool = False,
-                 memory=None) -> None:
+    def __init__(
+        self,
+        model,
+        optimizer,
+        data_loader: Iterable,
+        device: torch.device,
+        max_iter: int,
+        start_iter: int = 0,
+        hooks: list[HookBase] | None = None,
+        amp: str = "off",
+        grad_accum_steps: int = 1,
+        clip_grad_norm: float = 0.0,
+        channels_last: bool = False,
+        memory=None,
+    ) -> None:
         if amp not in AMP_DTYPES:
             raise ValueError(f"SOLVER.AMP: unknown mode {amp!r}; use one of {sorted(AMP_DTYPES)}")
         if grad_accum_steps < 1:
@@ -171,12 +202,14 @@ class Trainer:
             self.last_indices += [int(i) for i in batch.get("indices", [])]
             self.skipped_samples += int(batch.get("num_skipped", 0))  # DATALOADER.ON_BAD_SAMPLE skip
             if batch.get("empty"):  # no clip left to train on: stopping beats a rank silently out of step
-                raise RuntimeError(f"iteration {self.iter}: every clip of the batch failed to decode "
-                                   f"(DATALOADER.ON_BAD_SAMPLE skip): " + "; ".join(batch["errors"]))
+                raise RuntimeError(
+                    f"iteration {self.iter}: every clip of the batch failed to decode "
+                    f"(DATALOADER.ON_BAD_SAMPLE skip): " + "; ".join(batch["errors"])
+                )
             batch = batch_to_device(batch, self.device, self.channels_last)
             # DDP all-reduces gradients on every backward; only the last micro-batch needs it
             sync = micro == n - 1 or not hasattr(self.model, "no_sync")
-            with (contextlib.nullcontext() if sync else self.model.no_sync()):
+            with contextlib.nullcontext() if sync else self.model.no_sync():
                 with self._autocast():
                     if self.memory is not None:
                         loss_dict, pooled = model_losses(self.model, batch, self.memory.fetch(batch, self.device))

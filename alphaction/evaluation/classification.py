@@ -6,6 +6,7 @@ predictions has precision 0 and one with no samples recall 0 (``zero_division=0`
 classes that occur in the labels or the predictions; weighted averages weight each class by its support.
 All values are fractions in ``[0, 1]``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,15 +15,24 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "per_class_scores", "topk_accuracy", "classification_metrics",
-           "average_precision", "multilabel_map", "per_class_table", "write_confusion_csv"]
+__all__ = [
+    "confusion_matrix",
+    "per_class_scores",
+    "topk_accuracy",
+    "classification_metrics",
+    "average_precision",
+    "multilabel_map",
+    "per_class_table",
+    "write_confusion_csv",
+]
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
     """int64 ``[K, K]``: entry ``(t, p)`` counts samples of true class ``t`` predicted as ``p``."""
     labels, preds = np.asarray(labels, np.int64), np.asarray(preds, np.int64)
     return np.bincount(labels * num_classes + preds, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes)
+        num_classes, num_classes
+    )
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -68,8 +78,11 @@ def classification_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
     present = (pc["support"] > 0) | (pc["predicted"] > 0)
     support = pc["support"].astype(np.float64)
     total = support.sum()
-    out = {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
-           "mean_class_accuracy": float(pc["recall"][pc["support"] > 0].mean()) if total else float("nan")}
+    out = {
+        "top1": topk_accuracy(scores, labels, 1),
+        "top5": topk_accuracy(scores, labels, 5),
+        "mean_class_accuracy": float(pc["recall"][pc["support"] > 0].mean()) if total else float("nan"),
+    }
     for name in ("precision", "recall", "f1"):
         out[f"{name}_macro"] = float(pc[name][present].mean()) if present.any() else float("nan")
         out[f"{name}_weighted"] = float((pc[name] * support).sum() / total) if total else float("nan")
@@ -105,8 +118,10 @@ def per_class_table(per_class: dict, class_names: Sequence[str]) -> str:
     width = max([len("class")] + [len(n) for n in class_names])
     lines = [f"{'class':>{width}s}  precision  recall      f1  support"]
     for i, name in enumerate(class_names):
-        lines.append(f"{name:>{width}s}  {per_class['precision'][i]:9.4f}  {per_class['recall'][i]:6.4f}  "
-                     f"{per_class['f1'][i]:6.4f}  {int(per_class['support'][i]):7d}")
+        lines.append(
+            f"{name:>{width}s}  {per_class['precision'][i]:9.4f}  {per_class['recall'][i]:6.4f}  "
+            f"{per_class['f1'][i]:6.4f}  {int(per_class['support'][i]):7d}"
+        )
     return "\n".join(lines)
 
 

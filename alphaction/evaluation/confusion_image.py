@@ -11,6 +11,7 @@ the top band "predicted"; then ``label_px`` for the class names (row names left 
 above it, reading bottom-up); then the grid, whose top-left corner is ``(TITLE_PX + label_px,
 TITLE_PX + label_px)``. Names too long for ``label_px`` are shortened with "..".
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,17 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["TITLE_PX", "MARGIN_PX", "LOW_BGR", "HIGH_BGR", "default_cell_size", "row_normalised",
-           "cell_color", "draw_confusion_matrix", "write_confusion_png"]
+__all__ = [
+    "TITLE_PX",
+    "MARGIN_PX",
+    "LOW_BGR",
+    "HIGH_BGR",
+    "default_cell_size",
+    "row_normalised",
+    "cell_color",
+    "draw_confusion_matrix",
+    "write_confusion_png",
+]
 
 TITLE_PX = 24  # band for the axis titles ("true" on the left, "predicted" on top)
 MARGIN_PX = 8  # blank border right of and below the grid
@@ -70,8 +80,7 @@ def _count_scale(max_count: int, cell: int) -> float:
     return scale
 
 
-def draw_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], cell: int = 0,
-                          label_px: int = 120) -> np.ndarray:
+def draw_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], cell: int = 0, label_px: int = 120) -> np.ndarray:
     """uint8 BGR image ``[S, S, 3]`` of ``cm`` (int ``[K, K]``, rows true), ``S`` as in the module docstring.
 
     Args:
@@ -95,7 +104,7 @@ def draw_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], cell: int 
     for t in range(k):
         for p in range(k):
             y0, x0 = origin + t * cell, origin + p * cell
-            img[y0:y0 + cell, x0:x0 + cell] = cell_color(norm[t, p])
+            img[y0 : y0 + cell, x0 : x0 + cell] = cell_color(norm[t, p])
             if cell >= 16:
                 ink = (0, 0, 0) if norm[t, p] < 0.5 else (255, 255, 255)
                 _put_centred(img, str(int(cm[t, p])), x0 + cell // 2, y0 + cell // 2, scale, ink)
@@ -104,8 +113,16 @@ def draw_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], cell: int 
     for t, name in enumerate(class_names):
         text = _fit_text(str(name), label_px - 6, _NAME_SCALE)
         (w, h), _ = cv2.getTextSize(text, _FONT, _NAME_SCALE, 1)
-        cv2.putText(img, text, (origin - 4 - w, origin + t * cell + cell // 2 + h // 2), _FONT, _NAME_SCALE,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            text,
+            (origin - 4 - w, origin + t * cell + cell // 2 + h // 2),
+            _FONT,
+            _NAME_SCALE,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     # column names: drawn left-aligned on a strip (one row per class), then turned a quarter counter-clockwise so
     # they read bottom-up and start next to the grid
     strip = np.full((k * cell, label_px, 3), 255, np.uint8)
@@ -113,17 +130,18 @@ def draw_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], cell: int 
         text = _fit_text(str(name), label_px - 6, _NAME_SCALE)
         h = cv2.getTextSize(text, _FONT, _NAME_SCALE, 1)[0][1]
         cv2.putText(strip, text, (4, p * cell + cell // 2 + h // 2), _FONT, _NAME_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
-    img[TITLE_PX:origin, origin:origin + k * cell] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    img[TITLE_PX:origin, origin : origin + k * cell] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
     # axis titles
     _put_centred(img, "predicted", origin + k * cell // 2, TITLE_PX // 2, 0.5, (0, 0, 0))
     title = np.full((TITLE_PX, k * cell, 3), 255, np.uint8)
     _put_centred(title, "true", k * cell // 2, TITLE_PX // 2, 0.5, (0, 0, 0))
-    img[origin:origin + k * cell, :TITLE_PX] = cv2.rotate(title, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    img[origin : origin + k * cell, :TITLE_PX] = cv2.rotate(title, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return img
 
 
-def write_confusion_png(path: str, cm: np.ndarray, class_names: Sequence[str], cell: int = 0,
-                        label_px: int = 120) -> None:
+def write_confusion_png(
+    path: str, cm: np.ndarray, class_names: Sequence[str], cell: int = 0, label_px: int = 120
+) -> None:
     """:func:`draw_confusion_matrix` written to ``path`` (PNG)."""
     img = draw_confusion_matrix(cm, class_names, cell, label_px)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

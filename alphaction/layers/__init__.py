@@ -1,4 +1,5 @@
 """Building blocks below the models: frozen batch norm, 3-D ROI pooling over torchvision, focal losses."""
+
 from __future__ import annotations
 
 from .focal_loss import sigmoid_focal_loss, softmax_focal_loss

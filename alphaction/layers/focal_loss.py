@@ -1,4 +1,5 @@
 """Focal losses used by the ROI action head (AlphAction's recipe, without custom CUDA kernels)."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -16,8 +17,9 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
-def softmax_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, alpha: float = -1.0,
-                       reduction: str = "sum") -> Tensor:
+def softmax_focal_loss(
+    logits: Tensor, target: Tensor, gamma: float = 2.0, alpha: float = -1.0, reduction: str = "sum"
+) -> Tensor:
     """Single-label focal loss ``-alpha_t * (1 - p_t)^gamma * log(p_t)`` with ``p = softmax(logits)``.
 
     Args:
@@ -36,15 +38,15 @@ def softmax_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, alpha
     return _reduce(loss, reduction)
 
 
-def sigmoid_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: float = -1.0,
-                       reduction: str = "none") -> Tensor:
+def sigmoid_focal_loss(
+    logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: float = -1.0, reduction: str = "none"
+) -> Tensor:
     """Multi-label focal loss per element (``torchvision.ops.sigmoid_focal_loss``).
 
     ``alpha < 0`` disables the positive/negative weighting (AlphAction's setting); ``gamma = 0`` and
     ``alpha < 0`` give binary cross-entropy with logits.
     """
-    return _tv_sigmoid_focal_loss(logits, targets.to(logits.dtype), alpha=alpha, gamma=gamma,
-                                  reduction=reduction)
+    return _tv_sigmoid_focal_loss(logits, targets.to(logits.dtype), alpha=alpha, gamma=gamma, reduction=reduction)
 
 
 __all__ = ["softmax_focal_loss", "sigmoid_focal_loss"]

@@ -1,4 +1,5 @@
 """Batch norm with fixed statistics and affine terms (AlphAction's ``FrozenBatchNorm3d``)."""
+
 from __future__ import annotations
 
 import torch
@@ -29,12 +30,14 @@ class FrozenBatchNorm3d(nn.Module):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return x * scale.view(shape).to(x.dtype) + shift.view(shape).to(x.dtype)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # checkpoints of a trainable nn.BatchNorm3d carry this counter; it means nothing here
         state_dict.pop(prefix + "num_batches_tracked", None)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"

@@ -5,6 +5,7 @@ wrong values, so every call here goes through :func:`_pool_2d`, which insists on
 handled by averaging it away before pooling (``mean_before_pooler=True``, what every AlphAction config
 does) or by folding it into the batch, pooling every frame and averaging afterwards.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,19 +28,20 @@ def boxes_to_rois(boxes: list[Tensor], dtype: torch.dtype | None = None) -> Tens
     return torch.cat(rows, dim=0)
 
 
-def _pool_2d(features: Tensor, rois: Tensor, pooler_type: str, output_size: int, spatial_scale: float,
-             sampling_ratio: int) -> Tensor:
-    assert features.dim() == 4, (
-        f"torchvision ROI ops need [N, C, H, W] features, got shape {tuple(features.shape)}"
-    )
+def _pool_2d(
+    features: Tensor, rois: Tensor, pooler_type: str, output_size: int, spatial_scale: float, sampling_ratio: int
+) -> Tensor:
+    assert features.dim() == 4, f"torchvision ROI ops need [N, C, H, W] features, got shape {tuple(features.shape)}"
     if pooler_type == "align3d":
         # aligned=False: AlphAction's legacy ROIAlign (no half-pixel offset, rois forced to >= 1x1)
-        return roi_align(features, rois, output_size, spatial_scale=spatial_scale,
-                         sampling_ratio=sampling_ratio, aligned=False)
+        return roi_align(
+            features, rois, output_size, spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, aligned=False
+        )
     if pooler_type == "pooling3d":
         return roi_pool(features, rois, output_size, spatial_scale=spatial_scale)
-    raise ValueError(f"pooler_type must be one of {POOLER_TYPES}, got {pooler_type!r} "
-                     "(MODEL.ROI_ACTION_HEAD.POOLER_TYPE)")
+    raise ValueError(
+        f"pooler_type must be one of {POOLER_TYPES}, got {pooler_type!r} (MODEL.ROI_ACTION_HEAD.POOLER_TYPE)"
+    )
 
 
 def pool_rois_3d(

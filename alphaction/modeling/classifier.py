@@ -1,4 +1,5 @@
 """``ClipClassifier``: SlowFast backbone + clip head (one label, or a multi-hot vector, per clip)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -51,8 +52,14 @@ class ClipClassifier(nn.Module):
     # --no-head leaves these out of MODEL.WEIGHT: the class-specific linear layer
     head_prefixes: tuple[str, ...] = ("head.",)
 
-    def __init__(self, backbone: SlowFast, head: ClipHead, multi_label: bool = False,
-                 class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        backbone: SlowFast,
+        head: ClipHead,
+        multi_label: bool = False,
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -78,14 +85,17 @@ class ClipClassifier(nn.Module):
         logits = logits.float()
         if self.multi_label:
             if labels.dim() != 2 or labels.shape != logits.shape:
-                raise ValueError(f"ClipClassifier (multi-label): labels of shape {tuple(labels.shape)}, expected "
-                                 f"{tuple(logits.shape)} multi-hot")
+                raise ValueError(
+                    f"ClipClassifier (multi-label): labels of shape {tuple(labels.shape)}, expected "
+                    f"{tuple(logits.shape)} multi-hot"
+                )
             return F.binary_cross_entropy_with_logits(logits, labels.float(), weight=self.class_weights)
         if labels.dim() != 1:
-            raise ValueError(f"ClipClassifier: labels of shape {tuple(labels.shape)}, expected [B] class indices "
-                             "(set MODEL.CLIP_HEAD.MULTI_LABEL True for multi-hot labels)")
-        return F.cross_entropy(logits, labels.long(), weight=self.class_weights,
-                               label_smoothing=self.label_smoothing)
+            raise ValueError(
+                f"ClipClassifier: labels of shape {tuple(labels.shape)}, expected [B] class indices "
+                "(set MODEL.CLIP_HEAD.MULTI_LABEL True for multi-hot labels)"
+            )
+        return F.cross_entropy(logits, labels.long(), weight=self.class_weights, label_smoothing=self.label_smoothing)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)

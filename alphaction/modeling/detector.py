@@ -1,4 +1,5 @@
 """``ActionDetector``: SlowFast backbone + ROI action head (with AlphAction's IA module when configured)."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -47,22 +48,43 @@ class ActionDetector(nn.Module):
         if len(boxes) != slow.shape[0]:
             raise ValueError(f"ActionDetector: {len(boxes)} box tensors for a batch of {slow.shape[0]} clips")
 
-    def forward(self, slow: Tensor, fast: Tensor, boxes: list[Tensor], image_sizes: list[tuple[int, int]],
-                labels: list[Tensor] | None = None, objects: list[Tensor] | None = None,
-                memory: list[ClipMemory] | None = None, return_features: bool = False):
+    def forward(
+        self,
+        slow: Tensor,
+        fast: Tensor,
+        boxes: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        labels: list[Tensor] | None = None,
+        objects: list[Tensor] | None = None,
+        memory: list[ClipMemory] | None = None,
+        return_features: bool = False,
+    ):
         self._check_batch(slow, boxes)
         features = self.backbone(slow, fast)
-        return self.roi_heads["action"](features, list(boxes), list(image_sizes), labels,
-                                        objects=None if objects is None else list(objects),
-                                        memory=memory, return_features=return_features)
+        return self.roi_heads["action"](
+            features,
+            list(boxes),
+            list(image_sizes),
+            labels,
+            objects=None if objects is None else list(objects),
+            memory=memory,
+            return_features=return_features,
+        )
 
-    def extract_features(self, slow: Tensor, fast: Tensor, boxes: list[Tensor], image_sizes: list[tuple[int, int]],
-                         objects: list[Tensor] | None = None) -> PooledFeatures:
+    def extract_features(
+        self,
+        slow: Tensor,
+        fast: Tensor,
+        boxes: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        objects: list[Tensor] | None = None,
+    ) -> PooledFeatures:
         """Stage 1: pooled person features of the (widened) test boxes and object features, per clip."""
         self._check_batch(slow, boxes)
         features = self.backbone(slow, fast)
-        return self.roi_heads["action"].extract_features(features, list(boxes), list(image_sizes),
-                                                         None if objects is None else list(objects))
+        return self.roi_heads["action"].extract_features(
+            features, list(boxes), list(image_sizes), None if objects is None else list(objects)
+        )
 
     def predict_from_features(self, pooled: PooledFeatures, memory: list[ClipMemory] | None = None) -> list[Tensor]:
         """Stage 2: per-clip ``[N_i, NUM_CLASSES]`` probabilities from stage-1 features and memory."""

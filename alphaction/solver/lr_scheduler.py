@@ -1,4 +1,5 @@
 """Iteration-based learning-rate schedules (stepped once per iteration)."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ def warmup_factor(it: int, warmup_iters: int, warmup_factor: float, method: str)
 class WarmupMultiStepLR(LRScheduler):
     """``base_lr * warmup(it) * gamma ** (number of steps <= it)``."""
 
-    def __init__(self, optimizer, steps, gamma=0.1, warmup_factor=1 / 3, warmup_iters=500,
-                 warmup_method="linear", last_epoch=-1):
+    def __init__(
+        self, optimizer, steps, gamma=0.1, warmup_factor=1 / 3, warmup_iters=500, warmup_method="linear", last_epoch=-1
+    ):
         if list(steps) != sorted(steps):
             raise ConfigValueError(f"SOLVER.STEPS must be increasing, got {steps}")
         self.steps, self.gamma = list(steps), gamma
@@ -42,8 +44,9 @@ class WarmupMultiStepLR(LRScheduler):
 class WarmupCosineLR(LRScheduler):
     """Half-period cosine from base_lr to 0 over ``max_iter``, after the warmup (AlphAction's half_period_cosine)."""
 
-    def __init__(self, optimizer, max_iter, warmup_factor=1 / 3, warmup_iters=500, warmup_method="linear",
-                 last_epoch=-1):
+    def __init__(
+        self, optimizer, max_iter, warmup_factor=1 / 3, warmup_iters=500, warmup_method="linear", last_epoch=-1
+    ):
         self.max_iter = max_iter
         self.warmup = (warmup_iters, warmup_factor, warmup_method)
         super().__init__(optimizer, last_epoch)

@@ -8,6 +8,7 @@ SlowFast stages stop training (PySlowFast numbering: stage 1 = both stems + ``Tc
 ``res_nl{k-1}`` of both pathways + ``Tconv{k}``). Frozen stages keep updating BN running statistics unless
 MODEL.BACKBONE.FROZEN_BN is set.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,10 @@ def freeze_stages(model: nn.Module, num_stages: int) -> int:
             p.requires_grad_(False)
             frozen += 1
     if num_stages and not frozen:
-        raise ConfigValueError(f"SOLVER.FREEZE_STAGES {num_stages}: no parameter starts with {prefixes[:2]}...; the model "
-                         "has no SlowFast backbone under 'backbone.'")
+        raise ConfigValueError(
+            f"SOLVER.FREEZE_STAGES {num_stages}: no parameter starts with {prefixes[:2]}...; the model "
+            "has no SlowFast backbone under 'backbone.'"
+        )
     return frozen
 
 
@@ -83,15 +86,23 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """The optimizer over ``model``'s trainable parameters; freezes SOLVER.FREEZE_STAGES stages first."""
     s = cfg.SOLVER
     if s.FREEZE_STAGES:
-        logger.info("SOLVER.FREEZE_STAGES %d: %d parameter tensors frozen", s.FREEZE_STAGES,
-                    freeze_stages(model, s.FREEZE_STAGES))
+        logger.info(
+            "SOLVER.FREEZE_STAGES %d: %d parameter tensors frozen",
+            s.FREEZE_STAGES,
+            freeze_stages(model, s.FREEZE_STAGES),
+        )
     special = {}
     if s.IA_LR_FACTOR != 1.0:
         special["ia_structure"] = s.IA_LR_FACTOR
     if s.BACKBONE_LR_FACTOR != 1.0:
         special["backbone."] = s.BACKBONE_LR_FACTOR
     groups = make_param_groups(
-        model, s.BASE_LR, s.WEIGHT_DECAY, s.BIAS_LR_FACTOR, s.WEIGHT_DECAY_BIAS, s.WEIGHT_DECAY_BN,
+        model,
+        s.BASE_LR,
+        s.WEIGHT_DECAY,
+        s.BIAS_LR_FACTOR,
+        s.WEIGHT_DECAY_BIAS,
+        s.WEIGHT_DECAY_BN,
         special_lr=special or None,
     )
     if s.OPTIMIZER == "SGD":

@@ -1,4 +1,5 @@
 """The linear scaling rule: a schedule tuned for one global batch, rescaled for another."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,9 @@ from ..config.generate import scale_schedule
 logger = logging.getLogger(__name__)
 
 
-def scaled_schedule(base_lr: float, steps: tuple[int, ...], max_iter: int, warmup_iters: int,
-                    batch: int, reference_batch: int = 16) -> dict:
+def scaled_schedule(
+    base_lr: float, steps: tuple[int, ...], max_iter: int, warmup_iters: int, batch: int, reference_batch: int = 16
+) -> dict:
     """Goyal et al.'s rule (as AlphAction's and SlowFast's guides apply it): with ``k = batch / reference_batch``
     the learning rate is multiplied by ``k`` and every iteration count divided by ``k`` (rounded to the nearest
     integer, at least 1 for a non-zero count), so the run sees the same number of clips at each lr.
@@ -29,17 +31,22 @@ def apply_scaling_rule(cfg):
     s = cfg.SOLVER
     if not s.SCALE_LR_WITH_BATCH:
         return cfg
-    new = scaled_schedule(s.BASE_LR, tuple(s.STEPS), s.MAX_ITER, s.WARMUP_ITERS, s.VIDEOS_PER_BATCH,
-                          s.REFERENCE_VIDEOS_PER_BATCH)
+    new = scaled_schedule(
+        s.BASE_LR, tuple(s.STEPS), s.MAX_ITER, s.WARMUP_ITERS, s.VIDEOS_PER_BATCH, s.REFERENCE_VIDEOS_PER_BATCH
+    )
     out = cfg.clone()
     out.defrost()
     before = {k: s[k] for k in ("BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS")}
     for key in before:
         out.SOLVER[key] = new[key]
     out.SOLVER.SCALE_LR_WITH_BATCH = False
-    logger.info("SOLVER.SCALE_LR_WITH_BATCH: global batch %d / reference %d = x%g -> %s",
-                s.VIDEOS_PER_BATCH, s.REFERENCE_VIDEOS_PER_BATCH, new["factor"],
-                ", ".join(f"{k} {before[k]} -> {new[k]}" for k in before))
+    logger.info(
+        "SOLVER.SCALE_LR_WITH_BATCH: global batch %d / reference %d = x%g -> %s",
+        s.VIDEOS_PER_BATCH,
+        s.REFERENCE_VIDEOS_PER_BATCH,
+        new["factor"],
+        ", ".join(f"{k} {before[k]} -> {new[k]}" for k in before),
+    )
     if cfg.is_frozen():
         out.freeze()
     return out

@@ -9,6 +9,7 @@
   ``W - x - 1``, and a box written to an AVA CSV gets its ``+1`` back before normalising. AlphAction's released
   weights were trained and scored this way; the ROI pooling itself takes the boxes as they are either way.
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,8 +56,13 @@ def denormalize_boxes(boxes: Tensor, height: float, width: float) -> Tensor:
     return scale_boxes(boxes, width, height)
 
 
-def output_boxes(boxes: Tensor, height: float, width: float, convention: str = "continuous",
-                 keyframe_size: tuple[float, float] | None = None) -> Tensor:
+def output_boxes(
+    boxes: Tensor,
+    height: float,
+    width: float,
+    convention: str = "continuous",
+    keyframe_size: tuple[float, float] | None = None,
+) -> Tensor:
     """Boxes on the ``width x height`` network input -> normalised ``[0, 1]`` boxes as an AVA CSV holds them.
 
     ``"alphaction"`` adds back the one pixel of the keyframe (``keyframe_size = (height, width)`` of the annotated
@@ -97,8 +103,12 @@ def box_area(boxes: Tensor, convention: str = "continuous") -> Tensor:
     return (boxes[:, 2] - boxes[:, 0] + off).clamp(min=0) * (boxes[:, 3] - boxes[:, 1] + off).clamp(min=0)
 
 
-def jitter_fractions(num_boxes: int, ratios: tuple[float, float, float, float],
-                     generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def jitter_fractions(
+    num_boxes: int,
+    ratios: tuple[float, float, float, float],
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """``[N, 4]`` random side moves as fractions of the box size, for :func:`apply_box_jitter`.
 
     With ``ratios = (a, b, c, d)``: x1 moves by ``U(-a, c)``, y1 by ``U(-b, d)``, x2 by ``U(-c, a)``, y2 by
@@ -112,8 +122,9 @@ def jitter_fractions(num_boxes: int, ratios: tuple[float, float, float, float],
     return low + u * (high - low)
 
 
-def apply_box_jitter(boxes: Tensor, fractions: Tensor, height: float, width: float,
-                     convention: str = "continuous") -> Tensor:
+def apply_box_jitter(
+    boxes: Tensor, fractions: Tensor, height: float, width: float, convention: str = "continuous"
+) -> Tensor:
     """Move each side by ``fractions`` ``[N, 4]`` of the box's width / height, then keep the box on the image.
 
     ``"continuous"``: clip to ``[0, W] x [0, H]`` and keep at least one pixel (``x2 >= min(x1 + 1, W)``).
@@ -151,8 +162,9 @@ def jitter_boxes(
     return apply_box_jitter(boxes, frac.to(boxes.device), height, width, convention)
 
 
-def extend_boxes(boxes: Tensor, scale: tuple[float, float], height: float, width: float,
-                 convention: str = "continuous") -> Tensor:
+def extend_boxes(
+    boxes: Tensor, scale: tuple[float, float], height: float, width: float, convention: str = "continuous"
+) -> Tensor:
     """Widen boxes by ``scale[0]`` of their width and ``scale[1]`` of their height in total (half per side),
     clipped to the image (AlphAction's test-time ``extend``; ``"alphaction"``: width ``x2 - x1 + 1``, clipped
     to ``[0, W - 1]``, and no box is dropped)."""

@@ -1,4 +1,5 @@
 """Small helpers over ``torch.distributed`` that also work without it (a single process)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,9 +76,13 @@ def average_bn_running_stats(module: torch.nn.Module) -> int:
     """
     if get_world_size() == 1:
         return 0
-    tensors = [t for m in module.modules()
-               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-               for t in (m.running_mean, m.running_var) if t is not None]
+    tensors = [
+        t
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        for t in (m.running_mean, m.running_var)
+        if t is not None
+    ]
     if not tensors:
         return 0
     flat = torch.cat([t.detach().float().reshape(-1) for t in tensors])
@@ -86,7 +91,7 @@ def average_bn_running_stats(module: torch.nn.Module) -> int:
     offset = 0
     for t in tensors:
         n = t.numel()
-        t.copy_(flat[offset:offset + n].view_as(t).to(t.dtype))
+        t.copy_(flat[offset : offset + n].view_as(t).to(t.dtype))
         offset += n
     return len(tensors)
 

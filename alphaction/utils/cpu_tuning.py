@@ -6,6 +6,7 @@ at once; ``mmap_max=0`` keeps them on the heap and a high ``trim_threshold`` sto
 step reuses the pages of the last one (measured in ``tools/benchmark_cpu_defaults.py``). The settings are read
 only at process start, so :func:`reexec_with_allocator_tunables` re-executes the command once with them.
 """
+
 from __future__ import annotations
 
 import glob

@@ -8,6 +8,7 @@ Every exception a user can cause by what they give (a file, a value, a flag) der
 (the package's error classes: config, checkpoint, dataset, video, evaluation files). Anything else is a bug and
 keeps its traceback. ``--debug`` on any command (or ``ALPHACTION_DEBUG=1``) shows the traceback of user errors too.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,13 @@ class ConfigValueError(UserError, ValueError):
     """A config key holds a value out of its range or of the wrong type (``where``, or the message, names it)."""
 
     def __init__(self, what: str, fix: str = "", where: str = "") -> None:
-        super().__init__(what, fix or "change the config key named above, in the config file or as KEY VALUE on the "
-                                      "command line (alphaction/config/defaults.py documents every key)", where)
+        super().__init__(
+            what,
+            fix
+            or "change the config key named above, in the config file or as KEY VALUE on the "
+            "command line (alphaction/config/defaults.py documents every key)",
+            where,
+        )
 
 
 class InputFileError(UserError, ValueError):

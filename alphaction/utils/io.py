@@ -1,4 +1,5 @@
 """Files that are never seen half-written: one writer for every file a run or a tool must not leave broken."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,9 @@ __all__ = ["atomic_write", "atomic_write_text", "atomic_torch_save"]
 
 
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None,
-                 fsync: bool = False) -> Iterator[IO]:
+def atomic_write(
+    path: str, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None, fsync: bool = False
+) -> Iterator[IO]:
     """Open a temporary file next to ``path``; when the block ends without an exception it is flushed (and
     ``fsync``-ed when asked: checkpoints) and renamed to ``path``, otherwise removed. Readers of ``path`` see the
     old file or the whole new one, never a part; the folder is created when missing.

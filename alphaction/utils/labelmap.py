@@ -1,5 +1,6 @@
 """AVA label maps (``.pbtxt``): read without protobuf. Used by the evaluator and by the data layer (checking
 that concatenated training sets share their classes)."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,8 @@ def _bad(path: str, line, what: str) -> InputFileError:
 
 # One token of the text protobuf: a block opening `label {`, a closing brace, a `key: value` field, or a comment.
 _PBTXT_TOKEN = re.compile(
-    r'(?P<open>\w+)\s*\{|(?P<close>\})|(?P<key>\w+)\s*:\s*(?P<value>"(?:[^"\\\n]|\\.)*"|[^\s{}"]+)|#[^\n]*')
+    r'(?P<open>\w+)\s*\{|(?P<close>\})|(?P<key>\w+)\s*:\s*(?P<value>"(?:[^"\\\n]|\\.)*"|[^\s{}"]+)|#[^\n]*'
+)
 
 
 def read_labelmap(path: PathLike) -> dict[int, str]:
@@ -50,21 +52,30 @@ def class_layout(path: PathLike) -> tuple[int, tuple[int, int, int] | None]:
     labelmap, types = _parse(path)
     ids = sorted(labelmap)
     if ids[0] < 1:
-        raise InputFileError(f"label map id {ids[0]}: ids start at 1 (the head's output c is action id c + 1)",
-                             where=where, fix="number the classes 1..K")
+        raise InputFileError(
+            f"label map id {ids[0]}: ids start at 1 (the head's output c is action id c + 1)",
+            where=where,
+            fix="number the classes 1..K",
+        )
     if not types or ids != list(range(1, len(ids) + 1)) or len(types) != len(ids):
         return ids[-1], None
     unknown = sorted({t for t in types.values() if t not in LABEL_TYPES})
     if unknown:
-        raise InputFileError(f"unknown label_type {', '.join(unknown)}", where=where,
-                             fix="use " + ", ".join(LABEL_TYPES) + " (or leave label_type out)")
+        raise InputFileError(
+            f"unknown label_type {', '.join(unknown)}",
+            where=where,
+            fix="use " + ", ".join(LABEL_TYPES) + " (or leave label_type out)",
+        )
     rank = [LABEL_TYPES.index(types[i]) for i in ids]
     if rank != sorted(rank):
         k = next(i for i, (a, b) in enumerate(zip(rank, rank[1:])) if b < a) + 2  # the first id out of order
-        raise InputFileError(f"id {k} is {types[k]} after id {k - 1} of type {types[k - 1]}, but the head's class "
-                             "groups are consecutive ids", where=where,
-                             fix="number the PERSON_MOVEMENT classes first, then OBJECT_MANIPULATION, then "
-                                 "PERSON_INTERACTION (AVA's order), or leave label_type out and give the groups")
+        raise InputFileError(
+            f"id {k} is {types[k]} after id {k - 1} of type {types[k - 1]}, but the head's class "
+            "groups are consecutive ids",
+            where=where,
+            fix="number the PERSON_MOVEMENT classes first, then OBJECT_MANIPULATION, then "
+            "PERSON_INTERACTION (AVA's order), or leave label_type out and give the groups",
+        )
     return len(ids), tuple(rank.count(k) for k in range(3))  # type: ignore[return-value]
 
 
@@ -74,18 +85,23 @@ def _parse(path: PathLike) -> tuple[dict[int, str], dict[int, str]]:
 
     Accepts ``item { name: "..." id: N }`` and the 2019 layout ``label { name: "..." label_id: N
     label_type: ... }``, one field per line or several on a line; other fields are ignored. Every block needs a
-    ``name`` and an ``id``/``label_id``; a missing one or a repeated id raises ``InputFileError`` (a ``ValueError``) naming the line.
+    ``name`` and an ``id``/``label_id``; a missing one or a repeated id raises ``InputFileError`` (a
+    ``ValueError``) naming the line.
     """
     where = os.fspath(path)
     if not os.path.isfile(where):
-        raise MissingFileError(f"label map not found: {where}", where="labelmap",
-                               fix="give the .pbtxt label map of the dataset (e.g. its catalog entry's labelmap_file)")
+        raise MissingFileError(
+            f"label map not found: {where}",
+            where="labelmap",
+            fix="give the .pbtxt label map of the dataset (e.g. its catalog entry's labelmap_file)",
+        )
     try:
         with open(where, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as e:
-        raise _bad(where, None, f"not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at offset {e.start})") \
-            from None
+        raise _bad(
+            where, None, f"not UTF-8 text (byte {e.object[e.start : e.start + 1]!r} at offset {e.start})"
+        ) from None
     labelmap: dict[int, str] = {}
     types: dict[int, str] = {}
     block_line, name, class_id, label_type = 0, None, None, None
@@ -98,7 +114,7 @@ def _parse(path: PathLike) -> tuple[dict[int, str], dict[int, str]]:
         line = text.count("\n", 0, pos) + 1
         m = _PBTXT_TOKEN.match(text, pos)
         if m is None:
-            raise _bad(where, line, f"cannot parse label map near {text[pos:pos + 30]!r}")
+            raise _bad(where, line, f"cannot parse label map near {text[pos : pos + 30]!r}")
         pos = m.end()
         if m.group("open"):
             if block_line:

@@ -1,4 +1,5 @@
 """Logging set-up: readable lines on rank 0's console, one log file per rank."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Smoothed scalars for training logs."""
+
 from __future__ import annotations
 
 from collections import deque

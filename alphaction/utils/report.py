@@ -1,4 +1,5 @@
 """Benchmark reports: JSON on stdout and, when asked, in a file."""
+
 from __future__ import annotations
 
 import json

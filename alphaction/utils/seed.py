@@ -1,4 +1,5 @@
 """Seeding of every random source a run uses."""
+
 from __future__ import annotations
 
 import random

@@ -1,5 +1,6 @@
 """Checkpoints for the API tests: the quick detection schedule and the tiny clip-classification schedule, each
 trained for two iterations on synthetic data made in a temporary ALPHACTION_DATA."""
+
 from __future__ import annotations
 
 import os

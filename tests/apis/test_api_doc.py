@@ -1,6 +1,7 @@
 """docs/API.md's runnable examples run: its Python blocks (those that need no outside file) and its commands, from
 a folder laid out as the repository root after the docs' training commands (data/ and data/output/ point at this
 session's synthetic data and two-iteration checkpoints)."""
+
 from __future__ import annotations
 
 import csv
@@ -33,7 +34,7 @@ def repo_like(tmp_path, api_data, detector_checkpoint, classifier_checkpoint, mo
 
 
 def test_the_python_examples_run(repo_like, capsys):
-    runnable = [b for b in _blocks("python") if "init_model(\"config_files/" in b and "/path/to/" not in b]
+    runnable = [b for b in _blocks("python") if 'init_model("config_files/' in b and "/path/to/" not in b]
     assert len(runnable) == 2  # detection and classification
     for block in runnable:
         exec(compile(block, DOC, "exec"), {"__name__": "__main__"})
@@ -44,8 +45,9 @@ def test_the_python_examples_run(repo_like, capsys):
 
 
 def test_the_commands_parse_and_the_folder_tool_runs(repo_like):
-    commands = [shlex.split(re.sub(r"\\\n\s*", " ", line)) for b in _blocks("bash") for line in b.splitlines()
-                if line.strip()]
+    commands = [
+        shlex.split(re.sub(r"\\\n\s*", " ", line)) for b in _blocks("bash") for line in b.splitlines() if line.strip()
+    ]
     trains = [c for c in commands if c[:2] == ["python", "train_net.py"]]
     assert len(trains) == 2
     for argv in trains:

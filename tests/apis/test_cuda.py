@@ -1,4 +1,5 @@
 """init_model(device="cuda"): the same answers as on the CPU (skipped without a CUDA device)."""
+
 from __future__ import annotations
 
 import os

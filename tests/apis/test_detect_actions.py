@@ -1,5 +1,6 @@
 """detect_actions() with given boxes against the detector run directly on test_net's samples of the same
 keyframes; with a person detector, the persons it keeps."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,6 @@ import torch
 from alphaction.apis import detect_actions, init_model
 from alphaction.data import build_dataset
 from alphaction.data.collate import collate
-
 from alphaction.engine.defaults import REPO_ROOT
 
 DETECTION_CFG = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
@@ -89,8 +89,14 @@ class _FixedPersons(torch.nn.Module):
     below the threshold, and a non-person."""
 
     def forward(self, images):
-        return [{"boxes": torch.tensor([[10.0, 20.0, 40.0, 80.0], [50.0, 10.0, 90.0, 90.0], [0.0, 0.0, 30.0, 30.0]]),
-                 "labels": torch.tensor([1, 1, 3]), "scores": torch.tensor([0.9, 0.2, 0.95])} for _ in images]
+        return [
+            {
+                "boxes": torch.tensor([[10.0, 20.0, 40.0, 80.0], [50.0, 10.0, 90.0, 90.0], [0.0, 0.0, 30.0, 30.0]]),
+                "labels": torch.tensor([1, 1, 3]),
+                "scores": torch.tensor([0.9, 0.2, 0.95]),
+            }
+            for _ in images
+        ]
 
 
 def test_a_detector_gives_the_persons_scoring_above_the_threshold(detector):

@@ -1,4 +1,5 @@
 """init_model(): class names saved with the checkpoint, loud loading, config as a path or a CfgNode."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ import torch
 from alphaction.apis import init_model
 from alphaction.checkpoint import CheckpointError
 from alphaction.config import get_cfg
-
 from alphaction.engine.defaults import REPO_ROOT
 
 CLIPS_CFG = os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_tiny_quick.yaml")
@@ -72,8 +72,7 @@ def test_names_from_the_config_or_numbers_for_a_bare_state_dict(classifier_check
         init_model(CLIPS_CFG, str(bare), class_names=["a", "b", "c"])
 
 
-def test_missing_keys_fail_and_unexpected_keys_are_named(classifier_checkpoint, detector_checkpoint, tmp_path,
-                                                         caplog):
+def test_missing_keys_fail_and_unexpected_keys_are_named(classifier_checkpoint, detector_checkpoint, tmp_path, caplog):
     state = torch.load(classifier_checkpoint, weights_only=True)
     weights = dict(state["model"])
     del weights["head.proj.bias"]

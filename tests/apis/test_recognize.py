@@ -1,7 +1,9 @@
 """recognize() against the classifier run directly on test_net's own samples of the same videos."""
+
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,6 @@ import torch
 from alphaction.apis import init_model, recognize
 from alphaction.data import build_dataset
 from alphaction.data.datasets.clip_sources import VideoReadError
-
 from alphaction.engine.defaults import REPO_ROOT
 
 CLIPS_CFG = os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_tiny_quick.yaml")

@@ -101,8 +101,10 @@ def test_missing_backbone_is_an_error_missing_head_only_when_unexplained(tmp_pat
     with pytest.raises(CheckpointError, match="backbone keys are missing"):
         Checkpointer(Tiny(), head_prefixes=HEAD).load(str(tmp_path / "head_only.pth"))
     # a backbone-only file explains its missing head when finetuning ...
-    torch.save({"model": {k: v for k, v in src.state_dict().items() if k.startswith("backbone.")}},
-               tmp_path / "backbone_only.pth")
+    torch.save(
+        {"model": {k: v for k, v in src.state_dict().items() if k.startswith("backbone.")}},
+        tmp_path / "backbone_only.pth",
+    )
     dst = Tiny()
     Checkpointer(dst, head_prefixes=HEAD).load(str(tmp_path / "backbone_only.pth"))
     assert torch.equal(dst.backbone.weight, src.backbone.weight)
@@ -147,8 +149,9 @@ def test_a_plain_checkpoint_finetunes_a_model_with_an_addon(tmp_path):
         Checkpointer(TinyIA(), head_prefixes=HEAD, addon_prefixes=ADDON).load(str(tmp_path / "part.pth"))
     # and testing a model whose add-on the checkpoint lacks is never allowed
     with pytest.raises(CheckpointError, match="head keys are missing"):
-        Checkpointer(TinyIA(), head_prefixes=HEAD, addon_prefixes=ADDON).load(str(tmp_path / "plain.pth"),
-                                                                            purpose="test")
+        Checkpointer(TinyIA(), head_prefixes=HEAD, addon_prefixes=ADDON).load(
+            str(tmp_path / "plain.pth"), purpose="test"
+        )
 
 
 def test_ddp_compile_prefixes_and_raw_state_dict(tmp_path):
@@ -164,8 +167,10 @@ def test_ddp_compile_prefixes_and_raw_state_dict(tmp_path):
 
 def test_no_suffix_matching(tmp_path):
     src = Tiny()
-    torch.save({f"extra.{k}": v for k, v in src.state_dict().items()} | {"backbone.weight": src.backbone.weight},
-               tmp_path / "x.pth")
+    torch.save(
+        {f"extra.{k}": v for k, v in src.state_dict().items()} | {"backbone.weight": src.backbone.weight},
+        tmp_path / "x.pth",
+    )
     with pytest.raises(CheckpointError) as e:
         Checkpointer(Tiny(), head_prefixes=HEAD).load(str(tmp_path / "x.pth"))
     assert "backbone.bias" in str(e.value)  # "extra.backbone.bias" does not count as "backbone.bias"
@@ -180,9 +185,16 @@ def test_match_report_and_grouped_table():
     assert report["shape_mismatch"] == [("b.y", (4,), (3,))]
     assert set(report["missing"]) == {"b.y", "h.w"}
     rows = {line.split()[0]: line.split()[1:] for line in report.table(depth=1).splitlines()[1:]}
-    assert rows == {"a": ["1", "0", "0", "0", "0"], "b": ["0", "1", "0", "1", "0"], "c": ["0", "0", "1", "0", "0"],
-                    "h": ["0", "1", "0", "0", "1"]}
-    assert strip_prefix({"module.x": 1}) == {"x": 1} and strip_prefix({"module.x": 1, "y": 2}) == {"module.x": 1, "y": 2}
+    assert rows == {
+        "a": ["1", "0", "0", "0", "0"],
+        "b": ["0", "1", "0", "1", "0"],
+        "c": ["0", "0", "1", "0", "0"],
+        "h": ["0", "1", "0", "0", "1"],
+    }
+    assert strip_prefix({"module.x": 1}) == {"x": 1} and strip_prefix({"module.x": 1, "y": 2}) == {
+        "module.x": 1,
+        "y": 2,
+    }
 
 
 def test_stale_last_checkpoint_is_explained(tmp_path):
@@ -220,8 +232,9 @@ def test_corrupt_checkpoint_is_detected_and_resume_falls_back(tmp_path, damage, 
         model.backbone.weight.add_(1.0)
     newest = ck.save("model_0000004", iteration=4)
     data = open(newest, "rb").read()
-    open(newest, "wb").write({"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint" * 8,
-                              "empty": b""}[damage])
+    open(newest, "wb").write(
+        {"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint" * 8, "empty": b""}[damage]
+    )
     with pytest.raises(CorruptCheckpointError, match="truncated or corrupt"):
         Checkpointer(Tiny(), head_prefixes=HEAD).load(newest)
     model2, _, _, ck2 = _setup(tmp_path)
@@ -238,8 +251,12 @@ def test_keep_last_k_periodic_checkpoints(tmp_path):
     for it in (2, 4, 6, 8):
         ck.save(f"model_{it:07d}", iteration=it)
     ck.save("model_final", iteration=9)
-    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000006.pth", "model_0000008.pth",
-                                            "model_final.pth"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "last_checkpoint",
+        "model_0000006.pth",
+        "model_0000008.pth",
+        "model_final.pth",
+    ]
 
 
 def test_adjust_lr_keeps_iteration_and_rebuilds_the_schedule(tmp_path):
@@ -282,33 +299,46 @@ def test_adjust_lr_keeps_iteration_and_rebuilds_the_schedule(tmp_path):
 
 # --- Caffe2 .pkl -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("c2, ours", [  # expectations written by hand from PySlowFast's c2_model_loading comments
-    ("conv1_w", "s1.pathway0_stem.conv.weight"),
-    ("res_conv1_bn_riv", "s1.pathway0_stem.bn.running_var"),
-    ("t_conv1_w", "s1.pathway1_stem.conv.weight"),
-    ("t_res_conv1_bn_s", "s1.pathway1_stem.bn.weight"),
-    ("res4_4_branch2c_bn_s", "s4.pathway0_res4.branch2.c_bn.weight"),
-    ("res4_0_branch1_w", "s4.pathway0_res0.branch1.weight"),
-    ("t_res2_0_branch1_bn_b", "s2.pathway1_res0.branch1_bn.bias"),
-    ("t_res3_1_branch2a_w", "s3.pathway1_res1.branch2.a.weight"),
-    ("t_pool1_subsample_w", "s1_fuse.conv_f2s.weight"),
-    ("t_pool1_subsample_bn_rm", "s1_fuse.bn.running_mean"),
-    ("t_res4_5_branch2c_bn_subsample_bn_rm", "s4_fuse.bn.running_mean"),
-    ("t_res2_2_branch2c_bn_subsample_w", "s2_fuse.conv_f2s.weight"),
-    ("pred_b", "head.projection.bias"),
-])
+
+@pytest.mark.parametrize(
+    "c2, ours",
+    [  # expectations written by hand from PySlowFast's c2_model_loading comments
+        ("conv1_w", "s1.pathway0_stem.conv.weight"),
+        ("res_conv1_bn_riv", "s1.pathway0_stem.bn.running_var"),
+        ("t_conv1_w", "s1.pathway1_stem.conv.weight"),
+        ("t_res_conv1_bn_s", "s1.pathway1_stem.bn.weight"),
+        ("res4_4_branch2c_bn_s", "s4.pathway0_res4.branch2.c_bn.weight"),
+        ("res4_0_branch1_w", "s4.pathway0_res0.branch1.weight"),
+        ("t_res2_0_branch1_bn_b", "s2.pathway1_res0.branch1_bn.bias"),
+        ("t_res3_1_branch2a_w", "s3.pathway1_res1.branch2.a.weight"),
+        ("t_pool1_subsample_w", "s1_fuse.conv_f2s.weight"),
+        ("t_pool1_subsample_bn_rm", "s1_fuse.bn.running_mean"),
+        ("t_res4_5_branch2c_bn_subsample_bn_rm", "s4_fuse.bn.running_mean"),
+        ("t_res2_2_branch2c_bn_subsample_w", "s2_fuse.conv_f2s.weight"),
+        ("pred_b", "head.projection.bias"),
+    ],
+)
 def test_caffe2_names(c2, ours):
     assert caffe2_to_pyslowfast_name(c2) == ours
 
 
 def test_caffe2_blobs_convert_to_our_names():
-    blobs = {"conv1_w": np.ones((4, 3, 1, 7, 7), np.float32), "t_conv1_w": np.ones((1, 3, 5, 7, 7), np.float32),
-             "t_pool1_subsample_w": np.ones((2, 1, 7, 1, 1), np.float32),
-             "res4_0_branch2a_bn_s": np.ones(3, np.float32), "conv1_w_momentum": np.ones(1, np.float32),
-             "model_iter": np.array(5), "pred_w": np.ones((400, 20), np.float32)}
+    blobs = {
+        "conv1_w": np.ones((4, 3, 1, 7, 7), np.float32),
+        "t_conv1_w": np.ones((1, 3, 5, 7, 7), np.float32),
+        "t_pool1_subsample_w": np.ones((2, 1, 7, 1, 1), np.float32),
+        "res4_0_branch2a_bn_s": np.ones(3, np.float32),
+        "conv1_w_momentum": np.ones(1, np.float32),
+        "model_iter": np.array(5),
+        "pred_w": np.ones((400, 20), np.float32),
+    }
     conv = convert_caffe2(blobs)
-    assert set(conv.state) == {"backbone.slow.conv1.weight", "backbone.fast.conv1.weight",
-                               "backbone.fast.Tconv1.conv.weight", "backbone.slow.res_nl3.res_0.btnk.conv1.bn.weight"}
+    assert set(conv.state) == {
+        "backbone.slow.conv1.weight",
+        "backbone.fast.conv1.weight",
+        "backbone.fast.Tconv1.conv.weight",
+        "backbone.slow.res_nl3.res_0.btnk.conv1.bn.weight",
+    }
     assert conv.backbone_config["LATERAL_KERNEL"] == 7
     dropped = {s for s, d, _ in conv.table if d == "-"}
     assert dropped == {"conv1_w_momentum", "model_iter", "pred_w"}

@@ -84,8 +84,9 @@ def test_base_cycle_is_reported(tmp_path):
 
 def test_every_key_has_a_comment():
     src = (pathlib.Path(__file__).resolve().parents[2] / "alphaction" / "config" / "defaults.py").read_text()
-    missing = [line for line in src.splitlines()
-               if line.startswith("_C.") and " = CN()" not in line and "#" not in line]
+    missing = [
+        line for line in src.splitlines() if line.startswith("_C.") and " = CN()" not in line and "#" not in line
+    ]
     assert not missing, missing
 
 

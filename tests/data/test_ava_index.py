@@ -1,4 +1,5 @@
 """The vectorised dataset index against a per-box reference loop, and its cache (keys, sharing, fallbacks)."""
+
 from __future__ import annotations
 
 import json
@@ -19,23 +20,49 @@ NUM_CLASSES = 6
 
 def _fixture(seed=0):
     rng = np.random.default_rng(seed)
-    images = [{"id": int(i), "video_path": f"v{int(i) % 3}/{int(i)}.mp4", "height": 48, "width": 64,
-               "movie": f"v{int(i) % 3}", "timestamp": int(i)} for i in rng.permutation(np.arange(10, 40))]
+    images = [
+        {
+            "id": int(i),
+            "video_path": f"v{int(i) % 3}/{int(i)}.mp4",
+            "height": 48,
+            "width": 64,
+            "movie": f"v{int(i) % 3}",
+            "timestamp": int(i),
+        }
+        for i in rng.permutation(np.arange(10, 40))
+    ]
     anns = []
     for im in images[:25]:
         for p in range(int(rng.integers(0, 4))):
             x, y = rng.uniform(-5, 60), rng.uniform(-5, 44)
             w, h = rng.choice([0.5, 3.0, 20.0, 70.0]), rng.uniform(0.5, 40)
-            anns.append({"id": len(anns) + 1, "image_id": im["id"], "bbox": [x, y, w, h], "person_id": p,
-                         "action_ids": sorted(set(rng.integers(1, NUM_CLASSES + 1, int(rng.integers(1, 3))).tolist()))})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": im["id"],
+                    "bbox": [x, y, w, h],
+                    "person_id": p,
+                    "action_ids": sorted(set(rng.integers(1, NUM_CLASSES + 1, int(rng.integers(1, 3))).tolist())),
+                }
+            )
     anns.append({"id": 999, "image_id": 5, "bbox": [1, 1, 5, 5], "action_ids": [1], "person_id": 0})  # no such image
     dets = []
     for _ in range(150):
         image_id = int(rng.integers(5, 42))
         score = float(rng.choice([0.3, 0.85, 0.9, 0.95, 0.95]))  # ties
-        dets.append({"image_id": image_id, "bbox": [float(rng.uniform(-3, 60)), float(rng.uniform(-3, 40)),
-                                                    float(rng.choice([-2.0, 0.5, 8.0, 30.0])), 12.0],
-                     "score": score, "category_id": 1})
+        dets.append(
+            {
+                "image_id": image_id,
+                "bbox": [
+                    float(rng.uniform(-3, 60)),
+                    float(rng.uniform(-3, 40)),
+                    float(rng.choice([-2.0, 0.5, 8.0, 30.0])),
+                    12.0,
+                ],
+                "score": score,
+                "category_id": 1,
+            }
+        )
     return {"images": images, "annotations": anns}, dets
 
 
@@ -60,7 +87,7 @@ def _ref_dets(dets, sizes, min_score, top_k, off, clip):
             out.setdefault(d["image_id"], []).append(box + [d["score"]])
     for rows in out.values():
         rows.sort(key=lambda r: -r[4])  # stable
-        del rows[top_k or len(rows):]
+        del rows[top_k or len(rows) :]
     return out
 
 
@@ -95,9 +122,18 @@ def test_index_equals_the_per_box_reference(tmp_path, convention_offset, is_trai
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     (tmp_path / "objs.json").write_text(json.dumps(objs))
     keyframes, boxes, _ = read_annotation_columns(str(tmp_path / "ann.json"))
-    index = build_index(keyframes, boxes, read_detection_columns(str(tmp_path / "dets.json")) if with_dets else None,
-                        read_detection_columns(str(tmp_path / "objs.json")), is_train=is_train, box_thresh=0.8,
-                        num_classes=NUM_CLASSES, max_objects=2, offset=convention_offset, ann_file="ann.json")
+    index = build_index(
+        keyframes,
+        boxes,
+        read_detection_columns(str(tmp_path / "dets.json")) if with_dets else None,
+        read_detection_columns(str(tmp_path / "objs.json")),
+        is_train=is_train,
+        box_thresh=0.8,
+        num_classes=NUM_CLASSES,
+        max_objects=2,
+        offset=convention_offset,
+        ann_file="ann.json",
+    )
     kept, persons, objects = reference(coco, dets if with_dets else None, objs, is_train, 0.8, 2, convention_offset)
     assert index["image_ids"].tolist() == kept
     for k, image_id in enumerate(kept):
@@ -109,8 +145,9 @@ def test_index_equals_the_per_box_reference(tmp_path, convention_offset, is_trai
         if is_train:
             np.testing.assert_array_equal(index["labels"][a:b], np.stack([r[3] for r in rows]))
         oa, ob = index["obj_ptr"][k], index["obj_ptr"][k + 1]
-        np.testing.assert_array_equal(index["objects"][oa:ob],
-                                      np.array([r[:4] for r in objects.get(image_id, [])], np.float32).reshape(-1, 4))
+        np.testing.assert_array_equal(
+            index["objects"][oa:ob], np.array([r[:4] for r in objects.get(image_id, [])], np.float32).reshape(-1, 4)
+        )
         im = next(i for i in coco["images"] if i["id"] == image_id)
         assert index["video_ids"][index["video_index"][k]].decode() == im["movie"]
         assert index["timestamps"][k] == im["timestamp"] and index["sizes"][k].tolist() == [48, 64]
@@ -119,8 +156,16 @@ def test_index_equals_the_per_box_reference(tmp_path, convention_offset, is_trai
 
 def _dataset(root, **kw):
     transforms = ClipTransform(False, 32, 1000, [0, 0, 0], [1, 1, 1], False, 4, 2, flip_prob=0.0)
-    args = dict(video_root=str(root / "clips"), ann_file=str(root / "ann.json"), frame_num=4, sample_rate=2,
-                is_train=True, num_classes=NUM_CLASSES, transforms=transforms, name="tiny")
+    args = dict(
+        video_root=str(root / "clips"),
+        ann_file=str(root / "ann.json"),
+        frame_num=4,
+        sample_rate=2,
+        is_train=True,
+        num_classes=NUM_CLASSES,
+        transforms=transforms,
+        name="tiny",
+    )
     args.update(kw)
     return AVAVideoDataset(**args)
 
@@ -192,6 +237,7 @@ def test_a_corrupt_cache_is_rebuilt(small):
 def test_cached_index_without_a_writable_place_builds_in_memory(tmp_path, monkeypatch):
     (tmp_path / "a.json").write_text("{}")
     monkeypatch.setattr("alphaction.data.datasets.ava_index._cache_roots", lambda ann: [])
-    arrays, status, source = cached_index(str(tmp_path / "a.json"), [str(tmp_path / "a.json")], {},
-                                          lambda: {"x": np.arange(3)})
+    arrays, status, source = cached_index(
+        str(tmp_path / "a.json"), [str(tmp_path / "a.json")], {}, lambda: {"x": np.arange(3)}
+    )
     assert status == "built" and source is None and arrays["x"].tolist() == [0, 1, 2]

@@ -1,4 +1,5 @@
 """The sliced JSON reader gives exactly what json.load gives, however the file is laid out."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,33 @@ from alphaction.utils.errors import InputFileError
 
 def _coco(n_images=40, seed=0):
     rng = np.random.default_rng(seed)
-    images = [{"id": 1000 + i, "video_path": f"vid{i % 3}/{900 + i}.mp4", "height": 360, "width": 640,
-               "movie": f"vid{i % 3}", "timestamp": 900 + i} for i in range(n_images)]
+    images = [
+        {
+            "id": 1000 + i,
+            "video_path": f"vid{i % 3}/{900 + i}.mp4",
+            "height": 360,
+            "width": 640,
+            "movie": f"vid{i % 3}",
+            "timestamp": 900 + i,
+        }
+        for i in range(n_images)
+    ]
     anns = []
     for im in images:
         for p in range(int(rng.integers(0, 4))):
-            anns.append({"id": len(anns) + 1, "image_id": im["id"], "bbox": rng.uniform(0, 300, 4).round(2).tolist(),
-                         "action_ids": sorted(set(rng.integers(1, 9, int(rng.integers(0, 3))).tolist())),
-                         "person_id": p,
-                         # strings and nested values that hold the slice boundary's characters
-                         "note": "a }, { b ] c", "extra": [{"k": 1}, {"k": 2}], "name": "é😀"})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": im["id"],
+                    "bbox": rng.uniform(0, 300, 4).round(2).tolist(),
+                    "action_ids": sorted(set(rng.integers(1, 9, int(rng.integers(0, 3))).tolist())),
+                    "person_id": p,
+                    # strings and nested values that hold the slice boundary's characters
+                    "note": "a }, { b ] c",
+                    "extra": [{"k": 1}, {"k": 2}],
+                    "name": "é😀",
+                }
+            )
     return {"info": {"v": 1}, "images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
 
 
@@ -41,18 +59,25 @@ def test_columns_equal_what_json_load_reads(tmp_path, monkeypatch, indent, slice
     assert keyframes.movie.tolist() == [im["movie"] for im in coco["images"]]
     assert boxes.image_id.tolist() == [a["image_id"] for a in anns]
     assert boxes.bbox.tolist() == [a["bbox"] for a in anns]
-    assert [boxes.action_ids[boxes.action_ptr[n]:boxes.action_ptr[n + 1]].tolist() for n in range(len(anns))] \
-        == [a["action_ids"] for a in anns]
+    assert [boxes.action_ids[boxes.action_ptr[n] : boxes.action_ptr[n + 1]].tolist() for n in range(len(anns))] == [
+        a["action_ids"] for a in anns
+    ]
     assert boxes.person_id.tolist() == [a["person_id"] for a in anns]
     assert others["info"] == {"v": 1} and others["categories"] == coco["categories"]
 
 
 def test_malformed_entries_are_marked_not_fatal(tmp_path):
-    coco = {"images": [{"id": 1, "width": 64, "height": 48, "timestamp": 3, "movie": "v"},
-                       {"id": 2, "width": 64}],  # lacks height, timestamp, movie
-            "annotations": [{"id": 5, "image_id": 1, "bbox": [1, 2, 3], "action_ids": [1]},
-                            {"id": 6, "image_id": 1, "bbox": [1, 2, 3, 4]},
-                            {"id": 7, "image_id": 1, "bbox": [1, 2, 3, 4], "action_ids": [2, 3]}]}
+    coco = {
+        "images": [
+            {"id": 1, "width": 64, "height": 48, "timestamp": 3, "movie": "v"},
+            {"id": 2, "width": 64},
+        ],  # lacks height, timestamp, movie
+        "annotations": [
+            {"id": 5, "image_id": 1, "bbox": [1, 2, 3], "action_ids": [1]},
+            {"id": 6, "image_id": 1, "bbox": [1, 2, 3, 4]},
+            {"id": 7, "image_id": 1, "bbox": [1, 2, 3, 4], "action_ids": [2, 3]},
+        ],
+    }
     path = tmp_path / "ann.json"
     path.write_text(json.dumps(coco))
     keyframes, boxes, _ = read_annotation_columns(str(path))

@@ -1,4 +1,5 @@
 """Collate, samplers and the config builders on a tiny dataset."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,7 +19,9 @@ from alphaction.data.samplers import InferenceSampler, IterationBatchSampler
 
 def _write_dataset(root):
     # reuse the hand-made dataset of test_ava_dataset.py (loaded by path: tests are not a package)
-    spec = importlib.util.spec_from_file_location("_ava_fixture", os.path.join(os.path.dirname(__file__), "test_ava_dataset.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_ava_fixture", os.path.join(os.path.dirname(__file__), "test_ava_dataset.py")
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.write_dataset(root)
@@ -27,9 +30,16 @@ def _write_dataset(root):
 # ---------------------------------------------------------------- collate
 def _sample(h, w, index):
     return {
-        "slow": torch.rand(3, 2, h, w), "fast": torch.rand(3, 8, h, w), "boxes": torch.zeros(1, 4),
-        "labels": torch.zeros(1, 5), "scores": torch.ones(1), "objects": torch.zeros(0, 4),
-        "image_size": (h, w), "video_id": f"v{index}", "timestamp": index, "index": index,
+        "slow": torch.rand(3, 2, h, w),
+        "fast": torch.rand(3, 8, h, w),
+        "boxes": torch.zeros(1, 4),
+        "labels": torch.zeros(1, 5),
+        "scores": torch.ones(1),
+        "objects": torch.zeros(0, 4),
+        "image_size": (h, w),
+        "video_id": f"v{index}",
+        "timestamp": index,
+        "index": index,
     }
 
 
@@ -92,8 +102,12 @@ def test_inference_split_is_exact(mode, n, world):
 def cfg(tmp_path):
     root = _write_dataset(tmp_path / "tiny")
     entry = {
-        "root": str(root), "video_root": "clips", "ann_file": "ann/train.json", "box_file": "ann/person.json",
-        "object_file": "ann/objects.json", "eval_file_paths": {},
+        "root": str(root),
+        "video_root": "clips",
+        "ann_file": "ann/train.json",
+        "box_file": "ann/person.json",
+        "object_file": "ann/objects.json",
+        "eval_file_paths": {},
     }
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"tiny_train": entry, "tiny_val": entry}))
@@ -153,7 +167,9 @@ def test_synthetic_entry_is_generated_first(cfg, tmp_path, monkeypatch):
     fake.ensure_synthetic_dataset = ensure_synthetic_dataset
     monkeypatch.setitem(sys.modules, "alphaction.data.synthetic", fake)
     entry = {
-        "root": str(tmp_path / "syn"), "video_root": "clips", "ann_file": "ann/train.json",
+        "root": str(tmp_path / "syn"),
+        "video_root": "clips",
+        "ann_file": "ann/train.json",
         "synthetic": {"root": ".", "size": "tiny", "seed": 3},  # relative to the entry root
     }
     (tmp_path / "syn_catalog.json").write_text(json.dumps({"syn_train": entry}))

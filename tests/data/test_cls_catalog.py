@@ -1,4 +1,5 @@
 """Catalog entries of clip-classification datasets and the builder's dispatch by factory."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,19 +18,28 @@ def _catalog(tmp_path, body: str) -> str:
 
 
 def test_video_list_entry_resolves_relative_paths_and_plain_fields(tmp_path):
-    cat = _catalog(tmp_path, "clips_train:\n  factory: VideoListDataset\n  root: /data/x\n"
-                             "  ann_file: ann/train_list.txt\n  video_root: videos\n  separator: ','\n")
+    cat = _catalog(
+        tmp_path,
+        "clips_train:\n  factory: VideoListDataset\n  root: /data/x\n"
+        "  ann_file: ann/train_list.txt\n  video_root: videos\n  separator: ','\n",
+    )
     spec = DatasetCatalog.get("clips_train", cat)
     assert spec["factory"] == "VideoListDataset" and spec["task"] == "classification"
-    assert spec["args"] == {"ann_file": "/data/x/ann/train_list.txt", "video_root": "/data/x/videos",
-                            "class_index": "", "separator": ","}
+    assert spec["args"] == {
+        "ann_file": "/data/x/ann/train_list.txt",
+        "video_root": "/data/x/videos",
+        "class_index": "",
+        "separator": ",",
+    }
     with pytest.raises(FileNotFoundError, match="ann_file: file not found"):
         validate_spec(spec)
 
 
 def test_unknown_and_missing_fields_are_named(tmp_path):
-    cat = _catalog(tmp_path, "a:\n  factory: HDF5ClipDataset\n  h5_file: t.h5\n  box_file: b.json\n"
-                             "b:\n  factory: ClassFolderDataset\n")
+    cat = _catalog(
+        tmp_path,
+        "a:\n  factory: HDF5ClipDataset\n  h5_file: t.h5\n  box_file: b.json\nb:\n  factory: ClassFolderDataset\n",
+    )
     with pytest.raises(ConfigError, match="box_file"):
         DatasetCatalog.get("a", cat)
     with pytest.raises(ConfigError, match="'video_root' is required"):

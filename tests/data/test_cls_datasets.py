@@ -1,13 +1,20 @@
 """Clip-classification datasets: list parsing, class folders, HDF5 layouts, frame sampling and views."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from alphaction.data.datasets.clip_sources import (ClassFolderDataset, HDF5ClipDataset, VideoListDataset,
-                                                   index_class_folders, parse_video_list, read_class_index,
-                                                   to_rgb_uint8)
+from alphaction.data.datasets.clip_sources import (
+    ClassFolderDataset,
+    HDF5ClipDataset,
+    VideoListDataset,
+    index_class_folders,
+    parse_video_list,
+    read_class_index,
+    to_rgb_uint8,
+)
 from alphaction.data.datasets.clips import ClipViewTransform, clip_indices, clip_starts, collate_clips, crop_offsets
 from alphaction.data.video_io import write_clip
 
@@ -15,16 +22,27 @@ h5py = pytest.importorskip("h5py")
 
 
 def _transform(is_train=False, clip_len=4, num_clips=1, num_crops=1, crop=0, size=32):
-    return ClipViewTransform(is_train, clip_len, 1, size, 4 * size, [0, 0, 0], [1, 1, 1], tau=2, alpha=2,
-                             crop_size=crop, num_clips=num_clips, num_crops=num_crops)
+    return ClipViewTransform(
+        is_train,
+        clip_len,
+        1,
+        size,
+        4 * size,
+        [0, 0, 0],
+        [1, 1, 1],
+        tau=2,
+        alpha=2,
+        crop_size=crop,
+        num_clips=num_clips,
+        num_crops=num_crops,
+    )
 
 
 # --- list files -------------------------------------------------------------------------------------------------
 def test_list_paths_with_spaces_comments_and_blank_lines(tmp_path):
     f = tmp_path / "train_list.txt"
     f.write_text("# header\nclass a/my video 1.mp4 3\n\nplain.mp4 0\r\n  indented/x.avi   12  \n")
-    assert parse_video_list(str(f)) == [("class a/my video 1.mp4", [3]), ("plain.mp4", [0]),
-                                        ("indented/x.avi", [12])]
+    assert parse_video_list(str(f)) == [("class a/my video 1.mp4", [3]), ("plain.mp4", [0]), ("indented/x.avi", [12])]
 
 
 def test_bad_lines_reported_with_file_and_line_numbers(tmp_path):
@@ -76,8 +94,11 @@ def test_class_folders_sorted_and_index_written(tmp_path):
             (tmp_path / cls / n).write_bytes(b"")
     classes, samples = index_class_folders(str(tmp_path))
     assert classes == ["Jump", "sit", "walk"]  # sorted by code point, as os.listdir + sorted
-    assert [(p.split("/")[-2:], lab) for p, lab in samples] == [(["Jump", "x.webm"], 0), (["walk", "a.MKV"], 2),
-                                                               (["walk", "b.mp4"], 2)]
+    assert [(p.split("/")[-2:], lab) for p, lab in samples] == [
+        (["Jump", "x.webm"], 0),
+        (["walk", "a.MKV"], 2),
+        (["walk", "b.mp4"], 2),
+    ]
     ds = ClassFolderDataset(str(tmp_path), _transform(), num_classes=3, class_index=str(tmp_path / "ci.txt"))
     assert (tmp_path / "ci.txt").read_text() == "0 Jump\n1 sit\n2 walk\n"
     assert read_class_index(str(tmp_path / "ci.txt")) == ["Jump", "sit", "walk"] == ds.class_names
@@ -99,8 +120,9 @@ def test_hdf5_single_channel_repeated_to_rgb_with_value_range(tmp_path, layout):
     if layout == "NTHWC1":
         frames = frames[..., None]
     path = _h5(tmp_path / "t.h5", frames, np.array([0, 2, 1]), "x", "y")
-    ds = HDF5ClipDataset(path, _transform(clip_len=4), num_classes=3, frames_key="x", labels_key="y",
-                         value_range=[15, 40])
+    ds = HDF5ClipDataset(
+        path, _transform(clip_len=4), num_classes=3, frames_key="x", labels_key="y", value_range=[15, 40]
+    )
     assert len(ds) == 3 and ds.labels == [0, 2, 1]
     for i, value in enumerate((128, 0, 255)):
         rgb = ds.read_frames(i)
@@ -162,7 +184,11 @@ def test_class_balanced_sampler_draws_classes_equally_and_resumes_exactly():
     labels = [0] * 90 + [1] * 9 + [2]
     w = balanced_weights(labels)
     # 1/90 per sample of class 0 (x 90) = 1/9 per sample of class 1 (x 9) = 1 for class 2: a third each
-    assert w[:90].sum() == pytest.approx(1 / 3) and w[90:99].sum() == pytest.approx(1 / 3) and w[99] == pytest.approx(1 / 3)
+    assert (
+        w[:90].sum() == pytest.approx(1 / 3)
+        and w[90:99].sum() == pytest.approx(1 / 3)
+        and w[99] == pytest.approx(1 / 3)
+    )
     draws = [i for b in ClassBalancedBatchSampler(w, 30, 100, seed=1) for i in b]
     share = np.bincount(np.asarray(labels)[draws], minlength=3) / len(draws)
     assert np.allclose(share, 1 / 3, atol=0.03)

@@ -1,4 +1,5 @@
 """HDF5 with one group per sample: configurable keys, labels as dataset or attribute, value mapping, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,9 @@ def _make(path):
 def test_groups_sorted_keys_configurable_labels_from_dataset_or_attribute(tmp_path):
     path = tmp_path / "train.h5"
     _make(path)
-    ds = HDF5GroupDataset(str(path), _transform(), num_classes=3, frames_key="clip", labels_key="y",
-                          value_range=[20.0, 30.0])
+    ds = HDF5GroupDataset(
+        str(path), _transform(), num_classes=3, frames_key="clip", labels_key="y", value_range=[20.0, 30.0]
+    )
     assert ds.groups == ["sample_a", "sample_b"] and ds.labels == [0, 2]
     a = ds[0]["fast"][0]  # [3, T, H, W]; 20 -> 0 and 30 -> 255 by the value range, 1 channel -> 3
     assert a.shape[:2] == (3, 2)

@@ -1,4 +1,5 @@
 """Rawframes layout: list parsing, filename template and start index, frame selection, catalog wiring."""
+
 from __future__ import annotations
 
 import cv2
@@ -39,8 +40,14 @@ def test_template_start_index_and_sampled_frames(tmp_path):
     tmpl = "frame_{:04d}.png"
     _write_frames(tmp_path / "frames" / "v0", 6, tmpl, start=0)
     (tmp_path / "list.txt").write_text("v0 6 1\n")
-    ds = RawframesDataset(str(tmp_path / "list.txt"), _identity_transform(4), num_classes=3,
-                          video_root=str(tmp_path / "frames"), filename_tmpl=tmpl, start_index=0)
+    ds = RawframesDataset(
+        str(tmp_path / "list.txt"),
+        _identity_transform(4),
+        num_classes=3,
+        video_root=str(tmp_path / "frames"),
+        filename_tmpl=tmpl,
+        start_index=0,
+    )
     assert ds.frame_path(0, 0).endswith("v0/frame_0000.png")
     item = ds[0]
     assert int(item["label"]) == 1

@@ -1,4 +1,5 @@
 """The synthetic clip-classification videos: deterministic, balanced, labels agree with what is drawn."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def test_tiny_clip_set_is_deterministic_balanced_and_parses(tmp_path):
     fa, fb = _files(a), _files(b)
     assert sorted(fa) == sorted(fb)
     # same seed -> identical lists and plan; videos compared decoded (encoder bytes may depend on its threading)
-    assert {k: v for k, v in fa.items() if not k.endswith(".mp4")} == {k: v for k, v in fb.items()
-                                                                       if not k.endswith(".mp4")}
+    assert {k: v for k, v in fa.items() if not k.endswith(".mp4")} == {
+        k: v for k, v in fb.items() if not k.endswith(".mp4")
+    }
     for k in [k for k in fa if k.endswith(".mp4")][:4]:
         va, vb = read_video(os.path.join(a, k)), read_video(os.path.join(b, k))
         assert va.shape == vb.shape and np.abs(va.astype(float) - vb.astype(float)).mean() < 1.0, k
@@ -86,5 +88,6 @@ def test_catalog_entries_name_the_generated_files(tmp_path, monkeypatch):
     assert spec["args"]["ann_file"] == str(tmp_path / "synthetic/clips_tiny/train_list.txt")
     assert spec["synthetic_clips"] == {"root": str(tmp_path / "synthetic/clips_tiny"), "size": "tiny", "seed": 0}
     assert DatasetCatalog.get("synthetic_clips_val")["args"]["class_index"] == str(
-        tmp_path / "synthetic/clips/class_index.txt")
+        tmp_path / "synthetic/clips/class_index.txt"
+    )
     assert len(CLASS_NAMES) == 8

@@ -1,4 +1,5 @@
 """The synthetic thermal HDF5 set: the seed's shape, balanced labels, generated once."""
+
 from __future__ import annotations
 
 import os

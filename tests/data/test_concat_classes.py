@@ -1,4 +1,5 @@
 """Several DATASETS.TRAIN: their classes must agree (class index / label map), else an error names both."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Phone videos store landscape pixels and a display rotation: every reader shows them upright, as a player does
 (preparation, the demo, the API / classification reader, the dataset's clip decoder)."""
+
 from __future__ import annotations
 
 import av
@@ -7,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from alphaction.apis.demo import read_video as read_demo_video
 from alphaction.data.datasets.clip_sources import read_video as read_clip_video
 from alphaction.data.prep.videos import prepare_video
 from alphaction.data.video_io import decode_window
-from alphaction.apis.demo import read_video as read_demo_video
 
 CODED_H, CODED_W = 48, 64
 

@@ -1,4 +1,5 @@
 """The synthetic dataset: file layout and formats of docs/internals.md, consistency between files, determinism."""
+
 from __future__ import annotations
 
 import csv
@@ -58,9 +59,13 @@ def test_layout_and_done_marker(root):
     for rel in ("annotations/action_list.pbtxt", "DONE.json"):
         assert os.path.isfile(os.path.join(root, rel))
     for split in SPLITS:
-        for rel in (f"annotations/{split}.json", f"annotations/{split}.csv",
-                    f"annotations/{split}_excluded_timestamps.csv", f"boxes/{split}_person_bbox.json",
-                    f"boxes/{split}_object_bbox.json"):
+        for rel in (
+            f"annotations/{split}.json",
+            f"annotations/{split}.csv",
+            f"annotations/{split}_excluded_timestamps.csv",
+            f"boxes/{split}_person_bbox.json",
+            f"boxes/{split}_object_bbox.json",
+        ):
             assert os.path.isfile(os.path.join(root, rel)), rel
         videos = sorted(v for v in os.listdir(os.path.join(root, "clips")) if v.startswith(f"syn_{split}_"))
         assert videos == [f"syn_{split}_{i:03d}" for i in range(SPEC["videos"][split])]
@@ -103,7 +108,9 @@ def test_images_are_the_seconds_with_a_full_clip_on_both_sides(root):
     for split in SPLITS:
         ann = _json(os.path.join(root, "annotations", f"{split}.json"))
         got = sorted((im["movie"], im["timestamp"]) for im in ann["images"])
-        want = sorted((f"syn_{split}_{v:03d}", s) for v in range(SPEC["videos"][split]) for s in range(1, SPEC["seconds"] - 1))
+        want = sorted(
+            (f"syn_{split}_{v:03d}", s) for v in range(SPEC["videos"][split]) for s in range(1, SPEC["seconds"] - 1)
+        )
         assert got == want
         for im in ann["images"]:
             assert im["video_path"] == f"{im['movie']}/{im['timestamp']}.mp4"
@@ -277,7 +284,7 @@ def test_rest_needs_memory_the_clip_window_shows_no_run():
                 assert runs and k - max(runs) >= 2, (seed, k, [p.pose for p in plan])
                 assert all(plan[j].pose == "stand" for j in range(max(runs) + 1, k))
             for k, seg in enumerate(plan[:-2]):  # a run, then standing still for 2 s: the second one rests
-                still = all(p.pose == "stand" and p.speed == 0 and p.obj is None for p in plan[k + 1:k + 3])
+                still = all(p.pose == "stand" and p.speed == 0 and p.obj is None for p in plan[k + 1 : k + 3])
                 if seg.pose == "run" and still:
                     assert plan[k + 1].after is None and plan[k + 2].after == "rest", (seed, k)
     assert HALF_SEGMENT < window // 2 < FPS  # the window reaches into the neighbouring segments only
@@ -313,8 +320,11 @@ def test_listen_and_watch_need_another_person_and_are_not_drawn():
     def frames(actors):
         return [img for _, img, _ in render_frames(actors, np.random.default_rng(5), 4, 128, 96)]
 
-    seed = next(s for s in range(100) if any("listen to" in seg.context for a in
-                                             make_actors(np.random.default_rng(s), 4, 128, 96) for seg in a.plan))
+    seed = next(
+        s
+        for s in range(100)
+        if any("listen to" in seg.context for a in make_actors(np.random.default_rng(s), 4, 128, 96) for seg in a.plan)
+    )
     actors = make_actors(np.random.default_rng(seed), 4, 128, 96)
     plain = make_actors(np.random.default_rng(seed), 4, 128, 96)
     for actor in plain:
@@ -357,6 +367,7 @@ def test_test_only_size_has_no_train_split_and_repeats_the_val_videos(root, tmp_
     assert test["videos"]["train"] == 0 and test["videos"]["val"] >= 10 * default["videos"]["val"]
     assert (test["width"], test["height"], test["seconds"]) == (default["width"], default["height"], default["seconds"])
     from alphaction.config.paths_catalog import DatasetCatalog
+
     entry = DatasetCatalog.DATASETS["synthetic_test"]
     assert entry["synthetic"]["size"] == "test" and entry["ann_file"].endswith("test/annotations/val.json")
     # a val-only size with the tiny frame size writes an empty train split and the same val video as "tiny"

@@ -1,4 +1,5 @@
 """DATASETS.TRAIN_SUBSET and several DATASETS.TRAIN end to end: lengths, index offsets, which samples train."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,19 @@ def test_a_list_names_the_samples_and_none_means_all():
     assert train_subset_indices(None, 5) is None and train_subset_indices([], 5) is None
 
 
-@pytest.mark.parametrize("value, message", [
-    (0, "has 5 samples; choose 1 to 5"), (6, "has 5 samples"), ([1, 5], "index 5 is outside"),
-    ([-1], "index -1 is outside"), ([2, 2], "index 2 is listed twice"), (True, "a count"),
-    ("ten", "a count"), ([1.5], "must be integers"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (0, "has 5 samples; choose 1 to 5"),
+        (6, "has 5 samples"),
+        ([1, 5], "index 5 is outside"),
+        ([-1], "index -1 is outside"),
+        ([2, 2], "index 2 is listed twice"),
+        (True, "a count"),
+        ("ten", "a count"),
+        ([1.5], "must be integers"),
+    ],
+)
 def test_bad_subsets_are_explained(value, message):
     with pytest.raises(ValueError, match=message) as e:
         train_subset_indices(value, 5)
@@ -94,8 +103,7 @@ def test_subset_list_trains_on_exactly_those_samples(cfg):
 def test_class_balanced_sampling_weighs_the_subsets_labels(cfg):
     cfg.DATALOADER.CLASS_BALANCED_SAMPLING = True
     cfg.DATASETS.TRAIN_SUBSET = 3  # evenly spaced over 5: indices 0, 2, 4 -> labels 0, 0, 0
-    assert build_data_loader(cfg, is_train=True).batch_sampler.batches.weights.tolist() == \
-        pytest.approx([1 / 3] * 3)
+    assert build_data_loader(cfg, is_train=True).batch_sampler.batches.weights.tolist() == pytest.approx([1 / 3] * 3)
     cfg.DATASETS.TRAIN_SUBSET = [0, 1, 2]  # labels 0, 1, 0: class 1 weighs twice as much
     loader = build_data_loader(cfg, is_train=True)
     assert loader.batch_sampler.indices.tolist() == [0, 1, 2]

@@ -1,4 +1,5 @@
 """Transforms: resize rule, flip of frames + persons + objects, normalization, SlowFast indices."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -127,6 +128,7 @@ def test_slowfast_split_of_frames():
 
 def test_slow_jitter_only_in_training():
     frames = np.stack([np.full((4, 4, 3), k, np.uint8) for k in range(32)])
+
     def first_slow(is_train, seed):
         t = ClipTransform(is_train, 4, 1000, [0, 0, 0], [1, 1, 1], False, 8, 4, slow_jitter=True, flip_prob=0.0)
         return int(t(frames, torch.zeros(0, 4), rng=np.random.default_rng(seed))["slow"][0, 0, 0, 0])

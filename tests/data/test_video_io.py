@@ -1,4 +1,5 @@
 """Frame-window decoding: which frames are taken, edge repetition, errors."""
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,9 @@ def make_video(root, video_id: str, counts: list[int], first_second: int = 0) ->
     starts, g = [], 0
     for i, n in enumerate(counts):
         starts.append(g)
-        write_clip(clip_path(str(root), video_id, first_second + i), np.stack([index_frame(g + j) for j in range(n)]), fps=n)
+        write_clip(
+            clip_path(str(root), video_id, first_second + i), np.stack([index_frame(g + j) for j in range(n)]), fps=n
+        )
         g += n
     return starts
 

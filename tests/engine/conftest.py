@@ -1,4 +1,5 @@
 """Engine test fixtures (the tiny synthetic dataset, ``tiny_data``, is made in tests/conftest.py)."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """DATALOADER.ON_BAD_SAMPLE: a corrupt clip stops training with its path ("error"), or is skipped and counted
 ("skip")."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,19 @@ def corrupt_data(tiny_data, tmp_path):
 
 
 def _argv(out, *extra):
-    return ["--config-file", QUICK, "--skip-val-in-train", "--skip-final-test", "SOLVER.MAX_ITER", "3",
-            "SOLVER.VIDEOS_PER_BATCH", "4", "OUTPUT_DIR", str(out), *extra]
+    return [
+        "--config-file",
+        QUICK,
+        "--skip-val-in-train",
+        "--skip-final-test",
+        "SOLVER.MAX_ITER",
+        "3",
+        "SOLVER.VIDEOS_PER_BATCH",
+        "4",
+        "OUTPUT_DIR",
+        str(out),
+        *extra,
+    ]
 
 
 def test_error_names_the_corrupt_file(corrupt_data, tmp_path, monkeypatch):
@@ -40,7 +52,6 @@ def test_error_names_the_corrupt_file(corrupt_data, tmp_path, monkeypatch):
     assert not list((tmp_path / "out").glob("model_*.pth"))
     # past that check (a clip it did not sample), the loader names the file as it fails
     from alphaction.data import build as data_build
-
     from alphaction.data.prep.validate import ValidationReport
 
     monkeypatch.setattr(data_build, "check_keyframe_clips", lambda *a, **k: ValidationReport("skipped"))

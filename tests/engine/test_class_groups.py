@@ -1,4 +1,5 @@
 """TEST.CLASS_GROUPS: which action ids' mAP is reported together."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,12 @@ def test_default_groups_follow_the_head_order():
 def test_named_groups_with_ranges_and_single_ids():
     cfg = get_cfg()
     cfg.TEST.CLASS_GROUPS = ("pose:1-5", "object: 6-8", "interaction:9,10", "memory:11")
-    assert report_class_groups(cfg) == {"pose": (1, 2, 3, 4, 5), "object": (6, 7, 8), "interaction": (9, 10),
-                                        "memory": (11,)}
+    assert report_class_groups(cfg) == {
+        "pose": (1, 2, 3, 4, 5),
+        "object": (6, 7, 8),
+        "interaction": (9, 10),
+        "memory": (11,),
+    }
 
 
 @pytest.mark.parametrize("entry", ["pose", "pose:", ":1-3", "pose:a-b", "pose:1-"])

@@ -1,4 +1,5 @@
 """train_net -> test_net in-process for clip classification (tiny synthetic thermal HDF5 set, 4 iterations)."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,18 @@ pytest.importorskip("h5py")
 
 QUICK = os.path.join(REPO_ROOT, "config_files", "classification", "thermal_tiny_quick.yaml")
 VAL = "thermal_synthetic_tiny_val"
-KEYS = {"top1", "top5", "mean_class_accuracy", "precision_macro", "recall_macro", "f1_macro",
-        "precision_weighted", "recall_weighted", "f1_weighted", "val_loss"}
+KEYS = {
+    "top1",
+    "top5",
+    "mean_class_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "val_loss",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +65,9 @@ def test_training_writes_checkpoints_metrics_and_best_model(trained):
 
 def test_test_net_reproduces_the_metrics(trained):
     base, out, results = trained
-    again = test_net.main(["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"),
-                           "OUTPUT_DIR", str(base / "test")])
+    again = test_net.main(
+        ["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"), "OUTPUT_DIR", str(base / "test")]
+    )
     assert again[VAL] == pytest.approx(results[VAL])
 
 
@@ -68,8 +80,24 @@ def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
     cfg.merge_from_file(QUICK)
     num_train = len(build_dataset(cfg, "thermal_synthetic_tiny_train", True))
     out = tmp_path / "epochs"
-    train_net.main(["--config-file", QUICK, "--skip-final-test", "--skip-val-in-train", "OUTPUT_DIR", str(out), "SOLVER.EPOCHS", "0.25",
-                    "SOLVER.WARMUP_EPOCHS", "0.0", "SOLVER.EVAL_PERIOD", "0", "SOLVER.CHECKPOINT_PERIOD", "1000"])
+    train_net.main(
+        [
+            "--config-file",
+            QUICK,
+            "--skip-final-test",
+            "--skip-val-in-train",
+            "OUTPUT_DIR",
+            str(out),
+            "SOLVER.EPOCHS",
+            "0.25",
+            "SOLVER.WARMUP_EPOCHS",
+            "0.0",
+            "SOLVER.EVAL_PERIOD",
+            "0",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "1000",
+        ]
+    )
     expected = max(1, round(0.25 * -(-num_train // 4)))  # a quarter of ceil(N / 4) iterations
     import torch
 
@@ -77,18 +105,51 @@ def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
 
     # epochs count the samples of DATASETS.TRAIN_SUBSET: 3 epochs of 8 samples in batches of 4 = 6 iterations
     out = tmp_path / "epochs_subset"
-    train_net.main(["--config-file", QUICK, "--skip-final-test", "--skip-val-in-train", "OUTPUT_DIR", str(out),
-                    "SOLVER.EPOCHS", "3.0", "SOLVER.WARMUP_EPOCHS", "0.0", "SOLVER.EVAL_PERIOD", "0",
-                    "SOLVER.CHECKPOINT_PERIOD", "1000", "SOLVER.SANITY_CHECK", "False", "DATASETS.TRAIN_SUBSET", "8"])
+    train_net.main(
+        [
+            "--config-file",
+            QUICK,
+            "--skip-final-test",
+            "--skip-val-in-train",
+            "OUTPUT_DIR",
+            str(out),
+            "SOLVER.EPOCHS",
+            "3.0",
+            "SOLVER.WARMUP_EPOCHS",
+            "0.0",
+            "SOLVER.EVAL_PERIOD",
+            "0",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "1000",
+            "SOLVER.SANITY_CHECK",
+            "False",
+            "DATASETS.TRAIN_SUBSET",
+            "8",
+        ]
+    )
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 6
 
 
 def test_early_stopping_with_unreachable_min_delta_stops_after_patience(trained, tmp_path):
     out = tmp_path / "early"
     # eval every iteration; no gain can exceed 2.0 in top-1, so the 2nd evaluation (iteration 2) is the 1st bad one
-    train_net.main(["--config-file", QUICK, "--skip-final-test", "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", "6",
-                    "SOLVER.EVAL_PERIOD", "1", "SOLVER.EARLY_STOP_PATIENCE", "1",
-                    "SOLVER.EARLY_STOP_MIN_DELTA", "2.0"])
+    train_net.main(
+        [
+            "--config-file",
+            QUICK,
+            "--skip-final-test",
+            "OUTPUT_DIR",
+            str(out),
+            "SOLVER.MAX_ITER",
+            "6",
+            "SOLVER.EVAL_PERIOD",
+            "1",
+            "SOLVER.EARLY_STOP_PATIENCE",
+            "1",
+            "SOLVER.EARLY_STOP_MIN_DELTA",
+            "2.0",
+        ]
+    )
     import torch
 
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 2

@@ -1,6 +1,7 @@
 """A clip classifier's scores do not depend on what else is in the batch: clips of different sizes (no crop) are
 scored without the batch's zero padding, so test_net (batches of 4) gives each clip what recognize() (one clip)
 and a batch of one give it."""
+
 from __future__ import annotations
 
 import functools
@@ -47,8 +48,9 @@ def setup(tmp_path_factory):
 
 
 def _loader(dataset, batch):
-    return torch.utils.data.DataLoader(dataset, batch_size=batch, collate_fn=functools.partial(collate_clips,
-                                                                                             size_divisibility=16))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch, collate_fn=functools.partial(collate_clips, size_divisibility=16)
+    )
 
 
 def test_scores_are_the_same_at_batch_1_and_batch_4_of_mixed_sizes(setup):
@@ -65,8 +67,12 @@ def test_scores_are_the_same_at_batch_1_and_batch_4_of_mixed_sizes(setup):
 def test_test_net_scores_equal_recognize(setup):
     base, cfg, model, dataset, weights = setup
     four = predict_clips(model, _loader(dataset, 4), torch.device("cpu"))["scores"]
-    api = init_model(CONFIG, str(weights), overrides=["MODEL.CLIP_HEAD.NUM_CLASSES", "3", "INPUT.CROP_SIZE", "0"],
-                     class_names=["a", "b", "c"])
+    api = init_model(
+        CONFIG,
+        str(weights),
+        overrides=["MODEL.CLIP_HEAD.NUM_CLASSES", "3", "INPUT.CROP_SIZE", "0"],
+        class_names=["a", "b", "c"],
+    )
     for i in range(len(SIZES)):
         top = dict(recognize(api, str(base / f"clip{i}.mp4"), topk=3))
         np.testing.assert_allclose([top["a"], top["b"], top["c"]], four[i], rtol=1e-5, atol=1e-6)

@@ -24,7 +24,8 @@ def test_default_config_is_the_synthetic_job(tmp_path, monkeypatch):
 
 def test_overrides_and_catalog_flag(tmp_path):
     args = default_argument_parser().parse_args(
-        ["--catalog", "my.yaml", "SOLVER.MAX_ITER", "7", "SOLVER.STEPS", "(3, 5)"])
+        ["--catalog", "my.yaml", "SOLVER.MAX_ITER", "7", "SOLVER.STEPS", "(3, 5)"]
+    )
     cfg = load_config(args)
     assert cfg.DATASETS.CATALOG == "my.yaml" and cfg.SOLVER.MAX_ITER == 7 and tuple(cfg.SOLVER.STEPS) == (3, 5)
     with pytest.raises(ConfigError, match="SOLVER.MAX_ITERS"):

@@ -1,5 +1,6 @@
 """A 2-process gloo DDP job on the CPU, through the environment torchrun sets (``launch_local``): train on the
 quick schedule, validate during and after training, then compare what the two processes hold."""
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,33 @@ def _worker(out_dir: str, result_dir: str) -> None:
 
     AVAVideoDataset.__init__ = recording_init
     args = default_argument_parser().parse_args(
-        ["--config-file", QUICK, "SOLVER.MAX_ITER", "3", "SOLVER.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "0",
-         "SOLVER.LOG_PERIOD", "1", "OUTPUT_DIR", out_dir])
+        [
+            "--config-file",
+            QUICK,
+            "SOLVER.MAX_ITER",
+            "3",
+            "SOLVER.EVAL_PERIOD",
+            "2",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "0",
+            "SOLVER.LOG_PERIOD",
+            "1",
+            "OUTPUT_DIR",
+            out_dir,
+        ]
+    )
     cfg, ctx = setup(args)
     model, results = run_train(cfg, ctx, args)
-    torch.save({"state": model.module.state_dict(), "seen": seen, "results": results, "built": built,
-                "world_size": ctx.world_size},
-               os.path.join(result_dir, f"rank{ctx.rank}.pth"))
+    torch.save(
+        {
+            "state": model.module.state_dict(),
+            "seen": seen,
+            "results": results,
+            "built": built,
+            "world_size": ctx.world_size,
+        },
+        os.path.join(result_dir, f"rank{ctx.rank}.pth"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +153,21 @@ def _ia_worker(out_dir: str, result_dir: str) -> None:
 
     TrainingMemory.store, TrainingMemory.end_step = recording_store, recording_end_step
     args = default_argument_parser().parse_args(
-        ["--config-file", QUICK_IA, "SOLVER.MAX_ITER", "3", "SOLVER.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "0",
-         "SOLVER.LOG_PERIOD", "1", "OUTPUT_DIR", out_dir])
+        [
+            "--config-file",
+            QUICK_IA,
+            "SOLVER.MAX_ITER",
+            "3",
+            "SOLVER.EVAL_PERIOD",
+            "2",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "0",
+            "SOLVER.LOG_PERIOD",
+            "1",
+            "OUTPUT_DIR",
+            out_dir,
+        ]
+    )
     cfg, ctx = setup(args)
     memories = []
     init = TrainingMemory.__init__
@@ -144,8 +178,10 @@ def _ia_worker(out_dir: str, result_dir: str) -> None:
 
     TrainingMemory.__init__ = keep
     model, results = run_train(cfg, ctx, args)
-    torch.save({"state": model.module.state_dict(), "pool": memories[0].last_state, "stored": stored,
-                "results": results}, os.path.join(result_dir, f"ia_rank{ctx.rank}.pth"))
+    torch.save(
+        {"state": model.module.state_dict(), "pool": memories[0].last_state, "stored": stored, "results": results},
+        os.path.join(result_dir, f"ia_rank{ctx.rank}.pth"),
+    )
 
 
 def test_ia_memory_pools_agree_across_ranks(tiny_data, tmp_path, monkeypatch):

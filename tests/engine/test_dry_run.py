@@ -1,4 +1,5 @@
 """train_net.py --dry-run: everything built, one batch forward / backward, a report, nothing trained or saved."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,7 @@ QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_ti
 def test_dry_run_reports_and_writes_no_checkpoint(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
     out = tmp_path / "dry"
-    report = train_net.main(["--config-file", QUICK, "--dry-run", "OUTPUT_DIR", str(out),
-                             "DATASETS.TRAIN_SUBSET", "3"])
+    report = train_net.main(["--config-file", QUICK, "--dry-run", "OUTPUT_DIR", str(out), "DATASETS.TRAIN_SUBSET", "3"])
     assert not list(out.glob("*.pth")) and not (out / "last_checkpoint").exists()
 
     cfg = get_cfg()

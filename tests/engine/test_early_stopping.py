@@ -1,4 +1,5 @@
 """Early stopping: patience counting, direction, and ending the loop with a final checkpoint."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """train_net -> test_net in-process on the quick schedule (tiny synthetic data, a few iterations)."""
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,9 @@ def test_training_writes_checkpoints_and_results(trained):
 
 def test_test_net_reproduces_the_map_from_the_checkpoint(trained):
     base, out, results = trained
-    again = test_net.main(["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"),
-                           "OUTPUT_DIR", str(base / "test")])
+    again = test_net.main(
+        ["--config-file", QUICK, "MODEL.WEIGHT", str(out / "model_final.pth"), "OUTPUT_DIR", str(base / "test")]
+    )
     assert again[VAL]["mAP@0.5"] == results[VAL]["mAP@0.5"]
     first = open(out / "inference" / VAL / "result.csv").read()
     second = open(base / "test" / "inference" / VAL / "result.csv").read()

@@ -1,4 +1,5 @@
 """The head-only probe (alphaction.engine.head_probe, tools/probe_ia_head.py) on hand-built features."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ import torch
 from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.engine.head_probe import FeatureSet, evaluate_head, identity_retrieval, memory_attention
-from alphaction.utils.errors import UserError
 from alphaction.engine.ia_memory import memory_settings
 from alphaction.modeling import build_model
 from alphaction.modeling.ia.blocks import InteractionBlock
 from alphaction.modeling.ia.inputs import ClipLayout
+from alphaction.utils.errors import UserError
 
 QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 QUICK_IA = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14_ia.yaml")
@@ -42,8 +43,9 @@ def _feature_set(clips, dim, num_classes=12, seed=0):
 @pytest.mark.parametrize("qk_norm", [False, True])
 def test_attention_weights_are_the_forward_softmax(qk_norm):
     torch.manual_seed(0)
-    block = InteractionBlock(6, 6, 6, 4, init_std=0.5, zero_init_out=False, layer_norm=True, num_time_slots=2,
-                             qk_norm=qk_norm)
+    block = InteractionBlock(
+        6, 6, 6, 4, init_std=0.5, zero_init_out=False, layer_norm=True, num_time_slots=2, qk_norm=qk_norm
+    )
     torch.nn.init.normal_(block.temporal_position_k, std=0.5)
     layout = ClipLayout([2, 1])
     query, others = torch.randn(3, 6), torch.randn(2, 4, 6)
@@ -81,8 +83,13 @@ def test_identity_retrieval_by_hand():
     # the features of persons 1 and 2 (nearest is then the wrong person for both)
     base = torch.eye(4)[:3] * 5
     fs = FeatureSet([], [], [], None, [], [], [])
-    for video, second, ids, rows in (("a", 1, [7, 8, 9], [0, 1, 2]), ("a", 2, [9, 7, 8], [2, 0, 1]),
-                                     ("a", 3, [8, 9], [1, 2]), ("b", 1, [1, 2], [0, 1]), ("b", 2, [1, 2], [1, 0])):
+    for video, second, ids, rows in (
+        ("a", 1, [7, 8, 9], [0, 1, 2]),
+        ("a", 2, [9, 7, 8], [2, 0, 1]),
+        ("a", 3, [8, 9], [1, 2]),
+        ("b", 1, [1, 2], [0, 1]),
+        ("b", 2, [1, 2], [1, 0]),
+    ):
         fs.video_ids.append(video)
         fs.timestamps.append(second)
         fs.persons.append(base[rows] + 0.01 * torch.arange(len(rows))[:, None])
@@ -142,8 +149,10 @@ class _FixedHead:
 def test_evaluate_head_box_level_ap(tmp_path):
     gt = tmp_path / "gt.csv"
     # clip (v, 1): box A class 1 and 2; box B class 1. clip (v, 2): box C class 2.
-    gt.write_text("v,0001,0.000,0.100,0.080,0.500,1,0\nv,0001,0.000,0.100,0.080,0.500,2,0\n"
-                  "v,0001,0.100,0.100,0.180,0.500,1,1\nv,0002,0.000,0.100,0.080,0.500,2,0\n")
+    gt.write_text(
+        "v,0001,0.000,0.100,0.080,0.500,1,0\nv,0001,0.000,0.100,0.080,0.500,2,0\n"
+        "v,0001,0.100,0.100,0.180,0.500,1,1\nv,0002,0.000,0.100,0.080,0.500,2,0\n"
+    )
     labelmap = tmp_path / "lm.pbtxt"
     labelmap.write_text('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 2\n}\n')
     fs = _feature_set([("v", 1, [0, 1], {}), ("v", 2, [0], {})], dim=4, num_classes=2)
@@ -171,9 +180,24 @@ def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
 
     weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     out = tmp_path / "probe.json"
-    args = ["--config-file", QUICK_IA, "--weight", weight, "--train-dataset", "synthetic_tiny_train",
-            "--test-dataset", "synthetic_tiny_val", "--steps", "3", "--clips-per-step", "2", "--output", str(out),
-            "DATALOADER.NUM_WORKERS", "0"]
+    args = [
+        "--config-file",
+        QUICK_IA,
+        "--weight",
+        weight,
+        "--train-dataset",
+        "synthetic_tiny_train",
+        "--test-dataset",
+        "synthetic_tiny_val",
+        "--steps",
+        "3",
+        "--clips-per-step",
+        "2",
+        "--output",
+        str(out),
+        "DATALOADER.NUM_WORKERS",
+        "0",
+    ]
     assert probe_ia_head.main(args) == 0
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"start", "trained", "trained, memory off"}
@@ -187,8 +211,12 @@ def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     base_args = ["--config-file", QUICK] + args[2:]
     base_args[base_args.index(str(out))] = str(base_out)
     assert probe_ia_head.main(base_args) == 0
-    assert sorted(os.listdir(cache)) == ["synthetic_tiny_train.pth", "synthetic_tiny_train_objects.pth",
-                                         "synthetic_tiny_val.pth", "synthetic_tiny_val_objects.pth"]
+    assert sorted(os.listdir(cache)) == [
+        "synthetic_tiny_train.pth",
+        "synthetic_tiny_train_objects.pth",
+        "synthetic_tiny_val.pth",
+        "synthetic_tiny_val_objects.pth",
+    ]
     base = json.loads(base_out.read_text())
     assert "memory_attention" not in base and set(base["results"]) == {"start", "trained"}
 
@@ -201,9 +229,24 @@ def test_probe_tool_saves_a_testable_detector(tiny_data, tmp_path, monkeypatch):
     weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     start = read_checkpoint(weight)["model"]
     save_dir = tmp_path / "head_ia"
-    args = ["--config-file", QUICK_IA, "--weight", weight, "--train-dataset", "synthetic_tiny_train",
-            "--test-dataset", "synthetic_tiny_val", "--steps", "3", "--clips-per-step", "2",
-            "--save-dir", str(save_dir), "DATALOADER.NUM_WORKERS", "0"]
+    args = [
+        "--config-file",
+        QUICK_IA,
+        "--weight",
+        weight,
+        "--train-dataset",
+        "synthetic_tiny_train",
+        "--test-dataset",
+        "synthetic_tiny_val",
+        "--steps",
+        "3",
+        "--clips-per-step",
+        "2",
+        "--save-dir",
+        str(save_dir),
+        "DATALOADER.NUM_WORKERS",
+        "0",
+    ]
     assert probe_ia_head.main(args) == 0
     saved = read_checkpoint(str(save_dir / "model_final.pth"))
     assert saved["class_names"][0] == "stand"

@@ -1,5 +1,6 @@
 """The engine's IA memory: fetch / store / end-step with the loss penalty, the pool file beside the checkpoints,
 and a crashed IA run that resumes with its pool to the uninterrupted run's weights."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,16 @@ def test_settings_from_the_config():
     cfg = get_cfg()
     cfg.merge_from_file(QUICK_IA)
     s = memory_settings(cfg)
-    assert (s.dim, s.length, s.rate, s.max_per_sec, s.penalty, s.half, s.max_entries, s.test_mode) == \
-        (576, (2, 2), 1, 5, True, False, None, "offline")
+    assert (s.dim, s.length, s.rate, s.max_per_sec, s.penalty, s.half, s.max_entries, s.test_mode) == (
+        576,
+        (2, 2),
+        1,
+        5,
+        True,
+        False,
+        None,
+        "offline",
+    )
     assert uses_memory(build_model(cfg))
     cfg.MODEL.IA_STRUCTURE.I_BLOCK_LIST = ["P", "O"]
     assert not uses_memory(build_model(cfg))
@@ -54,8 +63,9 @@ def test_features_reach_the_pool_only_after_the_step_and_carry_the_penalty():
     no_penalty.store(["v"], [10], [_feats(1.0)])
     no_penalty.end_step(loss=2.0)
     no_penalty.end_step(loss=8.0)
-    torch.testing.assert_close(no_penalty.fetch({"video_ids": ["v"], "timestamps": [11]},
-                                                torch.device("cpu"))[0].features, _feats(1.0))
+    torch.testing.assert_close(
+        no_penalty.fetch({"video_ids": ["v"], "timestamps": [11]}, torch.device("cpu"))[0].features, _feats(1.0)
+    )
 
 
 def test_pool_file_save_restore_prune(tmp_path):
@@ -77,9 +87,25 @@ def test_pool_file_save_restore_prune(tmp_path):
 
 
 def _argv(out, max_iter=6):
-    return ["--config-file", QUICK_IA, "--deterministic", "--skip-val-in-train", "--skip-final-test",
-            "SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", "(5,)", "SOLVER.CHECKPOINT_PERIOD", "3",
-            "SOLVER.LOG_PERIOD", "1", "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", str(out)]
+    return [
+        "--config-file",
+        QUICK_IA,
+        "--deterministic",
+        "--skip-val-in-train",
+        "--skip-final-test",
+        "SOLVER.MAX_ITER",
+        str(max_iter),
+        "SOLVER.STEPS",
+        "(5,)",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "3",
+        "SOLVER.LOG_PERIOD",
+        "1",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+        "OUTPUT_DIR",
+        str(out),
+    ]
 
 
 def test_crashed_ia_run_resumes_with_its_memory_pool(tiny_data, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 The command is AlphAction's documented finetune command (``--transfer --no-head MODEL.WEIGHT ...``), the one
 that restarted at iteration 0 and dropped the trained head after an interruption in AlphAction.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,26 @@ MAX_ITER = 5  # checkpoints at 2 and 4; the run is killed right after the first 
 
 
 def _command(init: str, out: str) -> list[str]:
-    return [sys.executable, os.path.join(REPO_ROOT, "train_net.py"), "--config-file", QUICK,
-            "--transfer", "--no-head", "--skip-val-in-train", "--skip-final-test",
-            "MODEL.WEIGHT", init, "SOLVER.MAX_ITER", str(MAX_ITER), "SOLVER.CHECKPOINT_PERIOD", "2",
-            "SOLVER.LOG_PERIOD", "1", "OUTPUT_DIR", out]
+    return [
+        sys.executable,
+        os.path.join(REPO_ROOT, "train_net.py"),
+        "--config-file",
+        QUICK,
+        "--transfer",
+        "--no-head",
+        "--skip-val-in-train",
+        "--skip-final-test",
+        "MODEL.WEIGHT",
+        init,
+        "SOLVER.MAX_ITER",
+        str(MAX_ITER),
+        "SOLVER.CHECKPOINT_PERIOD",
+        "2",
+        "SOLVER.LOG_PERIOD",
+        "1",
+        "OUTPUT_DIR",
+        out,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +83,7 @@ def killed_and_resumed(tmp_path_factory):
         train_net.main(cmd[2:])  # the same command again, in-process (saves an interpreter start)
     finally:
         mp.undo()
-    rerun_log = (out / "log.txt").read_text()[len(first_log):]
+    rerun_log = (out / "log.txt").read_text()[len(first_log) :]
     return base, out, killed_at, saved, rerun_log
 
 
@@ -110,24 +127,68 @@ def test_finetune_to_other_classes_skips_exactly_the_head(killed_and_resumed, mo
     body = [k for k in ckpt if not k.startswith("roi_heads.")]
     assert head and body
     finetune = base / "finetune"
-    train_net.main(["--config-file", QUICK, "--transfer", "--no-head", "--skip-final-test", "--skip-val-in-train",
-                    "--catalog", catalog, "DATASETS.TRAIN", "('six_train',)",
-                    "MODEL.WEIGHT", trained, "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "6",
-                    "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES", "3",
-                    "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES", "2",
-                    "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "1",
-                    "SOLVER.MAX_ITER", "1", "OUTPUT_DIR", str(finetune)])
+    train_net.main(
+        [
+            "--config-file",
+            QUICK,
+            "--transfer",
+            "--no-head",
+            "--skip-final-test",
+            "--skip-val-in-train",
+            "--catalog",
+            catalog,
+            "DATASETS.TRAIN",
+            "('six_train',)",
+            "MODEL.WEIGHT",
+            trained,
+            "MODEL.ROI_ACTION_HEAD.NUM_CLASSES",
+            "6",
+            "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES",
+            "3",
+            "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES",
+            "2",
+            "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES",
+            "1",
+            "SOLVER.MAX_ITER",
+            "1",
+            "OUTPUT_DIR",
+            str(finetune),
+        ]
+    )
     log = (finetune / "log.txt").read_text()
     skipped = re.search(r"Not loaded on purpose \(--no-head, the model's head\): (.*)", log).group(1).split(", ")
     assert sorted(skipped) == head
-    assert re.search(rf"\(finetune, --no-head\): {len(body)} loaded, {len(head)} missing, 0 unexpected, "
-                     rf"0 wrong shape, {len(head)} skipped", log)
+    assert re.search(
+        rf"\(finetune, --no-head\): {len(body)} loaded, {len(head)} missing, 0 unexpected, "
+        rf"0 wrong shape, {len(head)} skipped",
+        log,
+    )
     # without --no-head the new class count is a loud error naming the head and the option
     with pytest.raises(Exception, match="--no-head"):
-        train_net.main(["--config-file", QUICK, "--transfer", "--skip-final-test", "--skip-val-in-train",
-                        "--catalog", catalog, "DATASETS.TRAIN", "('six_train',)", "MODEL.WEIGHT", trained,
-                        "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "6",
-                        "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES", "3",
-                        "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES", "2",
-                        "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "1",
-                        "SOLVER.MAX_ITER", "1", "OUTPUT_DIR", str(base / "finetune2")])
+        train_net.main(
+            [
+                "--config-file",
+                QUICK,
+                "--transfer",
+                "--skip-final-test",
+                "--skip-val-in-train",
+                "--catalog",
+                catalog,
+                "DATASETS.TRAIN",
+                "('six_train',)",
+                "MODEL.WEIGHT",
+                trained,
+                "MODEL.ROI_ACTION_HEAD.NUM_CLASSES",
+                "6",
+                "MODEL.ROI_ACTION_HEAD.NUM_PERSON_MOVEMENT_CLASSES",
+                "3",
+                "MODEL.ROI_ACTION_HEAD.NUM_OBJECT_MANIPULATION_CLASSES",
+                "2",
+                "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES",
+                "1",
+                "SOLVER.MAX_ITER",
+                "1",
+                "OUTPUT_DIR",
+                str(base / "finetune2"),
+            ]
+        )

@@ -1,4 +1,5 @@
 """The start-up gradient check: per-stage report, frozen stages, no side effects, clear errors."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,11 @@ def _model_and_batch(freeze: int = 0):
     torch.manual_seed(0)
     model = build_model(cfg)
     build_optimizer(cfg, model)  # applies FREEZE_STAGES
-    batch = {"slow": torch.randn(2, 3, 4, 32, 32), "fast": torch.randn(2, 3, 16, 32, 32),
-             "labels": torch.tensor([3, 7])}
+    batch = {
+        "slow": torch.randn(2, 3, 4, 32, 32),
+        "fast": torch.randn(2, 3, 16, 32, 32),
+        "labels": torch.tensor([3, 7]),
+    }
     return model, batch
 
 
@@ -39,8 +43,14 @@ def test_frozen_stages_reported_frozen_and_trained_ones_get_gradients():
     model, batch = _model_and_batch(freeze=2)
     report = check_gradients(model, batch, CPU)
     # FREEZE_STAGES 2 = both stems, both res2 stages and the laterals feeding stages 1 and 2 (by hand)
-    frozen = {"backbone.slow.stem", "backbone.fast.stem", "backbone.slow.res_nl1", "backbone.fast.res_nl1",
-              "backbone.fast.Tconv1", "backbone.fast.Tconv2"}
+    frozen = {
+        "backbone.slow.stem",
+        "backbone.fast.stem",
+        "backbone.slow.res_nl1",
+        "backbone.fast.res_nl1",
+        "backbone.fast.Tconv1",
+        "backbone.fast.Tconv2",
+    }
     for group, r in report.items():
         if group in frozen:
             assert r["trainable"] == 0 and r["frozen"] > 0 and math.isnan(r["grad_norm"]), group
@@ -90,7 +100,9 @@ def test_a_loss_that_reaches_no_parameter_raises():
 def test_group_grad_norms_hand_computed():
     from alphaction.engine.sanity import group_grad_norms
 
-    model = torch.nn.ModuleDict({"head": torch.nn.ModuleDict({"proj": torch.nn.Linear(2, 1), "other": torch.nn.Linear(1, 1)})})
+    model = torch.nn.ModuleDict(
+        {"head": torch.nn.ModuleDict({"proj": torch.nn.Linear(2, 1), "other": torch.nn.Linear(1, 1)})}
+    )
     model["head"]["proj"].weight.grad = torch.tensor([[3.0, 0.0]])
     model["head"]["proj"].bias.grad = torch.tensor([4.0])
     # head.other has no gradients at all: left out

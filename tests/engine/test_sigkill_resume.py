@@ -1,5 +1,6 @@
 """Resume equality after SIGKILL: a quick run killed mid-way and rerun with the same command ends with the same
 weights as an uninterrupted run (``--deterministic``, CPU)."""
+
 from __future__ import annotations
 
 import os
@@ -17,17 +18,34 @@ QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_ti
 
 
 def _argv(out):
-    return ["--config-file", QUICK, "--deterministic", "--skip-val-in-train", "--skip-final-test",
-            "SOLVER.MAX_ITER", "8", "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.LOG_PERIOD", "1",
-            "OUTPUT_DIR", str(out)]
+    return [
+        "--config-file",
+        QUICK,
+        "--deterministic",
+        "--skip-val-in-train",
+        "--skip-final-test",
+        "SOLVER.MAX_ITER",
+        "8",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "2",
+        "SOLVER.LOG_PERIOD",
+        "1",
+        "OUTPUT_DIR",
+        str(out),
+    ]
 
 
 def test_sigkill_then_same_command_gives_the_uninterrupted_weights(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
     killed = tmp_path / "killed"
     env = dict(os.environ, ALPHACTION_DATA=tiny_data)
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "train_net.py"), *_argv(killed)],
-                            env=env, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(REPO_ROOT, "train_net.py"), *_argv(killed)],
+        env=env,
+        cwd=str(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (killed / "last_checkpoint").exists():

@@ -1,4 +1,5 @@
 """The loop on a toy model: gradient accumulation, clipping, AMP, launch environment parsing."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,9 +25,14 @@ class Toy(nn.Module):
 
 def _batch(values, targets):
     slow = torch.tensor(values, dtype=torch.float32)[:, :, None, None, None].expand(-1, 3, 1, 2, 2).contiguous()
-    return {"slow": slow, "fast": slow, "boxes": [torch.zeros(1, 4)] * len(values),
-            "image_sizes": [(2, 2)] * len(values), "labels": [torch.tensor([t]) for t in targets],
-            "indices": list(range(len(values)))}
+    return {
+        "slow": slow,
+        "fast": slow,
+        "boxes": [torch.zeros(1, 4)] * len(values),
+        "image_sizes": [(2, 2)] * len(values),
+        "labels": [torch.tensor([t]) for t in targets],
+        "indices": list(range(len(values))),
+    }
 
 
 DATA = [([1.0, 2.0, 3.0], 1.0), ([0.5, -1.0, 2.0], -2.0), ([2.0, 0.0, 1.0], 0.5), ([-1.0, 1.0, 1.0], 3.0)]
@@ -35,8 +41,18 @@ DATA = [([1.0, 2.0, 3.0], 1.0), ([0.5, -1.0, 2.0], -2.0), ([2.0, 0.0, 1.0], 0.5)
 def _train(batches, accum=1, clip=0.0, amp="off", iters=1):
     model = Toy()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    Trainer(model, opt, iter(batches), torch.device("cpu"), iters, 0, [], amp=amp, grad_accum_steps=accum,
-            clip_grad_norm=clip).train()
+    Trainer(
+        model,
+        opt,
+        iter(batches),
+        torch.device("cpu"),
+        iters,
+        0,
+        [],
+        amp=amp,
+        grad_accum_steps=accum,
+        clip_grad_norm=clip,
+    ).train()
     return model.w.detach()
 
 
@@ -52,8 +68,13 @@ def _by_hand(samples, lr=0.1, clip=0.0):
 
 def test_accumulating_two_micro_batches_equals_one_batch_of_both():
     one = _train([_batch([s[0] for s in DATA], [s[1] for s in DATA])])
-    accum = _train([_batch([s[0] for s in DATA[:2]], [s[1] for s in DATA[:2]]),
-                    _batch([s[0] for s in DATA[2:]], [s[1] for s in DATA[2:]])], accum=2)
+    accum = _train(
+        [
+            _batch([s[0] for s in DATA[:2]], [s[1] for s in DATA[:2]]),
+            _batch([s[0] for s in DATA[2:]], [s[1] for s in DATA[2:]]),
+        ],
+        accum=2,
+    )
     torch.testing.assert_close(one, _by_hand(DATA))
     torch.testing.assert_close(accum, _by_hand(DATA))
 
@@ -72,16 +93,27 @@ def test_bf16_autocast_trains_close_to_fp32():
 def test_fp16_grad_scaler_skips_overflowing_steps_and_checkpoints_its_state():
     batch = _batch([s[0] for s in DATA], [s[1] for s in DATA])
     model = Toy()
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch]), torch.device("cpu"), 1,
-                      amp="fp16")
+    trainer = Trainer(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch]), torch.device("cpu"), 1, amp="fp16"
+    )
     trainer.train()
     # the first scale (2**16) overflows fp16 gradients of this size: the step is skipped and the scale halved
     assert torch.equal(model.w.detach(), torch.tensor([1.0, -2.0, 0.5]))
     assert trainer.state_dict()["grad_scaler"]["scale"] == 2.0**15
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch] * 8), torch.device("cpu"),
-                      8, amp="fp16")
-    trainer.load_state_dict({"grad_scaler": {"scale": 1.0, "growth_factor": 2.0, "backoff_factor": 0.5,
-                                             "growth_interval": 2000, "_growth_tracker": 0}})
+    trainer = Trainer(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch] * 8), torch.device("cpu"), 8, amp="fp16"
+    )
+    trainer.load_state_dict(
+        {
+            "grad_scaler": {
+                "scale": 1.0,
+                "growth_factor": 2.0,
+                "backoff_factor": 0.5,
+                "growth_interval": 2000,
+                "_growth_tracker": 0,
+            }
+        }
+    )
     trainer.train()  # at scale 1 nothing overflows: ordinary steps
     assert trainer.scaler.get_scale() == 1.0
     assert trainer.last_metrics["loss"] < 0.5 * _loss(torch.tensor([1.0, -2.0, 0.5]))

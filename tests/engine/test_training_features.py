@@ -1,5 +1,6 @@
 """In-process runs of the quick schedule: SIGTERM checkpoint, exact resume, NaN guard, TensorBoard and
 metrics.json."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,21 @@ VAL = "synthetic_tiny_val"
 
 
 def _argv(out, *extra):
-    return ["--config-file", QUICK, "--deterministic", "--skip-val-in-train", *extra,
-            "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "3", "SOLVER.LOG_PERIOD", "1",
-            "OUTPUT_DIR", str(out)]
+    return [
+        "--config-file",
+        QUICK,
+        "--deterministic",
+        "--skip-val-in-train",
+        *extra,
+        "SOLVER.MAX_ITER",
+        "4",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "3",
+        "SOLVER.LOG_PERIOD",
+        "1",
+        "OUTPUT_DIR",
+        str(out),
+    ]
 
 
 def _sigterm_after_step(monkeypatch, at_iter: int) -> None:
@@ -80,8 +93,15 @@ def test_tensorboard_has_the_scalars_and_metrics_json_parses(runs):
     acc = EventAccumulator(str(base / "straight" / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    for tag in ("train/loss", "train/loss_pose_action", "train/lr", "time/data_time", "time/time",
-                f"test/{VAL}/mAP@0.5", "memory/max_mem_mb"):
+    for tag in (
+        "train/loss",
+        "train/loss_pose_action",
+        "train/lr",
+        "time/data_time",
+        "time/time",
+        f"test/{VAL}/mAP@0.5",
+        "memory/max_mem_mb",
+    ):
         assert tag in tags, (tag, sorted(tags))
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]
     assert acc.Scalars(f"test/{VAL}/mAP@0.5")[0].value == pytest.approx(straight[VAL]["mAP@0.5"])
@@ -116,9 +136,22 @@ def test_nan_loss_stops_with_a_debug_checkpoint(tiny_data, tmp_path, monkeypatch
     monkeypatch.setattr(runner, "build_model", build_poisoned)
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLossError, match=r"iteration 2: .*'loss_pose_action': nan.*lr") as info:
-        train_net.main(["--config-file", QUICK, "--skip-val-in-train", "--skip-final-test", "SOLVER.MAX_ITER", "4",
-                        "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.SANITY_CHECK", "False",  # forwards = steps
-                        "OUTPUT_DIR", str(out)])
+        train_net.main(
+            [
+                "--config-file",
+                QUICK,
+                "--skip-val-in-train",
+                "--skip-final-test",
+                "SOLVER.MAX_ITER",
+                "4",
+                "SOLVER.CHECKPOINT_PERIOD",
+                "2",
+                "SOLVER.SANITY_CHECK",
+                "False",  # forwards = steps
+                "OUTPUT_DIR",
+                str(out),
+            ]
+        )
     assert info.value.iteration == 2 and info.value.lr > 0
     assert (out / "last_checkpoint").read_text() == "model_0000002.pth"  # the last good one
     debug = torch.load(out / "debug_nonfinite_0000002.pth", weights_only=True)

@@ -1,5 +1,6 @@
 """Two-stage inference of an IA model with memory equals a direct computation: every clip run through the whole
 model (backbone included) with a memory assembled here by hand from the neighbouring seconds' person features."""
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,9 @@ def _direct(cfg, model, dataset, online: bool) -> dict[int, tuple[torch.Tensor, 
                 rows = persons[(vid, t + k)][:per_sec]
                 feats.append(rows)
                 slots.append(torch.full((rows.shape[0],), before + k, dtype=torch.long))
-        memory = ClipMemory(torch.cat(feats), torch.cat(slots)) if feats else ClipMemory.empty(persons[(vid, t)].shape[1])
+        memory = (
+            ClipMemory(torch.cat(feats), torch.cat(slots)) if feats else ClipMemory.empty(persons[(vid, t)].shape[1])
+        )
         args = (b["slow"], b["fast"], b["boxes"], b["image_sizes"])
         with_memory = model(*args, objects=b["objects"], memory=[memory])[0]
         without = model(*args, objects=b["objects"])[0]
@@ -78,8 +81,9 @@ def _as_matrices(preds: dict, num_classes: int) -> dict[int, torch.Tensor]:
     for pos, index in enumerate(preds["indices"].tolist()):
         rows = preds["clip"] == pos
         scores = torch.from_numpy(preds["scores"][rows]).reshape(-1, num_classes)
-        assert torch.equal(torch.from_numpy(preds["action_ids"][rows]).reshape(-1, num_classes)[0],
-                           torch.arange(1, num_classes + 1))
+        assert torch.equal(
+            torch.from_numpy(preds["action_ids"][rows]).reshape(-1, num_classes)[0], torch.arange(1, num_classes + 1)
+        )
         out[index] = scores
     return out
 

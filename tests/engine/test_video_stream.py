@@ -1,6 +1,7 @@
 """Streaming inference over a user's video: frame resampling by the nearest-time rule (29.97 fps, variable frame
 rate, a last partial second), the windows the demo scores built from a stream with a few seconds in memory,
 and the classification reader that decodes only the sampled frames. Expectations are hand computations."""
+
 from __future__ import annotations
 
 import logging
@@ -13,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+from alphaction.apis import demo
 from alphaction.config import get_cfg
 from alphaction.data.build import build_clip_transforms
 from alphaction.data.datasets.clip_sources import SparseVideo, read_video
 from alphaction.data.prep.videos import prepare_video
 from alphaction.data.video_io import VideoFrames
-from alphaction.apis import demo
 from alphaction.engine.defaults import REPO_ROOT
 from alphaction.utils.progress import progress
 
@@ -130,8 +131,9 @@ def test_stream_scores_each_second_on_the_hand_built_window_with_a_few_seconds_i
         held.append(sum(r() is not None for r in alive))
 
     boxes = {s: np.array([[1, 1, 6, 6, 0.9]], np.float32) for s in range(10)}
-    results = demo.run_video(cfg, None, stream(), (8, 8), fps, torch.device("cpu"), person_boxes=boxes,
-                             on_frame=on_frame, progress=False)
+    results = demo.run_video(
+        cfg, None, stream(), (8, 8), fps, torch.device("cpu"), person_boxes=boxes, on_frame=on_frame, progress=False
+    )
 
     assert [r.second for r in results] == list(range(10))
     half = num * rate // 2

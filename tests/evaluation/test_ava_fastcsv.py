@@ -1,18 +1,18 @@
 """The vectorized CSV reader/writer against the per-row ``csv``-module reader and Python's ``%`` formatting."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from alphaction.evaluation.ava import AvaColumns, read_csv, read_csv_columns, round_like_csv, write_csv
-from alphaction.evaluation.ava import fastcsv
+from alphaction.evaluation.ava import AvaColumns, fastcsv, read_csv, read_csv_columns, round_like_csv, write_csv
 
 
 def _assert_same(columns: AvaColumns, rows):
     expected = AvaColumns.from_rows(rows)
     assert columns.video_ids == expected.video_ids
     np.testing.assert_array_equal(columns.timestamps, expected.timestamps)
-    assert columns.boxes.tobytes() == expected.boxes.tobytes()            # bit for bit
+    assert columns.boxes.tobytes() == expected.boxes.tobytes()  # bit for bit
     np.testing.assert_array_equal(columns.action_ids, expected.action_ids)
     assert columns.values.tobytes() == expected.values.tobytes()
     np.testing.assert_array_equal(columns.has_value, expected.has_value)
@@ -25,8 +25,9 @@ def _random_lines(rng, n):
         fmt = formats[rng.integers(len(formats))]
         coords = [fmt % v for v in rng.uniform(0, 1, 4)]
         ts = "%04d" % rng.integers(0, 2000) if rng.random() < 0.8 else str(rng.integers(0, 20000))
-        lines.append(",".join([f"vid{rng.integers(5)}", ts, *coords, str(rng.integers(1, 120)),
-                               fmt % rng.uniform(-1, 50)]))
+        lines.append(
+            ",".join([f"vid{rng.integers(5)}", ts, *coords, str(rng.integers(1, 120)), fmt % rng.uniform(-1, 50)])
+        )
     return lines
 
 
@@ -35,9 +36,9 @@ def _random_lines(rng, n):
 def test_reader_matches_the_row_reader_bit_for_bit(tmp_path, seed, chunk_bytes, monkeypatch):
     rng = np.random.default_rng(seed)
     lines = _random_lines(rng, 500)
-    lines[3] = lines[3].replace("0.", "-0.", 1)                  # a negative coordinate
-    lines[7] = "vidX,0902,1e-3,0.5,0.75,1.0,3,2.5e-1"              # exponents: the per-row path
-    text = "\n".join(lines[:100]) + "\n\n" + "\r\n".join(lines[100:]) + "\n"   # blank line, CRLF
+    lines[3] = lines[3].replace("0.", "-0.", 1)  # a negative coordinate
+    lines[7] = "vidX,0902,1e-3,0.5,0.75,1.0,3,2.5e-1"  # exponents: the per-row path
+    text = "\n".join(lines[:100]) + "\n\n" + "\r\n".join(lines[100:]) + "\n"  # blank line, CRLF
     path = tmp_path / "det.csv"
     path.write_bytes(text.encode())
     monkeypatch.setattr(fastcsv, "CHUNK_BYTES", chunk_bytes)
@@ -64,9 +65,14 @@ def test_reader_errors_name_the_line_across_chunks(tmp_path, monkeypatch, chunk_
 
 def test_round_like_csv_is_what_the_file_holds():
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.random(20000), rng.random(2000).astype(np.float32).astype(np.float64),
-                        np.arange(0, 1, 1e-6)[:5000] + 5e-6,          # exact .5 cases at the 6th decimal
-                        [0.0, 1.0, 0.123455, 0.000005, 0.000015, -1e-9, 2.5, 123.456785]])
+    x = np.concatenate(
+        [
+            rng.random(20000),
+            rng.random(2000).astype(np.float32).astype(np.float64),
+            np.arange(0, 1, 1e-6)[:5000] + 5e-6,  # exact .5 cases at the 6th decimal
+            [0.0, 1.0, 0.123455, 0.000005, 0.000015, -1e-9, 2.5, 123.456785],
+        ]
+    )
     expected = np.array([float("%.5f" % v) for v in x])
     assert round_like_csv(x).tobytes() == expected.tobytes()
 
@@ -75,8 +81,14 @@ def test_vectorized_writer_matches_percent_formatting(tmp_path):
     rng = np.random.default_rng(1)
     n = 3000
     videos = ["-5KQ66BBWC4", "a", "vid_2"]
-    columns = AvaColumns(videos, rng.integers(0, 3, n), rng.integers(0, 10000, n), rng.random((n, 4)),
-                         rng.integers(1, 81, n), rng.random(n).astype(np.float32))
+    columns = AvaColumns(
+        videos,
+        rng.integers(0, 3, n),
+        rng.integers(0, 10000, n),
+        rng.random((n, 4)),
+        rng.integers(1, 81, n),
+        rng.random(n).astype(np.float32),
+    )
     fast, slow = tmp_path / "fast.csv", tmp_path / "slow.csv"
     write_csv(fast, columns)
     write_csv(slow, columns.to_rows())
@@ -94,10 +106,30 @@ def test_vectorized_writer_matches_percent_formatting(tmp_path):
 def test_reader_grows_its_columns_and_keeps_file_order_with_threads(tmp_path, monkeypatch, threads):
     # long lines first: the first chunk under-estimates the row count, so the output columns must grow
     rng = np.random.default_rng(7)
-    long_lines = [",".join([f"video_with_a_long_name_{i % 3}", "%04d" % (900 + i), *("%.12f" % v for v in
-                  rng.uniform(0, 1, 4)), str(1 + i % 80), "%.12f" % rng.random()]) for i in range(40)]
-    short_lines = [",".join([f"v{i % 7}", "%04d" % (i % 50), *("%.2f" % v for v in rng.uniform(0, 1, 4)),
-                   str(1 + i % 80), "%.3f" % rng.random()]) for i in range(3000)]
+    long_lines = [
+        ",".join(
+            [
+                f"video_with_a_long_name_{i % 3}",
+                "%04d" % (900 + i),
+                *("%.12f" % v for v in rng.uniform(0, 1, 4)),
+                str(1 + i % 80),
+                "%.12f" % rng.random(),
+            ]
+        )
+        for i in range(40)
+    ]
+    short_lines = [
+        ",".join(
+            [
+                f"v{i % 7}",
+                "%04d" % (i % 50),
+                *("%.2f" % v for v in rng.uniform(0, 1, 4)),
+                str(1 + i % 80),
+                "%.3f" % rng.random(),
+            ]
+        )
+        for i in range(3000)
+    ]
     path = tmp_path / "det.csv"
     path.write_text("\n".join(long_lines + short_lines) + "\n")
     monkeypatch.setattr(fastcsv, "CHUNK_BYTES", 4096)

@@ -1,4 +1,5 @@
 """AVA file readers / writers: label map, excluded timestamps, CSV rows."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,17 +12,24 @@ def test_labelmap_item_id_and_label_id_layouts(tmp_path):
     path.write_text(
         'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\n'
         'label {\n  name: "crouch/kneel"\n  label_id: 3\n  label_type: PERSON_MOVEMENT\n}\n'
-        '# a comment\n'
-        'item { name: "talk to (e.g., self, a person, a group)" id: 79 }\n')
-    assert read_labelmap(path) == {1: "bend/bow (at the waist)", 3: "crouch/kneel",
-                                   79: "talk to (e.g., self, a person, a group)"}
+        "# a comment\n"
+        'item { name: "talk to (e.g., self, a person, a group)" id: 79 }\n'
+    )
+    assert read_labelmap(path) == {
+        1: "bend/bow (at the waist)",
+        3: "crouch/kneel",
+        79: "talk to (e.g., self, a person, a group)",
+    }
 
 
-@pytest.mark.parametrize("text, line", [
-    ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n}\n', 5),      # no id
-    ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 1\n}\n', 5),  # repeated id
-    ('item {\n  name: "a"\n  id: one\n}\n', 3),                              # id not an int
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n}\n', 5),  # no id
+        ('item {\n  name: "a"\n  id: 1\n}\nitem {\n  name: "b"\n  id: 1\n}\n', 5),  # repeated id
+        ('item {\n  name: "a"\n  id: one\n}\n', 3),  # id not an int
+    ],
+)
 def test_labelmap_errors_name_the_line(tmp_path, text, line):
     path = tmp_path / "bad.pbtxt"
     path.write_text(text)
@@ -54,12 +62,17 @@ def test_read_csv_error_names_file_and_line(tmp_path):
 
 def test_write_csv_is_the_submission_format_and_round_trips(tmp_path):
     path = tmp_path / "out.csv"
-    write_csv(path, [("-5KQ66BBWC4", 902, 0.077, 0.151, 0.283, 0.811, 80, 0.123456),
-                     ("vid", 1000, 0.0, 0.5, 1.0, 1.0, 1, None)])
-    assert path.read_text() == ("-5KQ66BBWC4,0902,0.07700,0.15100,0.28300,0.81100,80,0.12346\n"
-                                "vid,1000,0.00000,0.50000,1.00000,1.00000,1\n")
-    assert read_csv(path) == [("-5KQ66BBWC4", 902, 0.077, 0.151, 0.283, 0.811, 80, 0.12346),
-                              ("vid", 1000, 0.0, 0.5, 1.0, 1.0, 1, None)]
+    write_csv(
+        path,
+        [("-5KQ66BBWC4", 902, 0.077, 0.151, 0.283, 0.811, 80, 0.123456), ("vid", 1000, 0.0, 0.5, 1.0, 1.0, 1, None)],
+    )
+    assert path.read_text() == (
+        "-5KQ66BBWC4,0902,0.07700,0.15100,0.28300,0.81100,80,0.12346\nvid,1000,0.00000,0.50000,1.00000,1.00000,1\n"
+    )
+    assert read_csv(path) == [
+        ("-5KQ66BBWC4", 902, 0.077, 0.151, 0.283, 0.811, 80, 0.12346),
+        ("vid", 1000, 0.0, 0.5, 1.0, 1.0, 1, None),
+    ]
 
 
 def test_columns_round_trip_rows_with_and_without_scores():

@@ -1,4 +1,5 @@
 """AVA frame-mAP: hand-computed cases for every protocol rule, and a brute-force reference on random data."""
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,23 @@ def frame_map(*args, **kwargs):
     """``frame_map`` with the per-class dicts keyed by class name (the tests read better that way)."""
     result = frame_map_by_id(*args, **kwargs)
     names = result["class_names"]
-    named = {k: ({names[i]: v for i, v in result[k].items()} if k in
-                 ("per_class", "num_gt", "num_detections", "num_true_positives") else v) for k, v in result.items()}
+    named = {
+        k: (
+            {names[i]: v for i, v in result[k].items()}
+            if k in ("per_class", "num_gt", "num_detections", "num_true_positives")
+            else v
+        )
+        for k, v in result.items()
+    }
     named["class_ids"] = {n: i for i, n in names.items()}
     return named
 
+
 LABELMAP = {1: "stand", 2: "sit"}
-P = (0.1, 0.1, 0.5, 0.5)      # x1, y1, x2, y2
+P = (0.1, 0.1, 0.5, 0.5)  # x1, y1, x2, y2
 Q = (0.6, 0.6, 0.9, 0.9)
 R = (0.2, 0.2, 0.6, 0.6)
-FAR = (0.6, 0.1, 0.9, 0.3)    # overlaps none of P, Q, R
+FAR = (0.6, 0.1, 0.9, 0.3)  # overlaps none of P, Q, R
 
 
 def gt_row(ts, box, action, person=1):
@@ -38,18 +46,17 @@ def det_row(ts, box, action, score):
 
 
 # Frame 902: P (stand, sit), Q (stand). Frame 903: R (stand). Plus a row of an action outside the label map.
-TINY_GT = [gt_row(902, P, 1, 1), gt_row(902, P, 2, 1), gt_row(902, Q, 1, 2), gt_row(903, R, 1, 1),
-           gt_row(903, R, 3, 1)]
+TINY_GT = [gt_row(902, P, 1, 1), gt_row(902, P, 2, 1), gt_row(902, Q, 1, 2), gt_row(903, R, 1, 1), gt_row(903, R, 3, 1)]
 TINY_DET = [
-    det_row(902, P, 1, 0.9),                       # stand: TP (takes P)
-    det_row(902, P, 1, 0.8),                       # stand: FP (P already taken)
+    det_row(902, P, 1, 0.9),  # stand: TP (takes P)
+    det_row(902, P, 1, 0.8),  # stand: FP (P already taken)
     det_row(903, (0.25, 0.2, 0.65, 0.6), 1, 0.7),  # stand: TP, IoU with R = 0.14 / 0.18 = 0.78
-    det_row(902, FAR, 1, 0.6),                     # stand: FP (IoU 0 with P and Q)
-    det_row(903, Q, 1, 0.5),                       # stand: FP (no Q in frame 903)
-    det_row(902, Q, 1, 0.4),                       # stand: TP (takes Q)
-    det_row(902, (0.2, 0.1, 0.6, 0.5), 2, 0.3),   # sit: TP, IoU with P = 0.12 / 0.20 = 0.6
-    det_row(903, R, 2, 0.95),                      # sit: FP (no sit GT in frame 903)
-    det_row(902, P, 3, 0.99),                      # action 3 is not in the label map: ignored
+    det_row(902, FAR, 1, 0.6),  # stand: FP (IoU 0 with P and Q)
+    det_row(903, Q, 1, 0.5),  # stand: FP (no Q in frame 903)
+    det_row(902, Q, 1, 0.4),  # stand: TP (takes Q)
+    det_row(902, (0.2, 0.1, 0.6, 0.5), 2, 0.3),  # sit: TP, IoU with P = 0.12 / 0.20 = 0.6
+    det_row(903, R, 2, 0.95),  # sit: FP (no sit GT in frame 903)
+    det_row(902, P, 3, 0.99),  # action 3 is not in the label map: ignored
 ]
 
 
@@ -100,7 +107,7 @@ def test_gt_without_detections_is_zero_and_class_without_gt_is_left_out():
     assert result["per_class"]["a"] == 1.0
     assert result["per_class"]["b"] == 0.0
     assert math.isnan(result["per_class"]["c"])
-    assert result["mAP"] == pytest.approx(0.5)      # mean of 1 and 0; c is not counted
+    assert result["mAP"] == pytest.approx(0.5)  # mean of 1 and 0; c is not counted
     assert math.isnan(frame_map([], det, {1: "a"})["mAP"])
 
 
@@ -134,7 +141,7 @@ def test_cap_ties_follow_the_official_heap():
 def test_duplicate_detection_on_one_gt_is_a_false_positive():
     result = frame_map([gt_row(902, P, 1)], [det_row(902, P, 1, 0.9), det_row(902, P, 1, 0.8)], {1: "a"})
     assert result["num_true_positives"]["a"] == 1
-    assert result["per_class"]["a"] == 1.0          # TP then FP: the FP comes after recall 1
+    assert result["per_class"]["a"] == 1.0  # TP then FP: the FP comes after recall 1
 
 
 def test_same_box_under_two_actions_is_matched_once_per_class():
@@ -157,7 +164,7 @@ def test_zero_area_detections_are_dropped_after_the_cap():
     gt = [gt_row(902, P, 1)]
     flat = [det_row(902, (0.3, 0.1, 0.3, 0.5), 1, 0.9), det_row(902, (0.1, 0.4, 0.5, 0.2), 1, 0.95)]
     result = frame_map(gt, flat + [det_row(902, P, 1, 0.5)], {1: "a"})
-    assert result["per_class"]["a"] == 1.0           # the FPs they would have been are gone
+    assert result["per_class"]["a"] == 1.0  # the FPs they would have been are gone
     assert result["num_detections"]["a"] == 1
     # they still occupy cap slots, as in the official reader (cap first, invalid boxes removed later)
     many_flat = [det_row(902, (0.3, 0.1, 0.3, 0.5), 1, 0.9)] * 50
@@ -166,8 +173,7 @@ def test_zero_area_detections_are_dropped_after_the_cap():
 
 def test_iou_threshold_is_inclusive_at_one_half():
     # det (0, 0, 1, 1) vs GT (0, 0, 0.5, 1): IoU = 0.5 / 1 = 0.5 exactly -> TP
-    result = frame_map([gt_row(902, (0.0, 0.0, 0.5, 1.0), 1)], [det_row(902, (0.0, 0.0, 1.0, 1.0), 1, 0.9)],
-                       {1: "a"})
+    result = frame_map([gt_row(902, (0.0, 0.0, 0.5, 1.0), 1)], [det_row(902, (0.0, 0.0, 1.0, 1.0), 1, 0.9)], {1: "a"})
     assert result["per_class"]["a"] == 1.0
 
 
@@ -180,17 +186,19 @@ def test_cli_prints_and_writes_json(tmp_path, capsys):
     gt, det, lm, out = tmp_path / "gt.csv", tmp_path / "det.csv", tmp_path / "map.pbtxt", tmp_path / "r.json"
     write_csv(gt, TINY_GT)
     write_csv(det, TINY_DET)
-    lm.write_text('item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "sit"\n  id: 2\n}\n'
-                  'item {\n  name: "run"\n  id: 5\n}\n')
+    lm.write_text(
+        'item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "sit"\n  id: 2\n}\nitem {\n  name: "run"\n  id: 5\n}\n'
+    )
     cli_main(["--gt", str(gt), "--det", str(det), "--labelmap", str(lm), "--json", str(out)])
     assert f"mAP@0.5IOU: {(13 / 18 + 0.5) / 2:.4f}" in capsys.readouterr().out
     saved = json.loads(out.read_text())
-    assert saved["per_class"]["5"] is None                      # "run" (id 5) has no GT
-    assert saved["per_class"]["1"] == pytest.approx(13 / 18)    # "stand"
+    assert saved["per_class"]["5"] is None  # "run" (id 5) has no GT
+    assert saved["per_class"]["1"] == pytest.approx(13 / 18)  # "stand"
     assert saved["mAP"] == pytest.approx((13 / 18 + 0.5) / 2)
 
 
 # --- brute-force reference: plain loops, sorting instead of a heap, a different AP formula ----------------
+
 
 def _iou(a, b):
     iw = min(a[2], b[2]) - max(a[0], b[0])
@@ -203,6 +211,7 @@ def _iou(a, b):
 
 def reference_frame_map(gt_rows, det_rows, labelmap, excluded):
     """Valid only without score ties (the cap and the orders are plain sorts here)."""
+
     def key(r):
         return (r[0], int(r[1]))
 
@@ -269,10 +278,10 @@ def _random_case(seed):
             clutter = rng.randint(15, 25) if rng.random() < 0.25 else rng.randint(0, 3)  # some frames pass the cap
             boxes += [(_random_box(rng), []) for _ in range(clutter)]
             if rng.random() < 0.1:
-                boxes.append(((0.4, 0.4, 0.4, 0.7), [1, 2, 3]))      # zero width
+                boxes.append(((0.4, 0.4, 0.4, 0.7), [1, 2, 3]))  # zero width
             for box, actions in boxes:
                 for action in range(1, 8):
-                    if rng.random() < 0.6:   # scores carry some signal, so the ranking matters
+                    if rng.random() < 0.6:  # scores carry some signal, so the ranking matters
                         score = rng.uniform(0.3, 1.0) if action in actions else rng.uniform(0.0, 0.9)
                         det.append((f"v{v}", ts, *box, action, score))
     rng.shuffle(det)
@@ -292,23 +301,24 @@ def _jitter(rng, box):
 @pytest.mark.parametrize("seed", range(5))
 def test_matches_brute_force_reference_on_random_data(seed):
     gt, det, excluded = _random_case(seed)
-    labelmap = {1: "a", 2: "b", 3: "c", 5: "e", 6: "f", 9: "no_gt"}   # 4 and 7 are not evaluated
+    labelmap = {1: "a", 2: "b", 3: "c", 5: "e", 6: "f", 9: "no_gt"}  # 4 and 7 are not evaluated
     ref_aps, ref_map = reference_frame_map(gt, det, labelmap, excluded)
     result = frame_map(gt, det, labelmap, excluded)
     rows_per_frame = defaultdict(int)
     for r in det:
         rows_per_frame[r[0], r[1]] += r[6] in labelmap
-    assert max(rows_per_frame.values()) > 50     # the cap is exercised
+    assert max(rows_per_frame.values()) > 50  # the cap is exercised
     for c, name in labelmap.items():
         if math.isnan(ref_aps[c]):
             assert math.isnan(result["per_class"][name])
         else:
             assert result["per_class"][name] == pytest.approx(ref_aps[c], abs=1e-6)
     assert result["mAP"] == pytest.approx(ref_map, abs=1e-6)
-    assert 0.05 < result["mAP"] < 0.95    # a case where matching matters, not a degenerate one
+    assert 0.05 < result["mAP"] < 0.95  # a case where matching matters, not a degenerate one
 
 
 # --- ties: a loop-by-loop rendering of the official code (heap reader, per-image loops, argsort pooling) ----
+
 
 def official_loop_reference(gt_rows, det_rows, labelmap, excluded):
     import heapq
@@ -382,10 +392,10 @@ def _tied_case(seed):
             persons = [_random_box(rng) for _ in range(rng.randint(0, 4))]
             for p, box in enumerate(persons):
                 for action in rng.sample(range(1, 5), rng.randint(1, 2)):
-                    gt.append((f"v{v}", ts, *box, action, p % 2))          # person-id ties
+                    gt.append((f"v{v}", ts, *box, action, p % 2))  # person-id ties
                     if rng.random() < 0.1:
-                        gt.append((f"v{v}", ts, *box, action, p % 2))      # a duplicated GT row
-            boxes = [_jitter(rng, b) for b in persons for _ in range(2)]   # two boxes per person
+                        gt.append((f"v{v}", ts, *box, action, p % 2))  # a duplicated GT row
+            boxes = [_jitter(rng, b) for b in persons for _ in range(2)]  # two boxes per person
             boxes += [_random_box(rng) for _ in range(rng.randint(3, 12) if rng.random() < 0.4 else 1)]
             for box in boxes:
                 for action in range(1, 6):
@@ -407,14 +417,16 @@ def test_score_ties_resolve_as_in_the_official_code(seed):
 
 # --- more hand-computed cases -------------------------------------------------------------------------------
 
+
 def test_detection_overlapping_two_gt_boxes_takes_the_best_and_never_falls_back():
     # GT A = (0, 0, 0.5, 1) and B = (0.1, 0, 0.6, 1); det d = (0, 0, 0.55, 1):
     #   IoU(d, A) = 0.5 / 0.55 = 0.909, IoU(d, B) = 0.45 / 0.6 = 0.75 -> argmax A.
     # d1 (0.9) takes A (TP); d2 (0.8, same box) has argmax A again: FP although B is free (no fall-back).
     # TP, FP over 2 GT: precision 1, 1/2; recall 1/2, 1/2 -> AP = 1/2.
     a, b, d = (0.0, 0.0, 0.5, 1.0), (0.1, 0.0, 0.6, 1.0), (0.0, 0.0, 0.55, 1.0)
-    result = frame_map([gt_row(902, a, 1, 1), gt_row(902, b, 1, 2)],
-                       [det_row(902, d, 1, 0.9), det_row(902, d, 1, 0.8)], {1: "a"})
+    result = frame_map(
+        [gt_row(902, a, 1, 1), gt_row(902, b, 1, 2)], [det_row(902, d, 1, 0.9), det_row(902, d, 1, 0.8)], {1: "a"}
+    )
     assert result["num_true_positives"]["a"] == 1
     assert result["per_class"]["a"] == pytest.approx(0.5, abs=1e-12)
 
@@ -468,27 +480,35 @@ def test_cap_counts_box_class_rows_not_boxes():
 def test_class_groups_average_their_classes():
     gt = [gt_row(902, P, 1), gt_row(902, Q, 2), gt_row(902, R, 3)]
     det = [det_row(902, P, 1, 0.9), det_row(902, FAR, 2, 0.9), det_row(902, R, 3, 0.9)]
-    result = frame_map_by_id(gt, det, {1: "a", 2: "b", 3: "c", 4: "d"},
-                             class_groups={"pose": [1, 2], "object": [3, 4], "interaction": [5, 6]})
-    assert result["group_mAP"]["pose"] == pytest.approx(0.5)      # 1 and 0
-    assert result["group_mAP"]["object"] == 1.0                   # 3 only: 4 has no GT (NaN, left out)
-    assert math.isnan(result["group_mAP"]["interaction"])        # no evaluated class
+    result = frame_map_by_id(
+        gt,
+        det,
+        {1: "a", 2: "b", 3: "c", 4: "d"},
+        class_groups={"pose": [1, 2], "object": [3, 4], "interaction": [5, 6]},
+    )
+    assert result["group_mAP"]["pose"] == pytest.approx(0.5)  # 1 and 0
+    assert result["group_mAP"]["object"] == 1.0  # 3 only: 4 has no GT (NaN, left out)
+    assert math.isnan(result["group_mAP"]["interaction"])  # no evaluated class
 
 
 def test_class_groups_from_counts_is_the_ava_layout():
     from alphaction.evaluation.ava import AVA_CLASS_GROUPS, class_groups_from_counts
 
     assert class_groups_from_counts(14, 49, 17) == AVA_CLASS_GROUPS
-    assert class_groups_from_counts(5, 3, 2) == {"pose": (1, 2, 3, 4, 5), "object": (6, 7, 8),
-                                                "interaction": (9, 10)}
+    assert class_groups_from_counts(5, 3, 2) == {"pose": (1, 2, 3, 4, 5), "object": (6, 7, 8), "interaction": (9, 10)}
 
 
 def test_column_arrays_are_accepted():
     import numpy as np
 
     gt = {"video_ids": ["vid"] * 2, "timestamps": [902, 902], "boxes": np.array([P, Q]), "action_ids": [1, 1]}
-    det = {"video_ids": np.array(["vid", "vid"]), "timestamps": np.array([902, 902]),
-           "boxes": np.array([P, FAR]), "action_ids": np.array([1, 1]), "scores": np.array([0.9, 0.8])}
+    det = {
+        "video_ids": np.array(["vid", "vid"]),
+        "timestamps": np.array([902, 902]),
+        "boxes": np.array([P, FAR]),
+        "action_ids": np.array([1, 1]),
+        "scores": np.array([0.9, 0.8]),
+    }
     # TP, FP over 2 GT -> AP 1/2
     assert frame_map(gt, det, {1: "a"})["per_class"]["a"] == pytest.approx(0.5)
 
@@ -498,8 +518,19 @@ def test_cli_long_and_short_flags_groups_and_errors(tmp_path, capsys):
     write_csv(gt, TINY_GT)
     write_csv(det, TINY_DET)
     lm.write_text('item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "sit"\n  id: 2\n}\n')
-    result = cli_main(["--groundtruth", str(gt), "--detections", str(det), "--labelmap", str(lm),
-                       "--class-groups", "pose=1", "object=2"])
+    result = cli_main(
+        [
+            "--groundtruth",
+            str(gt),
+            "--detections",
+            str(det),
+            "--labelmap",
+            str(lm),
+            "--class-groups",
+            "pose=1",
+            "object=2",
+        ]
+    )
     assert result["group_mAP"] == pytest.approx({"pose": 13 / 18, "object": 0.5})
     assert "mAP@0.5IOU [pose]: 0.7222" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:

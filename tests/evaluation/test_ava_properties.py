@@ -1,4 +1,5 @@
 """Property tests of frame_map (hypothesis): perfect detections, row order, classes outside the label map."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 from alphaction.evaluation.ava import frame_map  # noqa: E402
 
 LABELMAP = {1: "a", 2: "b", 4: "d"}
-coordinate = st.integers(0, 10).map(lambda i: i / 20)   # x1, y1 <= 0.5 < x2, y2: valid boxes
+coordinate = st.integers(0, 10).map(lambda i: i / 20)  # x1, y1 <= 0.5 < x2, y2: valid boxes
 
 
 @st.composite
@@ -38,11 +39,12 @@ def ground_truth(draw):
 @st.composite
 def detections(draw, gt):
     rows = []
-    frames = sorted({(r[0], r[1]) for r in gt}) + [("v2", 950)]   # plus a frame without GT
+    frames = sorted({(r[0], r[1]) for r in gt}) + [("v2", 950)]  # plus a frame without GT
     for video, ts in frames:
         for _ in range(draw(st.integers(0, 8))):
-            rows.append((video, ts, *draw(boxes()), draw(st.sampled_from([1, 2, 3, 4])),
-                         draw(st.integers(0, 1000)) / 1000))
+            rows.append(
+                (video, ts, *draw(boxes()), draw(st.sampled_from([1, 2, 3, 4])), draw(st.integers(0, 1000)) / 1000)
+            )
     return rows
 
 
@@ -79,13 +81,15 @@ def test_row_order_changes_nothing(data):
     det = data.draw(detections(gt))
     # distinct scores per frame: with ties, file order legitimately decides (the official heap)
     det = [(*r[:7], round(r[7] + i * 1e-7, 9)) for i, r in enumerate(det)]
-    seed = data.draw(st.integers(0, 2 ** 32 - 1))
+    seed = data.draw(st.integers(0, 2**32 - 1))
     shuffled_gt, shuffled_det = gt[:], det[:]
     random.Random(seed).shuffle(shuffled_gt)
     random.Random(seed + 1).shuffle(shuffled_det)
     # random frames: GT and detections may share none (allowed here: the property holds for mAP 0 too)
-    _same(frame_map(gt, det, LABELMAP, max_detections_per_frame=5, allow_disjoint=True),
-          frame_map(shuffled_gt, shuffled_det, LABELMAP, max_detections_per_frame=5, allow_disjoint=True))
+    _same(
+        frame_map(gt, det, LABELMAP, max_detections_per_frame=5, allow_disjoint=True),
+        frame_map(shuffled_gt, shuffled_det, LABELMAP, max_detections_per_frame=5, allow_disjoint=True),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -99,5 +103,7 @@ def test_classes_outside_the_labelmap_change_nothing(data):
     order = {r: i for i, r in enumerate(mixed)}
     # the evaluated rows keep their relative order, so heap ties resolve identically
     det_in_mixed_order = sorted(det, key=order.__getitem__)
-    _same(frame_map(gt, det_in_mixed_order, LABELMAP, max_detections_per_frame=4, allow_disjoint=True),
-          frame_map(gt, mixed, LABELMAP, max_detections_per_frame=4, allow_disjoint=True))
+    _same(
+        frame_map(gt, det_in_mixed_order, LABELMAP, max_detections_per_frame=4, allow_disjoint=True),
+        frame_map(gt, mixed, LABELMAP, max_detections_per_frame=4, allow_disjoint=True),
+    )

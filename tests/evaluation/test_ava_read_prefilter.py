@@ -1,5 +1,6 @@
 """Rows dropped while a detection CSV is read (``prefilter``) never change a number: the CSV path equals the
 in-memory path, which reads nothing away, on files made to stress the filter."""
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,14 @@ def _case(rng, frames=12, interleave=False):
             det.append((vid, ts, *box, int(rng.choice([1, 2, 3, 4, 7, 9])), score))  # 3 and 9: not evaluated
     if interleave:  # frames split into runs, in several places of the file
         order = rng.permutation(len(det))
-        det = [det[i] for i in np.sort(order[: len(det) // 2])] + [det[i] for i in np.sort(order[len(det) // 2:])]
+        det = [det[i] for i in np.sort(order[: len(det) // 2])] + [det[i] for i in np.sort(order[len(det) // 2 :])]
     return gt, det
 
 
 def _same(a: dict, b: dict) -> bool:
-    return all(math.isnan(x) and math.isnan(y) or x == y for x, y in zip(a.values(), b.values())) and a.keys() == b.keys()
+    return (
+        all(math.isnan(x) and math.isnan(y) or x == y for x, y in zip(a.values(), b.values())) and a.keys() == b.keys()
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -76,11 +79,13 @@ def test_a_frames_first_row_keeps_its_place_even_when_the_cap_drops_it(tmp_path)
     # Had the reader lost A's first row, the order would be B, A and the AP 1.0.
     box = (0.1, 0.1, 0.5, 0.5)
     gt = [("vA", 900, *box, 1, 0)]
-    det = [("vA", 900, 0.6, 0.6, 0.9, 0.9, 1, 0.1),
-           ("vB", 900, 0.6, 0.6, 0.9, 0.9, 1, 0.5),
-           ("vA", 900, *box, 1, 0.5),
-           ("vA", 900, 0.6, 0.6, 0.9, 0.9, 2, 0.9),
-           ("vA", 900, 0.6, 0.6, 0.9, 0.8, 2, 0.8)]
+    det = [
+        ("vA", 900, 0.6, 0.6, 0.9, 0.9, 1, 0.1),
+        ("vB", 900, 0.6, 0.6, 0.9, 0.9, 1, 0.5),
+        ("vA", 900, *box, 1, 0.5),
+        ("vA", 900, 0.6, 0.6, 0.9, 0.9, 2, 0.9),
+        ("vA", 900, 0.6, 0.6, 0.9, 0.8, 2, 0.8),
+    ]
     write_csv(tmp_path / "gt.csv", gt)
     write_csv(tmp_path / "det.csv", det)
     result = frame_map(tmp_path / "gt.csv", tmp_path / "det.csv", LABELS, max_detections_per_frame=3)
@@ -96,8 +101,12 @@ def test_a_small_cap_and_many_ties_still_give_the_unfiltered_numbers(tmp_path, s
     write_csv(tmp_path / "det.csv", det)
     for cap in (3, 7, 20):
         from_file = frame_map(tmp_path / "gt.csv", tmp_path / "det.csv", LABELS, max_detections_per_frame=cap)
-        from_rows = frame_map(AvaColumns.from_rows(gt).rounded(), AvaColumns.from_rows(det).rounded(), LABELS,
-                              max_detections_per_frame=cap)
+        from_rows = frame_map(
+            AvaColumns.from_rows(gt).rounded(),
+            AvaColumns.from_rows(det).rounded(),
+            LABELS,
+            max_detections_per_frame=cap,
+        )
         assert _same(from_file["per_class"], from_rows["per_class"]), cap
         assert from_file["num_detections"] == from_rows["num_detections"], cap
 
@@ -110,8 +119,9 @@ def _file_and_rows(tmp_path, det, labels):
     write_csv(tmp_path / "gt.csv", GT_AB)
     write_csv(tmp_path / "det.csv", det)
     from_file = frame_map(tmp_path / "gt.csv", tmp_path / "det.csv", labels, max_detections_per_frame=3)
-    from_rows = frame_map(AvaColumns.from_rows(GT_AB).rounded(), AvaColumns.from_rows(det).rounded(), labels,
-                          max_detections_per_frame=3)
+    from_rows = frame_map(
+        AvaColumns.from_rows(GT_AB).rounded(), AvaColumns.from_rows(det).rounded(), labels, max_detections_per_frame=3
+    )
     return from_file, from_rows
 
 
@@ -119,17 +129,35 @@ def test_a_thinned_frame_with_two_entries_of_one_class_and_one_score_keeps_its_h
     # frame vA: 8 rows over a cap of 3; its top 3 are the 0.9s of classes 2, 2 and 1. The two class-2 entries
     # share a score, so which one is matched first (the one on the ground truth or the far one) is the heap's
     # array order, which the rows below the cap shape too: the frame must keep all its rows
-    det = [("vA", 900, *F, 2, 0.2), ("vA", 900, *F, 1, 0.2), ("vA", 900, *G, 1, 0.5), ("vA", 900, *G, 2, 0.8),
-           ("vA", 900, *G, 2, 0.9), ("vA", 900, *F, 2, 0.9), ("vA", 900, *F, 1, 0.2), ("vA", 900, *G, 1, 0.9),
-           ("vB", 900, *G, 1, 0.5)]
+    det = [
+        ("vA", 900, *F, 2, 0.2),
+        ("vA", 900, *F, 1, 0.2),
+        ("vA", 900, *G, 1, 0.5),
+        ("vA", 900, *G, 2, 0.8),
+        ("vA", 900, *G, 2, 0.9),
+        ("vA", 900, *F, 2, 0.9),
+        ("vA", 900, *F, 1, 0.2),
+        ("vA", 900, *G, 1, 0.9),
+        ("vB", 900, *G, 1, 0.5),
+    ]
     from_file, from_rows = _file_and_rows(tmp_path, det, {1: "a", 2: "b"})
     assert from_file["per_class"] == from_rows["per_class"] == {1: 1.0, 2: 1.0}
 
 
 def test_a_frame_split_in_two_blocks_is_read_again_in_full(tmp_path, caplog):
-    det = [("vA", 900, *G, 2, 0.8), ("vA", 900, *G, 2, 0.5), ("vA", 900, *G, 2, 0.9), ("vA", 900, *F, 1, 0.9),
-           ("vB", 900, *F, 1, 0.8), ("vA", 900, *F, 2, 0.9), ("vB", 900, *G, 2, 0.2), ("vB", 900, *G, 2, 0.9),
-           ("vB", 900, *G, 1, 0.5), ("vA", 900, *G, 2, 0.2), ("vB", 900, *G, 1, 0.9)]
+    det = [
+        ("vA", 900, *G, 2, 0.8),
+        ("vA", 900, *G, 2, 0.5),
+        ("vA", 900, *G, 2, 0.9),
+        ("vA", 900, *F, 1, 0.9),
+        ("vB", 900, *F, 1, 0.8),
+        ("vA", 900, *F, 2, 0.9),
+        ("vB", 900, *G, 2, 0.2),
+        ("vB", 900, *G, 2, 0.9),
+        ("vB", 900, *G, 1, 0.5),
+        ("vA", 900, *G, 2, 0.2),
+        ("vB", 900, *G, 1, 0.9),
+    ]
     with caplog.at_level("INFO", logger="alphaction.evaluation.ava.evaluator"):
         from_file, from_rows = _file_and_rows(tmp_path, det, {1: "a", 2: "b"})
     assert "reading it again in full" in caplog.text

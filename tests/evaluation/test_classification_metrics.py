@@ -1,4 +1,5 @@
 """Classification metrics against hand-worked confusion matrices (values worked out on paper, see comments)."""
+
 from __future__ import annotations
 
 import csv
@@ -6,8 +7,14 @@ import csv
 import numpy as np
 import pytest
 
-from alphaction.evaluation.classification import (average_precision, classification_metrics, confusion_matrix,
-                                                   multilabel_map, topk_accuracy, write_confusion_csv)
+from alphaction.evaluation.classification import (
+    average_precision,
+    classification_metrics,
+    confusion_matrix,
+    multilabel_map,
+    topk_accuracy,
+    write_confusion_csv,
+)
 
 
 def _one_hot(preds, k):
@@ -47,8 +54,7 @@ def test_macro_skips_absent_classes_and_zero_division_gives_zero():
 
 
 def test_top5_counts_the_label_among_the_five_best_scores():
-    scores = np.array([[0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
-                       [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]])
+    scores = np.array([[0.6, 0.5, 0.4, 0.3, 0.2, 0.1], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]])
     assert topk_accuracy(scores, np.array([4, 5]), 5) == pytest.approx(0.5)  # rank 5 hit, rank 6 miss
     assert topk_accuracy(scores, np.array([0, 1]), 1) == pytest.approx(0.5)
     assert topk_accuracy(scores[:, :3], np.array([2, 2]), 5) == 1.0  # fewer than 5 classes

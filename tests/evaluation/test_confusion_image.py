@@ -1,5 +1,6 @@
 """The confusion-matrix PNG: size from the documented layout, cell colours ordered by row-normalised counts
 (worked out by hand for small matrices), counts and class names drawn, bad input refused."""
+
 from __future__ import annotations
 
 import cv2
@@ -22,9 +23,7 @@ def _brightness(img, t, p):
 
 
 def test_png_has_the_layout_size_and_colours_ordered_by_row_fraction(tmp_path):
-    cm = np.array([[5, 3, 0],
-                   [1, 1, 8],
-                   [0, 0, 0]])  # class 2 has no samples
+    cm = np.array([[5, 3, 0], [1, 1, 8], [0, 0, 0]])  # class 2 has no samples
     path = tmp_path / "cm.png"
     write_confusion_png(str(path), cm, ["walk", "run", "a_class_name_much_too_long_for_the_band"], CELL, LABEL)
     img = cv2.imread(str(path))
@@ -52,13 +51,13 @@ def test_colour_follows_the_row_fraction_not_the_raw_count():
 
 def test_counts_and_class_names_are_drawn():
     img = draw_confusion_matrix(np.array([[7, 0], [0, 0]]), ["jump", "sit"], CELL, LABEL)
-    centre = img[ORIGIN + 8:ORIGIN + CELL - 8, ORIGIN + 8:ORIGIN + CELL - 8].reshape(-1, 3)
+    centre = img[ORIGIN + 8 : ORIGIN + CELL - 8, ORIGIN + 8 : ORIGIN + CELL - 8].reshape(-1, 3)
     fill = _corner(img, 0, 0)
     assert (np.abs(centre.astype(int) - fill).sum(axis=1) > 60).any()  # the digit's ink differs from the fill
     # row names sit left of the grid, column names above it: ink (dark pixels) in both bands, per class
     for k in range(2):
-        row_band = img[ORIGIN + k * CELL:ORIGIN + (k + 1) * CELL, 24:ORIGIN]
-        col_band = img[24:ORIGIN, ORIGIN + k * CELL:ORIGIN + (k + 1) * CELL]
+        row_band = img[ORIGIN + k * CELL : ORIGIN + (k + 1) * CELL, 24:ORIGIN]
+        col_band = img[24:ORIGIN, ORIGIN + k * CELL : ORIGIN + (k + 1) * CELL]
         assert (row_band.max(axis=2) < 128).any() and (col_band.max(axis=2) < 128).any(), k
 
 

@@ -1,5 +1,6 @@
 """Fault-injection fixtures: run a command in-process the way its ``__main__`` does and capture its exit status
 and what it printed (helpers in ``fault_helpers.py``)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Fault-injection helpers shared by the tests of this folder (imported as ``fault_helpers``)."""
+
 from __future__ import annotations
 
 import hashlib

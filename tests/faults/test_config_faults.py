@@ -1,15 +1,16 @@
 """Bad config values and command lines: refused at start-up, naming the key and what is allowed; nothing is
 written and an existing run is left as it was."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
 import pytest
-import test_net
-import train_net
 from fault_helpers import QUICK, assert_clear, fingerprint
 
+import test_net
+import train_net
 from alphaction.config import get_cfg
 from alphaction.config.checks import check_config
 from alphaction.config.paths_catalog import DatasetCatalog
@@ -21,16 +22,35 @@ def run_dir(tmp_path, tiny_data, monkeypatch):
     """An OUTPUT_DIR holding a finished tiny run (what a fault must not damage)."""
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
     out = tmp_path / "run"
-    train_net.main(["--config-file", QUICK, "--skip-val-in-train", "--skip-final-test", "SOLVER.MAX_ITER", "2",
-                    "OUTPUT_DIR", str(out)])
+    train_net.main(
+        [
+            "--config-file",
+            QUICK,
+            "--skip-val-in-train",
+            "--skip-final-test",
+            "SOLVER.MAX_ITER",
+            "2",
+            "OUTPUT_DIR",
+            str(out),
+        ]
+    )
     return out
 
 
-@pytest.mark.parametrize("key, value", [
-    ("SOLVER.MAX_ITER", "-5"), ("SOLVER.MAX_ITER", "0"), ("SOLVER.VIDEOS_PER_BATCH", "0"),
-    ("SOLVER.BASE_LR", "-1"), ("TEST.VIDEOS_PER_BATCH", "0"), ("SOLVER.MOMENTUM", "1.5"),
-    ("INPUT.FRAME_NUM", "0"), ("SOLVER.OPTIMIZER", "Adagrad"), ("TEST.BOX_THRESH", "2.0"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("SOLVER.MAX_ITER", "-5"),
+        ("SOLVER.MAX_ITER", "0"),
+        ("SOLVER.VIDEOS_PER_BATCH", "0"),
+        ("SOLVER.BASE_LR", "-1"),
+        ("TEST.VIDEOS_PER_BATCH", "0"),
+        ("SOLVER.MOMENTUM", "1.5"),
+        ("INPUT.FRAME_NUM", "0"),
+        ("SOLVER.OPTIMIZER", "Adagrad"),
+        ("TEST.BOX_THRESH", "2.0"),
+    ],
+)
 def test_out_of_range_values_stop_before_anything_runs(command, run_dir, key, value):
     before = fingerprint(run_dir)
     status, err = command(train_net.main, ["--config-file", QUICK, key, value, "OUTPUT_DIR", run_dir])
@@ -39,8 +59,9 @@ def test_out_of_range_values_stop_before_anything_runs(command, run_dir, key, va
 
 
 def test_a_value_of_the_wrong_type_names_the_key(command, tmp_path):
-    status, err = command(train_net.main, ["--config-file", QUICK, "SOLVER.MAX_ITER", "abc",
-                                           "OUTPUT_DIR", tmp_path / "out"])
+    status, err = command(
+        train_net.main, ["--config-file", QUICK, "SOLVER.MAX_ITER", "abc", "OUTPUT_DIR", tmp_path / "out"]
+    )
     assert_clear(status, err, "SOLVER.MAX_ITER", "abc")
 
 
@@ -57,7 +78,8 @@ def test_odd_number_of_overrides(command):
 def test_flags_may_follow_the_overrides():
     # docs/TRAINING.md writes them after the KEY VALUE pairs
     args = default_argument_parser(train=True).parse_args(
-        ["SOLVER.MAX_ITER", "-5", "--transfer", "OUTPUT_DIR", "x", "--seed", "3", "--no-head"])
+        ["SOLVER.MAX_ITER", "-5", "--transfer", "OUTPUT_DIR", "x", "--seed", "3", "--no-head"]
+    )
     assert args.transfer and args.no_head and args.seed == 3
     assert args.opts == ["SOLVER.MAX_ITER", "-5", "OUTPUT_DIR", "x"]
 
@@ -89,8 +111,9 @@ def test_warm_up_longer_than_the_run_is_a_warning():
 def test_a_test_dataset_typo_stops_the_run_before_training(command, tmp_path, tiny_data, monkeypatch):
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
     out = tmp_path / "out"
-    status, err = command(train_net.main, ["--config-file", QUICK, "DATASETS.TEST", "('synthetic_tiny_vall',)",
-                                           "OUTPUT_DIR", out])
+    status, err = command(
+        train_net.main, ["--config-file", QUICK, "DATASETS.TEST", "('synthetic_tiny_vall',)", "OUTPUT_DIR", out]
+    )
     assert_clear(status, err, "synthetic_tiny_vall", "synthetic_tiny_val")  # the name, and the closest one
     assert not list(out.glob("model_*.pth")) and "iter:" not in (out / "log.txt").read_text()
 
@@ -110,10 +133,14 @@ def test_a_missing_test_clip_stops_the_run_before_training(command, tmp_path, ti
     assert not list(out.glob("model_*.pth"))
 
 
-@pytest.mark.parametrize("key, value", [
-    ("MODEL.BACKBONE.CONV_BODY", "Slowfast-Resnet51"), ("MODEL.IA_STRUCTURE.STRUCTURE", "diagonal"),
-    ("MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "13"),  # the groups no longer sum to it
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("MODEL.BACKBONE.CONV_BODY", "Slowfast-Resnet51"),
+        ("MODEL.IA_STRUCTURE.STRUCTURE", "diagonal"),
+        ("MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "13"),  # the groups no longer sum to it
+    ],
+)
 def test_values_only_the_model_builder_can_check(command, tmp_path, key, value):
     args = ["--config-file", QUICK, key, value, "OUTPUT_DIR", tmp_path / "out"]
     if key.startswith("MODEL.IA"):
@@ -125,16 +152,28 @@ def test_values_only_the_model_builder_can_check(command, tmp_path, key, value):
 def test_a_head_of_another_class_count_than_the_label_map_is_refused(command, tmp_path, tiny_data, monkeypatch):
     # the tiny synthetic label map names 12 actions; a 14-class head would write ids 13 and 14
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
-    status, err = command(train_net.main, ["--config-file", QUICK, "MODEL.ROI_ACTION_HEAD.NUM_CLASSES", "14",
-                                           "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES", "6",
-                                           "OUTPUT_DIR", tmp_path / "out"])
+    status, err = command(
+        train_net.main,
+        [
+            "--config-file",
+            QUICK,
+            "MODEL.ROI_ACTION_HEAD.NUM_CLASSES",
+            "14",
+            "MODEL.ROI_ACTION_HEAD.NUM_PERSON_INTERACTION_CLASSES",
+            "6",
+            "OUTPUT_DIR",
+            tmp_path / "out",
+        ],
+    )
     assert_clear(status, err, "NUM_CLASSES = 14", "ids up to 12", "NUM_CLASSES 12")
     assert not list((tmp_path / "out").glob("model_*.pth"))
 
 
 def test_report_groups_of_other_classes_stop_the_run_before_training(command, tmp_path, tiny_data, monkeypatch):
     monkeypatch.setenv("ALPHACTION_DATA", tiny_data)
-    status, err = command(train_net.main, ["--config-file", QUICK, "TEST.CLASS_GROUPS", "('pose:1-5', 'far:20-30')",
-                                           "OUTPUT_DIR", tmp_path / "out"])
+    status, err = command(
+        train_net.main,
+        ["--config-file", QUICK, "TEST.CLASS_GROUPS", "('pose:1-5', 'far:20-30')", "OUTPUT_DIR", tmp_path / "out"],
+    )
     assert_clear(status, err, "TEST.CLASS_GROUPS", "far:20-30")
     assert not list((tmp_path / "out").glob("model_*.pth"))

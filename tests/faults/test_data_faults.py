@@ -1,4 +1,5 @@
 """Bad boxes in a detection file: never an inverted box in result.csv."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,17 @@ def test_a_negative_width_detection_is_left_out_with_a_warning(tmp_path, tiny_da
     box_file.write_text(json.dumps(dets))
     transforms = ClipTransform(False, 64, 1000, [0, 0, 0], [1, 1, 1], False, 4, 4)
     with caplog.at_level(logging.WARNING, logger="alphaction.data.datasets.ava"):
-        ds = AVAVideoDataset(args["video_root"], args["ann_file"], box_file=str(box_file), frame_num=8,
-                             sample_rate=1, is_train=False, box_thresh=0.0, num_classes=12, transforms=transforms)
+        ds = AVAVideoDataset(
+            args["video_root"],
+            args["ann_file"],
+            box_file=str(box_file),
+            frame_num=8,
+            sample_rate=1,
+            is_train=False,
+            box_thresh=0.0,
+            num_classes=12,
+            transforms=transforms,
+        )
     assert "boxes.json: 1 detection(s) with a width or height <= 0 are left out (first: entry 1" in caplog.text
     boxes = torch.cat([ds[i]["boxes"] for i in range(len(ds))])
     assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()

@@ -1,5 +1,6 @@
 """The evaluator's command line given bad or mismatched files: exit 2 naming the argument or the file and line,
 never a metric that looks like a result."""
+
 from __future__ import annotations
 
 import logging

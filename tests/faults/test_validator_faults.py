@@ -1,5 +1,6 @@
 """tools/validate_dataset.py on broken datasets: it decodes the clips the windows need, reads the ground-truth CSV,
 and reports malformed annotation files, never passing them (exit 1) and never with a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -53,11 +54,14 @@ def test_a_window_reaching_into_a_short_clip_is_reported(dataset, capsys):
     assert "windows reaching into a short clip" in out and "4.mp4, which has 1 of" in out
 
 
-@pytest.mark.parametrize("content, message", [
-    ([], "expected a COCO-style object"),
-    ({"images": []}, "\"images\" is empty"),
-    ({"annotations": []}, "expected a COCO-style object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([], "expected a COCO-style object"),
+        ({"images": []}, '"images" is empty'),
+        ({"annotations": []}, "expected a COCO-style object"),
+    ],
+)
 def test_malformed_annotation_files_fail(dataset, capsys, content, message):
     root, catalog = dataset
     (root / "annotations" / "train.json").write_text(json.dumps(content))

@@ -15,9 +15,9 @@ def _by_hand(features, boxes, op, mean_before, **kw):
         for box in clip_boxes:
             roi = torch.cat([torch.zeros(1), box]).view(1, 5)
             if mean_before:
-                rows.append(op(features[b:b + 1].mean(2), roi, **kw)[0])
+                rows.append(op(features[b : b + 1].mean(2), roi, **kw)[0])
             else:
-                per_frame = [op(features[b:b + 1, :, t], roi, **kw)[0] for t in range(features.shape[2])]
+                per_frame = [op(features[b : b + 1, :, t], roi, **kw)[0] for t in range(features.shape[2])]
                 rows.append(torch.stack(per_frame).mean(0))
     return torch.stack(rows)
 
@@ -34,8 +34,9 @@ def clip_data():
 def test_roi_align_3d_equals_per_frame_torchvision(clip_data, mean_before):
     features, boxes = clip_data
     out = pool_rois_3d(features, boxes, 3, 0.125, sampling_ratio=2, mean_before_pooler=mean_before)
-    expected = _by_hand(features, boxes, roi_align, mean_before, output_size=3, spatial_scale=0.125,
-                        sampling_ratio=2, aligned=False)
+    expected = _by_hand(
+        features, boxes, roi_align, mean_before, output_size=3, spatial_scale=0.125, sampling_ratio=2, aligned=False
+    )
     assert out.shape == (3, 3, 3, 3)
     torch.testing.assert_close(out, expected)
 
@@ -74,7 +75,8 @@ def test_half_precision_features_keep_float32_box_coordinates():
     boxes = [torch.tensor([[301.3, 97.7, 517.9, 611.1]])]
     out = pool_rois_3d(features.to(torch.bfloat16), boxes, 2, 1.0 / 16, sampling_ratio=2)
     rois = torch.tensor([[0.0, 301.3, 97.7, 517.9, 611.1]])  # float32 coordinates
-    expected = roi_align(features.to(torch.bfloat16).float().mean(2), rois, 2, spatial_scale=1.0 / 16,
-                         sampling_ratio=2, aligned=False)
+    expected = roi_align(
+        features.to(torch.bfloat16).float().mean(2), rois, 2, spatial_scale=1.0 / 16, sampling_ratio=2, aligned=False
+    )
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=1e-2)

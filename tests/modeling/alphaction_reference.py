@@ -10,6 +10,7 @@ built independently of our model. Only the ROIAlign comes from a library (torchv
 Not a training reference: dropout is off and nothing is sampled at random (callers keep every key set within
 its size: <= MAX_PERSON persons, <= MAX_OBJECT objects, <= MAX_PER_SEC persons per memory second).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,20 +56,29 @@ def random_state_dict(spec_file: Path, seed: int = 0) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for key, shape, _ in json.loads(Path(spec_file).read_text()):
+
         def normal(std: float) -> Tensor:
             return torch.randn(shape, generator=gen) * std
 
         leaf = key.rsplit(".", 1)[-1]
         fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
         if ".ia_structure." in key:
-            value = normal(1.0) if ("dense_params" in key or "temporal_position" in key) else \
-                normal(fan_in ** -0.5) if leaf == "weight" else normal(0.1)
+            value = (
+                normal(1.0)
+                if ("dense_params" in key or "temporal_position" in key)
+                else normal(fan_in**-0.5)
+                if leaf == "weight"
+                else normal(0.1)
+            )
         elif leaf in ("running_mean", "running_var") or ".bn." in key or ".bn1." in key:
-            value = {"weight": lambda: 0.2 + 0.4 * torch.rand(shape, generator=gen), "bias": lambda: normal(0.1),
-                     "running_mean": lambda: normal(0.1),
-                     "running_var": lambda: 0.5 + torch.rand(shape, generator=gen)}[leaf]()
+            value = {
+                "weight": lambda: 0.2 + 0.4 * torch.rand(shape, generator=gen),
+                "bias": lambda: normal(0.1),
+                "running_mean": lambda: normal(0.1),
+                "running_var": lambda: 0.5 + torch.rand(shape, generator=gen),
+            }[leaf]()
         elif leaf == "weight":
-            value = normal(math.sqrt(2.0 / fan_in) if len(shape) == 5 else fan_in ** -0.5)
+            value = normal(math.sqrt(2.0 / fan_in) if len(shape) == 5 else fan_in**-0.5)
         else:
             value = normal(0.1)
         out[key] = value
@@ -104,8 +114,13 @@ def _conv_bn(x: Tensor, sd: dict, prefix: str, spatial_stride: int = 1, dilation
     weight = sd[prefix + "conv.weight"]
     kt, kh = weight.shape[2], weight.shape[3]
     pad_hw = dilation if kh == 3 else 0
-    x = F.conv3d(x, weight, stride=(1, spatial_stride, spatial_stride), padding=(kt // 2, pad_hw, pad_hw),
-                 dilation=(1, dilation, dilation))
+    x = F.conv3d(
+        x,
+        weight,
+        stride=(1, spatial_stride, spatial_stride),
+        padding=(kt // 2, pad_hw, pad_hw),
+        dilation=(1, dilation, dilation),
+    )
     return _bn(x, sd, prefix + "bn.")
 
 
@@ -131,8 +146,13 @@ def _stem(x: Tensor, sd: dict, prefix: str) -> Tensor:
 
 
 def _lateral(x: Tensor, sd: dict, name: str, alpha: int) -> Tensor:
-    return F.conv3d(x, sd[f"backbone.fast.{name}.conv.weight"], sd[f"backbone.fast.{name}.conv.bias"],
-                    stride=(alpha, 1, 1), padding=(2, 0, 0))
+    return F.conv3d(
+        x,
+        sd[f"backbone.fast.{name}.conv.weight"],
+        sd[f"backbone.fast.{name}.conv.bias"],
+        stride=(alpha, 1, 1),
+        padding=(2, 0, 0),
+    )
 
 
 def backbone(sd: dict, slow: Tensor, fast: Tensor, alpha: int) -> tuple[Tensor, Tensor]:
@@ -158,8 +178,10 @@ def roi_pool(slow_out: Tensor, fast_out: Tensor, boxes: list[Tensor]) -> Tensor:
     """``[K, 2304]``: ``MEAN_BEFORE_POOLER`` True, ``ROIAlign3d((7, 7), 1/16, sampling_ratio 0)``, slow then fast
     channels, ``MaxPool3d((1, 7, 7))``."""
     rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], dim=1) for i, b in enumerate(boxes)])
-    pooled = [roi_align(feat.mean(dim=2), rois, (7, 7), spatial_scale=1.0 / 16, sampling_ratio=0, aligned=False)
-              for feat in (slow_out, fast_out)]
+    pooled = [
+        roi_align(feat.mean(dim=2), rois, (7, 7), spatial_scale=1.0 / 16, sampling_ratio=0, aligned=False)
+        for feat in (slow_out, fast_out)
+    ]
     return torch.cat(pooled, dim=1).amax(dim=(2, 3))
 
 
@@ -202,8 +224,9 @@ def _interaction_block(sd: dict, name: str, person: Tensor, others: Tensor, cfg:
     return out + shortcut
 
 
-def interaction_aggregation(sd: dict, cfg: ReferenceConfig, person: Tensor, counts: list[int],
-                            objects: list[Tensor], memory: list[list[Tensor]]) -> Tensor:
+def interaction_aggregation(
+    sd: dict, cfg: ReferenceConfig, person: Tensor, counts: list[int], objects: list[Tensor], memory: list[list[Tensor]]
+) -> Tensor:
     """``IAStructure.forward``: reductions (``_reduce_dim``) then the structure's ``_aggregate``.
 
     Args:
@@ -215,18 +238,22 @@ def interaction_aggregation(sd: dict, cfg: ReferenceConfig, person: Tensor, coun
     dim = person.shape[1]
     query = _pointwise(person, sd, IA_PREFIX + "person_dim_reduce.")
     inner = query.shape[1]
-    person_key = _pointwise(person, sd, IA_PREFIX + "person_key_dim_reduce.") \
-        if IA_PREFIX + "person_key_dim_reduce.weight" in sd else None
+    person_key = (
+        _pointwise(person, sd, IA_PREFIX + "person_key_dim_reduce.")
+        if IA_PREFIX + "person_key_dim_reduce.weight" in sd
+        else None
+    )
     object_key = mem_key = None
     if IA_PREFIX + "object_dim_reduce.weight" in sd:  # placed into zero slots first, then reduced
-        object_key = _pointwise(_separate_per_person(counts, objects, cfg.max_object, dim), sd,
-                                IA_PREFIX + "object_dim_reduce.")
+        object_key = _pointwise(
+            _separate_per_person(counts, objects, cfg.max_object, dim), sd, IA_PREFIX + "object_dim_reduce."
+        )
     if IA_PREFIX + "mem_dim_reduce.weight" in sd:  # pad_sequence per slot, then reduced
         grids = []
         for slots in memory:
             grid = torch.zeros(len(slots) * cfg.max_per_sec, dim)
             for s, feats in enumerate(slots):
-                grid[s * cfg.max_per_sec: s * cfg.max_per_sec + len(feats)] = feats
+                grid[s * cfg.max_per_sec : s * cfg.max_per_sec + len(feats)] = feats
             grids.append(grid)
         mem_key = _pointwise(_separate_per_person(counts, grids, len(grids[0]), dim), sd, IA_PREFIX + "mem_dim_reduce.")
 
@@ -271,9 +298,16 @@ def interaction_aggregation(sd: dict, cfg: ReferenceConfig, person: Tensor, coun
 # ------------------------------------------------------------------------------------------------------------
 # the whole test-time forward
 # ------------------------------------------------------------------------------------------------------------
-def forward(sd: dict, cfg: ReferenceConfig, slow: Tensor, fast: Tensor, boxes: list[Tensor],
-            image_sizes: list[tuple[int, int]], objects: list[Tensor] | None = None,
-            memory: list[dict[int, Tensor]] | None = None) -> list[Tensor]:
+def forward(
+    sd: dict,
+    cfg: ReferenceConfig,
+    slow: Tensor,
+    fast: Tensor,
+    boxes: list[Tensor],
+    image_sizes: list[tuple[int, int]],
+    objects: list[Tensor] | None = None,
+    memory: list[dict[int, Tensor]] | None = None,
+) -> list[Tensor]:
     """``ActionDetector`` in eval mode (one stage, or stage 2 of AlphAction's two-stage inference with the memory
     given): per clip ``[n_i, NUM_CLASSES]`` scores.
 
@@ -299,8 +333,11 @@ def forward(sd: dict, cfg: ReferenceConfig, slow: Tensor, fast: Tensor, boxes: l
         for clip, own in enumerate(person.split(counts)):
             given = (memory or [{}] * len(boxes))[clip]
             zero = torch.zeros(0, dim)
-            slots.append([given.get(off, zero) for off in range(-before, 0)] + [own.detach()]
-                         + [given.get(off, zero) for off in range(1, after + 1)])
+            slots.append(
+                [given.get(off, zero) for off in range(-before, 0)]
+                + [own.detach()]
+                + [given.get(off, zero) for off in range(1, after + 1)]
+            )
         ia = interaction_aggregation(sd, cfg, person, counts, object_feats, slots)
         x = person + ia if cfg.fusion == "add" else torch.cat([person, ia], dim=1)
     p = "roi_heads.action."
@@ -308,14 +345,14 @@ def forward(sd: dict, cfg: ReferenceConfig, slow: Tensor, fast: Tensor, boxes: l
     x = F.relu(x @ sd[p + "feature_extractor.fc2.weight"].T + sd[p + "feature_extractor.fc2.bias"])
     logits = x @ sd[p + "predictor.cls_score.weight"].T + sd[p + "predictor.cls_score.bias"]
     # PostProcessor: softmax over the pose group, sigmoid over the rest
-    scores = torch.cat([logits[:, : cfg.num_pose].softmax(dim=1), logits[:, cfg.num_pose:].sigmoid()], dim=1)
+    scores = torch.cat([logits[:, : cfg.num_pose].softmax(dim=1), logits[:, cfg.num_pose :].sigmoid()], dim=1)
     return list(scores.split([len(b) for b in boxes]))
 
 
-def _pool_objects(slow_out: Tensor, fast_out: Tensor, objects: list[Tensor] | None, num_clips: int,
-                  dim: int) -> list[Tensor]:
+def _pool_objects(
+    slow_out: Tensor, fast_out: Tensor, objects: list[Tensor] | None, num_clips: int, dim: int
+) -> list[Tensor]:
     objects = objects if objects is not None else [torch.zeros(0, 4)] * num_clips
     if sum(len(o) for o in objects) == 0:
         return [torch.zeros(0, dim) for _ in objects]
     return list(roi_pool(slow_out, fast_out, [o.float() for o in objects]).split([len(o) for o in objects]))
-

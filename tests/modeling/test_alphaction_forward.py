@@ -2,6 +2,7 @@
 weights (random frozen-BN statistics too) go through our ``Checkpointer`` into the model the config builds, and the
 full test-time forward (backbone, test-time box extension, ROI pooling, IA with objects and memory, head) equals
 the independent reference in ``alphaction_reference.py`` (AlphAction's source read as facts) to 1e-5 relative."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,14 @@ from alphaction.modeling.ia import ClipMemory
 
 SPECS = Path(__file__).parent / "specs"
 CONFIGS = Path(__file__).resolve().parents[2] / "config_files"
-NAMES = ["resnet50_4x16f_baseline", "resnet50_4x16f_parallel", "resnet50_4x16f_serial",
-         "resnet50_4x16f_denseserial", "resnet101_8x8f_baseline", "resnet101_8x8f_denseserial"]
+NAMES = [
+    "resnet50_4x16f_baseline",
+    "resnet50_4x16f_parallel",
+    "resnet50_4x16f_serial",
+    "resnet50_4x16f_denseserial",
+    "resnet101_8x8f_baseline",
+    "resnet101_8x8f_denseserial",
+]
 DIM = 2304
 
 
@@ -39,11 +46,20 @@ def _inputs(cfg):
         video[1, :, :, 80:] = 0
         video[1, :, :, :, 112:] = 0
     sizes = [(96, 128), (80, 112)]
-    boxes = [torch.tensor([[3.2, 5.0, 60.5, 90.1], [50.0, 10.0, 127.0, 95.0], [0.0, 0.0, 20.0, 30.0]]),
-             torch.tensor([[10.0, 12.0, 100.0, 79.0]])]
+    boxes = [
+        torch.tensor([[3.2, 5.0, 60.5, 90.1], [50.0, 10.0, 127.0, 95.0], [0.0, 0.0, 20.0, 30.0]]),
+        torch.tensor([[10.0, 12.0, 100.0, 79.0]]),
+    ]
     objects = [torch.tensor([[30.0, 40.0, 70.0, 80.0], [5.0, 5.0, 15.0, 25.0]]), torch.zeros(0, 4)]
-    memory = [{-30: torch.randn(2, DIM, generator=gen), -1: torch.randn(5, DIM, generator=gen),
-               3: torch.randn(1, DIM, generator=gen), 30: torch.randn(4, DIM, generator=gen)}, {}]
+    memory = [
+        {
+            -30: torch.randn(2, DIM, generator=gen),
+            -1: torch.randn(5, DIM, generator=gen),
+            3: torch.randn(1, DIM, generator=gen),
+            30: torch.randn(4, DIM, generator=gen),
+        },
+        {},
+    ]
     return slow, fast, boxes, sizes, objects, memory
 
 
@@ -54,8 +70,12 @@ def _clip_memory(memory, before: int):
         if not seconds:
             out.append(ClipMemory.empty(DIM))
             continue
-        out.append(ClipMemory(torch.cat(list(seconds.values())),
-                              torch.cat([torch.full((len(v),), before + k) for k, v in seconds.items()])))
+        out.append(
+            ClipMemory(
+                torch.cat(list(seconds.values())),
+                torch.cat([torch.full((len(v),), before + k) for k, v in seconds.items()]),
+            )
+        )
     return out
 
 
@@ -75,8 +95,9 @@ def _ours(cfg, path, inputs):
     Checkpointer(model).load(str(path), purpose="test")
     slow, fast, boxes, sizes, objects, memory = inputs
     with torch.no_grad():
-        return model(slow, fast, boxes, sizes, objects=objects,
-                     memory=_clip_memory(memory, cfg.MODEL.IA_STRUCTURE.LENGTH[0]))
+        return model(
+            slow, fast, boxes, sizes, objects=objects, memory=_clip_memory(memory, cfg.MODEL.IA_STRUCTURE.LENGTH[0])
+        )
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +133,16 @@ def test_alphaction_config_gives_alphaction_scores(name, expected):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name, override", [
-    ("resnet50_4x16f_baseline", ("INPUT.BOX_CONVENTION", "continuous")),
-    ("resnet50_4x16f_denseserial", ("INPUT.BOX_CONVENTION", "continuous")),
-    ("resnet50_4x16f_denseserial", ("MODEL.IA_STRUCTURE.MASK_PADDING", True)),
-    ("resnet50_4x16f_serial", ("MODEL.IA_STRUCTURE.QK_NORM", True)),
-    ("resnet50_4x16f_parallel", ("MODEL.IA_STRUCTURE.MEMORY_NORM", True)),
-])
+@pytest.mark.parametrize(
+    "name, override",
+    [
+        ("resnet50_4x16f_baseline", ("INPUT.BOX_CONVENTION", "continuous")),
+        ("resnet50_4x16f_denseserial", ("INPUT.BOX_CONVENTION", "continuous")),
+        ("resnet50_4x16f_denseserial", ("MODEL.IA_STRUCTURE.MASK_PADDING", True)),
+        ("resnet50_4x16f_serial", ("MODEL.IA_STRUCTURE.QK_NORM", True)),
+        ("resnet50_4x16f_parallel", ("MODEL.IA_STRUCTURE.MEMORY_NORM", True)),
+    ],
+)
 def test_our_opt_in_settings_move_the_scores(name, override, expected):
     # each of our own settings changes what AlphAction's weights give: the comparison above has the power to see
     # a wrong setting (relative differences well above its 1e-5)

@@ -1,4 +1,5 @@
 """ClipClassifier: losses against hand-written formulas, eval probabilities, shared backbone keys, --no-head."""
+
 from __future__ import annotations
 
 import pytest
@@ -74,16 +75,18 @@ def test_backbone_keys_shared_with_the_detector_and_no_head_transfer(cls_cfg, ti
     assert det_keys == {k for k in cls_keys if k.startswith("backbone.")}
     assert all(k.startswith(ClipClassifier.head_prefixes) for k in cls_keys - det_keys)
     Checkpointer(detector, save_dir=str(tmp_path)).save("det")
-    Checkpointer(classifier, head_prefixes=classifier.head_prefixes).load(str(tmp_path / "det.pth"), transfer=True,
-                                                                         no_head=True)
+    Checkpointer(classifier, head_prefixes=classifier.head_prefixes).load(
+        str(tmp_path / "det.pth"), transfer=True, no_head=True
+    )
     for k in det_keys:
         assert torch.equal(classifier.state_dict()[k], detector.state_dict()[k]), k
     # and back: classification pretraining -> detection finetuning
     Checkpointer(classifier, save_dir=str(tmp_path)).save("cls")
     fresh = build_model(tiny_cfg)
     Checkpointer(fresh, head_prefixes=fresh.head_prefixes).load(str(tmp_path / "cls.pth"), transfer=True, no_head=True)
-    assert torch.equal(fresh.state_dict()["backbone.slow.conv1.weight"],
-                       classifier.state_dict()["backbone.slow.conv1.weight"])
+    assert torch.equal(
+        fresh.state_dict()["backbone.slow.conv1.weight"], classifier.state_dict()["backbone.slow.conv1.weight"]
+    )
 
 
 def test_wrong_number_of_class_weights_is_refused(cls_cfg):

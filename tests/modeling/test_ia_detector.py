@@ -1,4 +1,5 @@
 """The detector with Interaction Aggregation: AlphAction's keys, configs, training step, two-stage inference."""
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,15 @@ SPECS = Path(__file__).parent / "specs"
 CONFIGS = Path(__file__).resolve().parents[2] / "config_files"
 
 
-@pytest.mark.parametrize("name, structure", [
-    ("resnet50_4x16f_parallel", ParallelIAStructure),
-    ("resnet50_4x16f_serial", SerialIAStructure),
-    ("resnet50_4x16f_denseserial", DenseSerialIAStructure),
-    ("resnet101_8x8f_denseserial", DenseSerialIAStructure),
-])
+@pytest.mark.parametrize(
+    "name, structure",
+    [
+        ("resnet50_4x16f_parallel", ParallelIAStructure),
+        ("resnet50_4x16f_serial", SerialIAStructure),
+        ("resnet50_4x16f_denseserial", DenseSerialIAStructure),
+        ("resnet101_8x8f_denseserial", DenseSerialIAStructure),
+    ],
+)
 def test_ia_configs_give_alphaction_keys_and_shapes(name, structure):
     cfg = get_cfg()
     cfg.merge_from_file(str(CONFIGS / f"{name}.yaml"))
@@ -49,27 +53,35 @@ def _ia_cfg(tiny_cfg, structure="dense", blocks=("P", "O", "M", "P", "O", "M")):
 def _batch(width):
     gen = torch.Generator().manual_seed(0)
     slow, fast = torch.randn(2, 3, 2, 64, 64, generator=gen), torch.randn(2, 3, 8, 64, 64, generator=gen)
-    boxes = [torch.tensor([[4.0, 4.0, 40.0, 60.0], [20.0, 8.0, 60.0, 50.0], [0.0, 0.0, 30.0, 30.0]]),
-             torch.tensor([[10.0, 10.0, 50.0, 60.0]])]
+    boxes = [
+        torch.tensor([[4.0, 4.0, 40.0, 60.0], [20.0, 8.0, 60.0, 50.0], [0.0, 0.0, 30.0, 30.0]]),
+        torch.tensor([[10.0, 10.0, 50.0, 60.0]]),
+    ]
     labels = [torch.zeros(3, 80), torch.zeros(1, 80)]
     labels[0][0, 3] = labels[0][1, 20] = labels[0][2, 70] = labels[1][0, 1] = 1
-    objects = [torch.tensor([[30.0, 30.0, 50.0, 50.0], [0.0, 40.0, 20.0, 64.0], [5.0, 5.0, 9.0, 9.0]]),
-               torch.zeros(0, 4)]
+    objects = [
+        torch.tensor([[30.0, 30.0, 50.0, 50.0], [0.0, 40.0, 20.0, 64.0], [5.0, 5.0, 9.0, 9.0]]),
+        torch.zeros(0, 4),
+    ]
     memory = [ClipMemory(torch.randn(3, width, generator=gen), torch.tensor([0, 1, 4])), ClipMemory.empty(width)]
     return slow, fast, boxes, [(64, 64), (64, 64)], labels, objects, memory
 
 
-@pytest.mark.parametrize("structure, blocks", [
-    ("dense", ["P", "O", "M", "P", "O", "M"]),
-    ("serial", ["P", "O"]),
-    ("parallel", [["P", "M"], ["P", "M"]]),
-])
+@pytest.mark.parametrize(
+    "structure, blocks",
+    [
+        ("dense", ["P", "O", "M", "P", "O", "M"]),
+        ("serial", ["P", "O"]),
+        ("parallel", [["P", "M"], ["P", "M"]]),
+    ],
+)
 def test_training_step_with_ia_gives_finite_loss_and_ia_gradients(tiny_cfg, structure, blocks):
     cfg = _ia_cfg(tiny_cfg, structure, blocks)
     model = build_model(cfg).train()
     slow, fast, boxes, sizes, labels, objects, memory = _batch(cfg.MODEL.IA_STRUCTURE.DIM_IN)
-    losses, pooled = model(slow, fast, boxes, sizes, labels=labels, objects=objects, memory=memory,
-                           return_features=True)
+    losses, pooled = model(
+        slow, fast, boxes, sizes, labels=labels, objects=objects, memory=memory, return_features=True
+    )
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
@@ -124,13 +136,16 @@ def test_concat_fusion_widens_fc1(tiny_cfg):
     assert extractor.fc1.in_features == cfg.MODEL.IA_STRUCTURE.DIM_IN + 24
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("DIM_IN", 7, "DIM_IN=7"),
-    ("DIM_OUT", 7, "FUSION 'concat'"),
-    ("MAX_OBJECT", 0, "MAX_OBJECT=0"),
-    ("STRUCTURE", "tree", "STRUCTURE='tree'"),
-    ("I_BLOCK_LIST", [["P"], ["O"]], "flat list"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("DIM_IN", 7, "DIM_IN=7"),
+        ("DIM_OUT", 7, "FUSION 'concat'"),
+        ("MAX_OBJECT", 0, "MAX_OBJECT=0"),
+        ("STRUCTURE", "tree", "STRUCTURE='tree'"),
+        ("I_BLOCK_LIST", [["P"], ["O"]], "flat list"),
+    ],
+)
 def test_inconsistent_ia_settings_name_the_key(tiny_cfg, key, value, match):
     cfg = _ia_cfg(tiny_cfg)
     cfg.MODEL.IA_STRUCTURE[key] = value

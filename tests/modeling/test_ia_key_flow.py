@@ -2,6 +2,7 @@
 ``IA_structure.py``): serial and dense serial set ``person_key = query`` after every block (dense also to the mixed
 query before blocks 2..), parallel only after P blocks; person keys are reduced and then zero-padded, objects and
 memory zero-padded and then reduced."""
+
 from __future__ import annotations
 
 import math
@@ -17,9 +18,20 @@ SQ2 = math.sqrt(2.0)
 def _identity_structure(structure: str, layers, **kw):
     """Width 2 everywhere, every 1x1x1 conv the identity with zero bias, no LayerNorm: a block maps its query q to
     ``q + relu(softmax(q . k / sqrt(2)) @ k)`` over its keys k."""
-    settings = IAConfig(structure=structure, layers=tuple(tuple(layer) for layer in layers), dim_person=2,
-                        dim_memory=2, dim_inner=2, dim_out=2, max_person=2, max_object=1, max_per_sec=1,
-                        length=(0, 0), layer_norm=False, **kw)
+    settings = IAConfig(
+        structure=structure,
+        layers=tuple(tuple(layer) for layer in layers),
+        dim_person=2,
+        dim_memory=2,
+        dim_inner=2,
+        dim_out=2,
+        max_person=2,
+        max_object=1,
+        max_per_sec=1,
+        length=(0, 0),
+        layer_norm=False,
+        **kw,
+    )
     ia = make_ia_structure(settings).eval()
     with torch.no_grad():
         for name, p in ia.named_parameters():
@@ -96,8 +108,19 @@ def _random(ia, seed=0):
 
 
 def _settings(structure, layers, **kw):
-    base = dict(structure=structure, layers=tuple(tuple(layer) for layer in layers), dim_person=6, dim_memory=6,
-                dim_inner=4, dim_out=6, max_person=4, max_object=3, max_per_sec=2, length=(1, 1), layer_norm=True)
+    base = dict(
+        structure=structure,
+        layers=tuple(tuple(layer) for layer in layers),
+        dim_person=6,
+        dim_memory=6,
+        dim_inner=4,
+        dim_out=6,
+        max_person=4,
+        max_object=3,
+        max_per_sec=2,
+        length=(1, 1),
+        layer_norm=True,
+    )
     return IAConfig(**{**base, **kw})
 
 
@@ -112,8 +135,9 @@ def _inputs():
 @pytest.mark.parametrize("structure", ["serial", "dense"])
 def test_every_later_p_block_sees_its_own_queries_zero_padded(structure):
     # serial: P_block_2's keys are M_block_1's outputs of the clip's persons; dense: its mixed query
-    ia = _random(make_ia_structure(_settings(structure, [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]],
-                                             mask_padding=False))).eval()
+    ia = _random(
+        make_ia_structure(_settings(structure, [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]], mask_padding=False))
+    ).eval()
     seen = _capture(ia)
     ia(*_inputs())
     (query, others, mask, layout), _ = seen["P_block_2"]
@@ -122,7 +146,7 @@ def test_every_later_p_block_sees_its_own_queries_zero_padded(structure):
         torch.testing.assert_close(query, seen["M_block_1"][1])
     for clip, rows in enumerate(query.split(layout.counts)):
         torch.testing.assert_close(others[clip, : len(rows)], rows)
-        assert not others[clip, len(rows):].any()  # padded slots: zeros in DIM_INNER space
+        assert not others[clip, len(rows) :].any()  # padded slots: zeros in DIM_INNER space
 
 
 def test_padding_order_persons_reduced_first_objects_and_memory_padded_first():

@@ -1,4 +1,5 @@
 """Interaction blocks and IA structures on tiny widths (no backbone)."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,18 @@ D, C = 12, 8  # pooled feature width, attention width
 
 
 def _settings(structure="serial", layers=(("P",), ("O",), ("M",)), **kw):
-    base = dict(structure=structure, layers=tuple(tuple(layer) for layer in layers), dim_person=D, dim_memory=D,
-                dim_inner=C, dim_out=D, max_person=4, max_object=3, max_per_sec=2, length=(2, 1))
+    base = dict(
+        structure=structure,
+        layers=tuple(tuple(layer) for layer in layers),
+        dim_person=D,
+        dim_memory=D,
+        dim_inner=C,
+        dim_out=D,
+        max_person=4,
+        max_object=3,
+        max_per_sec=2,
+        length=(2, 1),
+    )
     base.update(kw)
     return IAConfig(**base)
 
@@ -33,16 +44,22 @@ def _inputs(seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     persons = [torch.randn(3, D, generator=gen), torch.randn(1, D, generator=gen), torch.zeros(0, D)]
     objects = [torch.randn(2, D, generator=gen), torch.zeros(0, D), torch.randn(5, D, generator=gen)]
-    memory = [ClipMemory(torch.randn(4, D, generator=gen), torch.tensor([0, 1, 3, 3])), ClipMemory.empty(D),
-              ClipMemory(torch.randn(1, D, generator=gen), torch.tensor([0]))]
+    memory = [
+        ClipMemory(torch.randn(4, D, generator=gen), torch.tensor([0, 1, 3, 3])),
+        ClipMemory.empty(D),
+        ClipMemory(torch.randn(1, D, generator=gen), torch.tensor([0])),
+    ]
     return persons, objects, memory
 
 
-@pytest.mark.parametrize("structure, layers", [
-    ("serial", [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]]),
-    ("dense", [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]]),
-    ("parallel", [["P", "O", "M"], ["P", "O", "M"]]),
-])
+@pytest.mark.parametrize(
+    "structure, layers",
+    [
+        ("serial", [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]]),
+        ("dense", [["P"], ["O"], ["M"], ["P"], ["O"], ["M"]]),
+        ("parallel", [["P", "O", "M"], ["P", "O", "M"]]),
+    ],
+)
 @pytest.mark.parametrize("mask_padding", [True, False])
 def test_every_structure_maps_persons_to_dim_out(structure, layers, mask_padding):
     ia = _randomize(make_ia_structure(_settings(structure, layers, dim_out=2 * D, mask_padding=mask_padding)))
@@ -63,7 +80,11 @@ def test_block_attention_equals_a_hand_computed_masked_softmax():
     expected = []
     for row, clip in enumerate([0, 0, 1]):
         valid = mask[clip]
-        q, k, v = lin(block.query, query[row]), lin(block.key, others[clip][valid]), lin(block.value, others[clip][valid])
+        q, k, v = (
+            lin(block.query, query[row]),
+            lin(block.key, others[clip][valid]),
+            lin(block.value, others[clip][valid]),
+        )
         attended = torch.softmax(k @ q / math.sqrt(C), dim=0) @ v
         expected.append(query[row] + lin(block.out, torch.relu(attended)))
     torch.testing.assert_close(out, torch.stack(expected))
@@ -86,7 +107,9 @@ def test_qk_norm_standardises_queries_and_keys_before_the_softmax():
             valid = mask[clip]
             q, k = std(lin(block.query, query[row])), std(lin(block.key, others[clip][valid]))
             weights = torch.softmax(k @ q / math.sqrt(C), dim=0)
-            rows.append((weights, query[row] + lin(block.out, torch.relu(weights @ lin(block.value, others[clip][valid])))))
+            rows.append(
+                (weights, query[row] + lin(block.out, torch.relu(weights @ lin(block.value, others[clip][valid]))))
+            )
         return rows
 
     out = block(query, others, mask, layout)
@@ -97,7 +120,9 @@ def test_qk_norm_standardises_queries_and_keys_before_the_softmax():
             conv.bias.mul_(1000.0)
     for weights, _ in expected(block, query, others):
         assert weights.max() < 0.999
-    torch.testing.assert_close(block(query, others, mask, layout), torch.stack([r for _, r in expected(block, query, others)]))
+    torch.testing.assert_close(
+        block(query, others, mask, layout), torch.stack([r for _, r in expected(block, query, others)])
+    )
 
 
 def test_padded_slots_change_nothing_with_masking_and_something_without():
@@ -118,8 +143,9 @@ def test_larger_padding_of_a_structure_changes_output_only_without_mask(grow):
     results = {}
     for mask_padding in (True, False):
         # sizes that already hold every real entry: growing them only adds padding
-        base = _settings(mask_padding=mask_padding, layers=(("P",), ("O",), ("M",), ("P",)), max_object=5,
-                         max_per_sec=3)
+        base = _settings(
+            mask_padding=mask_padding, layers=(("P",), ("O",), ("M",), ("P",)), max_object=5, max_per_sec=3
+        )
         small = _randomize(make_ia_structure(base))
         bigger = IAConfig(**{**base.__dict__, grow: getattr(base, grow) + 3})
         large = make_ia_structure(bigger)
@@ -151,12 +177,15 @@ def test_no_bias_removes_every_bias():
     assert ia.P_block_2.shortcut.stride == (1, 1, 1)  # AlphAction passed the flag as the stride
 
 
-@pytest.mark.parametrize("layers, absent", [
-    ([["P"]], {"mem_dim_reduce", "object_dim_reduce"}),
-    ([["O"]], {"mem_dim_reduce", "person_key_dim_reduce"}),
-    ([["P"], ["O"]], {"mem_dim_reduce"}),
-    ([["M"], ["M"]], {"person_key_dim_reduce", "object_dim_reduce"}),
-])
+@pytest.mark.parametrize(
+    "layers, absent",
+    [
+        ([["P"]], {"mem_dim_reduce", "object_dim_reduce"}),
+        ([["O"]], {"mem_dim_reduce", "person_key_dim_reduce"}),
+        ([["P"], ["O"]], {"mem_dim_reduce"}),
+        ([["M"], ["M"]], {"person_key_dim_reduce", "object_dim_reduce"}),
+    ],
+)
 def test_any_subset_of_blocks_works_and_uses_every_parameter(layers, absent):
     ia = _randomize(make_ia_structure(_settings("serial", layers)))
     assert not absent & {name for name, _ in ia.named_children()}
@@ -180,8 +209,9 @@ def test_parallel_output_is_the_sum_of_its_last_layer_blocks():
     for clip, (p, o) in enumerate(zip(persons, objects)):
         p_keys[clip, : len(p)], p_mask[clip, : len(p)] = p, True
         o_keys[clip, : min(len(o), 3)], o_mask[clip, : min(len(o), 3)] = o[:3], True
-    expected = (ia.P_block_1(query, ia.person_key_dim_reduce(p_keys), p_mask, layout)
-                + ia.O_block_1(query, ia.object_dim_reduce(o_keys), o_mask, layout))
+    expected = ia.P_block_1(query, ia.person_key_dim_reduce(p_keys), p_mask, layout) + ia.O_block_1(
+        query, ia.object_dim_reduce(o_keys), o_mask, layout
+    )
     torch.testing.assert_close(ia(persons, objects), expected)
 
 
@@ -196,8 +226,9 @@ def test_dense_weights_start_on_the_previous_block():
 def test_memory_grid_places_rows_by_slot_and_current_persons_in_the_middle():
     own = [torch.full((3, 2), 7.0)]
     memory = [ClipMemory(torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [9.0, 9.0]]), torch.tensor([0, 2, 0, 1]))]
-    grid, mask = memory_grid(memory, own, num_slots=3, current_slot=1, per_slot=2, dim=2, random=False,
-                             like=torch.zeros(1))
+    grid, mask = memory_grid(
+        memory, own, num_slots=3, current_slot=1, per_slot=2, dim=2, random=False, like=torch.zeros(1)
+    )
     assert grid.shape == (1, 6, 2)
     assert mask[0].tolist() == [True, True, True, True, True, False]
     # slot 0: rows 1 and 3; slot 1: the clip's own persons (the given row 9 is ignored), capped at 2; slot 2: row 2
@@ -240,8 +271,11 @@ def test_memory_norm_makes_memory_blocks_blind_to_each_rows_scale_and_offset():
     normed.eval(), plain.eval()
     persons, objects, memory = _inputs(1)
     scale, shift = torch.tensor([[2.0], [0.5], [3.0], [1.5]]), torch.tensor([[1.0], [-2.0], [0.3], [4.0]])
-    moved = [ClipMemory(memory[0].features * scale + shift, memory[0].slots), memory[1],
-             ClipMemory(memory[2].features * 5.0 - 1.0, memory[2].slots)]
+    moved = [
+        ClipMemory(memory[0].features * scale + shift, memory[0].slots),
+        memory[1],
+        ClipMemory(memory[2].features * 5.0 - 1.0, memory[2].slots),
+    ]
     torch.testing.assert_close(normed(persons, objects, moved), normed(persons, objects, memory), rtol=1e-4, atol=1e-4)
     assert (plain(persons, objects, moved) - plain(persons, objects, memory)).abs().max() > 1e-2
     # padding still changes nothing: a clip's output with its memory equals that clip alone

@@ -1,4 +1,5 @@
 """The IA memory pool: update, fetch a window, eviction, state round trip, save/load, 2-process gloo sync."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from alphaction.modeling.ia.memory_pool import MemoryPool, loss_penalty
 from alphaction.modeling.ia import ClipMemory
+from alphaction.modeling.ia.memory_pool import MemoryPool, loss_penalty
 
 D = 4
 
@@ -146,8 +147,9 @@ def test_state_dict_round_trip(tmp_path):
     restored.load_state_dict(state)
     _assert_same(pool, restored)
     assert restored.get("vidC", 7)[1] == 0.25 and restored.get("vidC", 7)[0].shape == (0, D)
-    assert torch.equal(restored.window("vidA", 903, length=(2, 2)).features,
-                       pool.window("vidA", 903, length=(2, 2)).features)
+    assert torch.equal(
+        restored.window("vidA", 903, length=(2, 2)).features, pool.window("vidA", 903, length=(2, 2)).features
+    )
     # an empty pool round-trips too
     empty = MemoryPool()
     torch.save(empty.state_dict(), path)
@@ -181,8 +183,9 @@ def _sync_worker(rank: int, init_file: str, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
         pool = MemoryPool(half=True)
-        pool.update([f"rank{rank}"] * 2, [1, 2], [_feats(float(rank)), _feats(float(rank) + 5, n=3)],
-                    tags=[float(rank), None])
+        pool.update(
+            [f"rank{rank}"] * 2, [1, 2], [_feats(float(rank)), _feats(float(rank) + 5, n=3)], tags=[float(rank), None]
+        )
         pool.update(["shared"], [0], [_feats(10.0 + rank)])  # updated on both ranks: the highest rank wins
         pool.sync()
         pool.sync()  # nothing new: a no-op that changes nothing

@@ -1,4 +1,5 @@
 """Non-local blocks inside the SlowFast backbone: AlphAction's names and shapes, identity at init, checkpoints."""
+
 from __future__ import annotations
 
 import glob
@@ -20,8 +21,9 @@ NL_PARTS = ("theta", "phi", "g", "out")
 def _tiny(nonlocal_on: bool, **kw) -> SlowFast:
     # 1 / 4 / 4 / 1 blocks so res3 and res4 have blocks 1 and 3 (a non-local block after each)
     stages = dict(slow_nonlocal=NonLocalStages(res3=True, res4=True), fast_nonlocal=NonLocalStages(res3=True))
-    return SlowFast((1, 4, 4, 1), alpha=4, width_mult=0.25, bn=BatchNormSpec(frozen=False),
-                    **(stages if nonlocal_on else {}), **kw)
+    return SlowFast(
+        (1, 4, 4, 1), alpha=4, width_mult=0.25, bn=BatchNormSpec(frozen=False), **(stages if nonlocal_on else {}), **kw
+    )
 
 
 def _expected_nonlocal_shapes(prefix: str, dim: int) -> dict[str, tuple[int, ...]]:
@@ -54,8 +56,13 @@ def test_default_config_places_blocks_as_alphaction():
     with torch.device("meta"):
         backbone = build_backbone(cfg)
     names = sorted(n for n, _ in backbone.named_modules() if n.rsplit(".", 1)[-1].startswith("nonlocal_"))
-    assert names == ["slow.res_nl2.nonlocal_1", "slow.res_nl2.nonlocal_3", "slow.res_nl3.nonlocal_1",
-                     "slow.res_nl3.nonlocal_3", "slow.res_nl3.nonlocal_5"]
+    assert names == [
+        "slow.res_nl2.nonlocal_1",
+        "slow.res_nl2.nonlocal_3",
+        "slow.res_nl3.nonlocal_1",
+        "slow.res_nl3.nonlocal_3",
+        "slow.res_nl3.nonlocal_5",
+    ]
     assert backbone.slow.res_nl2.nonlocal_1.theta.weight.shape == (256, 512, 1, 1, 1)
     assert backbone.slow.res_nl3.nonlocal_5.out.weight.shape == (1024, 512, 1, 1, 1)
     assert backbone.slow.res_nl2.nonlocal_1.maxpool is not None

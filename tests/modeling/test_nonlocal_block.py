@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 import torch
 from torch import nn
 
@@ -10,9 +9,11 @@ from alphaction.modeling.backbone.nonlocal_block import NLBlock
 
 def _reference(block: NLBlock, x):
     """Direct per-position computation: y_i = sum_j softmax_j(theta_i . phi_j / sqrt(C')) g_j."""
+
     def conv1(conv, v):  # 1x1x1 conv as a matrix product over channels
         w = conv.weight.flatten(1)
         return torch.einsum("oc,nc...->no...", w, v) + conv.bias.view(1, -1, *([1] * (v.dim() - 2)))
+
     n, c, t, h, w = x.shape
     theta = conv1(block.theta, x)
     pooled = nn.functional.max_pool3d(x, (1, 2, 2), (1, 2, 2))

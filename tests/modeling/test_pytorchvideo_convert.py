@@ -8,6 +8,7 @@ Their recognition R50 has res5 stride 2 without dilation, so our backbone is bui
 comparison (RES5_STRIDE 2, RES5_DILATION 1, POOLER_SCALE 1/32); their detection model
 (``create_slowfast_with_roi_head``) has res5 stride 1 with dilation 2, our default. Inputs are 64 x 96 (not square).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,8 @@ from alphaction.modeling import build_backbone
 
 pv_slowfast = pytest.importorskip(
     "pytorchvideo.models.slowfast",
-    reason="pytorchvideo==0.1.5 (pip install -e '.[test]') is needed for the reference SlowFast")
+    reason="pytorchvideo==0.1.5 (pip install -e '.[test]') is needed for the reference SlowFast",
+)
 
 ALPHA = 4  # SLOWFAST_8x8: 8 slow frames, 32 fast; lateral kernel 7, stride 4
 KERNEL = 7
@@ -56,14 +58,22 @@ def _randomize(model: torch.nn.Module, seed: int) -> None:
     model.eval()
 
 
-def _reference(conv_only_fusion: bool = False, alpha: int = ALPHA, kernel: int = KERNEL,
-               detection: bool = False) -> torch.nn.Module:
-    kwargs = dict(model_depth=50, slowfast_fusion_conv_kernel_size=(kernel, 1, 1),
-                  slowfast_fusion_conv_stride=(alpha, 1, 1))
+def _reference(
+    conv_only_fusion: bool = False, alpha: int = ALPHA, kernel: int = KERNEL, detection: bool = False
+) -> torch.nn.Module:
+    kwargs = dict(
+        model_depth=50, slowfast_fusion_conv_kernel_size=(kernel, 1, 1), slowfast_fusion_conv_stride=(alpha, 1, 1)
+    )
     if conv_only_fusion:  # MMAction2's default lateral: a bias-free conv, no BN, no ReLU
         kwargs["fusion_builder"] = pv_slowfast.FastToSlowFusionBuilder(
-            slowfast_channel_reduction_ratio=8, conv_fusion_channel_ratio=2, conv_kernel_size=(kernel, 1, 1),
-            conv_stride=(alpha, 1, 1), norm=None, activation=None, max_stage_idx=3).create_module
+            slowfast_channel_reduction_ratio=8,
+            conv_fusion_channel_ratio=2,
+            conv_kernel_size=(kernel, 1, 1),
+            conv_stride=(alpha, 1, 1),
+            norm=None,
+            activation=None,
+            max_stage_idx=3,
+        ).create_module
     build = pv_slowfast.create_slowfast_with_roi_head if detection else pv_slowfast.create_slowfast
     with torch.device("meta"):  # skip their init: every tensor is overwritten below
         model = build(**kwargs)
@@ -142,8 +152,12 @@ def reference():
 def test_pytorchvideo_r50_gives_equal_features(reference):
     state = reference[0].state_dict()
     conv = convert.convert_pytorchvideo(state)
-    assert conv.backbone_config == {"LATERAL": "fuse", "LATERAL_KERNEL": 7, "STEM_POOL_PADDING": True,
-                                    "CONV_BODY": "Slowfast-Resnet50"}
+    assert conv.backbone_config == {
+        "LATERAL": "fuse",
+        "LATERAL_KERNEL": 7,
+        "STEM_POOL_PADDING": True,
+        "CONV_BODY": "Slowfast-Resnet50",
+    }
     assert {s for s, d, _ in conv.table if d == "-"} == {"blocks.6.proj.weight", "blocks.6.proj.bias"}
     ours = _ours(conv.backbone_config, conv.state)
     ref_slow = _compare(reference, ours)
@@ -209,11 +223,15 @@ def _pytorchvideo_to_pyslowfast(state):
         n = k
         n = re.sub(r"^blocks\.0\.multipathway_blocks\.(\d)\.conv\.", r"s1.pathway\1_stem.conv.", n)
         n = re.sub(r"^blocks\.0\.multipathway_blocks\.(\d)\.norm\.", r"s1.pathway\1_stem.bn.", n)
-        n = re.sub(r"^blocks\.(\d)\.multipathway_fusion\.conv_fast_to_slow\.",
-                   lambda m: f"s{int(m[1]) + 1}_fuse.conv_f2s.", n)
+        n = re.sub(
+            r"^blocks\.(\d)\.multipathway_fusion\.conv_fast_to_slow\.", lambda m: f"s{int(m[1]) + 1}_fuse.conv_f2s.", n
+        )
         n = re.sub(r"^blocks\.(\d)\.multipathway_fusion\.norm\.", lambda m: f"s{int(m[1]) + 1}_fuse.bn.", n)
-        n = re.sub(r"^blocks\.(\d)\.multipathway_blocks\.(\d)\.res_blocks\.(\d+)\.",
-                   lambda m: f"s{int(m[1]) + 1}.pathway{m[2]}_res{m[3]}.", n)
+        n = re.sub(
+            r"^blocks\.(\d)\.multipathway_blocks\.(\d)\.res_blocks\.(\d+)\.",
+            lambda m: f"s{int(m[1]) + 1}.pathway{m[2]}_res{m[3]}.",
+            n,
+        )
         n = re.sub(r"branch2\.conv_([abc])\.", r"branch2.\1.", n)
         n = re.sub(r"branch2\.norm_([abc])\.", r"branch2.\1_bn.", n)
         n = n.replace("branch1_conv.", "branch1.").replace("branch1_norm.", "branch1_bn.")
@@ -286,8 +304,9 @@ def test_tool_and_checkpointer_convert_the_same_way(reference, tmp_path, capsys)
     torch.save({"model_state": reference[0].state_dict(), "epoch": 196}, raw)
     assert tool.main(["--from", "pytorchvideo", "--alpha", "4", str(raw), str(tmp_path / "converted.pth")]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"blocks\.0\.multipathway_fusion\.conv_fast_to_slow\.weight +->  backbone\.fast\.Tconv1\.conv\.weight",
-                     printed)
+    assert re.search(
+        r"blocks\.0\.multipathway_fusion\.conv_fast_to_slow\.weight +->  backbone\.fast\.Tconv1\.conv\.weight", printed
+    )
     assert "MODEL.BACKBONE.SLOWFAST.LATERAL fuse MODEL.BACKBONE.SLOWFAST.LATERAL_KERNEL 7" in printed
     cfg = get_cfg()
     cfg.MODEL.BACKBONE.SLOWFAST.SLOW.CONV3_NONLOCAL = False  # as in every released config

@@ -14,10 +14,13 @@ from alphaction.modeling import build_backbone, build_model
 SPECS = Path(__file__).parent / "specs"
 
 
-@pytest.mark.parametrize("conv_body, spec", [
-    ("Slowfast-Resnet50", "alphaction_keys_resnet50_4x16f_baseline.json"),
-    ("Slowfast-Resnet101", "alphaction_keys_resnet101_8x8f_baseline.json"),
-])
+@pytest.mark.parametrize(
+    "conv_body, spec",
+    [
+        ("Slowfast-Resnet50", "alphaction_keys_resnet50_4x16f_baseline.json"),
+        ("Slowfast-Resnet101", "alphaction_keys_resnet101_8x8f_baseline.json"),
+    ],
+)
 def test_state_dict_keys_and_shapes_match_alphaction(conv_body, spec):
     cfg = get_cfg()
     cfg.MODEL.BACKBONE.CONV_BODY = conv_body

@@ -1,4 +1,5 @@
 """Epoch-based schedule keys converted to the iteration-based trainer."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Finetuning options of the solver: backbone lr multiplier, Adam, freezing the first K SlowFast stages."""
+
 from __future__ import annotations
 
 import pytest

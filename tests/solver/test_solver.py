@@ -22,8 +22,15 @@ def _group_of(groups, param):
 
 def test_param_groups_follow_alphaction_rules():
     net = Net()
-    groups = make_param_groups(net, base_lr=0.1, weight_decay=1e-4, bias_lr_factor=2, weight_decay_bias=0.0,
-                               weight_decay_bn=0.5, special_lr={"ia_structure": 10.0})
+    groups = make_param_groups(
+        net,
+        base_lr=0.1,
+        weight_decay=1e-4,
+        bias_lr_factor=2,
+        weight_decay_bias=0.0,
+        weight_decay_bn=0.5,
+        special_lr={"ia_structure": 10.0},
+    )
     g = _group_of(groups, net.conv.weight)
     assert (g["lr"], g["weight_decay"]) == (0.1, 1e-4)
     g = _group_of(groups, net.conv.bias)

@@ -1,14 +1,25 @@
 """Box helpers in both pixel conventions, against values computed by hand from AlphAction's rules (its
 ``BoxList`` with maskrcnn-benchmark's ``TO_REMOVE = 1``, read in MVIG-SJTU/AlphAction
 ``alphaction/structures/bounding_box.py``) and from plain continuous geometry. Image: W = 100, H = 50."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from alphaction.structures.boxes import (apply_box_jitter, box_area, clip_boxes, extend_boxes, flip_boxes,
-                                         jitter_boxes, nonempty_boxes, output_boxes, pixel_offset, xywh_to_xyxy,
-                                         xyxy_to_xywh)
+from alphaction.structures.boxes import (
+    apply_box_jitter,
+    box_area,
+    clip_boxes,
+    extend_boxes,
+    flip_boxes,
+    jitter_boxes,
+    nonempty_boxes,
+    output_boxes,
+    pixel_offset,
+    xywh_to_xyxy,
+    xyxy_to_xywh,
+)
 
 W, H = 100, 50
 BOX = torch.tensor([[10.0, 20.0, 39.0, 29.0]])

@@ -1,4 +1,5 @@
 """Fixtures for the dataset-preparation tools: the tiny synthetic dataset, made once per session."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,6 @@ def concat_clips():
     return _concat_clips
 
 
-
 @pytest.fixture
 def labelling_set(tmp_path):
     """Keyframes and a label map for the labelling tests: ``(keyframe_root, labelmap_path)``.
@@ -45,15 +45,23 @@ def labelling_set(tmp_path):
 
     rng = np.random.default_rng(0)
     root = tmp_path / "keyframes"
-    shots = {("vidA", 0): (40, 60, 200), ("vidA", 1): (40, 60, 200), ("vidA", 2): (220, 40, 30),
-             ("vidA", 4): (220, 40, 30), ("vidB", 5): (30, 200, 40), ("vidB", 6): (30, 200, 40)}
+    shots = {
+        ("vidA", 0): (40, 60, 200),
+        ("vidA", 1): (40, 60, 200),
+        ("vidA", 2): (220, 40, 30),
+        ("vidA", 4): (220, 40, 30),
+        ("vidB", 5): (30, 200, 40),
+        ("vidB", 6): (30, 200, 40),
+    }
     for (video, second), colour in shots.items():
         (root / video).mkdir(parents=True, exist_ok=True)
         size = (240, 320) if video == "vidA" else (100, 200)
         img = np.clip(np.array(colour) + rng.integers(-20, 20, (*size, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(root / video / f"{second}.jpg", quality=95)
     labelmap = tmp_path / "action_list.pbtxt"
-    labelmap.write_text('item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "walk"\n  id: 2\n}\n'
-                        'item {\n  name: "talk to (e.g., self, a person, a group)"\n  id: 5\n}\n'
-                        'item {\n  name: "carry/hold (an object)"\n  id: 7\n}\n')
+    labelmap.write_text(
+        'item {\n  name: "stand"\n  id: 1\n}\nitem {\n  name: "walk"\n  id: 2\n}\n'
+        'item {\n  name: "talk to (e.g., self, a person, a group)"\n  id: 5\n}\n'
+        'item {\n  name: "carry/hold (an object)"\n  id: 7\n}\n'
+    )
     return root, labelmap

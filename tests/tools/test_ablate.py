@@ -1,4 +1,5 @@
 """tools/ablate.py: which test set the configs are compared on, and the side-by-side table."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def test_own_configs_or_an_override_keep_their_test_set(tmp_path):
 
 
 def test_main_tabulates_each_configs_result(tmp_path, monkeypatch, capsys):
-    results = {"a": {"mAP@0.5": 0.5, "mAP@0.5/pose": 0.75, "per_class_AP@0.5": {"stand": 0.25}},
-               "b": {"mAP@0.5": 0.125, "mAP@0.5/pose": float("nan"), "per_class_AP@0.5": {"stand": 1.0}}}
+    results = {
+        "a": {"mAP@0.5": 0.5, "mAP@0.5/pose": 0.75, "per_class_AP@0.5": {"stand": 0.25}},
+        "b": {"mAP@0.5": 0.125, "mAP@0.5/pose": float("nan"), "per_class_AP@0.5": {"stand": 1.0}},
+    }
     calls = []
 
     def fake_run(config, out_dir, seed, opts, transfer=None):
@@ -80,8 +83,18 @@ def test_transfer_starts_every_config_from_the_checkpoint(tmp_path, commands):
 def test_head_only_trains_the_heads_on_the_checkpoints_features_then_tests(tmp_path, commands):
     with pytest.raises(SystemExit):
         ablate.parse_args(["--head-only", "100"])  # no backbone to train on
-    args = ablate.parse_args(["--transfer", "base/model_final.pth", "--head-only", "100",
-                              "DATASETS.TRAIN", '("synthetic_large_train",)', "MODEL.IA_STRUCTURE.MEMORY_NORM", "True"])
+    args = ablate.parse_args(
+        [
+            "--transfer",
+            "base/model_final.pth",
+            "--head-only",
+            "100",
+            "DATASETS.TRAIN",
+            '("synthetic_large_train",)',
+            "MODEL.IA_STRUCTURE.MEMORY_NORM",
+            "True",
+        ]
+    )
     out = tmp_path / "ia"
     ablate.run_head_only(args.configs[1], str(out), 7, args.opts, args.transfer, args.head_only)
     probe, test = commands
@@ -92,8 +105,14 @@ def test_head_only_trains_the_heads_on_the_checkpoints_features_then_tests(tmp_p
     assert value["--train-dataset"] == "synthetic_large_train" and value["--test-dataset"] == "synthetic_test"
     assert value["--output"] == str(out / "probe.json") and probe[18:] == args.opts  # the overrides, test set included
     # the saved detector is tested with the config it was trained with
-    assert test[2:] == ["--config-file", str(out / "config.yaml"), "MODEL.WEIGHT", str(out / "model_final.pth"),
-                        "OUTPUT_DIR", str(out)]
+    assert test[2:] == [
+        "--config-file",
+        str(out / "config.yaml"),
+        "MODEL.WEIGHT",
+        str(out / "model_final.pth"),
+        "OUTPUT_DIR",
+        str(out),
+    ]
     # a head already trained is only tested again
     out.mkdir()
     (out / "model_final.pth").write_bytes(b"")

@@ -1,4 +1,5 @@
 """AVA CSV <-> COCO-style JSON round trip on the synthetic annotations; plain COCO merges to the same boxes."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ from tools import ava_csv_to_coco, coco_to_ava_csv
 def test_csv_json_csv_is_identity(tiny_root, tmp_path, split):
     ann = tiny_root / "annotations"
     out_json, out_csv = tmp_path / f"{split}.json", tmp_path / f"{split}.csv"
-    assert ava_csv_to_coco.main([str(ann / f"{split}.csv"), "--keyframe-root", str(tiny_root / "keyframes"),
-                                 "--output", str(out_json)]) == 0
+    assert (
+        ava_csv_to_coco.main(
+            [str(ann / f"{split}.csv"), "--keyframe-root", str(tiny_root / "keyframes"), "--output", str(out_json)]
+        )
+        == 0
+    )
     assert coco_to_ava_csv.main([str(out_json), "--output", str(out_csv)]) == 0
     assert out_csv.read_text().splitlines() == (ann / f"{split}.csv").read_text().splitlines()
 
@@ -22,8 +27,9 @@ def test_csv_json_csv_is_identity(tiny_root, tmp_path, split):
     # normalized CSV: within 0.0005 * size + 0.01 px) and action ids
     ours, ref = json.loads(out_json.read_text()), json.loads((ann / f"{split}.json").read_text())
     key = lambda im: (im["movie"], im["timestamp"])  # noqa: E731
-    assert sorted((key(i), i["height"], i["width"]) for i in ours["images"]) == \
-        sorted((key(i), i["height"], i["width"]) for i in ref["images"])
+    assert sorted((key(i), i["height"], i["width"]) for i in ours["images"]) == sorted(
+        (key(i), i["height"], i["width"]) for i in ref["images"]
+    )
     img_of = {d["id"]: d for d in ours["images"]}
     ref_img = {d["id"]: d for d in ref["images"]}
     ours_boxes = {(key(img_of[a["image_id"]]), a["person_id"]): a for a in ours["annotations"]}
@@ -40,21 +46,28 @@ def test_csv_json_csv_is_identity(tiny_root, tmp_path, split):
 
 def _explode(ref: dict, names: dict[int, str], with_person_id: bool) -> dict:
     """The seed guide's plain form: file_name, one annotation per (box, action), categories named after actions."""
-    images = [{"id": i["id"], "file_name": f"{i['movie']}/{i['timestamp']}.jpg", "width": i["width"],
-               "height": i["height"]} for i in ref["images"]]
+    images = [
+        {"id": i["id"], "file_name": f"{i['movie']}/{i['timestamp']}.jpg", "width": i["width"], "height": i["height"]}
+        for i in ref["images"]
+    ]
     anns = []
     for a in ref["annotations"]:
         for k, aid in enumerate(reversed(a["action_ids"])):  # any order; merging must not depend on it
-            ann = {"id": len(anns), "image_id": a["image_id"], "category_id": aid, "bbox": list(a["bbox"]),
-                   "area": a["area"], "iscrowd": 0}
+            ann = {
+                "id": len(anns),
+                "image_id": a["image_id"],
+                "category_id": aid,
+                "bbox": list(a["bbox"]),
+                "area": a["area"],
+                "iscrowd": 0,
+            }
             if with_person_id:
                 ann["track_id"] = a["person_id"]
             else:
                 # annotator jitter on the repeated boxes (the first one is kept by the merge)
                 ann["bbox"] = [v + 0.3 for v in ann["bbox"]] if k else ann["bbox"]
             anns.append(ann)
-    return {"images": images, "annotations": anns,
-            "categories": [{"id": i, "name": n} for i, n in names.items()]}
+    return {"images": images, "annotations": anns, "categories": [{"id": i, "name": n} for i, n in names.items()]}
 
 
 @pytest.mark.parametrize("with_person_id", [True, False])
@@ -75,8 +88,10 @@ def test_plain_coco_merges_to_action_ids_form(tiny_root, tmp_path, with_person_i
 
     def boxes(coco):
         imgs = {i["id"]: (i["movie"], i["timestamp"]) for i in coco["images"]}
-        return sorted((imgs[a["image_id"]], [round(v) for v in a["bbox"]], tuple(sorted(a["action_ids"])))
-                      for a in coco["annotations"])
+        return sorted(
+            (imgs[a["image_id"]], [round(v) for v in a["bbox"]], tuple(sorted(a["action_ids"])))
+            for a in coco["annotations"]
+        )
 
     assert boxes(merged) == boxes(ref)
     # and the merged form converts to the same CSV rows as the generator's CSV
@@ -111,14 +126,26 @@ def test_docs_csv_example_with_its_header_and_a_pixel_copy_give_the_same_boxes(t
     example = _docs_csv_example()
     (tmp_path / "norm.csv").write_text(example)
     rows = [line.split(",") for line in example.splitlines()[1:]]
-    pixels = "\n".join(",".join([r[0], r[1], *(f"{float(v) * d:.2f}" for v, d in zip(r[2:6], (320, 240, 320, 240))),
-                                 *r[6:]]) for r in rows)
+    pixels = "\n".join(
+        ",".join([r[0], r[1], *(f"{float(v) * d:.2f}" for v, d in zip(r[2:6], (320, 240, 320, 240))), *r[6:]])
+        for r in rows
+    )
     (tmp_path / "pix.csv").write_text(pixels + "\n")
 
     out = {}
     for name in ("norm", "pix"):
-        assert ava_csv_to_coco.main([str(tmp_path / f"{name}.csv"), "--keyframe-root", str(tmp_path / "keyframes"),
-                                     "--output", str(tmp_path / f"{name}.json")]) == 0
+        assert (
+            ava_csv_to_coco.main(
+                [
+                    str(tmp_path / f"{name}.csv"),
+                    "--keyframe-root",
+                    str(tmp_path / "keyframes"),
+                    "--output",
+                    str(tmp_path / f"{name}.json"),
+                ]
+            )
+            == 0
+        )
         out[name] = json.loads((tmp_path / f"{name}.json").read_text())
     err = capsys.readouterr().err
     assert "taken as normalised" in err and "taken as pixels" in err
@@ -137,5 +164,12 @@ def test_pixel_boxes_outside_the_keyframe_are_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "keyframes" / "v" / "3.jpg"), np.zeros((240, 320, 3), np.uint8))
     (tmp_path / "a.csv").write_text("v,3,10,20,400,200,1,0\n")
     with pytest.raises(ValueError, match="outside its 320x240 keyframe"):
-        ava_csv_to_coco.main([str(tmp_path / "a.csv"), "--keyframe-root", str(tmp_path / "keyframes"),
-                              "--output", str(tmp_path / "a.json")])
+        ava_csv_to_coco.main(
+            [
+                str(tmp_path / "a.csv"),
+                "--keyframe-root",
+                str(tmp_path / "keyframes"),
+                "--output",
+                str(tmp_path / "a.json"),
+            ]
+        )

@@ -1,5 +1,6 @@
 """The dataset and evaluator benchmark tools run end to end at a tiny size (their figures come from real runs
 on full-size cases: docs/benchmarks/); here: the phases, the cache states and the comparison with a reference."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,23 @@ def _run(args, **kw):
 
 def test_benchmark_dataset_builds_once_then_reads_the_cache_and_shares_it_between_ranks(tmp_path):
     report = tmp_path / "report.json"
-    _run([os.path.join(TOOLS, "benchmark_dataset.py"), "--work-dir", str(tmp_path / "case"), "--videos", "2",
-          "--val-videos", "1", "--ranks", "2", "--phases", "train_cold,train_warm,evaluations,ranks",
-          "--out", str(report)])
+    _run(
+        [
+            os.path.join(TOOLS, "benchmark_dataset.py"),
+            "--work-dir",
+            str(tmp_path / "case"),
+            "--videos",
+            "2",
+            "--val-videos",
+            "1",
+            "--ranks",
+            "2",
+            "--phases",
+            "train_cold,train_warm,evaluations,ranks",
+            "--out",
+            str(report),
+        ]
+    )
     phases = json.loads(report.read_text())["phases"]
     assert phases["train_cold"]["index_status"] == "built" and phases["train_warm"]["index_status"] == "cached"
     assert phases["train_cold"]["keyframes"] == phases["train_warm"]["keyframes"] > 0
@@ -49,8 +64,21 @@ def test_benchmark_eval_runs_the_reference_beside_ours_and_names_the_classes_tha
     reference.mkdir()
     (reference / "get_ava_performance.py").write_text(REFERENCE)
     report = tmp_path / "report.json"
-    _run([os.path.join(TOOLS, "benchmark_eval.py"), "--videos", "2", "--keyframes", "30", "--reference-dir",
-          str(reference), "--tmpdir", str(tmp_path), "--out", str(report)])
+    _run(
+        [
+            os.path.join(TOOLS, "benchmark_eval.py"),
+            "--videos",
+            "2",
+            "--keyframes",
+            "30",
+            "--reference-dir",
+            str(reference),
+            "--tmpdir",
+            str(tmp_path),
+            "--out",
+            str(report),
+        ]
+    )
     official = json.loads(report.read_text())["official"]
     assert official["same_mAP_bit_for_bit"] is True
     assert list(official["classes_that_differ"]) == ["1"] and official["classes_compared"] == 60

@@ -1,4 +1,5 @@
 """tools/demo.py on a movie made from the tiny synthetic clips, with GT boxes and a random tiny model."""
+
 from __future__ import annotations
 
 import csv
@@ -10,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from alphaction.apis.tracker import IoUTracker
 from alphaction.checkpoint import Checkpointer
 from alphaction.config import get_cfg
 from alphaction.data.video_io import write_clip
 from alphaction.engine.defaults import REPO_ROOT
-from alphaction.apis.tracker import IoUTracker
 from alphaction.modeling import build_model
 from tools import demo
 
@@ -25,8 +26,11 @@ def gt_box_file(ann_file, video_id: str, out_path) -> list[dict]:
     """The GT person boxes of one video as the demo's box file (timestamp = the second in the movie)."""
     ann = json.loads(open(ann_file).read())
     images = {im["id"]: im for im in ann["images"] if im["movie"] == video_id}
-    dets = [{"timestamp": images[a["image_id"]]["timestamp"], "bbox": a["bbox"], "score": 1.0, "category_id": 1}
-            for a in ann["annotations"] if a["image_id"] in images]
+    dets = [
+        {"timestamp": images[a["image_id"]]["timestamp"], "bbox": a["bbox"], "score": 1.0, "category_id": 1}
+        for a in ann["annotations"]
+        if a["image_id"] in images
+    ]
     with open(out_path, "w") as f:
         json.dump(dets, f)
     return dets
@@ -54,9 +58,30 @@ def test_demo_writes_playable_mp4_csv_and_screenshot(tiny_root, random_model, tm
     n_frames = concat_clips(tiny_root / "clips" / vid, movie)
     dets = gt_box_file(tiny_root / "annotations" / "val.json", vid, tmp_path / "boxes.json")
     out, table, shot = tmp_path / "out" / "demo.mp4", tmp_path / "out" / "demo.csv", tmp_path / "out" / "shot.png"
-    assert demo.main(["--video", str(movie), "--output", str(out), "--config", QUICK, "--weights", str(random_model),
-                      "--boxes", str(tmp_path / "boxes.json"), "--cpu", "--csv", str(table),
-                      "--screenshot", str(shot), "--labelmap", str(tiny_root / "annotations" / "action_list.pbtxt")]) == 0
+    assert (
+        demo.main(
+            [
+                "--video",
+                str(movie),
+                "--output",
+                str(out),
+                "--config",
+                QUICK,
+                "--weights",
+                str(random_model),
+                "--boxes",
+                str(tmp_path / "boxes.json"),
+                "--cpu",
+                "--csv",
+                str(table),
+                "--screenshot",
+                str(shot),
+                "--labelmap",
+                str(tiny_root / "annotations" / "action_list.pbtxt"),
+            ]
+        )
+        == 0
+    )
 
     frames = _decode(out)
     assert len(frames) == n_frames == 125  # 5 s at 25 fps
@@ -90,9 +115,29 @@ def test_demo_with_detector_random_init(tiny_root, random_model, tmp_path, conca
     movie = tmp_path / "m.mp4"
     concat_clips(tiny_root / "clips" / vid, movie)
     out = tmp_path / "d.mp4"
-    assert demo.main(["--video", str(movie), "--output", str(out), "--config", QUICK, "--weights",
-                      str(random_model), "--detector-random-init", "--detector-min-size", "64",
-                      "--person-thresh", "0", "--max-seconds", "2", "--cpu"]) == 0
+    assert (
+        demo.main(
+            [
+                "--video",
+                str(movie),
+                "--output",
+                str(out),
+                "--config",
+                QUICK,
+                "--weights",
+                str(random_model),
+                "--detector-random-init",
+                "--detector-min-size",
+                "64",
+                "--person-thresh",
+                "0",
+                "--max-seconds",
+                "2",
+                "--cpu",
+            ]
+        )
+        == 0
+    )
     assert len(_decode(out)) == 50
 
 
@@ -143,9 +188,14 @@ def test_demo_gives_an_ia_model_the_memory_of_past_seconds_only(tiny_root, conca
         pooled = captured["last"]
         persons[s] = pooled.persons[0]
         past = [k for k in range(s - before, s) if k in persons]
-        memory = ClipMemory(torch.cat([persons[k] for k in past]),
-                            torch.cat([torch.full((persons[k].shape[0],), before + k - s) for k in past])) \
-            if past else ClipMemory.empty(persons[s].shape[1])
+        memory = (
+            ClipMemory(
+                torch.cat([persons[k] for k in past]),
+                torch.cat([torch.full((persons[k].shape[0],), before + k - s) for k in past]),
+            )
+            if past
+            else ClipMemory.empty(persons[s].shape[1])
+        )
         with torch.no_grad():
             want = model.predict_from_features(pooled, [memory])[0].numpy()
             alone = model.predict_from_features(pooled, None)[0].numpy()
@@ -153,8 +203,7 @@ def test_demo_gives_an_ia_model_the_memory_of_past_seconds_only(tiny_root, conca
         assert (np.abs(want - alone).max() > 1e-4) == (s > 0)  # memory from the second second on
 
 
-def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_root, tmp_path, concat_clips,
-                                                                        monkeypatch):
+def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_root, tmp_path, concat_clips, monkeypatch):
     # a checkpoint train_net.py saved holds the class names; the dataset (and its label map) is not on this disk
     cfg = get_cfg()
     cfg.merge_from_file(QUICK)
@@ -168,9 +217,26 @@ def test_demo_names_the_actions_from_the_checkpoint_without_the_dataset(tiny_roo
     concat_clips(tiny_root / "clips" / vid, movie)
     gt_box_file(tiny_root / "annotations" / "val.json", vid, tmp_path / "boxes.json")
     table = tmp_path / "demo.csv"
-    assert demo.main(["--video", str(movie), "--output", str(tmp_path / "demo.mp4"), "--config", QUICK,
-                      "--weights", str(tmp_path / "named.pth"), "--boxes", str(tmp_path / "boxes.json"), "--cpu",
-                      "--csv", str(table)]) == 0
+    assert (
+        demo.main(
+            [
+                "--video",
+                str(movie),
+                "--output",
+                str(tmp_path / "demo.mp4"),
+                "--config",
+                QUICK,
+                "--weights",
+                str(tmp_path / "named.pth"),
+                "--boxes",
+                str(tmp_path / "boxes.json"),
+                "--cpu",
+                "--csv",
+                str(table),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(table)))
     assert rows and {r["action_name"] for r in rows} == set(names)
     assert all(r["action_name"] == f"action_{r['action_id']}" for r in rows)
@@ -191,18 +257,25 @@ def test_box_files_in_pixels_normalised_or_from_detect_boxes_give_the_same_boxes
     pixels = [{"timestamp": 1, "bbox": [32.0, 24.0, 64.0, 48.0], "score": 0.9}]
     normalised = [{"timestamp": 1, "bbox": [0.25, 0.25, 0.5, 0.5], "score": 0.9}]
     # detect_boxes.py: image ids of an annotation file whose keyframes are 256 x 192 (twice the video)
-    ann = {"images": [{"id": 70001, "movie": "v", "timestamp": 1, "height": 192, "width": 256},
-                      {"id": 80001, "movie": "w", "timestamp": 1, "height": 192, "width": 256}]}
-    detected = [{"image_id": 70001, "bbox": [64.0, 48.0, 128.0, 96.0], "score": 0.9, "category_id": 1},
-                {"image_id": 80001, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.9, "category_id": 1}]
+    ann = {
+        "images": [
+            {"id": 70001, "movie": "v", "timestamp": 1, "height": 192, "width": 256},
+            {"id": 80001, "movie": "w", "timestamp": 1, "height": 192, "width": 256},
+        ]
+    }
+    detected = [
+        {"image_id": 70001, "bbox": [64.0, 48.0, 128.0, 96.0], "score": 0.9, "category_id": 1},
+        {"image_id": 80001, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.9, "category_id": 1},
+    ]
     for name, data in (("px", pixels), ("norm", normalised), ("det", detected), ("ann", ann)):
         (tmp_path / f"{name}.json").write_text(json.dumps(data))
     expected = {1: np.array([[32, 24, 96, 72, 0.9]], np.float32)}
     with caplog.at_level(logging.INFO, logger="alphaction.apis.demo"):
         by_pixels = _boxes_by_second(tmp_path / "px.json", frame_size=frame)
         by_norm = _boxes_by_second(tmp_path / "norm.json", frame_size=frame)
-        by_det = _boxes_by_second(tmp_path / "det.json", frame_size=frame, ann_file=str(tmp_path / "ann.json"),
-                                  video_id="v")
+        by_det = _boxes_by_second(
+            tmp_path / "det.json", frame_size=frame, ann_file=str(tmp_path / "ann.json"), video_id="v"
+        )
     for boxes in (by_pixels, by_norm, by_det):
         np.testing.assert_allclose(boxes[1], expected[1])
     assert "taken as normalised" in caplog.text and "taken as pixels of the video" in caplog.text
@@ -229,12 +302,30 @@ def test_tracks_end_at_a_gap_and_at_a_scene_cut(tiny_root, random_model, tmp_pat
     movie = tmp_path / "cut.mp4"
     write_clip(str(movie), np.stack(parts))
     seconds = len(parts) // 25
-    (tmp_path / "same.json").write_text(json.dumps([{"timestamp": s, "bbox": [20, 10, 40, 70], "score": 1.0}
-                                                    for s in range(seconds)]))
+    (tmp_path / "same.json").write_text(
+        json.dumps([{"timestamp": s, "bbox": [20, 10, 40, 70], "score": 1.0} for s in range(seconds)])
+    )
     table = tmp_path / "cut.csv"
-    assert demo.main(["--video", str(movie), "--output", str(tmp_path / "cut_out.mp4"), "--config", QUICK,
-                      "--weights", str(random_model), "--boxes", str(tmp_path / "same.json"), "--cpu",
-                      "--csv", str(table)]) == 0
+    assert (
+        demo.main(
+            [
+                "--video",
+                str(movie),
+                "--output",
+                str(tmp_path / "cut_out.mp4"),
+                "--config",
+                QUICK,
+                "--weights",
+                str(random_model),
+                "--boxes",
+                str(tmp_path / "same.json"),
+                "--cpu",
+                "--csv",
+                str(table),
+            ]
+        )
+        == 0
+    )
     ids = {int(r["second"]): int(r["track_id"]) for r in csv.DictReader(open(table))}
     half = seconds // 2
     assert {ids[s] for s in range(half)} == {0} and {ids[s] for s in range(half, seconds)} == {1}

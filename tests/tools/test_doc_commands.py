@@ -12,6 +12,7 @@ Exclusions (not checked here, with the reason):
 - ``pip install ...``, ``tensorboard ...``: not our tools.
 - ``python -m torch.distributed.launch ...``: the same train_net.py flags as the torchrun / python lines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,25 @@ import pytest
 
 from alphaction.engine.defaults import REPO_ROOT, default_argument_parser, load_config, resolve_config_path
 
-DOCS = ["docs/GETTING_STARTED.md", "docs/CUSTOM_DATASET_PREPARATION.md", "docs/DATA.md", "docs/IA.md",
-        "docs/CLASSIFICATION.md", "docs/EXPORT.md", "docs/LABELLING.md"]
+DOCS = [
+    "docs/GETTING_STARTED.md",
+    "docs/CUSTOM_DATASET_PREPARATION.md",
+    "docs/DATA.md",
+    "docs/IA.md",
+    "docs/CLASSIFICATION.md",
+    "docs/EXPORT.md",
+    "docs/LABELLING.md",
+]
 PREFIXES = ("python tools/", "python train_net.py", "python test_net.py", "bash tools/", "torchrun ")
 BASE = "config_files/resnet50_4x16f_baseline.yaml"
 # placeholders of the docs -> files that exist (the generated my_config.yaml is made by the fixture)
-SUBSTITUTE = {"YOUR_CONFIG.yaml": BASE,
-              # written by the documented `ablate.py --head-only` run before it is tested again (docs/IA.md)
-              "data/output/head_only/slowfast_r14_cpu_ia_denseserial/config.yaml":
-                  "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml"}
+SUBSTITUTE = {
+    "YOUR_CONFIG.yaml": BASE,
+    # written by the documented `ablate.py --head-only` run before it is tested again (docs/IA.md)
+    "data/output/head_only/slowfast_r14_cpu_ia_denseserial/config.yaml": (
+        "config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml"
+    ),
+}
 
 
 def doc_commands() -> list[tuple[str, str]]:
@@ -56,9 +67,17 @@ COMMANDS = doc_commands()
 
 def test_the_docs_have_commands():
     tools = {shlex.split(c)[1] for _, c in COMMANDS if not c.startswith("torchrun")}
-    assert {"tools/prepare_ava_videos.py", "tools/ava_csv_to_coco.py", "tools/detect_boxes.py",
-            "tools/validate_dataset.py", "tools/generate_finetune_config.py", "tools/finetune_quickstart.sh",
-            "tools/demo.py", "train_net.py", "test_net.py"} <= tools
+    assert {
+        "tools/prepare_ava_videos.py",
+        "tools/ava_csv_to_coco.py",
+        "tools/detect_boxes.py",
+        "tools/validate_dataset.py",
+        "tools/generate_finetune_config.py",
+        "tools/finetune_quickstart.sh",
+        "tools/demo.py",
+        "train_net.py",
+        "test_net.py",
+    } <= tools
 
 
 class _Parsed(Exception):
@@ -71,16 +90,34 @@ def my_config(tmp_path_factory):
     from tools import generate_finetune_config
 
     path = tmp_path_factory.mktemp("cfg") / "my_config.yaml"
-    assert generate_finetune_config.main(["--dataset-train", "synthetic_tiny_train", "--dataset-test",
-                                          "synthetic_tiny_val", "--num-classes", "12", "--class-groups", "5", "3",
-                                          "4", "--output", str(path), "--output-dir",
-                                          str(path.parent / "out")]) == 0
+    assert (
+        generate_finetune_config.main(
+            [
+                "--dataset-train",
+                "synthetic_tiny_train",
+                "--dataset-test",
+                "synthetic_tiny_val",
+                "--num-classes",
+                "12",
+                "--class-groups",
+                "5",
+                "3",
+                "4",
+                "--output",
+                str(path),
+                "--output-dir",
+                str(path.parent / "out"),
+            ]
+        )
+        == 0
+    )
     return str(path)
 
 
 def _substitute(argv: list[str], my_config: str) -> list[str]:
-    subs = dict(SUBSTITUTE, **{"config_files/my_config.yaml": my_config,
-                               "data/output/my_config/config.yaml": my_config})
+    subs = dict(
+        SUBSTITUTE, **{"config_files/my_config.yaml": my_config, "data/output/my_config/config.yaml": my_config}
+    )
     return [subs.get(a, a) for a in argv]
 
 
@@ -89,7 +126,7 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
     argv = _substitute(shlex.split(cmd), my_config)
     if argv[0] == "torchrun":
         script = next(a for a in argv if a.endswith(("train_net.py", "test_net.py")))
-        argv = ["python"] + argv[argv.index(script):]
+        argv = ["python"] + argv[argv.index(script) :]
     script = argv[1]
     assert os.path.isfile(os.path.join(REPO_ROOT, script)), f"{doc}: {script} does not exist"
     if argv[0] == "bash":
@@ -98,9 +135,14 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
             os.makedirs(out, exist_ok=True)
             with open(os.path.join(out, "last_checkpoint"), "w") as f:
                 f.write("model_0000010.pth")
-        res = subprocess.run(["bash", os.path.join(REPO_ROOT, script), *argv[2:], "--dry-run", "--skip-data-check"],
-                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
-                             env=dict(os.environ, PYTHON=sys.executable))
+        res = subprocess.run(
+            ["bash", os.path.join(REPO_ROOT, script), *argv[2:], "--dry-run", "--skip-data-check"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            env=dict(os.environ, PYTHON=sys.executable),
+        )
         assert res.returncode == 0, f"{doc}: {cmd}\n{res.stdout}\n{res.stderr}"
         assert "command:" in res.stdout
         if "--resume" in argv:
@@ -115,8 +157,9 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
         assert os.path.isfile(resolve_config_path(args.config_file)), f"{doc}: {args.config_file} not found"
         load_config(args)  # the config file loads and every KEY VALUE override is a known key
         return
-    spec = importlib.util.spec_from_file_location(f"doc_tool_{os.path.basename(script)[:-3]}",
-                                                  os.path.join(REPO_ROOT, script))
+    spec = importlib.util.spec_from_file_location(
+        f"doc_tool_{os.path.basename(script)[:-3]}", os.path.join(REPO_ROOT, script)
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     original = argparse.ArgumentParser.parse_args

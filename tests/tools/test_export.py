@@ -5,6 +5,7 @@ The reference is the model's own eval forward (``ActionDetector(slow, fast, [box
 model whose classifier weights are scaled up so that the outputs differ from box to box (an all-0.5 output
 would match anything).
 """
+
 from __future__ import annotations
 
 import json
@@ -123,8 +124,9 @@ def test_onnx_detector_and_classifier_equal_eager(detector_job, classifier_job, 
     for num_boxes in (1, 6):  # the dynamic box axis: neither count was exported
         slow, fast, boxes = _detector_input(cfg, num_boxes, seed=20 + num_boxes)
         got = session.run(None, {"slow": slow.numpy(), "fast": fast.numpy(), "boxes": boxes.numpy()})[0]
-        torch.testing.assert_close(torch.from_numpy(got), _eager_detector(model, slow, fast, boxes),
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            torch.from_numpy(got), _eager_detector(model, slow, fast, boxes), atol=1e-5, rtol=1e-4
+        )
 
     config, checkpoint, cfg, model = classifier_job
     out = str(tmp_path / "classifier.onnx")
@@ -139,8 +141,9 @@ def test_onnx_detector_and_classifier_equal_eager(detector_job, classifier_job, 
 
 def test_ia_detector_is_refused(tmp_path, capsys):
     config = tmp_path / "ia.yaml"
-    config.write_text(f'_BASE_: "{os.path.join(REPO_ROOT, "config_files/quick_schedules/synthetic_tiny_r14_ia.yaml")}"\n'
-                      + SMALL)
+    config.write_text(
+        f'_BASE_: "{os.path.join(REPO_ROOT, "config_files/quick_schedules/synthetic_tiny_r14_ia.yaml")}"\n' + SMALL
+    )
     assert run_cli(export_tool.main, [str(config), "none", str(tmp_path / "ia.pt"), "--format", "torchscript"]) == 2
     assert "IA structure" in capsys.readouterr().err
     assert not (tmp_path / "ia.pt").exists()
@@ -155,8 +158,10 @@ def test_bad_counts_and_format_are_refused(detector_job, tmp_path):
     assert isinstance(ExportedDetector(model), torch.nn.Module)
 
 
-@pytest.mark.parametrize("overrides", [["MODEL.ROI_ACTION_HEAD.POOLER_TYPE", "pooling3d"],
-                                       ["MODEL.ROI_ACTION_HEAD.MEAN_BEFORE_POOLER", False]])
+@pytest.mark.parametrize(
+    "overrides",
+    [["MODEL.ROI_ACTION_HEAD.POOLER_TYPE", "pooling3d"], ["MODEL.ROI_ACTION_HEAD.MEAN_BEFORE_POOLER", False]],
+)
 def test_torchscript_detector_pooler_variants(detector_job, tmp_path, overrides):
     """ROIPool, and pooling every frame before the time average (boxes repeated per frame): the box count stays
     free in the trace."""
@@ -171,6 +176,7 @@ def test_torchscript_detector_pooler_variants(detector_job, tmp_path, overrides)
     assert max(result.max_abs_diff.values()) < 1e-5
     slow, fast, boxes = _detector_input(cfg, 4, seed=3)
     expected = _eager_detector(model, slow, fast, boxes)
-    torch.testing.assert_close(torch.jit.load(str(tmp_path / "variant.pt"))(slow, fast, boxes), expected,
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.jit.load(str(tmp_path / "variant.pt"))(slow, fast, boxes), expected, atol=1e-5, rtol=1e-4
+    )
     assert (expected[0] - expected[1]).abs().max() > 1e-3

@@ -1,5 +1,6 @@
 """tools/gpu_check.sh where no GPU is at hand: the smoke mode runs every step on the CPU at toy sizes and writes
 the per-step JSON and the summary; without it the script refuses in the one error style."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ SCRIPT = os.path.join(REPO_ROOT, "tools", "gpu_check.sh")
 
 def _run(out, smoke: bool):
     env = dict(os.environ, PYTHON=sys.executable, GPU_CHECK_SMOKE="1" if smoke else "0")
-    return subprocess.run(["bash", SCRIPT, str(out)], env=env, capture_output=True, text=True, timeout=600,
-                          cwd=REPO_ROOT)
+    return subprocess.run(
+        ["bash", SCRIPT, str(out)], env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT
+    )
 
 
 def test_smoke_mode_runs_every_step_and_writes_the_summary(tmp_path):
@@ -27,8 +29,7 @@ def test_smoke_mode_runs_every_step_and_writes_the_summary(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads((out / "summary.json").read_text())
     steps = {s["step"]: s["status"] for s in summary["steps"]}
-    assert steps == {"cuda_tests": 0, "train_r14_fp32": 0, "train_r14_bf16": 0, "loader": 0, "ddp": 0,
-                     "inference": 0}
+    assert steps == {"cuda_tests": 0, "train_r14_fp32": 0, "train_r14_bf16": 0, "loader": 0, "ddp": 0, "inference": 0}
     assert {r["run"] for r in summary["train"]} == {"r14_fp32", "r14_bf16"}
     assert all(r["clips_per_s"] > 0 for r in summary["train"])
     assert summary["inference"]["runs"] and summary["loader"]["loader"]

@@ -1,5 +1,6 @@
 """tools/inference_videos.py on videos made here with PyAV (mp4 and avi, one in a sub-folder) plus a corrupt and
 an empty file: one row per readable video with recognize()'s top classes, the others skipped and counted."""
+
 from __future__ import annotations
 
 import csv
@@ -29,7 +30,7 @@ def _write_video(path, n_frames: int, seed: int, codec: str = "libx264") -> None
         for t in range(n_frames):
             img = np.full((48, 64, 3), 40, np.uint8)
             x = (3 * t + int(rng.integers(0, 20))) % 48
-            img[10:40, x:x + 16] = rng.integers(100, 255, 3, dtype=np.uint8)
+            img[10:40, x : x + 16] = rng.integers(100, 255, 3, dtype=np.uint8)
             for p in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in st.encode():
@@ -83,8 +84,12 @@ def test_csv_has_the_top5_of_recognize_for_each_readable_video(checkpoint, video
 
 def test_topk_columns_and_folders_without_readable_videos(checkpoint, video_dir, tmp_path):
     out = tmp_path / "top2.csv"
-    assert inference_videos.main([CLIPS_CFG, checkpoint, str(video_dir), str(out), "--topk", "2", "--cpu",
-                                  "INPUT.NUM_CLIPS_TEST", "1"]) == 0
+    assert (
+        inference_videos.main(
+            [CLIPS_CFG, checkpoint, str(video_dir), str(out), "--topk", "2", "--cpu", "INPUT.NUM_CLIPS_TEST", "1"]
+        )
+        == 0
+    )
     assert next(csv.reader(open(out))) == ["video", "top1", "score1", "top2", "score2"]
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -112,8 +117,7 @@ def test_the_runs_own_config_beside_the_checkpoint_is_the_default(checkpoint, vi
     (run / "config.yaml").write_text(cfg.dump())
     default, explicit = tmp_path / "default.csv", tmp_path / "explicit.csv"
     assert inference_videos.main([str(run / "model_final.pth"), str(video_dir), str(default), "--cpu"]) == 0
-    assert inference_videos.main([CLIPS_CFG, str(run / "model_final.pth"), str(video_dir), str(explicit),
-                                  "--cpu"]) == 0
+    assert inference_videos.main([CLIPS_CFG, str(run / "model_final.pth"), str(video_dir), str(explicit), "--cpu"]) == 0
     assert default.read_text() == explicit.read_text()
 
     os.remove(run / "config.yaml")

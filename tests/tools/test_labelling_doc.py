@@ -5,6 +5,7 @@ model pre-ticks the second round: exactly the actions detect_actions scores abov
 
 Substitutions, and why: YOUR_CONFIG.yaml is the quick CPU schedule; the detector-boxes export line is skipped (it is
 the alternative to the CSV of boxes, and its flags are checked by test_doc_commands.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,12 @@ QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_ti
 
 def _doc():
     text = open(os.path.join(REPO_ROOT, "docs", "LABELLING.md"), encoding="utf-8").read()
-    commands = [shlex.split(line) for block in re.findall(r"```bash\n(.*?)```", text, re.S)
-                for line in block.replace("\\\n", " ").splitlines() if line.startswith("python ")]
+    commands = [
+        shlex.split(line)
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.startswith("python ")
+    ]
     catalog = re.search(r"```yaml\n(my_videos_train:.*?)```", text, re.S).group(1)
     return commands, catalog
 
@@ -111,9 +116,13 @@ def test_labelling_doc_runs_as_written(tiny_root, tmp_path, monkeypatch, capsys,
     commands, catalog = _doc()
 
     ran, imported = [], []
-    tools = {"tools/prepare_ava_videos.py": prepare_ava_videos, "tools/export_for_labelling.py": export_for_labelling,
-             "tools/import_labels.py": import_labels, "tools/ava_csv_to_coco.py": ava_csv_to_coco,
-             "tools/validate_dataset.py": validate_dataset}
+    tools = {
+        "tools/prepare_ava_videos.py": prepare_ava_videos,
+        "tools/export_for_labelling.py": export_for_labelling,
+        "tools/import_labels.py": import_labels,
+        "tools/ava_csv_to_coco.py": ava_csv_to_coco,
+        "tools/validate_dataset.py": validate_dataset,
+    }
     for cmd in commands:
         script, argv = cmd[1], cmd[2:]
         if script == "tools/export_for_labelling.py" and "--ann-file" in argv:
@@ -133,15 +142,24 @@ def test_labelling_doc_runs_as_written(tiny_root, tmp_path, monkeypatch, capsys,
         if script == "tools/import_labels.py":
             imported.append(open(argv[argv.index("--output") + 1]).read())
         ran.append(script)
-    assert ran == ["tools/prepare_ava_videos.py", "tools/export_for_labelling.py", "tools/export_for_labelling.py",
-                   "tools/import_labels.py", "tools/import_labels.py", "tools/ava_csv_to_coco.py",
-                   "tools/validate_dataset.py", "train_net.py", "tools/export_for_labelling.py"]
+    assert ran == [
+        "tools/prepare_ava_videos.py",
+        "tools/export_for_labelling.py",
+        "tools/export_for_labelling.py",
+        "tools/import_labels.py",
+        "tools/import_labels.py",
+        "tools/ava_csv_to_coco.py",
+        "tools/validate_dataset.py",
+        "train_net.py",
+        "tools/export_for_labelling.py",
+    ]
 
     # the imported CSV holds the ground truth's boxes and actions; VIA and CVAT give the same file
     assert len(imported) == 2 and imported[0] == imported[1]
     rows = [r for r in csv.reader(imported[0].splitlines())]
-    assert {(r[0], int(r[1]), tuple(r[2:6]), int(r[6])) for r in rows} == \
-        {(*k, a) for k, actions in truth.items() for a in actions}
+    assert {(r[0], int(r[1]), tuple(r[2:6]), int(r[6])) for r in rows} == {
+        (*k, a) for k, actions in truth.items() for a in actions
+    }
     person = {}
     for r in rows:  # one person id per box, none twice in a keyframe
         person.setdefault((r[0], r[1], tuple(r[2:6])), set()).add(r[7])
@@ -169,23 +187,47 @@ def _model_assisted_ticks_are_the_scores_above_the_threshold(data, out, names):
     scores = {}
     for video, seconds in boxes.items():
         w, h = Image.open(root / video / "0.jpg").size  # the movies are smaller than 360 px: not resized
-        pixels = {s: np.array([[float(b[0]) * w, float(b[1]) * h, float(b[2]) * w, float(b[3]) * h] for b in bs],
-                              dtype=np.float32) for s, bs in seconds.items()}
+        pixels = {
+            s: np.array(
+                [[float(b[0]) * w, float(b[1]) * h, float(b[2]) * w, float(b[3]) * h] for b in bs], dtype=np.float32
+            )
+            for s, bs in seconds.items()
+        }
         for result in detect_actions(model, str(data / "raw" / f"{video}.mp4"), boxes=pixels):
             for b, probs in zip(seconds.get(result["second"], []), result["scores"]):
                 scores[(video, result["second"], b)] = np.asarray(probs)
     assert set(scores) == set(_ticks(data / "labelling" / "round2_via.json", root))
     values = np.sort(np.concatenate(list(scores.values())))
     middle = len(values) // 2
-    for threshold, project in ((0.5, data / "labelling" / "round2_via.json"),
-                               ((values[middle - 1] + values[middle]) / 2, data / "labelling" / "round2_mid.json")):
+    for threshold, project in (
+        (0.5, data / "labelling" / "round2_via.json"),
+        ((values[middle - 1] + values[middle]) / 2, data / "labelling" / "round2_mid.json"),
+    ):
         if project.name == "round2_mid.json":
-            assert export_for_labelling.main([
-                "--keyframe-root", str(root), "--boxes", str(data / "boxes" / "persons.csv"), "--labelmap",
-                str(data / "annotations" / "action_list.pbtxt"), "--model", str(out / "config.yaml"),
-                str(out / "model_final.pth"), "--threshold", repr(float(threshold)), "--video-root",
-                str(data / "raw"), "--output", str(project)]) == 0
-        expected = {k: {names[c + 1] for c in range(len(p)) if p[c] > threshold and c + 1 in names}
-                    for k, p in scores.items()}
+            assert (
+                export_for_labelling.main(
+                    [
+                        "--keyframe-root",
+                        str(root),
+                        "--boxes",
+                        str(data / "boxes" / "persons.csv"),
+                        "--labelmap",
+                        str(data / "annotations" / "action_list.pbtxt"),
+                        "--model",
+                        str(out / "config.yaml"),
+                        str(out / "model_final.pth"),
+                        "--threshold",
+                        repr(float(threshold)),
+                        "--video-root",
+                        str(data / "raw"),
+                        "--output",
+                        str(project),
+                    ]
+                )
+                == 0
+            )
+        expected = {
+            k: {names[c + 1] for c in range(len(p)) if p[c] > threshold and c + 1 in names} for k, p in scores.items()
+        }
         assert _ticks(project, root) == expected
     assert 0 < sum(len(t) for t in expected.values()) < len(values)  # the split threshold ticks some, not all

@@ -1,6 +1,7 @@
 """tools/import_labels.py on projects made in the tools by hand (fixtures_labelling/: a VIA 3 project with its own
 attribute names and option order, a "CVAT for images 1.1" export with extra labels, shapes and attributes), and
 its refusals: each names the file, the keyframe and the region, prints error/fix and exits 2 without writing."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ CVAT = os.path.join(FIXTURES, "hand_made_cvat_images.xml")
 
 
 def _run(project, root, labelmap, out, *extra) -> int:
-    return run_cli(import_labels.main, [str(project), "--labelmap", str(labelmap), "--keyframes", str(root),
-                                        "--output", str(out), *extra])
+    return run_cli(
+        import_labels.main,
+        [str(project), "--labelmap", str(labelmap), "--keyframes", str(root), "--output", str(out), *extra],
+    )
 
 
 def test_a_hand_made_via_project_imports(labelling_set, tmp_path, capsys):
@@ -96,23 +99,41 @@ def test_an_unknown_action_name_is_refused_naming_the_closest(labelling_set, tmp
     root, labelmap = labelling_set
     out = tmp_path / "train.csv"
     path = _edited_via(tmp_path, lambda p: p["attribute"]["1"]["options"].update({"2": "stnad"}))
-    _refused(capsys, _run(path, root, labelmap, out), out, "edited.json", "keyframe vidA/1.jpg",
-             "region 1_kR3xa0Pq", "action 'stnad' is not in the label map (closest: 'stand')")
+    _refused(
+        capsys,
+        _run(path, root, labelmap, out),
+        out,
+        "edited.json",
+        "keyframe vidA/1.jpg",
+        "region 1_kR3xa0Pq",
+        "action 'stnad' is not in the label map (closest: 'stand')",
+    )
     # the checkbox renamed in the label's spec and on the box
     path = _edited_cvat(tmp_path, '<attribute name="walk">true</attribute>', '<attribute name="walks">true</attribute>')
     with open(path, "r+") as f:
         text = f.read().replace("<name>walk</name>", "<name>walks</name>", 1)
         f.seek(0), f.truncate(), f.write(text)
-    _refused(capsys, _run(path, root, labelmap, out), out, "edited.xml", "keyframe vidA/1.jpg, box 1",
-             "action 'walks' is not in the label map (closest: 'walk')")
+    _refused(
+        capsys,
+        _run(path, root, labelmap, out),
+        out,
+        "edited.xml",
+        "keyframe vidA/1.jpg, box 1",
+        "action 'walks' is not in the label map (closest: 'walk')",
+    )
 
 
 def test_boxes_outside_the_image_are_clipped_then_refused_when_empty(labelling_set, tmp_path, capsys):
     root, labelmap = labelling_set
     out = tmp_path / "train.csv"
     path = _edited_cvat(tmp_path, 'xtl="20.00" ytl="10.00" xbr="120.00"', 'xtl="220.00" ytl="10.00" xbr="260.00"')
-    _refused(capsys, _run(path, root, labelmap, out), out, "keyframe vidB/5.jpg, box 1",
-             "empty or inverted once clipped to the 200x100 keyframe")
+    _refused(
+        capsys,
+        _run(path, root, labelmap, out),
+        out,
+        "keyframe vidB/5.jpg, box 1",
+        "empty or inverted once clipped to the 200x100 keyframe",
+    )
     path = _edited_via(tmp_path, lambda p: p["metadata"]["3_Qm2Lp9Vr"].update(xy=[2, 60, 10, -50, 40]))
     _refused(capsys, _run(path, root, labelmap, out), out, "keyframe vidB/5.jpg, region 3_Qm2Lp9Vr", "inverted")
 
@@ -121,8 +142,13 @@ def test_a_missing_keyframe_is_refused(labelling_set, tmp_path, capsys):
     root, labelmap = labelling_set
     out = tmp_path / "train.csv"
     path = _edited_via(tmp_path, lambda p: p["file"]["2"].update(fname="vidA/3.jpg", src="vidA/3.jpg"))
-    _refused(capsys, _run(path, root, labelmap, out), out, "keyframe vidA/3.jpg, region 2_HyU8oP1x",
-             f"{os.path.join(str(root), 'vidA', '3.jpg')} does not exist")
+    _refused(
+        capsys,
+        _run(path, root, labelmap, out),
+        out,
+        "keyframe vidA/3.jpg, region 2_HyU8oP1x",
+        f"{os.path.join(str(root), 'vidA', '3.jpg')} does not exist",
+    )
 
 
 def test_nothing_to_import_is_an_error(labelling_set, tmp_path, capsys):
@@ -133,17 +159,23 @@ def test_nothing_to_import_is_an_error(labelling_set, tmp_path, capsys):
         for m in p["metadata"].values():
             m["av"].pop("1", None)
 
-    _refused(capsys, _run(_edited_via(tmp_path, untick), root, labelmap, out), out,
-             "nothing to import: 4 box(es), none with an action of the label map")
+    _refused(
+        capsys,
+        _run(_edited_via(tmp_path, untick), root, labelmap, out),
+        out,
+        "nothing to import: 4 box(es), none with an action of the label map",
+    )
 
 
 def test_other_files_are_told_apart(labelling_set, tmp_path, capsys):
     root, labelmap = labelling_set
     out = tmp_path / "train.csv"
     video = tmp_path / "video.xml"
-    video.write_text('<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta/>'
-                     '<track id="0" label="person" source="manual"><box frame="0" xtl="1" ytl="1" xbr="9" ybr="9" '
-                     'outside="0" occluded="0" keyframe="1"/></track></annotations>\n')
+    video.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta/>'
+        '<track id="0" label="person" source="manual"><box frame="0" xtl="1" ytl="1" xbr="9" ybr="9" '
+        'outside="0" occluded="0" keyframe="1"/></track></annotations>\n'
+    )
     _refused(capsys, _run(video, root, labelmap, out), out, "CVAT for video 1.1", "CVAT for images 1.1")
     via2 = tmp_path / "via2.json"
     via2.write_text(json.dumps({"1.jpg123": {"filename": "1.jpg", "size": 123, "regions": [], "file_attributes": {}}}))

@@ -1,5 +1,6 @@
 """Our AVA CSV -> VIA 3 / CVAT -> AVA CSV gives the same rows; edits made in the tools (a box moved, an action
 added, a region deleted) come back as the rows worked out by hand; boxes without person ids get the tracker's."""
+
 from __future__ import annotations
 
 import json
@@ -27,15 +28,33 @@ def _export(tmp_path, root, labelmap, fmt: str, extra=()):
     csv = tmp_path / "gt.csv"
     csv.write_text(CSV)
     out = tmp_path / f"project.{'json' if fmt == 'via' else 'xml'}"
-    assert export_for_labelling.main(["--keyframe-root", str(root), "--boxes", str(csv), "--labelmap", str(labelmap),
-                                      "--output", str(out), *extra]) == 0
+    assert (
+        export_for_labelling.main(
+            [
+                "--keyframe-root",
+                str(root),
+                "--boxes",
+                str(csv),
+                "--labelmap",
+                str(labelmap),
+                "--output",
+                str(out),
+                *extra,
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def _import(tmp_path, project, root, labelmap, extra=()) -> list[str]:
     out = tmp_path / "imported.csv"
-    assert import_labels.main([str(project), "--labelmap", str(labelmap), "--keyframes", str(root),
-                               "--output", str(out), *extra]) == 0
+    assert (
+        import_labels.main(
+            [str(project), "--labelmap", str(labelmap), "--keyframes", str(root), "--output", str(out), *extra]
+        )
+        == 0
+    )
     return out.read_text().splitlines()
 
 
@@ -52,14 +71,18 @@ def test_via_project_follows_the_format(labelling_set, tmp_path):
     assert {"project", "config", "attribute", "file", "view", "metadata"} <= set(p)
     action = next(a for a in p["attribute"].values() if a["aname"] == "action")
     assert action["type"] == 2 and action["anchor_id"] == "FILE1_Z0_XY1"  # VIA 3: 2 = checkbox, image region
-    assert sorted(action["options"].values()) == sorted(["stand", "walk", "talk to (e.g., self, a person, a group)",
-                                                         "carry/hold (an object)"])
+    assert sorted(action["options"].values()) == sorted(
+        ["stand", "walk", "talk to (e.g., self, a person, a group)", "carry/hold (an object)"]
+    )
     names = sorted(f["fname"] for f in p["file"].values())
     assert names == ["vidA/0.jpg", "vidA/1.jpg", "vidA/2.jpg", "vidA/4.jpg", "vidB/5.jpg", "vidB/6.jpg"]
     assert all(f["type"] == 2 for f in p["file"].values()) and len(p["project"]["vid_list"]) == 6
     # vidA/0.jpg's first box, 0.1..0.4 x 0.2..0.9 of 320x240: [2, x, y, w, h] in pixels
-    first = next(m for m in p["metadata"].values()
-                 if p["file"][p["view"][m["vid"]]["fid_list"][0]]["fname"] == "vidA/0.jpg" and m["av"]["1"] == "0")
+    first = next(
+        m
+        for m in p["metadata"].values()
+        if p["file"][p["view"][m["vid"]]["fid_list"][0]]["fname"] == "vidA/0.jpg" and m["av"]["1"] == "0"
+    )
     assert first["xy"] == [2, 32.0, 48.0, 96.0, 168.0]
     ticked = {action["options"][o] for o in first["av"]["2"].split(",")}
     assert ticked == {"stand", "carry/hold (an object)"}
@@ -70,17 +93,32 @@ def test_cvat_xml_follows_the_format(labelling_set, tmp_path):
     xml = ET.parse(_export(tmp_path, root, labelmap, "cvat")).getroot()
     assert xml.tag == "annotations" and xml.findtext("version") == "1.1"
     specs = {a.findtext("name"): a.findtext("input_type") for a in xml.iter("attribute") if a.find("name") is not None}
-    assert specs == {"person_id": "text", "stand": "checkbox", "walk": "checkbox",
-                     "talk to (e.g., self, a person, a group)": "checkbox", "carry/hold (an object)": "checkbox"}
+    assert specs == {
+        "person_id": "text",
+        "stand": "checkbox",
+        "walk": "checkbox",
+        "talk to (e.g., self, a person, a group)": "checkbox",
+        "carry/hold (an object)": "checkbox",
+    }
     images = xml.findall("image")
     assert [(im.get("id"), im.get("name")) for im in images] == [
-        ("0", "vidA/0.jpg"), ("1", "vidA/1.jpg"), ("2", "vidA/2.jpg"), ("3", "vidA/4.jpg"), ("4", "vidB/5.jpg"),
-        ("5", "vidB/6.jpg")]
+        ("0", "vidA/0.jpg"),
+        ("1", "vidA/1.jpg"),
+        ("2", "vidA/2.jpg"),
+        ("3", "vidA/4.jpg"),
+        ("4", "vidB/5.jpg"),
+        ("5", "vidB/6.jpg"),
+    ]
     box = images[4].find("box")  # vidB/5.jpg (200x100): 0.25..0.75 x 0.33..0.67
     assert [float(box.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")] == [50.0, 33.0, 150.0, 67.0]
     values = {a.get("name"): a.text for a in box.findall("attribute")}
-    assert values == {"person_id": "0", "stand": "false", "walk": "true",
-                      "talk to (e.g., self, a person, a group)": "true", "carry/hold (an object)": "true"}
+    assert values == {
+        "person_id": "0",
+        "stand": "false",
+        "walk": "true",
+        "talk to (e.g., self, a person, a group)": "true",
+        "carry/hold (an object)": "true",
+    }
 
 
 def test_via_edits_come_back_as_expected(labelling_set, tmp_path):
@@ -128,16 +166,30 @@ def test_boxes_without_person_ids_are_tracked_with_new_ids_at_gaps_and_cuts(labe
     after the gap at 3; a second box at second 1 that overlaps nothing starts its own track."""
     root, labelmap = labelling_set
     csv = tmp_path / "boxes.csv"  # 7 columns: no person ids
-    csv.write_text("vidA,0000,0.100,0.100,0.400,0.900,2\nvidA,0001,0.105,0.100,0.400,0.900,2\n"
-                   "vidA,0001,0.600,0.100,0.900,0.900,1\nvidA,0002,0.100,0.100,0.400,0.900,2\n"
-                   "vidA,0004,0.100,0.100,0.400,0.900,2\n")
+    csv.write_text(
+        "vidA,0000,0.100,0.100,0.400,0.900,2\nvidA,0001,0.105,0.100,0.400,0.900,2\n"
+        "vidA,0001,0.600,0.100,0.900,0.900,1\nvidA,0002,0.100,0.100,0.400,0.900,2\n"
+        "vidA,0004,0.100,0.100,0.400,0.900,2\n"
+    )
     out = tmp_path / "tracked.xml"
-    assert export_for_labelling.main(["--keyframe-root", str(root), "--boxes", str(csv), "--labelmap", str(labelmap),
-                                      "--output", str(out)]) == 0
-    ids = {(im.get("name"), float(b.get("xtl"))): b.find("attribute[@name='person_id']").text
-           for im in ET.parse(out).getroot().findall("image") for b in im.findall("box")}
-    assert ids == {("vidA/0.jpg", 32.0): "0", ("vidA/1.jpg", 33.6): "0", ("vidA/1.jpg", 192.0): "1",
-                   ("vidA/2.jpg", 32.0): "2", ("vidA/4.jpg", 32.0): "3"}
+    assert (
+        export_for_labelling.main(
+            ["--keyframe-root", str(root), "--boxes", str(csv), "--labelmap", str(labelmap), "--output", str(out)]
+        )
+        == 0
+    )
+    ids = {
+        (im.get("name"), float(b.get("xtl"))): b.find("attribute[@name='person_id']").text
+        for im in ET.parse(out).getroot().findall("image")
+        for b in im.findall("box")
+    }
+    assert ids == {
+        ("vidA/0.jpg", 32.0): "0",
+        ("vidA/1.jpg", 33.6): "0",
+        ("vidA/1.jpg", 192.0): "1",
+        ("vidA/2.jpg", 32.0): "2",
+        ("vidA/4.jpg", 32.0): "3",
+    }
 
 
 def test_detect_boxes_results_are_read_through_the_annotation_json(labelling_set, tmp_path):
@@ -145,22 +197,56 @@ def test_detect_boxes_results_are_read_through_the_annotation_json(labelling_set
     categories and boxes under --score-threshold are left out; the person ids come from the tracker."""
     root, labelmap = labelling_set
     ann = tmp_path / "ann.json"
-    ann.write_text(json.dumps({"images": [
-        {"id": 1, "movie": "vidB", "timestamp": 5, "width": 200, "height": 100},
-        {"id": 2, "img_path": "vidB/6.jpg", "width": 200, "height": 100}]}))
+    ann.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"id": 1, "movie": "vidB", "timestamp": 5, "width": 200, "height": 100},
+                    {"id": 2, "img_path": "vidB/6.jpg", "width": 200, "height": 100},
+                ]
+            }
+        )
+    )
     dets = tmp_path / "persons.json"
-    dets.write_text(json.dumps([
-        {"image_id": 1, "bbox": [20.0, 10.0, 100.0, 80.0], "score": 0.9, "category_id": 1},
-        {"image_id": 1, "bbox": [0.0, 0.0, 50.0, 50.0], "score": 0.3, "category_id": 1},
-        {"image_id": 2, "bbox": [22.0, 10.0, 100.0, 80.0], "score": 0.8, "category_id": 1},
-        {"image_id": 2, "bbox": [120.0, 5.0, 60.0, 60.0], "score": 0.99, "category_id": 3}]))
+    dets.write_text(
+        json.dumps(
+            [
+                {"image_id": 1, "bbox": [20.0, 10.0, 100.0, 80.0], "score": 0.9, "category_id": 1},
+                {"image_id": 1, "bbox": [0.0, 0.0, 50.0, 50.0], "score": 0.3, "category_id": 1},
+                {"image_id": 2, "bbox": [22.0, 10.0, 100.0, 80.0], "score": 0.8, "category_id": 1},
+                {"image_id": 2, "bbox": [120.0, 5.0, 60.0, 60.0], "score": 0.99, "category_id": 3},
+            ]
+        )
+    )
     out = tmp_path / "dets.xml"
-    assert export_for_labelling.main(["--keyframe-root", str(root), "--boxes", str(dets), "--ann-file", str(ann),
-                                      "--score-threshold", "0.5", "--labelmap", str(labelmap),
-                                      "--output", str(out)]) == 0
-    boxes = [(im.get("name"), [float(b.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")],
-              b.find("attribute[@name='person_id']").text)
-             for im in ET.parse(out).getroot().findall("image") for b in im.findall("box")]
+    assert (
+        export_for_labelling.main(
+            [
+                "--keyframe-root",
+                str(root),
+                "--boxes",
+                str(dets),
+                "--ann-file",
+                str(ann),
+                "--score-threshold",
+                "0.5",
+                "--labelmap",
+                str(labelmap),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    boxes = [
+        (
+            im.get("name"),
+            [float(b.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")],
+            b.find("attribute[@name='person_id']").text,
+        )
+        for im in ET.parse(out).getroot().findall("image")
+        for b in im.findall("box")
+    ]
     assert boxes == [("vidB/5.jpg", [20.0, 10.0, 120.0, 90.0], "0"), ("vidB/6.jpg", [22.0, 10.0, 122.0, 90.0], "0")]
 
 
@@ -170,5 +256,9 @@ def test_cvat_export_comes_with_the_task_labels(labelling_set, tmp_path):
     labels = json.loads((tmp_path / "project_labels.json").read_text())
     assert [label["name"] for label in labels] == ["person"]
     assert [(a["name"], a["input_type"]) for a in labels[0]["attributes"]] == [
-        ("person_id", "text"), ("stand", "checkbox"), ("walk", "checkbox"),
-        ("talk to (e.g., self, a person, a group)", "checkbox"), ("carry/hold (an object)", "checkbox")]
+        ("person_id", "text"),
+        ("stand", "checkbox"),
+        ("walk", "checkbox"),
+        ("talk to (e.g., self, a person, a group)", "checkbox"),
+        ("carry/hold (an object)", "checkbox"),
+    ]

@@ -1,4 +1,5 @@
 """tools/prepare_ava_videos.py on a raw movie made here: clip count, frame count, resampling, resume, errors."""
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,9 @@ def test_prepare_second_range_parallel_and_error_log(tmp_path, capsys):
     _make_movie(str(raw / "movie_a.avi"))
     (raw / "broken.mp4").write_bytes(b"this is not a video")
     out = tmp_path / "data"
-    rc = prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "4",
-                                  "--workers", "2", "--no-progress"])
+    rc = prepare_ava_videos.main(
+        [str(raw), "--output-root", str(out), "--start", "2", "--end", "4", "--workers", "2", "--no-progress"]
+    )
     assert rc == 1
     assert sorted(n for n in os.listdir(out / "clips" / "movie_a") if n.endswith(".mp4")) == ["2.mp4", "3.mp4", "4.mp4"]
     frames = _frames(str(out / "clips" / "movie_a" / "3.mp4"))
@@ -105,8 +107,10 @@ def test_end_past_the_video_reports_the_seconds_it_wrote(tmp_path, capsys):
     raw.mkdir()
     _make_movie(str(raw / "movie_a.avi"), width=64, height=48)  # 7 s
     out = tmp_path / "data"
-    assert prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "9",
-                                    "--no-progress"]) == 1
+    assert (
+        prepare_ava_videos.main([str(raw), "--output-root", str(out), "--start", "2", "--end", "9", "--no-progress"])
+        == 1
+    )
     captured = capsys.readouterr()
     assert "5 second(s) written" in captured.out  # 2..6
     assert "ends before second 7 (asked for 2..9); 3 second(s) missing, 5 written" in captured.err

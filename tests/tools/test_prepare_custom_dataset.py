@@ -1,5 +1,6 @@
 """tools/prepare_custom_dataset.py on tiny PyAV-made videos: label sources, hand-computed split counts, unreadable
 files, --force, source files left in place, and lists that VideoListDataset loads."""
+
 from __future__ import annotations
 
 import csv
@@ -12,8 +13,14 @@ import pytest
 from alphaction.config.paths_catalog import DatasetCatalog
 from alphaction.data.datasets.clip_sources import VideoListDataset
 from alphaction.data.datasets.clips import ClipViewTransform
-from alphaction.data.prep.clip_lists import (DatasetPrepError, labels_from_csv, labels_from_parent,
-                                             labels_from_prefix, sorted_class_names, split_samples)
+from alphaction.data.prep.clip_lists import (
+    DatasetPrepError,
+    labels_from_csv,
+    labels_from_parent,
+    labels_from_prefix,
+    sorted_class_names,
+    split_samples,
+)
 from alphaction.data.video_io import write_clip
 from alphaction.utils.errors import run_cli
 from tools import prepare_custom_dataset
@@ -56,8 +63,13 @@ def _lines(path):
 def _dataset(catalog, name, num_classes=3):
     spec = DatasetCatalog.get(name, str(catalog))
     transforms = ClipViewTransform(False, 2, 1, 32, 64, [0, 0, 0], [1, 1, 1], tau=2, alpha=2)
-    return VideoListDataset(spec["args"]["ann_file"], transforms, num_classes, video_root=spec["args"]["video_root"],
-                            class_index=spec["args"]["class_index"])
+    return VideoListDataset(
+        spec["args"]["ann_file"],
+        transforms,
+        num_classes,
+        video_root=spec["args"]["video_root"],
+        class_index=spec["args"]["class_index"],
+    )
 
 
 # --- pure pieces ------------------------------------------------------------------------------------------------
@@ -94,8 +106,20 @@ def test_prefix_and_parent_labels_and_class_order():
 def test_prefix_labels_stratified_split_and_lists_load(flat_videos, tmp_path, capsys):
     out = tmp_path / "prepared"
     before = _digest(flat_videos)
-    rc = prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
-                                      "--stratify", "--name", "mine", "--no-progress"])
+    rc = prepare_custom_dataset.main(
+        [
+            "--video-dir",
+            str(flat_videos),
+            "--output-dir",
+            str(out),
+            "--val-ratio",
+            "0.4",
+            "--stratify",
+            "--name",
+            "mine",
+            "--no-progress",
+        ]
+    )
     assert rc == 1  # done, but the corrupt video was left out
     captured = capsys.readouterr()
     assert "SKIPPED walk_broken.mp4" in captured.err
@@ -110,8 +134,11 @@ def test_prefix_labels_stratified_split_and_lists_load(flat_videos, tmp_path, ca
     for path, label in train + val:  # the label is the file name's prefix
         assert int(label) == index[os.path.basename(path).split("_")[0]]
     summary = list(csv.DictReader(open(ann / "class_summary.csv")))
-    assert [(r["class"], r["train"], r["val"]) for r in summary] == [("jump", "1", "0"), ("run", "2", "1"),
-                                                                      ("walk", "3", "2")]
+    assert [(r["class"], r["train"], r["val"]) for r in summary] == [
+        ("jump", "1", "0"),
+        ("run", "2", "1"),
+        ("walk", "3", "2"),
+    ]
     assert open(ann / "skipped_videos.txt").read().startswith("walk_broken.mp4\t")
     assert _digest(flat_videos) == before  # nothing under the source folder changed, nothing added
     ds = _dataset(out / "catalog.yaml", "mine_train")
@@ -168,21 +195,52 @@ def test_csv_labels_by_path_name_or_stem(tmp_path, caplog):
     table = tmp_path / "labels.csv"
     table.write_text("filename,class\na.mp4,dark\nday1/b.mp4,mid\nc,bright\nmissing.mp4,dark\n")
     out = tmp_path / "out"
-    rc = prepare_custom_dataset.main(["--video-dir", str(src), "--output-dir", str(out), "--label-csv", str(table),
-                                      "--video-col", "filename", "--label-col", "class", "--val-ratio", "0",
-                                      "--no-progress"])
+    rc = prepare_custom_dataset.main(
+        [
+            "--video-dir",
+            str(src),
+            "--output-dir",
+            str(out),
+            "--label-csv",
+            str(table),
+            "--video-col",
+            "filename",
+            "--label-col",
+            "class",
+            "--val-ratio",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert rc == 1  # unlisted.mp4 has no row
     assert open(out / "annotations" / "class_index.txt").read() == "0 bright\n1 dark\n2 mid\n"
-    assert sorted(map(tuple, _lines(out / "annotations" / "train_list.txt"))) == [("a.mp4", "1"), ("c.mkv", "0"),
-                                                                                 ("day1/b.mp4", "2")]
+    assert sorted(map(tuple, _lines(out / "annotations" / "train_list.txt"))) == [
+        ("a.mp4", "1"),
+        ("c.mkv", "0"),
+        ("day1/b.mp4", "2"),
+    ]
     assert "unlisted.mp4\tno row in" in open(out / "annotations" / "skipped_videos.txt").read()
     assert "labels.csv:5: no video 'missing.mp4'" in caplog.text
 
     table.write_text("filename,class\na.mp4,dark\na,mid\n")  # the same video twice, two labels
     with pytest.raises(ValueError, match=r"labels.csv:3: a.mp4 labelled 'mid', but 'dark' on line 2"):
         labels_from_csv(str(table), "filename", "class", ["a.mp4"])
-    assert run_cli(prepare_custom_dataset.main, ["--video-dir", str(src), "--output-dir", str(tmp_path / "o2"),
-                                                 "--label-csv", str(table), "--label-col", "label"]) == 2
+    assert (
+        run_cli(
+            prepare_custom_dataset.main,
+            [
+                "--video-dir",
+                str(src),
+                "--output-dir",
+                str(tmp_path / "o2"),
+                "--label-csv",
+                str(table),
+                "--label-col",
+                "label",
+            ],
+        )
+        == 2
+    )
 
 
 def test_output_folder_inside_the_video_folder_is_not_searched(flat_videos):
@@ -207,14 +265,36 @@ def test_prepared_catalog_trains_and_tests_with_train_net(tmp_path):
         for i in range(3):
             write_clip(str(src / f"{cls}_{i}.mp4"), np.full((8, 32, 32, 3), LEVEL[cls], np.uint8))
     data = tmp_path / "my_set"
-    assert prepare_custom_dataset.main(["--video-dir", str(src), "--output-dir", str(data), "--val-ratio", "0.34",
-                                        "--stratify", "--no-progress"]) == 0
+    assert (
+        prepare_custom_dataset.main(
+            ["--video-dir", str(src), "--output-dir", str(data), "--val-ratio", "0.34", "--stratify", "--no-progress"]
+        )
+        == 0
+    )
     quick = os.path.join(REPO_ROOT, "config_files", "classification", "thermal_tiny_quick.yaml")
     out = tmp_path / "train"
-    results = train_net.main(["--config-file", quick, "OUTPUT_DIR", str(out), "DATASETS.CATALOG",
-                              str(data / "catalog.yaml"), "DATASETS.TRAIN", '("my_set_train",)', "DATASETS.TEST",
-                              '("my_set_val",)', "MODEL.CLIP_HEAD.NUM_CLASSES", "3", "SOLVER.MAX_ITER", "2",
-                              "SOLVER.VIDEOS_PER_BATCH", "3", "TEST.VIDEOS_PER_BATCH", "3"])
+    results = train_net.main(
+        [
+            "--config-file",
+            quick,
+            "OUTPUT_DIR",
+            str(out),
+            "DATASETS.CATALOG",
+            str(data / "catalog.yaml"),
+            "DATASETS.TRAIN",
+            '("my_set_train",)',
+            "DATASETS.TEST",
+            '("my_set_val",)',
+            "MODEL.CLIP_HEAD.NUM_CLASSES",
+            "3",
+            "SOLVER.MAX_ITER",
+            "2",
+            "SOLVER.VIDEOS_PER_BATCH",
+            "3",
+            "TEST.VIDEOS_PER_BATCH",
+            "3",
+        ]
+    )
     assert 0.0 <= results["my_set_val"]["top1"] <= 1.0
     folder = out / "inference" / "my_set_val"
     rows = list(csv.reader(open(folder / "confusion_matrix.csv")))
@@ -226,8 +306,9 @@ def test_prepared_catalog_trains_and_tests_with_train_net(tmp_path):
 def test_the_split_is_stratified_by_default_and_an_empty_class_is_warned_about(flat_videos, tmp_path, capsys):
     # jump has one video: a stratified split keeps it for training (and says it has no validation video)
     out = tmp_path / "default"
-    prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
-                                 "--no-progress"])
+    prepare_custom_dataset.main(
+        ["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4", "--no-progress"]
+    )
     captured = capsys.readouterr()
     train = _lines(out / "annotations" / "train_list.txt")
     assert any(path.startswith("jump") for path, _ in train)
@@ -236,8 +317,20 @@ def test_the_split_is_stratified_by_default_and_an_empty_class_is_warned_about(f
     # --no-stratify draws from all: whichever class is left without training videos is named
     for seed in range(20):
         out = tmp_path / f"flat{seed}"
-        prepare_custom_dataset.main(["--video-dir", str(flat_videos), "--output-dir", str(out), "--val-ratio", "0.4",
-                                     "--no-stratify", "--seed", str(seed), "--no-progress"])
+        prepare_custom_dataset.main(
+            [
+                "--video-dir",
+                str(flat_videos),
+                "--output-dir",
+                str(out),
+                "--val-ratio",
+                "0.4",
+                "--no-stratify",
+                "--seed",
+                str(seed),
+                "--no-progress",
+            ]
+        )
         err = capsys.readouterr().err
         trained = {path.split("_")[0] for path, _ in _lines(out / "annotations" / "train_list.txt")}
         if "jump" not in trained:
@@ -280,8 +373,12 @@ def test_the_classification_walk_of_the_docs_runs_as_written(tmp_path, monkeypat
         for i in range(5):
             write_clip(str(videos / f"{name}_{i:03d}.mp4"), np.full((8, 32, 32, 3), level, np.uint8))
 
-    prepare = next(c for b in _doc_blocks("CLASSIFICATION.md") for c in _commands(b)
-                   if c[:2] == ["python", "tools/prepare_custom_dataset.py"])
+    prepare = next(
+        c
+        for b in _doc_blocks("CLASSIFICATION.md")
+        for c in _commands(b)
+        if c[:2] == ["python", "tools/prepare_custom_dataset.py"]
+    )
     args = [a.replace("/path/to/videos", str(videos)) for a in prepare[2:]]
     assert prepare_custom_dataset.main(args + ["--no-progress"]) == 0
     printed = capsys.readouterr().out.split("Train with:\n")[1].strip()
@@ -290,19 +387,35 @@ def test_the_classification_walk_of_the_docs_runs_as_written(tmp_path, monkeypat
 
     train = _commands(printed)[0]
     config = os.path.join(REPO_ROOT, train[3])  # the repository's config, from this fresh folder
-    results = train_net.main([train[2], config, *train[4:], "SOLVER.MAX_ITER", "2", "SOLVER.VIDEOS_PER_BATCH", "2",
-                              "TEST.VIDEOS_PER_BATCH", "2", "SOLVER.EVAL_PERIOD", "0"])
+    results = train_net.main(
+        [
+            train[2],
+            config,
+            *train[4:],
+            "SOLVER.MAX_ITER",
+            "2",
+            "SOLVER.VIDEOS_PER_BATCH",
+            "2",
+            "TEST.VIDEOS_PER_BATCH",
+            "2",
+            "SOLVER.EVAL_PERIOD",
+            "0",
+        ]
+    )
     assert 0.0 <= results["my_dataset_val"]["top1"] <= 1.0
     run = tmp_path / "data" / "output" / "my_dataset"
     assert (run / "model_final.pth").is_file() and (run / "config.yaml").is_file()
 
-    infer = next(c for b in _doc_blocks("CLASSIFICATION.md") for c in _commands(b)
-                 if c[:2] == ["python", "tools/inference_videos.py"])
+    infer = next(
+        c
+        for b in _doc_blocks("CLASSIFICATION.md")
+        for c in _commands(b)
+        if c[:2] == ["python", "tools/inference_videos.py"]
+    )
     new = tmp_path / "path" / "to" / "new_videos"
     new.mkdir()
     write_clip(str(new / "clip.mp4"), np.full((8, 32, 32, 3), 120, np.uint8))
-    argv = [a.replace("/path/to/new_videos", str(new)).replace("model_best.pth", "model_final.pth")
-            for a in infer[2:]]
+    argv = [a.replace("/path/to/new_videos", str(new)).replace("model_best.pth", "model_final.pth") for a in infer[2:]]
     assert inference_videos.main(argv + ["--cpu"]) == 0
     rows = list(csv.reader(open(tmp_path / "predictions.csv")))
     assert rows[1][0] == "clip.mp4" and rows[1][1] in classes

@@ -1,4 +1,5 @@
 """tools/validate_dataset.py: a clean dataset passes; each kind of breakage is caught with a clear message."""
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,10 @@ def test_missing_neighbouring_clip(dataset, capsys):
 
 def test_box_outside_image(dataset, capsys):
     root, catalog = dataset
-    _edit_json(root / "annotations" / "train.json",
-               lambda d: d["annotations"][0].update(bbox=[100.0, 10.0, 60.0, 20.0], id=777))
+    _edit_json(
+        root / "annotations" / "train.json",
+        lambda d: d["annotations"][0].update(bbox=[100.0, 10.0, 60.0, 20.0], id=777),
+    )
     rc, out = _run(catalog, capsys)
     assert rc == 1
     assert "boxes outside the image" in out and "annotation id 777" in out and "128x96 keyframe" in out
@@ -75,8 +78,7 @@ def test_box_outside_image(dataset, capsys):
 
 def test_action_id_not_in_label_map(dataset, capsys):
     root, catalog = dataset
-    _edit_json(root / "annotations" / "train.json",
-               lambda d: d["annotations"][1].update(action_ids=[2, 42], id=888))
+    _edit_json(root / "annotations" / "train.json", lambda d: d["annotations"][1].update(action_ids=[2, 42], id=888))
     rc, out = _run(catalog, capsys)
     assert rc == 1
     assert "action ids not in the label map" in out and "annotation id 888" in out and "action id 42" in out

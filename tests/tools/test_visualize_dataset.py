@@ -1,4 +1,5 @@
 """tools/visualize_dataset.py writes PNGs with the boxes drawn, and MP4s of clips."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,23 @@ from tools import visualize_dataset
 def test_gt_png_and_predictions(tiny_root, tmp_path):
     ann = tiny_root / "annotations" / "train.json"
     out = tmp_path / "vis"
-    assert visualize_dataset.main(["--ann-file", str(ann), "--keyframe-root", str(tiny_root / "keyframes"),
-                                   "--labelmap", str(tiny_root / "annotations" / "action_list.pbtxt"),
-                                   "--output-dir", str(out), "--num", "1"]) == 0
+    assert (
+        visualize_dataset.main(
+            [
+                "--ann-file",
+                str(ann),
+                "--keyframe-root",
+                str(tiny_root / "keyframes"),
+                "--labelmap",
+                str(tiny_root / "annotations" / "action_list.pbtxt"),
+                "--output-dir",
+                str(out),
+                "--num",
+                "1",
+            ]
+        )
+        == 0
+    )
     coco = json.loads(ann.read_text())
     im = coco["images"][0]
     png = cv2.imread(str(out / f"{im['movie']}_{im['timestamp']}.png"))
@@ -31,16 +46,44 @@ def test_gt_png_and_predictions(tiny_root, tmp_path):
     result = tmp_path / "result.csv"
     result.write_text(rows)
     out2 = tmp_path / "vis_pred"
-    assert visualize_dataset.main(["--ann-file", str(ann), "--keyframe-root", str(tiny_root / "keyframes"),
-                                   "--predictions", str(result), "--output-dir", str(out2)]) == 0
+    assert (
+        visualize_dataset.main(
+            [
+                "--ann-file",
+                str(ann),
+                "--keyframe-root",
+                str(tiny_root / "keyframes"),
+                "--predictions",
+                str(result),
+                "--output-dir",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     assert [p.name for p in out2.iterdir()] == [f"{im['movie']}_{im['timestamp']}.png"]
 
 
 def test_clip_mp4(tiny_root, tmp_path):
     out = tmp_path / "vis"
-    assert visualize_dataset.main(["--ann-file", str(tiny_root / "annotations" / "val.json"), "--video-root",
-                                   str(tiny_root / "clips"), "--output-dir", str(out), "--num", "1", "--clips",
-                                   "--seconds-around", "1"]) == 0
+    assert (
+        visualize_dataset.main(
+            [
+                "--ann-file",
+                str(tiny_root / "annotations" / "val.json"),
+                "--video-root",
+                str(tiny_root / "clips"),
+                "--output-dir",
+                str(out),
+                "--num",
+                "1",
+                "--clips",
+                "--seconds-around",
+                "1",
+            ]
+        )
+        == 0
+    )
     (mp4,) = out.iterdir()
     with av.open(str(mp4)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 75

@@ -1,5 +1,6 @@
 """The CPU allocator settings: applied once by re-executing the same command (same PID), never over a user's own
 GLIBC_TUNABLES, and not at all with ALPHACTION_ALLOCATOR_TUNED=0."""
+
 from __future__ import annotations
 
 import os
@@ -10,15 +11,23 @@ import pytest
 
 from alphaction.utils.cpu_tuning import ALLOCATOR_TUNABLES, wants_tunables
 
-CODE = ("import os; from alphaction.utils.cpu_tuning import reexec_with_allocator_tunables as r; "
-        "print(os.getpid(), repr(os.environ.get('GLIBC_TUNABLES', '')), flush=True); r()")
+CODE = (
+    "import os; from alphaction.utils.cpu_tuning import reexec_with_allocator_tunables as r; "
+    "print(os.getpid(), repr(os.environ.get('GLIBC_TUNABLES', '')), flush=True); r()"
+)
 
 
 def _run(env_extra: dict) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "ALPHACTION_ALLOCATOR_TUNED")}
     env.update(env_extra, CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, timeout=120,
-                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    out = subprocess.run(
+        [sys.executable, "-c", CODE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.split("\n")[:-1]
 

@@ -1,4 +1,5 @@
 """Dataset classes (see ``docs/internals.md`` for the sample dict)."""
+
 from __future__ import annotations
 
 from .ava import AVAVideoDataset

@@ -5,6 +5,7 @@ DataLoader workers that touch it do not copy it page by page through reference c
 growth of pytorch issue #13246 that AlphAction's ``NpInfoDict`` / ``NpBoxDict`` also avoided). It is built with
 numpy from one read of the JSON and cached on disk, memory-mapped by every process (``ava_index``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,9 +57,9 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             (AlphAction's dataset); ``"continuous"`` reads ``x2 = x + w`` and keeps boxes as they are.
         index_cache: keep the built index in a cache folder next to ``ann_file`` and memory-map it
             (``ava_index``; ``DATALOADER.INDEX_CACHE``).
-        check: ``check(keyframes, boxes, other top-level keys)`` on the annotation columns before an index is built (raises on bad
-            input; an index read from the cache was built from files that passed it), with ``check_key``
-            naming its settings in the cache key.
+        check: ``check(keyframes, boxes, other top-level keys)`` on the annotation columns before an index is
+            built (raises on bad input; an index read from the cache was built from files that passed it), with
+            ``check_key`` naming its settings in the cache key.
     """
 
     def __init__(
@@ -120,17 +121,32 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             if check is not None:
                 check(keyframes, boxes, others)
             return build_index(
-                keyframes, boxes, read_detection_columns(box_file) if uses_boxes else None,
-                read_detection_columns(object_file) if uses_objects else None, is_train=is_train,
-                box_thresh=float(box_thresh), num_classes=self.num_classes, max_objects=int(max_objects),
-                offset=offset, ann_file=ann_file, box_file=box_file, object_file=object_file)
+                keyframes,
+                boxes,
+                read_detection_columns(box_file) if uses_boxes else None,
+                read_detection_columns(object_file) if uses_objects else None,
+                is_train=is_train,
+                box_thresh=float(box_thresh),
+                num_classes=self.num_classes,
+                max_objects=int(max_objects),
+                offset=offset,
+                ann_file=ann_file,
+                box_file=box_file,
+                object_file=object_file,
+            )
 
-        params = {"is_train": bool(is_train), "box_thresh": float(box_thresh) if uses_boxes else None,
-                  "num_classes": self.num_classes, "max_objects": int(max_objects) if uses_objects else 0,
-                  "box_convention": box_convention, "check": check_key}
+        params = {
+            "is_train": bool(is_train),
+            "box_thresh": float(box_thresh) if uses_boxes else None,
+            "num_classes": self.num_classes,
+            "max_objects": int(max_objects) if uses_objects else 0,
+            "box_convention": box_convention,
+            "check": check_key,
+        }
         sources = [ann_file, box_file if uses_boxes else "", object_file if uses_objects else ""]
-        index, self.index_status, self._index_source = cached_index(ann_file, sources, params, build,
-                                                                    enabled=index_cache)
+        index, self.index_status, self._index_source = cached_index(
+            ann_file, sources, params, build, enabled=index_cache
+        )
         self._set_index(index)
         if len(self._image_ids) == 0:
             raise ValueError(
@@ -167,8 +183,9 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         """(clip folder, second) of the keyframes ``indices`` (default: all): what the dataset will decode (for
         the start-up clip check)."""
         indices = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
-        folders = np.char.decode(self._video_dirs, "utf-8")[self._video_index[indices]] if len(indices) else \
-            np.zeros(0, str)
+        folders = (
+            np.char.decode(self._video_dirs, "utf-8")[self._video_index[indices]] if len(indices) else np.zeros(0, str)
+        )
         return folders, np.asarray(self._timestamps[indices], dtype=np.int64)
 
     def __len__(self) -> int:
@@ -187,7 +204,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
     def person_ids(self, index: int) -> np.ndarray:
         """int64 ``[N]``: the annotation's ``person_id`` of each box of keyframe ``index`` (the order of the
         sample's ``boxes``), -1 for detected boxes or annotations without one."""
-        return self._person_ids[self._box_ptr[index]:self._box_ptr[index + 1]].copy()
+        return self._person_ids[self._box_ptr[index] : self._box_ptr[index + 1]].copy()
 
     def aspect_ratio_groups(self) -> np.ndarray:
         """0 for landscape keyframes (h < w), 1 for portrait or square (AlphAction's bins ``[1]``)."""

@@ -12,6 +12,7 @@ when that folder is not writable). The key hashes each source file's path, size,
 temporary name and renamed, so a reader sees a whole index or none. Readers memory-map the arrays: the ranks of
 a ``torchrun`` job (and their data-loader workers) share one copy in the page cache instead of holding one each.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,15 @@ from .ava_json import BoxColumns, DetectionColumns, KeyframeColumns
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["INDEX_VERSION", "build_index", "cached_index", "index_key", "keyframe_positions", "load_cached",
-           "unique_keyframes"]
+__all__ = [
+    "INDEX_VERSION",
+    "build_index",
+    "cached_index",
+    "index_key",
+    "keyframe_positions",
+    "load_cached",
+    "unique_keyframes",
+]
 
 INDEX_VERSION = 1  # bump when the arrays or their meaning change: older caches are then never read
 CACHE_FOLDER = ".alphaction_cache"
@@ -66,8 +74,16 @@ def keyframe_positions(image_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.nd
     return pos, found
 
 
-def _detections(dets: DetectionColumns, path: str, image_ids: np.ndarray, sizes: np.ndarray, min_score: float,
-                top_k: int | None, offset: float, clip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _detections(
+    dets: DetectionColumns,
+    path: str,
+    image_ids: np.ndarray,
+    sizes: np.ndarray,
+    min_score: float,
+    top_k: int | None,
+    offset: float,
+    clip: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detections of known keyframes scoring >= ``min_score`` -> (keyframe position, xyxy, score), grouped by
     keyframe, highest score first (ties in file order), at most ``top_k`` per keyframe."""
     pos, found = keyframe_positions(image_ids, dets.image_id)
@@ -76,8 +92,13 @@ def _detections(dets: DetectionColumns, path: str, image_ids: np.ndarray, sizes:
     degenerate = ~((w > 0) & (h > 0))  # also NaN
     if degenerate.any():
         first = int(take[np.flatnonzero(degenerate)[0]])
-        logger.warning("%s: %d detection(s) with a width or height <= 0 are left out (first: entry %d, bbox %s)",
-                       path, int(degenerate.sum()), first, dets.bbox[first].tolist())
+        logger.warning(
+            "%s: %d detection(s) with a width or height <= 0 are left out (first: entry %d, bbox %s)",
+            path,
+            int(degenerate.sum()),
+            first,
+            dets.bbox[first].tolist(),
+        )
         take = take[~degenerate]
     boxes, keep = _xyxy(dets.bbox[take], offset, sizes[pos[take]] if clip else None)
     take, boxes = take[keep], boxes[keep]
@@ -100,10 +121,21 @@ def _pointers(where: np.ndarray, kept: np.ndarray, count: int) -> np.ndarray:
     return ptr
 
 
-def build_index(keyframes: KeyframeColumns, boxes: BoxColumns | None, detections: DetectionColumns | None,
-                objects: DetectionColumns | None, *, is_train: bool, box_thresh: float, num_classes: int,
-                max_objects: int, offset: float, ann_file: str, box_file: str = "",
-                object_file: str = "") -> dict[str, np.ndarray]:
+def build_index(
+    keyframes: KeyframeColumns,
+    boxes: BoxColumns | None,
+    detections: DetectionColumns | None,
+    objects: DetectionColumns | None,
+    *,
+    is_train: bool,
+    box_thresh: float,
+    num_classes: int,
+    max_objects: int,
+    offset: float,
+    ann_file: str,
+    box_file: str = "",
+    object_file: str = "",
+) -> dict[str, np.ndarray]:
     """The dataset's arrays (see ``AVAVideoDataset``): person boxes from the annotations (training, or testing
     without ``detections``) or from ``detections`` scoring >= ``box_thresh``; keyframes without a person box left
     out; up to ``max_objects`` objects per keyframe."""
@@ -118,11 +150,12 @@ def build_index(keyframes: KeyframeColumns, boxes: BoxColumns | None, detections
         valid = (ids >= 1) & (ids <= num_classes)
         if is_train and not valid.all():
             n = int(owner[np.flatnonzero(~valid)[0]])
-            bad = ids[boxes.action_ptr[n]:boxes.action_ptr[n + 1]]
+            bad = ids[boxes.action_ptr[n] : boxes.action_ptr[n + 1]]
             raise ValueError(
                 f"{ann_file}: annotation id {int(boxes.ids[n])} has action ids "
                 f"{bad[(bad < 1) | (bad > num_classes)].tolist()} outside 1..{num_classes} "
-                "(MODEL.ROI_ACTION_HEAD.NUM_CLASSES); fix the annotation or the number of classes.")
+                "(MODEL.ROI_ACTION_HEAD.NUM_CLASSES); fix the annotation or the number of classes."
+            )
         xyxy, keep = _xyxy(boxes.bbox, offset, sizes[pos] if offset else None)
         take = np.flatnonzero(found & keep & boxes.bbox_ok)
         take = take[np.argsort(pos[take], kind="stable")]  # grouped by keyframe, file order within one
@@ -134,8 +167,9 @@ def build_index(keyframes: KeyframeColumns, boxes: BoxColumns | None, detections
             hot[owner[valid], ids[valid] - 1] = True
             labels = np.packbits(hot[take], axis=1)
     else:
-        where, person_boxes, scores = _detections(detections, box_file, image_ids, sizes, box_thresh, None, offset,
-                                                  clip=bool(offset))
+        where, person_boxes, scores = _detections(
+            detections, box_file, image_ids, sizes, box_thresh, None, offset, clip=bool(offset)
+        )
         person_ids = np.full(len(where), -1, np.int64)
         labels = None
     has_person = np.bincount(where, minlength=n_images) > 0
@@ -151,8 +185,9 @@ def build_index(keyframes: KeyframeColumns, boxes: BoxColumns | None, detections
         index["labels"] = labels.astype(np.uint8).reshape(len(person_boxes), (num_classes + 7) // 8)
     if objects is not None and max_objects > 0:
         # objects are not clipped (AlphAction's get_objects converts them only)
-        where, obj_boxes, _ = _detections(objects, object_file, image_ids, sizes, float("-inf"), max_objects,
-                                          offset, clip=False)
+        where, obj_boxes, _ = _detections(
+            objects, object_file, image_ids, sizes, float("-inf"), max_objects, offset, clip=False
+        )
         keep = has_person[where]
         where, obj_boxes = where[keep], obj_boxes[keep]
     else:
@@ -165,8 +200,11 @@ def build_index(keyframes: KeyframeColumns, boxes: BoxColumns | None, detections
     folder_of = dict(zip(movies.tolist(), folders.tolist()))  # the last keyframe's folder, as before
     index["video_index"] = video_index.astype(np.int32).reshape(-1)
     index["video_ids"] = np.char.encode(uniq.astype(str), "utf-8") if len(uniq) else np.zeros(0, "S1")
-    index["video_dirs"] = np.char.encode(np.array([folder_of[m] for m in uniq.tolist()], dtype=str), "utf-8") \
-        if len(uniq) else np.zeros(0, "S1")
+    index["video_dirs"] = (
+        np.char.encode(np.array([folder_of[m] for m in uniq.tolist()], dtype=str), "utf-8")
+        if len(uniq)
+        else np.zeros(0, "S1")
+    )
     index["timestamps"] = keyframes.timestamp[rows[kept]].astype(np.int32)
     index["sizes"] = sizes[kept].astype(np.int32).reshape(-1, 2)
     return index
@@ -178,8 +216,7 @@ def _file_signature(path: str) -> dict:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 24):
             digest.update(chunk)
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256": digest.hexdigest()}
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest.hexdigest()}
 
 
 def index_key(sources: list[str], params: dict) -> tuple[str, list[dict]]:
@@ -213,8 +250,9 @@ def _load(folder: str, key: str) -> dict[str, np.ndarray] | None:
 def _prune(root: str, base: str, keep: str) -> None:
     """Remove the cached indexes of ``base`` whose source files have changed since (never readable again)."""
     try:
-        names = [n for n in os.listdir(root) if n.startswith(base + ".") and n != os.path.basename(keep)
-                 and ".tmp" not in n]
+        names = [
+            n for n in os.listdir(root) if n.startswith(base + ".") and n != os.path.basename(keep) and ".tmp" not in n
+        ]
     except OSError:
         return
     for n in names:
@@ -222,8 +260,12 @@ def _prune(root: str, base: str, keep: str) -> None:
         try:
             with open(os.path.join(folder, "meta.json"), encoding="utf-8") as f:
                 sources = json.load(f)["sources"]
-            stale = any(not os.path.isfile(s["path"]) or os.stat(s["path"]).st_size != s["size"]
-                        or os.stat(s["path"]).st_mtime_ns != s["mtime_ns"] for s in sources)
+            stale = any(
+                not os.path.isfile(s["path"])
+                or os.stat(s["path"]).st_size != s["size"]
+                or os.stat(s["path"]).st_mtime_ns != s["mtime_ns"]
+                for s in sources
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if stale:
@@ -262,8 +304,9 @@ def load_cached(folder: str, key: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def cached_index(ann_file: str, sources: list[str], params: dict, build: Callable[[], dict[str, np.ndarray]],
-                 enabled: bool = True) -> tuple[dict[str, np.ndarray], str, tuple[str, str] | None]:
+def cached_index(
+    ann_file: str, sources: list[str], params: dict, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True
+) -> tuple[dict[str, np.ndarray], str, tuple[str, str] | None]:
     """The index of ``params`` over ``sources`` (``sources[0]`` the annotation file): read (memory-mapped) from the
     cache when there, else ``build()`` and written to it. Returns (arrays, what happened: "cached" or "built",
     (cache folder, key) or None when not cached)."""
@@ -289,6 +332,9 @@ def cached_index(ann_file: str, sources: list[str], params: dict, build: Callabl
         if loaded is not None:
             logger.info("index of %s cached in %s", ann_file, folder)
             return loaded, "built", (folder, key)  # memory-mapped, so this rank shares the pages with the others
-    logger.warning("the index of %s could not be cached (no writable folder among %s); each process builds its own",
-                   ann_file, roots)
+    logger.warning(
+        "the index of %s could not be cached (no writable folder among %s); each process builds its own",
+        ann_file,
+        roots,
+    )
     return arrays, "built", None

@@ -11,6 +11,7 @@ by one up to the next candidate.
 Malformed entries are not fatal here: each column has a validity mask and the entry's position, so the checks
 (``data/prep/validate.py``) can name ``images[n]`` / ``annotations[n]`` and the file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,13 +40,13 @@ IMAGE_FIELDS = ("id", "width", "height", "timestamp")
 class KeyframeColumns:
     """The ``images`` of an annotation file, ``[I]`` each (``ok``: the entry has every field the dataset needs)."""
 
-    ids: np.ndarray          # int64
-    width: np.ndarray        # float64 (NaN where missing)
-    height: np.ndarray       # float64
-    timestamp: np.ndarray    # int64
-    movie: np.ndarray        # str: the ``movie`` field, else the clip folder
-    folder: np.ndarray       # str: the folder of ``video_path``, else ``movie``
-    ok: np.ndarray           # bool
+    ids: np.ndarray  # int64
+    width: np.ndarray  # float64 (NaN where missing)
+    height: np.ndarray  # float64
+    timestamp: np.ndarray  # int64
+    movie: np.ndarray  # str: the ``movie`` field, else the clip folder
+    folder: np.ndarray  # str: the folder of ``video_path``, else ``movie``
+    ok: np.ndarray  # bool
     missing: list[tuple[int, object, list[str]]] = field(default_factory=list)  # (position, id, fields it lacks)
 
 
@@ -53,14 +54,14 @@ class KeyframeColumns:
 class BoxColumns:
     """The ``annotations`` of an annotation file, ``[A]`` each; action ids flat with pointers ``[A + 1]``."""
 
-    ids: np.ndarray          # int64 annotation ids (-1 where missing)
-    image_id: np.ndarray     # int64 (-1 where missing)
-    bbox: np.ndarray         # float64 [A, 4] COCO x, y, w, h (NaN where malformed)
-    bbox_ok: np.ndarray      # bool
-    action_ptr: np.ndarray   # int64 [A + 1]
-    action_ids: np.ndarray   # int64, flat
+    ids: np.ndarray  # int64 annotation ids (-1 where missing)
+    image_id: np.ndarray  # int64 (-1 where missing)
+    bbox: np.ndarray  # float64 [A, 4] COCO x, y, w, h (NaN where malformed)
+    bbox_ok: np.ndarray  # bool
+    action_ptr: np.ndarray  # int64 [A + 1]
+    action_ids: np.ndarray  # int64, flat
     has_actions: np.ndarray  # bool: the entry has an ``action_ids`` list
-    person_id: np.ndarray    # int64 (-1 where missing)
+    person_id: np.ndarray  # int64 (-1 where missing)
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -70,9 +71,9 @@ class BoxColumns:
 class DetectionColumns:
     """A COCO detection-result list ``[{image_id, bbox, score, category_id}]``, ``[D]`` each."""
 
-    image_id: np.ndarray     # int64
-    bbox: np.ndarray         # float64 [D, 4]
-    score: np.ndarray        # float64 (1.0 where missing)
+    image_id: np.ndarray  # int64
+    bbox: np.ndarray  # float64 [D, 4]
+    score: np.ndarray  # float64 (1.0 where missing)
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -84,9 +85,12 @@ def _where(data: bytes, pos: int, path: str) -> str:
 
 
 def _bad_json(path: str, data: bytes, pos: int, what: str) -> InputFileError:
-    return InputFileError(f"not valid JSON: {what}", where=_where(data, pos, path),
-                          fix="repair or re-create the file (tools/ava_csv_to_coco.py writes annotation files, "
-                              "tools/detect_boxes.py detection files)")
+    return InputFileError(
+        f"not valid JSON: {what}",
+        where=_where(data, pos, path),
+        fix="repair or re-create the file (tools/ava_csv_to_coco.py writes annotation files, "
+        "tools/detect_boxes.py detection files)",
+    )
 
 
 def _skip_ws(data: bytes, pos: int) -> int:
@@ -98,18 +102,18 @@ def _decode_one(data: bytes, pos: int, path: str) -> tuple[object, int]:
     # raw_decode reads str only: decode a window of bytes that holds the value (grown until it does)
     size = 1 << 12
     while True:
-        chunk = data[pos:pos + size]
+        chunk = data[pos : pos + size]
         try:
             text = chunk.decode("utf-8")
         except UnicodeDecodeError as e:
             if e.start < len(chunk) - 3:
                 raise _bad_json(path, data, pos + e.start, "bytes that are not UTF-8") from None
-            text = chunk[:e.start].decode("utf-8")  # a character cut by the window's end
+            text = chunk[: e.start].decode("utf-8")  # a character cut by the window's end
         try:
             value, n = _DECODER.raw_decode(text)
         except json.JSONDecodeError as e:
             if pos + size >= len(data):
-                raise _bad_json(path, data, pos + len(text[:e.pos].encode("utf-8")), e.msg) from None
+                raise _bad_json(path, data, pos + len(text[: e.pos].encode("utf-8")), e.msg) from None
             size *= 4
             continue
         return value, pos + (n if text.isascii() else len(text[:n].encode("utf-8")))
@@ -120,7 +124,7 @@ def _array_slices(data: bytes, pos: int, path: str) -> Iterator[tuple[list, int]
     with the index of their first element; the last yield is ``([], position after the array's ``]``)``."""
     pos = _skip_ws(data, pos + 1)
     first = 0
-    if data[pos:pos + 1] == b"]":
+    if data[pos : pos + 1] == b"]":
         yield [], pos + 1
         return
     while True:
@@ -131,7 +135,7 @@ def _array_slices(data: bytes, pos: int, path: str) -> Iterator[tuple[list, int]
             if m is None:
                 continue
             try:
-                values = json.loads(b"[" + data[pos:m.start() + 1] + b"]")
+                values = json.loads(b"[" + data[pos : m.start() + 1] + b"]")
             except (ValueError, UnicodeDecodeError):
                 continue
             yield values, first
@@ -149,7 +153,7 @@ def _array_slices(data: bytes, pos: int, path: str) -> Iterator[tuple[list, int]
                 value, pos = _decode_one(data, pos, path)
                 values.append(value)
                 pos = _skip_ws(data, pos)
-                sep = data[pos:pos + 1]
+                sep = data[pos : pos + 1]
                 if sep == b"]":
                     yield values, first
                     yield [], pos + 1
@@ -167,24 +171,26 @@ def _walk_object(data: bytes, path: str, arrays: dict[str, Callable[[list, int],
     """Read the top-level JSON object; the arrays under the keys of ``arrays`` go slice by slice to their consumer
     (``consumer(values, first_index)``); every other value is returned in a dict."""
     pos = _skip_ws(data, 0)
-    if data[pos:pos + 1] != b"{":
-        raise InputFileError("expected a COCO-style object {\"images\": [...], \"annotations\": [...]}, found "
-                             + (f"{data[pos:pos + 1].decode(errors='replace')!r}" if pos < len(data) else
-                                "an empty file"), where=_where(data, pos, path),
-                             fix="make the annotation file with tools/ava_csv_to_coco.py")
+    if data[pos : pos + 1] != b"{":
+        raise InputFileError(
+            'expected a COCO-style object {"images": [...], "annotations": [...]}, found '
+            + (f"{data[pos : pos + 1].decode(errors='replace')!r}" if pos < len(data) else "an empty file"),
+            where=_where(data, pos, path),
+            fix="make the annotation file with tools/ava_csv_to_coco.py",
+        )
     others: dict = {}
     pos = _skip_ws(data, pos + 1)
-    if data[pos:pos + 1] == b"}":
+    if data[pos : pos + 1] == b"}":
         return others
     while True:
         key, pos = _decode_one(data, pos, path)
         if not isinstance(key, str):
             raise _bad_json(path, data, pos, "expected a key string")
         pos = _skip_ws(data, pos)
-        if data[pos:pos + 1] != b":":
+        if data[pos : pos + 1] != b":":
             raise _bad_json(path, data, pos, "expected ':' after a key")
         pos = _skip_ws(data, pos + 1)
-        if key in arrays and data[pos:pos + 1] == b"[":
+        if key in arrays and data[pos : pos + 1] == b"[":
             for values, first in _array_slices(data, pos, path):
                 if values:
                     arrays[key](values, first)
@@ -194,7 +200,7 @@ def _walk_object(data: bytes, path: str, arrays: dict[str, Callable[[list, int],
         else:
             others[key], pos = _decode_one(data, pos, path)
         pos = _skip_ws(data, pos)
-        sep = data[pos:pos + 1]
+        sep = data[pos : pos + 1]
         if sep == b"}":
             return others
         if sep != b",":
@@ -290,9 +296,15 @@ def _image_slice(parts: _Parts, missing: list, values: list, first: int) -> None
         movies.append(str(movie) if movie is not None else folder)
         folders.append(folder)
     dicts = [v if isinstance(v, dict) else {} for v in values]
-    parts.add(ids=_int_column(dicts, "id"), timestamp=_int_column(dicts, "timestamp"),
-              width=_float_column(dicts, "width"), height=_float_column(dicts, "height"),
-              movie=np.array(movies, dtype=str), folder=np.array(folders, dtype=str), ok=ok)
+    parts.add(
+        ids=_int_column(dicts, "id"),
+        timestamp=_int_column(dicts, "timestamp"),
+        width=_float_column(dicts, "width"),
+        height=_float_column(dicts, "height"),
+        movie=np.array(movies, dtype=str),
+        folder=np.array(folders, dtype=str),
+        ok=ok,
+    )
 
 
 def _float_column(values: list, key: str) -> np.ndarray:
@@ -328,8 +340,16 @@ def _annotation_slice(parts: _Parts, values: list, first: int) -> None:
             flat_list.append(ids)
             counts[n] = len(ids)
         flat = np.fromiter(chain.from_iterable(flat_list), np.int64, int(counts.sum()))
-    parts.add(ids=_int_column(dicts, "id"), image_id=_int_column(dicts, "image_id"), bbox=bbox, bbox_ok=ok,
-              counts=counts, action_ids=flat, has_actions=has, person_id=_int_column(dicts, "person_id"))
+    parts.add(
+        ids=_int_column(dicts, "id"),
+        image_id=_int_column(dicts, "image_id"),
+        bbox=bbox,
+        bbox_ok=ok,
+        counts=counts,
+        action_ids=flat,
+        has_actions=has,
+        person_id=_int_column(dicts, "person_id"),
+    )
 
 
 def read_annotation_columns(path: str) -> tuple[KeyframeColumns, BoxColumns, dict]:
@@ -338,23 +358,39 @@ def read_annotation_columns(path: str) -> tuple[KeyframeColumns, BoxColumns, dic
     data = _read(path)
     images, anns, missing = _Parts(), _Parts(), []
     with _no_gc():
-        others = _walk_object(data, path, {
-            "images": lambda values, first: _image_slice(images, missing, values, first),
-            "annotations": lambda values, first: _annotation_slice(anns, values, first),
-        })
+        others = _walk_object(
+            data,
+            path,
+            {
+                "images": lambda values, first: _image_slice(images, missing, values, first),
+                "annotations": lambda values, first: _annotation_slice(anns, values, first),
+            },
+        )
     del data
     i64, f64 = np.zeros(0, np.int64), np.zeros(0, np.float64)
     keyframes = KeyframeColumns(
-        ids=images.cat("ids", i64), width=images.cat("width", f64), height=images.cat("height", f64),
-        timestamp=images.cat("timestamp", i64), movie=images.cat("movie", np.zeros(0, str)),
-        folder=images.cat("folder", np.zeros(0, str)), ok=images.cat("ok", np.zeros(0, bool)), missing=missing)
+        ids=images.cat("ids", i64),
+        width=images.cat("width", f64),
+        height=images.cat("height", f64),
+        timestamp=images.cat("timestamp", i64),
+        movie=images.cat("movie", np.zeros(0, str)),
+        folder=images.cat("folder", np.zeros(0, str)),
+        ok=images.cat("ok", np.zeros(0, bool)),
+        missing=missing,
+    )
     counts = anns.cat("counts", i64)
     ptr = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=ptr[1:])
-    boxes = BoxColumns(ids=anns.cat("ids", i64), image_id=anns.cat("image_id", i64),
-                       bbox=anns.cat("bbox", np.zeros((0, 4))), bbox_ok=anns.cat("bbox_ok", np.zeros(0, bool)),
-                       action_ptr=ptr, action_ids=anns.cat("action_ids", i64),
-                       has_actions=anns.cat("has_actions", np.zeros(0, bool)), person_id=anns.cat("person_id", i64))
+    boxes = BoxColumns(
+        ids=anns.cat("ids", i64),
+        image_id=anns.cat("image_id", i64),
+        bbox=anns.cat("bbox", np.zeros((0, 4))),
+        bbox_ok=anns.cat("bbox_ok", np.zeros(0, bool)),
+        action_ptr=ptr,
+        action_ids=anns.cat("action_ids", i64),
+        has_actions=anns.cat("has_actions", np.zeros(0, bool)),
+        person_id=anns.cat("person_id", i64),
+    )
     return keyframes, boxes, others
 
 
@@ -363,15 +399,20 @@ def read_detection_columns(path: str) -> DetectionColumns:
     or an entry lacks ``image_id`` / a 4-number ``bbox``."""
     data = _read(path)
     pos = _skip_ws(data, 0)
-    if data[pos:pos + 1] != b"[":
-        raise InputFileError("expected a COCO detection-result list [{image_id, bbox, score}, ...]",
-                             where=_where(data, pos, path),
-                             fix="write the boxes with tools/detect_boxes.py (or as that list)")
+    if data[pos : pos + 1] != b"[":
+        raise InputFileError(
+            "expected a COCO detection-result list [{image_id, bbox, score}, ...]",
+            where=_where(data, pos, path),
+            fix="write the boxes with tools/detect_boxes.py (or as that list)",
+        )
     parts = _Parts()
     with _no_gc():
         _detection_slices(parts, data, pos, path)
-    return DetectionColumns(image_id=parts.cat("image_id", np.zeros(0, np.int64)),
-                            bbox=parts.cat("bbox", np.zeros((0, 4))), score=parts.cat("score", np.zeros(0)))
+    return DetectionColumns(
+        image_id=parts.cat("image_id", np.zeros(0, np.int64)),
+        bbox=parts.cat("bbox", np.zeros((0, 4))),
+        score=parts.cat("score", np.zeros(0)),
+    )
 
 
 def _detection_slices(parts: _Parts, data: bytes, pos: int, path: str) -> None:
@@ -384,13 +425,18 @@ def _detection_slices(parts: _Parts, data: bytes, pos: int, path: str) -> None:
         bad = np.flatnonzero(~ok | (image_id == np.iinfo(np.int64).min))
         if bad.size:
             n = int(bad[0])
-            raise InputFileError(f"entry {first + n} ({str(values[n])[:120]}) lacks an image_id or a bbox "
-                                 "[x, y, w, h]", where=path,
-                                 fix="every detection needs image_id, bbox [x, y, w, h] and score")
+            raise InputFileError(
+                f"entry {first + n} ({str(values[n])[:120]}) lacks an image_id or a bbox [x, y, w, h]",
+                where=path,
+                fix="every detection needs image_id, bbox [x, y, w, h] and score",
+            )
         try:
             score = np.fromiter((v.get("score", 1.0) for v in dicts), np.float64, len(dicts))
         except (TypeError, ValueError):
             n = next(n for n, v in enumerate(dicts) if not isinstance(v.get("score", 1.0), (int, float)))
-            raise InputFileError(f"entry {first + n} has score {dicts[n].get('score')!r}, not a number", where=path,
-                                 fix="every detection needs a numeric score") from None
+            raise InputFileError(
+                f"entry {first + n} has score {dicts[n].get('score')!r}, not a number",
+                where=path,
+                fix="every detection needs a numeric score",
+            ) from None
         parts.add(image_id=image_id, bbox=bbox, score=score)

@@ -1,4 +1,5 @@
 """Class-balanced training batches for clip classification (``DATALOADER.CLASS_BALANCED_SAMPLING``)."""
+
 from __future__ import annotations
 
 from typing import Iterator, Sequence
@@ -27,8 +28,16 @@ class ClassBalancedBatchSampler(torch.utils.data.Sampler):
     ``numpy.random.default_rng([seed, k])`` and rank ``r`` takes its ``r``-th slice, so a resumed run at
     ``start_iter`` continues the same stream (as :class:`alphaction.data.samplers.IterationBatchSampler`)."""
 
-    def __init__(self, weights: np.ndarray, batch_size: int, max_iter: int, start_iter: int = 0, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        weights: np.ndarray,
+        batch_size: int,
+        max_iter: int,
+        start_iter: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.weights = np.asarray(weights, np.float64)
         self.batch_size, self.max_iter, self.start_iter = batch_size, max_iter, start_iter
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -36,9 +45,8 @@ class ClassBalancedBatchSampler(torch.utils.data.Sampler):
     def __iter__(self) -> Iterator[list[int]]:
         n = self.batch_size
         for k in range(self.start_iter, self.max_iter):
-            draws = np.random.default_rng([self.seed, k]).choice(len(self.weights), n * self.world_size,
-                                                                 p=self.weights)
-            yield draws[self.rank * n:(self.rank + 1) * n].tolist()
+            draws = np.random.default_rng([self.seed, k]).choice(len(self.weights), n * self.world_size, p=self.weights)
+            yield draws[self.rank * n : (self.rank + 1) * n].tolist()
 
     def __len__(self) -> int:
         return max(self.max_iter - self.start_iter, 0)

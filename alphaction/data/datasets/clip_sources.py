@@ -11,6 +11,7 @@
   mapped to 0-255 from ``value_range`` (or each sample's min / max).
 Videos are decoded with PyAV (any container it reads: mp4, avi, mkv, webm, ...).
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,15 +20,25 @@ from typing import Sequence
 
 import numpy as np
 
-from ..video_io import display_rgb, resample_by_time
-from .clips import ClipClassificationDataset, ClipViewTransform
 from ...utils.errors import UserError
 from ...utils.io import atomic_write_text
+from ..video_io import display_rgb, resample_by_time
+from .clips import ClipClassificationDataset, ClipViewTransform
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VIDEO_EXTENSIONS", "parse_video_list", "read_class_index", "write_class_index", "index_class_folders",
-           "read_video", "SparseVideo", "VideoListDataset", "ClassFolderDataset", "HDF5ClipDataset"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "parse_video_list",
+    "read_class_index",
+    "write_class_index",
+    "index_class_folders",
+    "read_video",
+    "SparseVideo",
+    "VideoListDataset",
+    "ClassFolderDataset",
+    "HDF5ClipDataset",
+]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
@@ -90,8 +101,10 @@ class SparseVideo:
         count = len(pts)
         if fps and count:
             if any(p is None for p in pts) or not base:
-                raise VideoReadError(f"{path}: the container gives no frame timestamps, so INPUT.CLIP_FPS "
-                                     f"{fps:g} cannot resample it by time; set INPUT.CLIP_FPS 0 or re-encode it")
+                raise VideoReadError(
+                    f"{path}: the container gives no frame timestamps, so INPUT.CLIP_FPS "
+                    f"{fps:g} cannot resample it by time; set INPUT.CLIP_FPS 0 or re-encode it"
+                )
             times = sorted(p * base - start for p in pts)  # display order
             timed = ((t, i, 1.0 / rate) for i, t in enumerate(times))
             self.source_index = [i for _, i in resample_by_time(timed, fps)]
@@ -179,8 +192,10 @@ def parse_video_list(path: str, separator: str = "", multi_label: bool = False) 
             except ValueError:
                 labels = []
             if not video or not labels or (len(labels) > 1 and not multi_label):
-                errors.append(f"{path}:{number}: expected 'path{separator or ' '}label'"
-                              f"{' (labels: one or more integers)' if multi_label else ''}, got {line!r}")
+                errors.append(
+                    f"{path}:{number}: expected 'path{separator or ' '}label'"
+                    f"{' (labels: one or more integers)' if multi_label else ''}, got {line!r}"
+                )
                 continue
             entries.append((video, labels))
     if errors:
@@ -219,7 +234,9 @@ def write_class_index(path: str, names: Sequence[str]) -> None:
         logger.warning("could not write the class index %s (%s); classes: %s", path, e, list(names))
 
 
-def index_class_folders(root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> tuple[list[str], list[tuple[str, int]]]:
+def index_class_folders(
+    root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS
+) -> tuple[list[str], list[tuple[str, int]]]:
     """``(class_names, [(video_path, label)])`` of ``root/<class>/<video>``: classes are the sorted sub-folders,
     videos sorted within each; files of other extensions are ignored."""
     if not os.path.isdir(root):
@@ -239,8 +256,16 @@ def index_class_folders(root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS)
 
 
 class _VideoFiles(ClipClassificationDataset):
-    def __init__(self, videos: list[str], labels: list, transforms: ClipViewTransform, num_classes: int,
-                 multi_label: bool, class_names: Sequence[str] | None, name: str) -> None:
+    def __init__(
+        self,
+        videos: list[str],
+        labels: list,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        multi_label: bool,
+        class_names: Sequence[str] | None,
+        name: str,
+    ) -> None:
         super().__init__(transforms, num_classes, multi_label, class_names, name)
         self.videos, self.labels = videos, labels
         self.check_labels()
@@ -262,8 +287,17 @@ class _VideoFiles(ClipClassificationDataset):
 class VideoListDataset(_VideoFiles):
     """Videos of a list file; relative paths are joined to ``video_root`` (default: the list's folder)."""
 
-    def __init__(self, ann_file: str, transforms: ClipViewTransform, num_classes: int, video_root: str = "",
-                 separator: str = "", multi_label: bool = False, class_index: str = "", name: str = "") -> None:
+    def __init__(
+        self,
+        ann_file: str,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        video_root: str = "",
+        separator: str = "",
+        multi_label: bool = False,
+        class_index: str = "",
+        name: str = "",
+    ) -> None:
         entries = parse_video_list(ann_file, separator, multi_label)
         root = video_root or os.path.dirname(os.path.abspath(ann_file))
         videos = [v if os.path.isabs(v) else os.path.join(root, v) for v, _ in entries]
@@ -276,14 +310,29 @@ class ClassFolderDataset(_VideoFiles):
     """``video_root/<class>/<video>``; writes the class index to ``class_index`` (default
     ``video_root/class_index.txt``)."""
 
-    def __init__(self, video_root: str, transforms: ClipViewTransform, num_classes: int, class_index: str = "",
-                 extensions: Sequence[str] = VIDEO_EXTENSIONS, multi_label: bool = False, name: str = "") -> None:
+    def __init__(
+        self,
+        video_root: str,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        class_index: str = "",
+        extensions: Sequence[str] = VIDEO_EXTENSIONS,
+        multi_label: bool = False,
+        name: str = "",
+    ) -> None:
         if multi_label:
             raise ValueError(f"{video_root}: class folders give one label per video; MULTI_LABEL must be False")
         classes, samples = index_class_folders(video_root, extensions)
         write_class_index(class_index or os.path.join(video_root, "class_index.txt"), classes)
-        super().__init__([v for v, _ in samples], [lab for _, lab in samples], transforms, num_classes, False,
-                         classes, name or video_root)
+        super().__init__(
+            [v for v, _ in samples],
+            [lab for _, lab in samples],
+            transforms,
+            num_classes,
+            False,
+            classes,
+            name or video_root,
+        )
 
 
 class LazyH5File:
@@ -311,9 +360,18 @@ class HDF5ClipDataset(LazyH5File, ClipClassificationDataset):
     """Samples of an HDF5 file: ``frames_key`` ``[N, T, H, W]`` / ``[N, T, H, W, C]``, ``labels_key`` ``[N]``
     (or ``[N, K]`` multi-hot). The file is opened lazily in each worker process."""
 
-    def __init__(self, h5_file: str, transforms: ClipViewTransform, num_classes: int, frames_key: str = "frames",
-                 labels_key: str = "labels", value_range: Sequence[float] | None = None, multi_label: bool = False,
-                 class_index: str = "", name: str = "") -> None:
+    def __init__(
+        self,
+        h5_file: str,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        frames_key: str = "frames",
+        labels_key: str = "labels",
+        value_range: Sequence[float] | None = None,
+        multi_label: bool = False,
+        class_index: str = "",
+        name: str = "",
+    ) -> None:
         import h5py  # lazy: only HDF5 users need it
 
         names = optional_class_index(class_index)
@@ -323,13 +381,16 @@ class HDF5ClipDataset(LazyH5File, ClipClassificationDataset):
         with h5py.File(h5_file, "r") as f:
             for key in (frames_key, labels_key):
                 if key not in f:
-                    raise KeyError(f"{h5_file}: no dataset {key!r} (keys: {sorted(f.keys())}); set frames_key / "
-                                   "labels_key in the catalog entry")
+                    raise KeyError(
+                        f"{h5_file}: no dataset {key!r} (keys: {sorted(f.keys())}); set frames_key / "
+                        "labels_key in the catalog entry"
+                    )
             shape = f[frames_key].shape
             labels = np.asarray(f[labels_key][()])
         if len(shape) not in (4, 5) or (len(shape) == 5 and shape[4] not in (1, 3)):
-            raise ValueError(f"{h5_file}: {frames_key!r} has shape {shape}; expected [N, T, H, W] or "
-                             "[N, T, H, W, C] with C 1 or 3")
+            raise ValueError(
+                f"{h5_file}: {frames_key!r} has shape {shape}; expected [N, T, H, W] or [N, T, H, W, C] with C 1 or 3"
+            )
         if labels.shape[0] != shape[0]:
             raise ValueError(f"{h5_file}: {shape[0]} samples in {frames_key!r} but {labels.shape[0]} labels")
         if multi_label:

@@ -11,6 +11,7 @@ A classification sample is one video (or HDF5 sample) and its label. From the de
 Short videos are padded by repeating their last frame (as the seed scripts do).
 The resize, colour jitter, normalization and pathway split are those of :mod:`alphaction.data.transforms`.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ from torch import Tensor
 from ..collate import pad_videos
 from ..transforms import color_jitter, normalize, resize_frames, resize_size, slowfast_indices
 
-__all__ = ["clip_starts", "clip_indices", "crop_offsets", "ClipViewTransform", "ClipClassificationDataset",
-           "collate_clips"]
+__all__ = [
+    "clip_starts",
+    "clip_indices",
+    "crop_offsets",
+    "ClipViewTransform",
+    "ClipClassificationDataset",
+    "collate_clips",
+]
 
 
 def clip_starts(num_frames: int, span: int, num_clips: int = 1, rng: np.random.Generator | None = None) -> list[int]:
@@ -47,8 +54,9 @@ def clip_indices(start: int, clip_len: int, interval: int, num_frames: int) -> n
     return np.minimum(start + interval * np.arange(clip_len), num_frames - 1)
 
 
-def crop_offsets(height: int, width: int, size: int, num_crops: int = 1,
-                 rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
+def crop_offsets(
+    height: int, width: int, size: int, num_crops: int = 1, rng: np.random.Generator | None = None
+) -> list[tuple[int, int]]:
     """``(y, x)`` top-left corners of ``size x size`` crops: one random (``rng``), the centre (1) or both ends
     and the centre of the long side (3, PySlowFast's order: start, centre, end)."""
     dy, dx = max(height - size, 0), max(width - size, 0)
@@ -78,17 +86,35 @@ class ClipViewTransform:
         mean, std, to_bgr, tau, alpha: normalization and pathway split, as for detection.
     """
 
-    def __init__(self, is_train: bool, clip_len: int, interval: int, min_size: int, max_size: int | None,
-                 mean: Sequence[float], std: Sequence[float], tau: int, alpha: int, to_bgr: bool = False,
-                 crop_size: int = 0, num_clips: int = 1, num_crops: int = 1, flip_prob: float = 0.5,
-                 color_jitter: bool = False, hue: float = 0.0, sat: float = 0.0, val: float = 0.0,
-                 clip_fps: float = 0) -> None:
+    def __init__(
+        self,
+        is_train: bool,
+        clip_len: int,
+        interval: int,
+        min_size: int,
+        max_size: int | None,
+        mean: Sequence[float],
+        std: Sequence[float],
+        tau: int,
+        alpha: int,
+        to_bgr: bool = False,
+        crop_size: int = 0,
+        num_clips: int = 1,
+        num_crops: int = 1,
+        flip_prob: float = 0.5,
+        color_jitter: bool = False,
+        hue: float = 0.0,
+        sat: float = 0.0,
+        val: float = 0.0,
+        clip_fps: float = 0,
+    ) -> None:
         slowfast_indices(clip_len, tau, alpha)  # validate TAU / ALPHA early
         if clip_len < 1 or interval < 1:
             raise ValueError(f"INPUT.FRAME_NUM ({clip_len}) and INPUT.FRAME_SAMPLE_RATE ({interval}) must be >= 1")
         if num_clips < 1 or num_crops not in (1, 3):
-            raise ValueError(f"INPUT.NUM_CLIPS_TEST ({num_clips}) must be >= 1 and INPUT.NUM_CROPS_TEST "
-                             f"({num_crops}) 1 or 3")
+            raise ValueError(
+                f"INPUT.NUM_CLIPS_TEST ({num_clips}) must be >= 1 and INPUT.NUM_CROPS_TEST ({num_crops}) 1 or 3"
+            )
         self.is_train, self.clip_len, self.interval = is_train, clip_len, interval
         self.min_size, self.max_size, self.crop_size = min_size, max_size, crop_size
         self.mean, self.std, self.to_bgr, self.tau, self.alpha = list(mean), list(std), to_bgr, tau, alpha
@@ -122,12 +148,11 @@ class ClipViewTransform:
             clip = resize_frames(np.ascontiguousarray(picked[[row[int(i)] for i in idx]]), size)
             crops = [(0, 0)]
             if self.crop_size > 0:
-                crops = crop_offsets(size[0], size[1], self.crop_size, self.num_crops,
-                                     rng if self.is_train else None)
+                crops = crop_offsets(size[0], size[1], self.crop_size, self.num_crops, rng if self.is_train else None)
             for y, x in crops:
                 view = clip
                 if self.crop_size > 0:
-                    view = clip[:, y:y + self.crop_size, x:x + self.crop_size]
+                    view = clip[:, y : y + self.crop_size, x : x + self.crop_size]
                 if self.color_jitter:
                     view = color_jitter(np.ascontiguousarray(view), self.hue, self.sat, self.val, rng)
                 if self.flip_prob > 0 and rng.random() < self.flip_prob:
@@ -148,8 +173,14 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
     (single-label) or float [K] multi-hot, "index": i, "video_id": str}``.
     """
 
-    def __init__(self, transforms: ClipViewTransform, num_classes: int, multi_label: bool = False,
-                 class_names: Sequence[str] | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        multi_label: bool = False,
+        class_names: Sequence[str] | None = None,
+        name: str = "",
+    ) -> None:
         self.transforms, self.num_classes, self.multi_label = transforms, int(num_classes), bool(multi_label)
         self.class_names = list(class_names) if class_names else [str(i) for i in range(self.num_classes)]
         self.name = name or type(self).__name__
@@ -158,11 +189,16 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
 
     def check_labels(self) -> None:
         """Every label within ``[0, num_classes)``; the error names the first offending samples."""
-        bad = [(self.sample_id(i), lab) for i, lab in enumerate(self.labels)
-               if any(not 0 <= int(v) < self.num_classes for v in (lab if isinstance(lab, (list, tuple)) else [lab]))]
+        bad = [
+            (self.sample_id(i), lab)
+            for i, lab in enumerate(self.labels)
+            if any(not 0 <= int(v) < self.num_classes for v in (lab if isinstance(lab, (list, tuple)) else [lab]))
+        ]
         if bad:
-            raise ValueError(f"{self.name}: {len(bad)} label(s) outside [0, {self.num_classes}) (set "
-                             f"MODEL.CLIP_HEAD.NUM_CLASSES), e.g. {bad[:3]}")
+            raise ValueError(
+                f"{self.name}: {len(bad)} label(s) outside [0, {self.num_classes}) (set "
+                f"MODEL.CLIP_HEAD.NUM_CLASSES), e.g. {bad[:3]}"
+            )
 
     def sample_id(self, index: int) -> str:
         return str(index)
@@ -181,7 +217,7 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
     def class_counts(self) -> np.ndarray:
         counts = np.zeros(self.num_classes, dtype=np.int64)
         for lab in self.labels:
-            for v in (lab if isinstance(lab, (list, tuple)) else [lab]):
+            for v in lab if isinstance(lab, (list, tuple)) else [lab]:
                 counts[int(v)] += 1
         return counts
 
@@ -202,8 +238,13 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         frames = self.frame_source(index)
         slow, fast = self.transforms(frames, self._rng())
-        return {"slow": slow, "fast": fast, "label": self.target(index), "index": index,
-                "video_id": self.sample_id(index)}
+        return {
+            "slow": slow,
+            "fast": fast,
+            "label": self.target(index),
+            "index": index,
+            "video_id": self.sample_id(index),
+        }
 
 
 def collate_clips(batch: Sequence[dict], size_divisibility: int = 0) -> dict:
@@ -223,4 +264,3 @@ def collate_clips(batch: Sequence[dict], size_divisibility: int = 0) -> dict:
         "indices": [s["index"] for s in batch],
         "video_ids": [s["video_id"] for s in batch],
     }
-

@@ -5,6 +5,7 @@ multi-label); frames are files ``frame_dir/<filename_tmpl.format(i)>`` for ``i``
 ``start_index + total_frames - 1`` (MMAction2's defaults: ``img_{:05d}.jpg`` and 1). Only the frames a clip
 samples are read; the view transform sees a lazy stack indexed by frame number.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,10 @@ def parse_rawframe_list(path: str, multi_label: bool = False) -> list[tuple[str,
             tokens = line.split()
             ok = len(tokens) >= 3 and all(t.isdigit() for t in tokens[1:]) and (multi_label or len(tokens) == 3)
             if not ok or int(tokens[1]) < 1:
-                errors.append(f"{path}:{number}: expected 'frame_dir total_frames label"
-                              f"{' [label ...]' if multi_label else ''}' with total_frames >= 1, got {line!r}")
+                errors.append(
+                    f"{path}:{number}: expected 'frame_dir total_frames label"
+                    f"{' [label ...]' if multi_label else ''}' with total_frames >= 1, got {line!r}"
+                )
                 continue
             entries.append((tokens[0], int(tokens[1]), [int(t) for t in tokens[2:]]))
     if errors:
@@ -52,14 +55,24 @@ class RawframesDataset(ClipClassificationDataset):
     """Frame folders of a rawframe list; relative ``frame_dir`` entries are joined to ``video_root``
     (default: the list's folder)."""
 
-    def __init__(self, ann_file: str, transforms: ClipViewTransform, num_classes: int, video_root: str = "",
-                 filename_tmpl: str = "img_{:05d}.jpg", start_index: int = 1, multi_label: bool = False,
-                 class_index: str = "", name: str = "") -> None:
+    def __init__(
+        self,
+        ann_file: str,
+        transforms: ClipViewTransform,
+        num_classes: int,
+        video_root: str = "",
+        filename_tmpl: str = "img_{:05d}.jpg",
+        start_index: int = 1,
+        multi_label: bool = False,
+        class_index: str = "",
+        name: str = "",
+    ) -> None:
         try:
             filename_tmpl.format(start_index)
         except (IndexError, KeyError, ValueError) as e:
-            raise ValueError(f"{ann_file}: filename_tmpl {filename_tmpl!r} must format one integer, "
-                             f"e.g. 'img_{{:05d}}.jpg' ({e})") from e
+            raise ValueError(
+                f"{ann_file}: filename_tmpl {filename_tmpl!r} must format one integer, e.g. 'img_{{:05d}}.jpg' ({e})"
+            ) from e
         names = optional_class_index(class_index)
         super().__init__(transforms, num_classes, multi_label, names, name or ann_file)
         entries = parse_rawframe_list(ann_file, multi_label)
@@ -106,8 +119,11 @@ class _LazyFrames:
         if isinstance(key, (int, np.integer)):
             return self._get(int(key) % len(self.paths))
         if isinstance(key, tuple):  # (frames, ...) -> pick frames first, then index the rest on an array
-            return self[key[0]][(slice(None), *key[1:])] if not isinstance(key[0], (int, np.integer)) \
+            return (
+                self[key[0]][(slice(None), *key[1:])]
+                if not isinstance(key[0], (int, np.integer))
                 else self._get(int(key[0]))[key[1:]]
+            )
         idx = np.arange(len(self.paths))[key]
         return np.stack([self._get(int(i)) for i in np.atleast_1d(idx)])
 

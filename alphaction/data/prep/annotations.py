@@ -9,6 +9,7 @@ position in ``video_ids``, default sorted), annotation id ``= image_id * 1000 + 
 ``[x, y, w, h]`` keyframe pixels rounded to 2 decimals. When timestamps reach 10000 or person ids 1000 the
 multipliers grow to the next power of ten (ids stay unique).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,19 @@ from typing import Callable, Iterable, Sequence
 
 from ...utils.io import atomic_write_text
 
-__all__ = ["rows_to_coco", "coco_to_rows", "format_csv_lines", "is_plain_coco", "merge_plain_coco",
-           "image_size", "parse_image_name", "image_video_and_second", "read_json", "write_json", "write_text"]
+__all__ = [
+    "rows_to_coco",
+    "coco_to_rows",
+    "format_csv_lines",
+    "is_plain_coco",
+    "merge_plain_coco",
+    "image_size",
+    "parse_image_name",
+    "image_video_and_second",
+    "read_json",
+    "write_json",
+    "write_text",
+]
 
 
 def _multiplier(max_value: int, default: int) -> int:
@@ -104,17 +116,39 @@ def rows_to_coco(
         h, w = size_of(vid, ts)
         image_id = index[vid] * t_mult + ts
         image_of[(vid, ts)] = (image_id, h, w)
-        images.append({"id": image_id, "video_path": f"{vid}/{ts}.mp4", "img_path": f"{vid}/{ts}.jpg",
-                       "height": int(h), "width": int(w), "movie": vid, "timestamp": ts})
+        images.append(
+            {
+                "id": image_id,
+                "video_path": f"{vid}/{ts}.mp4",
+                "img_path": f"{vid}/{ts}.jpg",
+                "height": int(h),
+                "width": int(w),
+                "movie": vid,
+                "timestamp": ts,
+            }
+        )
     annotations = []
     for n, ((vid, ts, pid, (x1, y1, x2, y2)), ids) in enumerate(boxes.items()):
         image_id, h, w = image_of[(vid, ts)]
         bbox = [round(x1 * w, 2), round(y1 * h, 2), round((x2 - x1) * w, 2), round((y2 - y1) * h, 2)]
-        annotations.append({"id": image_id * p_mult + pid if unique else n + 1, "image_id": image_id,
-                            "category_id": 1, "action_ids": sorted(ids), "person_id": pid, "bbox": bbox,
-                            "area": round(bbox[2] * bbox[3], 2), "keypoints": [], "iscrowd": 0})
-    return {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+        annotations.append(
+            {
+                "id": image_id * p_mult + pid if unique else n + 1,
+                "image_id": image_id,
+                "category_id": 1,
+                "action_ids": sorted(ids),
+                "person_id": pid,
+                "bbox": bbox,
+                "area": round(bbox[2] * bbox[3], 2),
+                "keypoints": [],
+                "iscrowd": 0,
+            }
+        )
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
+    }
 
 
 def coco_to_rows(coco: dict) -> list[tuple]:
@@ -140,8 +174,7 @@ def coco_to_rows(coco: dict) -> list[tuple]:
 def format_csv_lines(rows: Iterable[Sequence], decimals: int = 3) -> list[str]:
     """AVA CSV lines: 4-digit timestamp, ``decimals`` digits per coordinate, integer action and person ids."""
     f = f"%.{decimals}f"
-    return [f"{r[0]},{int(r[1]):04d},{f % r[2]},{f % r[3]},{f % r[4]},{f % r[5]},{int(r[6])},{int(r[7])}"
-            for r in rows]
+    return [f"{r[0]},{int(r[1]):04d},{f % r[2]},{f % r[3]},{f % r[4]},{f % r[5]},{int(r[6])},{int(r[7])}" for r in rows]
 
 
 _NAME = re.compile(r"^(?P<vid>.+?)[/\\](?:[^/\\]*?)(?P<ts>\d+)\.\w+$")
@@ -151,8 +184,10 @@ def parse_image_name(name: str) -> tuple[str, int]:
     """``"<video_id>/<second>.jpg"`` -> ``(video_id, second)`` (digits at the end of the file name)."""
     m = _NAME.match(name.replace("\\", "/"))
     if not m:
-        raise ValueError(f"image file name {name!r} is not '<video_id>/<second>.jpg'; add 'movie' and 'timestamp' "
-                         "fields to the image, or rename the keyframes")
+        raise ValueError(
+            f"image file name {name!r} is not '<video_id>/<second>.jpg'; add 'movie' and 'timestamp' "
+            "fields to the image, or rename the keyframes"
+        )
     return m.group("vid"), int(m.group("ts"))
 
 
@@ -193,15 +228,26 @@ def merge_plain_coco(coco: dict, name_to_id: dict[str, int] | None = None, toler
             return cid
         name = cat_name.get(cid)
         if name not in name_to_id:
-            raise ValueError(f"annotation id {ann.get('id')}: category {cid} ({name!r}) is not an action of the label "
-                             f"map (known: {sorted(name_to_id)[:10]}...); rename the category or extend the label map")
+            raise ValueError(
+                f"annotation id {ann.get('id')}: category {cid} ({name!r}) is not an action of the label "
+                f"map (known: {sorted(name_to_id)[:10]}...); rename the category or extend the label map"
+            )
         return int(name_to_id[name])
 
     images = []
     for im in coco["images"]:
         vid, ts = image_video_and_second(im)
-        images.append({"id": int(im["id"]), "video_path": f"{vid}/{ts}.mp4", "img_path": f"{vid}/{ts}.jpg",
-                       "height": int(im["height"]), "width": int(im["width"]), "movie": vid, "timestamp": ts})
+        images.append(
+            {
+                "id": int(im["id"]),
+                "video_path": f"{vid}/{ts}.mp4",
+                "img_path": f"{vid}/{ts}.jpg",
+                "height": int(im["height"]),
+                "width": int(im["width"]),
+                "movie": vid,
+                "timestamp": ts,
+            }
+        )
     known = {im["id"] for im in images}
     merged: dict[int, list[dict]] = defaultdict(list)
     order: list[tuple[int, int]] = []
@@ -231,12 +277,24 @@ def merge_plain_coco(coco: dict, name_to_id: dict[str, int] | None = None, toler
     for n, (image_id, k) in enumerate(order):
         box = merged[image_id][k]
         bbox = [round(v, 2) for v in box["bbox"]]
-        annotations.append({"id": n + 1, "image_id": image_id, "category_id": 1,
-                            "action_ids": sorted(box["action_ids"]),
-                            "person_id": k if box["person_id"] is None else box["person_id"], "bbox": bbox,
-                            "area": round(bbox[2] * bbox[3], 2), "keypoints": [], "iscrowd": 0})
-    return {"images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+        annotations.append(
+            {
+                "id": n + 1,
+                "image_id": image_id,
+                "category_id": 1,
+                "action_ids": sorted(box["action_ids"]),
+                "person_id": k if box["person_id"] is None else box["person_id"],
+                "bbox": bbox,
+                "area": round(bbox[2] * bbox[3], 2),
+                "keypoints": [],
+                "iscrowd": 0,
+            }
+        )
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
+    }
 
 
 def read_json(path: str) -> dict:

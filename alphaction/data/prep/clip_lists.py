@@ -17,6 +17,7 @@ never moved: by default the lists name them in place (paths relative to ``video_
 ``organize_by_class`` (or ``copy_files``) ``videos_train/`` and ``videos_val/`` are made, holding relative
 symbolic links (or copies) at ``<class>/<file name>`` (or at the video's own relative path).
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,17 +30,33 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from ...utils.errors import UserError
 from ...utils.progress import bar_disable
 from ..datasets.clip_sources import VIDEO_EXTENSIONS, listed_errors
-from ...utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetPrepError", "PreparedDataset", "find_videos", "labels_from_prefix", "labels_from_parent",
-           "labels_from_csv", "probe_video", "sorted_class_names", "split_samples", "prepare_clip_dataset"]
+__all__ = [
+    "DatasetPrepError",
+    "PreparedDataset",
+    "find_videos",
+    "labels_from_prefix",
+    "labels_from_parent",
+    "labels_from_csv",
+    "probe_video",
+    "sorted_class_names",
+    "split_samples",
+    "prepare_clip_dataset",
+]
 
-LIST_FILES = ("annotations/train_list.txt", "annotations/val_list.txt", "annotations/class_index.txt",
-              "annotations/class_summary.csv", "annotations/skipped_videos.txt", "catalog.yaml")
+LIST_FILES = (
+    "annotations/train_list.txt",
+    "annotations/val_list.txt",
+    "annotations/class_index.txt",
+    "annotations/class_summary.csv",
+    "annotations/skipped_videos.txt",
+    "catalog.yaml",
+)
 VIDEO_FOLDERS = ("videos_train", "videos_val")
 
 
@@ -67,8 +84,9 @@ def find_videos(video_dir: str, extensions: Sequence[str] = VIDEO_EXTENSIONS, ex
     exclude = os.path.abspath(exclude) if exclude else ""
     found = []
     for folder, dirs, files in os.walk(video_dir, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and os.path.abspath(os.path.join(folder, d)) != exclude)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and os.path.abspath(os.path.join(folder, d)) != exclude
+        )
         rel = os.path.relpath(folder, video_dir)
         for name in files:
             if not name.startswith(".") and name.lower().endswith(exts):
@@ -86,8 +104,11 @@ def labels_from_prefix(videos: Sequence[str], separator: str = "_") -> dict[str,
             bad.append(v)
         labels[v] = prefix
     if bad:
-        raise listed_errors(bad, f"{len(bad)} video name(s) do not start with '<class>{separator}': rename them, "
-                                 f"set --prefix-sep, or use --label-extractor parent / --label-csv")
+        raise listed_errors(
+            bad,
+            f"{len(bad)} video name(s) do not start with '<class>{separator}': rename them, "
+            f"set --prefix-sep, or use --label-extractor parent / --label-csv",
+        )
     return labels
 
 
@@ -95,13 +116,17 @@ def labels_from_parent(videos: Sequence[str]) -> dict[str, str]:
     """``video -> its parent folder's name``; videos directly in the video folder are an error."""
     bad = [v for v in videos if "/" not in v]
     if bad:
-        raise listed_errors(bad, f"{len(bad)} video(s) lie directly in --video-dir, outside any class folder "
-                                 "(expected <video-dir>/.../<class>/<video>)")
+        raise listed_errors(
+            bad,
+            f"{len(bad)} video(s) lie directly in --video-dir, outside any class folder "
+            "(expected <video-dir>/.../<class>/<video>)",
+        )
     return {v: v.rsplit("/", 2)[-2] for v in videos}
 
 
-def labels_from_csv(csv_path: str, video_col: str, label_col: str,
-                    videos: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+def labels_from_csv(
+    csv_path: str, video_col: str, label_col: str, videos: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
     """``({video: label}, unmatched rows)`` from a CSV with a header row. A row's video is matched to a found
     video by its relative path, its file name or its file name without extension. Rows naming no found video
     come back as ``'file:line: ...'`` messages; found videos without a row are simply absent from the labels.
@@ -118,8 +143,9 @@ def labels_from_csv(csv_path: str, video_col: str, label_col: str,
         reader = csv.DictReader(f)
         missing = [c for c in (video_col, label_col) if c not in (reader.fieldnames or [])]
         if missing:
-            raise DatasetPrepError(f"{csv_path}: no column(s) {missing} (header: {reader.fieldnames}); set "
-                                   "--video-col / --label-col")
+            raise DatasetPrepError(
+                f"{csv_path}: no column(s) {missing} (header: {reader.fieldnames}); set --video-col / --label-col"
+            )
         for number, row in enumerate(reader, 2):
             key, label = (row[video_col] or "").strip().replace("\\", "/"), (row[label_col] or "").strip()
             if not key or not label:
@@ -129,11 +155,15 @@ def labels_from_csv(csv_path: str, video_col: str, label_col: str,
             if not matches:
                 problems.append(f"{csv_path}:{number}: no video {key!r} under --video-dir")
             elif len(matches) > 1:
-                errors.append(f"{csv_path}:{number}: {key!r} matches {len(matches)} videos ({', '.join(matches[:3])}); "
-                              "give the path relative to --video-dir")
+                errors.append(
+                    f"{csv_path}:{number}: {key!r} matches {len(matches)} videos ({', '.join(matches[:3])}); "
+                    "give the path relative to --video-dir"
+                )
             elif matches[0] in labels and labels[matches[0]] != label:
-                errors.append(f"{csv_path}:{number}: {matches[0]} labelled {label!r}, but {labels[matches[0]]!r} "
-                              f"on line {where[matches[0]]}")
+                errors.append(
+                    f"{csv_path}:{number}: {matches[0]} labelled {label!r}, but {labels[matches[0]]!r} "
+                    f"on line {where[matches[0]]}"
+                )
             else:
                 labels[matches[0]], where[matches[0]] = label, number
     if errors:
@@ -168,8 +198,9 @@ def _round_half_up(x: float) -> int:
     return int(np.floor(x + 0.5 + 1e-9))
 
 
-def split_samples(labels: Sequence[int], val_ratio: float, stratify: bool,
-                  seed: int = 0) -> tuple[list[int], list[int]]:
+def split_samples(
+    labels: Sequence[int], val_ratio: float, stratify: bool, seed: int = 0
+) -> tuple[list[int], list[int]]:
     """``(train indices, val indices)``, each sorted. See the module docstring for the counts."""
     if not 0.0 <= val_ratio < 1.0:
         raise DatasetPrepError(f"--val-ratio must be in [0, 1), got {val_ratio}")
@@ -182,7 +213,7 @@ def split_samples(labels: Sequence[int], val_ratio: float, stratify: bool,
             n_val = min(_round_half_up(len(members) * val_ratio), len(members) - 1)
             val += members[rng.permutation(len(members))[:n_val]].tolist()
     else:
-        val = rng.permutation(len(labels))[:_round_half_up(len(labels) * val_ratio)].tolist()
+        val = rng.permutation(len(labels))[: _round_half_up(len(labels) * val_ratio)].tolist()
     chosen = set(val)
     return [i for i in range(len(labels)) if i not in chosen], sorted(val)
 
@@ -211,8 +242,9 @@ def _existing_outputs(output_dir: str, force: bool, video_dir: str) -> list[str]
     for folder in VIDEO_FOLDERS:
         path = os.path.realpath(os.path.join(output_dir, folder))
         if src == path or src.startswith(path + os.sep):
-            raise DatasetPrepError(f"--video-dir {video_dir} lies in {path}, which this tool writes; choose another "
-                                   "--output-dir")
+            raise DatasetPrepError(
+                f"--video-dir {video_dir} lies in {path}, which this tool writes; choose another --output-dir"
+            )
     existing = [p for p in (*LIST_FILES, *VIDEO_FOLDERS) if os.path.lexists(os.path.join(output_dir, p))]
     if existing and not force:
         raise DatasetPrepError(f"{output_dir} already holds {', '.join(existing)}; pass --force to replace them")
@@ -228,12 +260,24 @@ def _remove(output_dir: str, existing: Sequence[str]) -> None:
             os.unlink(path)
 
 
-def prepare_clip_dataset(video_dir: str, output_dir: str, label_source: str = "prefix", label_csv: str = "",
-                         video_col: str = "video", label_col: str = "label", prefix_sep: str = "_",
-                         val_ratio: float = 0.2, stratify: bool = False, seed: int = 0,
-                         organize_by_class: bool = False, copy_files: bool = False, force: bool = False,
-                         name: str = "", extensions: Sequence[str] = VIDEO_EXTENSIONS,
-                         progress: bool = False) -> PreparedDataset:
+def prepare_clip_dataset(
+    video_dir: str,
+    output_dir: str,
+    label_source: str = "prefix",
+    label_csv: str = "",
+    video_col: str = "video",
+    label_col: str = "label",
+    prefix_sep: str = "_",
+    val_ratio: float = 0.2,
+    stratify: bool = False,
+    seed: int = 0,
+    organize_by_class: bool = False,
+    copy_files: bool = False,
+    force: bool = False,
+    name: str = "",
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    progress: bool = False,
+) -> PreparedDataset:
     """Label, probe, split and write (see the module docstring). ``label_source``: ``prefix``, ``parent`` or
     ``csv`` (``label_csv`` with ``video_col`` / ``label_col``). Everything is checked before anything is written."""
     from tqdm import tqdm
@@ -285,11 +329,15 @@ def prepare_clip_dataset(video_dir: str, output_dir: str, label_source: str = "p
                 if path in used:  # two videos of one class share a file name: the later one takes its whole path
                     path = f"{classes[label]}/{v.replace('/', '__')}"
                 used[path] = v
-                _link_or_copy(os.path.abspath(os.path.join(video_dir, v)),
-                              os.path.join(output_dir, f"videos_{split}", path), copy_files)
+                _link_or_copy(
+                    os.path.abspath(os.path.join(video_dir, v)),
+                    os.path.join(output_dir, f"videos_{split}", path),
+                    copy_files,
+                )
             getattr(result, split).append((path, label))
-    result.counts = {c: (sum(y[i] == k for i in train_idx), sum(y[i] == k for i in val_idx))
-                     for k, c in enumerate(classes)}
+    result.counts = {
+        c: (sum(y[i] == k for i in train_idx), sum(y[i] == k for i in val_idx)) for k, c in enumerate(classes)
+    }
     for c, (tr, va) in result.counts.items():
         if not tr or (val_idx and not va):
             logger.warning("class %r has %d training and %d validation video(s)", c, tr, va)

@@ -9,6 +9,7 @@ t + ceil(R / n) - 1``. Before the first or after the last clip of a video the de
 real video edge); a clip missing *between* the video's first and last clip is treated the same way by the
 decoder, silently, so it is an error here.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,14 @@ from ...utils.errors import InputFileError, UserError
 from ..datasets.ava_index import keyframe_positions, unique_keyframes
 from ..datasets.ava_json import BoxColumns, KeyframeColumns, read_annotation_columns, read_detection_columns
 
-__all__ = ["ValidationReport", "DatasetValidationError", "validate_dataset", "quick_check", "check_annotations",
-           "check_keyframe_clips"]
+__all__ = [
+    "ValidationReport",
+    "DatasetValidationError",
+    "validate_dataset",
+    "quick_check",
+    "check_annotations",
+    "check_keyframe_clips",
+]
 
 MAX_LISTED = 10  # problems listed per kind; the rest are counted
 
@@ -92,8 +99,11 @@ class ValidationReport:
 
     def raise_on_errors(self) -> None:
         if not self.ok:
-            raise DatasetValidationError(self.format(), fix=f"fix the files the report names, or check them all with "
-                                         f"python tools/validate_dataset.py {self.name}")
+            raise DatasetValidationError(
+                self.format(),
+                fix=f"fix the files the report names, or check them all with "
+                f"python tools/validate_dataset.py {self.name}",
+            )
 
 
 def _check_files(spec: dict, report: ValidationReport) -> bool:
@@ -110,8 +120,10 @@ def _load_columns(path: str, report: ValidationReport):
     try:
         return read_annotation_columns(path)
     except InputFileError as e:
-        report.error("malformed annotation file" if "COCO-style" in e.what else "unreadable annotation file",
-                     f"{e.where}: {e.what}; make it with tools/ava_csv_to_coco.py")
+        report.error(
+            "malformed annotation file" if "COCO-style" in e.what else "unreadable annotation file",
+            f"{e.where}: {e.what}; make it with tools/ava_csv_to_coco.py",
+        )
     except OSError as e:
         report.error("unreadable annotation file", f"{path}: cannot read JSON ({e})")
     return None
@@ -123,19 +135,25 @@ def _check_structure(keyframes: KeyframeColumns, others: dict, ann_file: str, re
     name = os.path.basename(ann_file)
     if not isinstance(others.get("images", None), list):
         found = f"a dict with keys {sorted(others)[:6]}"
-        report.error("malformed annotation file", f"{ann_file}: expected a COCO-style object {{\"images\": [...], "
-                     f"\"annotations\": [...]}}, got {found}; make it with tools/ava_csv_to_coco.py")
+        report.error(
+            "malformed annotation file",
+            f'{ann_file}: expected a COCO-style object {{"images": [...], '
+            f'"annotations": [...]}}, got {found}; make it with tools/ava_csv_to_coco.py',
+        )
         return False
     if not isinstance(others.get("annotations", []), list):
-        report.error("malformed annotation file", f"{ann_file}: \"annotations\" must be a list")
+        report.error("malformed annotation file", f'{ann_file}: "annotations" must be a list')
         return False
     if not len(keyframes.ids):
-        report.error("no keyframes", f"{ann_file}: \"images\" is empty: there is no keyframe to train or test on")
+        report.error("no keyframes", f'{ann_file}: "images" is empty: there is no keyframe to train or test on')
         return False
     for n, image_id, lacks in keyframes.missing:
-        report.error("malformed images", f"{name}: images[{n}] (id {image_id if image_id is not None else '?'}) "
-                     f"lacks {', '.join(lacks)} (every keyframe needs id, width, height, timestamp and movie or "
-                     "video_path)")
+        report.error(
+            "malformed images",
+            f"{name}: images[{n}] (id {image_id if image_id is not None else '?'}) "
+            f"lacks {', '.join(lacks)} (every keyframe needs id, width, height, timestamp and movie or "
+            "video_path)",
+        )
     return not keyframes.missing
 
 
@@ -164,8 +182,13 @@ def _decoded_frames(path: str) -> int | str:
         return f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no frames'}"
 
 
-def _check_decoding(windows: list[tuple[str, str, list[int]]], video_root: str, frames_per_clip: dict[str, int],
-                    report: ValidationReport, undecodable: str = "error") -> None:
+def _check_decoding(
+    windows: list[tuple[str, str, list[int]]],
+    video_root: str,
+    frames_per_clip: dict[str, int],
+    report: ValidationReport,
+    undecodable: str = "error",
+) -> None:
     """Decode every clip the windows need: an undecodable clip is an error; a clip with fewer frames than the
     video's clips have (a last partial second) inside a window is a warning (the window repeats its edge frame)."""
     counts: dict[str, int | str] = {}
@@ -177,21 +200,32 @@ def _check_decoding(windows: list[tuple[str, str, list[int]]], video_root: str, 
                 counts[path] = _decoded_frames(path)
                 if isinstance(counts[path], str) or counts[path] == 0:
                     (report.error if undecodable == "error" else report.warn)(
-                        "undecodable clips", f"{path}: cannot be decoded ({counts[path] or 'no frames'}); "
-                        "re-create it with tools/prepare_ava_videos.py")
+                        "undecodable clips",
+                        f"{path}: cannot be decoded ({counts[path] or 'no frames'}); "
+                        "re-create it with tools/prepare_ava_videos.py",
+                    )
             n = counts[path]
             if isinstance(n, int) and 0 < n < frames_per_clip.get(folder, n):
                 short.append(f"{where}: its window needs {path}, which has {n} of {frames_per_clip[folder]} frames")
     for message in short[:MAX_LISTED]:
-        report.warn("windows reaching into a short clip", message + " (the window repeats an edge frame there; a "
-                    "video's last, partial second is usually the cause)")
+        report.warn(
+            "windows reaching into a short clip",
+            message + " (the window repeats an edge frame there; a video's last, partial second is usually the cause)",
+        )
     if len(short) > MAX_LISTED:
         report.warn("windows reaching into a short clip", f"... and {len(short) - MAX_LISTED} more")
     report.info.append(f"{len(counts)} clips decoded")
 
 
-def _check_images(entries: list[tuple[str, int, int]], video_root: str, frame_span: int, report: ValidationReport,
-                  clip_frames: int | None, decode: int | None = None, undecodable: str = "error") -> None:
+def _check_images(
+    entries: list[tuple[str, int, int]],
+    video_root: str,
+    frame_span: int,
+    report: ValidationReport,
+    clip_frames: int | None,
+    decode: int | None = None,
+    undecodable: str = "error",
+) -> None:
     """Clips of the keyframes ``(clip folder, second, image id)``: present, with the neighbours the window needs;
     the clips of the first ``decode`` keyframes (None: all) decoded."""
     left, right = frame_span // 2, frame_span - frame_span // 2
@@ -203,13 +237,19 @@ def _check_images(entries: list[tuple[str, int, int]], video_root: str, frame_sp
         where = f"keyframe (video {folder!r}, second {t}, image id {image_id})"
         if folder not in listing:
             d = os.path.join(video_root, folder)
-            listing[folder] = {int(n[:-4]) for n in os.listdir(d) if n.endswith(".mp4") and n[:-4].lstrip("-").isdigit()} \
-                if os.path.isdir(d) else set()
+            listing[folder] = (
+                {int(n[:-4]) for n in os.listdir(d) if n.endswith(".mp4") and n[:-4].lstrip("-").isdigit()}
+                if os.path.isdir(d)
+                else set()
+            )
         have = listing[folder]
         centre = os.path.join(video_root, folder, f"{t}.mp4")
         if t not in have:
-            report.error("missing clips", f"{where}: its clip {centre} does not exist; re-run "
-                         "tools/prepare_ava_videos.py for this video or remove the annotation")
+            report.error(
+                "missing clips",
+                f"{where}: its clip {centre} does not exist; re-run "
+                "tools/prepare_ava_videos.py for this video or remove the annotation",
+            )
             continue
         if folder not in frames_per_clip:
             # the video's first clip: its last, partial second would understate the clip length
@@ -220,27 +260,39 @@ def _check_images(entries: list[tuple[str, int, int]], video_root: str, frame_sp
         needed = [s for s in range(t - before, t + after + 1) if s != t]
         gaps = [s for s in needed if first <= s <= last and s not in have]
         if gaps:
-            report.error("missing neighbouring clips",
-                         f"{where}: a window of {frame_span} frames needs clips {t - before}..{t + after}, "
-                         f"missing {', '.join(f'{s}.mp4' for s in gaps)} in {os.path.join(video_root, folder)} "
-                         "(the decoder would repeat an edge frame instead); prepare those seconds too")
+            report.error(
+                "missing neighbouring clips",
+                f"{where}: a window of {frame_span} frames needs clips {t - before}..{t + after}, "
+                f"missing {', '.join(f'{s}.mp4' for s in gaps)} in {os.path.join(video_root, folder)} "
+                "(the decoder would repeat an edge frame instead); prepare those seconds too",
+            )
         elif any(s < first or s > last for s in needed):
             edge_keyframes.append(f"{folder}/{t}")
         if decode is None or len(windows) < decode:
             windows.append((where, folder, [s for s in range(t - before, t + after + 1) if s in have]))
     if edge_keyframes:
-        shown = ", ".join(edge_keyframes[:MAX_LISTED]) + (f" and {len(edge_keyframes) - MAX_LISTED} more"
-                                                          if len(edge_keyframes) > MAX_LISTED else "")
-        report.warn("keyframes at a video edge",
-                    f"{len(edge_keyframes)} annotated keyframe(s) lie within {frame_span // 2} frames of the first or "
-                    f"last clip of their video ({shown}: video/second); their windows repeat the edge frame (prepare "
-                    "a few more seconds around the annotated range, e.g. AVA's 902..1798 needs 895..1805)")
+        shown = ", ".join(edge_keyframes[:MAX_LISTED]) + (
+            f" and {len(edge_keyframes) - MAX_LISTED} more" if len(edge_keyframes) > MAX_LISTED else ""
+        )
+        report.warn(
+            "keyframes at a video edge",
+            f"{len(edge_keyframes)} annotated keyframe(s) lie within {frame_span // 2} frames of the first or "
+            f"last clip of their video ({shown}: video/second); their windows repeat the edge frame (prepare "
+            "a few more seconds around the annotated range, e.g. AVA's 902..1798 needs 895..1805)",
+        )
     if windows:
         _check_decoding(windows, video_root, frames_per_clip, report, undecodable)
 
 
-def _check_boxes(keyframes: KeyframeColumns, boxes: BoxColumns, report: ValidationReport, tolerance: float,
-                 labelmap: dict[int, str] | None, num_classes: int | None, ann_file: str) -> None:
+def _check_boxes(
+    keyframes: KeyframeColumns,
+    boxes: BoxColumns,
+    report: ValidationReport,
+    tolerance: float,
+    labelmap: dict[int, str] | None,
+    num_classes: int | None,
+    ann_file: str,
+) -> None:
     """Every annotation: its keyframe exists, its bbox is ``[x, y, w, h]`` inside the keyframe, its action ids are in
     the label map (or ``1..num_classes``). Vectorised: an AVA-train-sized file (739k boxes) takes well under a
     second; the first ``MAX_LISTED`` problems of each kind are written out, the others counted."""
@@ -255,31 +307,57 @@ def _check_boxes(keyframes: KeyframeColumns, boxes: BoxColumns, report: Validati
             text += f" (video {str(keyframes.movie[row[n]])!r}, second {int(keyframes.timestamp[row[n]])})"
         return text
 
-    report.many("error", "annotations without image", np.flatnonzero(~found),
-                lambda n: f"{where(n)}: image_id {int(boxes.image_id[n])} is not in images")
-    report.many("error", "malformed annotations", np.flatnonzero(found & ~boxes.bbox_ok),
-                lambda n: f"{where(n)}: bbox must be [x, y, w, h] of 4 numbers")
+    report.many(
+        "error",
+        "annotations without image",
+        np.flatnonzero(~found),
+        lambda n: f"{where(n)}: image_id {int(boxes.image_id[n])} is not in images",
+    )
+    report.many(
+        "error",
+        "malformed annotations",
+        np.flatnonzero(found & ~boxes.bbox_ok),
+        lambda n: f"{where(n)}: bbox must be [x, y, w, h] of 4 numbers",
+    )
     usable = found & boxes.bbox_ok
     x, y, w, h = boxes.bbox.T
     width, height = keyframes.width[row], keyframes.height[row]
     with np.errstate(invalid="ignore"):
-        inside = (w > 0) & (h > 0) & (x >= -tolerance) & (y >= -tolerance) & (x + w <= width + tolerance) \
+        inside = (
+            (w > 0)
+            & (h > 0)
+            & (x >= -tolerance)
+            & (y >= -tolerance)
+            & (x + w <= width + tolerance)
             & (y + h <= height + tolerance)
+        )
 
     def outside(n: int) -> str:
         bx, by, bw, bh = boxes.bbox[n].tolist()
-        return (f"{where(n)}: bbox [x={bx:g}, y={by:g}, w={bw:g}, h={bh:g}] (xyxy {bx:g},{by:g},{bx + bw:g},"
-                f"{by + bh:g}) is not inside the {width[n]:g}x{height[n]:g} keyframe; bbox is [x, y, w, h] in "
-                "keyframe pixels")
+        return (
+            f"{where(n)}: bbox [x={bx:g}, y={by:g}, w={bw:g}, h={bh:g}] (xyxy {bx:g},{by:g},{bx + bw:g},"
+            f"{by + bh:g}) is not inside the {width[n]:g}x{height[n]:g} keyframe; bbox is [x, y, w, h] in "
+            "keyframe pixels"
+        )
 
     report.many("error", "boxes outside the image", np.flatnonzero(usable & ~inside), outside)
-    report.many("error", "malformed annotations", np.flatnonzero(usable & ~boxes.has_actions),
-                lambda n: f"{where(n)}: no action_ids (plain COCO form? convert it with tools/ava_csv_to_coco.py, "
-                          "which merges it into multi-label boxes)")
+    report.many(
+        "error",
+        "malformed annotations",
+        np.flatnonzero(usable & ~boxes.has_actions),
+        lambda n: (
+            f"{where(n)}: no action_ids (plain COCO form? convert it with tools/ava_csv_to_coco.py, "
+            "which merges it into multi-label boxes)"
+        ),
+    )
     counts = np.diff(boxes.action_ptr)
     labelled = usable & boxes.has_actions
-    report.many("warning", "boxes without actions", np.flatnonzero(labelled & (counts == 0)),
-                lambda n: f"{where(n)}: empty action_ids")
+    report.many(
+        "warning",
+        "boxes without actions",
+        np.flatnonzero(labelled & (counts == 0)),
+        lambda n: f"{where(n)}: empty action_ids",
+    )
     owner = np.repeat(np.arange(len(boxes)), counts)
     ids = boxes.action_ids
     mine = labelled[owner]
@@ -287,18 +365,31 @@ def _check_boxes(keyframes: KeyframeColumns, boxes: BoxColumns, report: Validati
     report.class_counts.update(dict(zip(values.tolist(), tally.tolist())))
     if labelmap is not None:
         bad = np.flatnonzero(mine & ~np.isin(ids, np.fromiter(labelmap, np.int64, len(labelmap))))
-        report.many("error", "action ids not in the label map", bad,
-                    lambda k: f"{where(owner[k])}: action id {int(ids[k])} is not in the label map "
-                              f"(ids {min(labelmap)}..{max(labelmap)})")
+        report.many(
+            "error",
+            "action ids not in the label map",
+            bad,
+            lambda k: (
+                f"{where(owner[k])}: action id {int(ids[k])} is not in the label map "
+                f"(ids {min(labelmap)}..{max(labelmap)})"
+            ),
+        )
     else:
         bad = np.flatnonzero(mine & ((ids < 1) | ((ids > num_classes) if num_classes is not None else False)))
-        report.many("error", "action ids out of range", bad,
-                    lambda k: f"{where(owner[k])}: action id {int(ids[k])} is outside 1..{num_classes or 'N'} "
-                              "(class c = action id c + 1)")
+        report.many(
+            "error",
+            "action ids out of range",
+            bad,
+            lambda k: (
+                f"{where(owner[k])}: action id {int(ids[k])} is outside 1..{num_classes or 'N'} "
+                "(class c = action id c + 1)"
+            ),
+        )
 
 
-def _check_detections(path: str, kind: str, keyframes: KeyframeColumns, report: ValidationReport,
-                      tolerance: float) -> None:
+def _check_detections(
+    path: str, kind: str, keyframes: KeyframeColumns, report: ValidationReport, tolerance: float
+) -> None:
     try:
         dets = read_detection_columns(path)
     except InputFileError as e:
@@ -311,20 +402,36 @@ def _check_detections(path: str, kind: str, keyframes: KeyframeColumns, report: 
     pos, found = keyframe_positions(image_ids, dets.image_id)
     if not found.all():
         unknown = np.unique(dets.image_id[~found])
-        report.warn(f"{kind} of unknown images", f"{path}: {int((~found).sum())} detections name image ids not in "
-                    f"the annotation file (e.g. {unknown[:3].tolist()}); they are ignored")
+        report.warn(
+            f"{kind} of unknown images",
+            f"{path}: {int((~found).sum())} detections name image ids not in "
+            f"the annotation file (e.g. {unknown[:3].tolist()}); they are ignored",
+        )
     row = rows[pos[found]]
     x, y, w, h = dets.bbox[found].T
-    outside = int(((x < -tolerance) | (y < -tolerance) | (x + w > keyframes.width[row] + tolerance)
-                   | (y + h > keyframes.height[row] + tolerance)).sum())
+    outside = int(
+        (
+            (x < -tolerance)
+            | (y < -tolerance)
+            | (x + w > keyframes.width[row] + tolerance)
+            | (y + h > keyframes.height[row] + tolerance)
+        ).sum()
+    )
     if outside:
         report.warn(f"{kind} outside the image", f"{path}: {outside} detections reach outside their keyframe")
     report.info.append(f"{os.path.basename(path)}: {len(dets)} detections")
 
 
-def check_annotations(keyframes: KeyframeColumns, boxes: BoxColumns, others: dict, ann_file: str,
-                      report: ValidationReport, num_classes: int | None = None,
-                      labelmap: dict[int, str] | None = None, tolerance: float = 1.0) -> bool:
+def check_annotations(
+    keyframes: KeyframeColumns,
+    boxes: BoxColumns,
+    others: dict,
+    ann_file: str,
+    report: ValidationReport,
+    num_classes: int | None = None,
+    labelmap: dict[int, str] | None = None,
+    tolerance: float = 1.0,
+) -> bool:
     """The annotation file's structure, boxes and action ids (no clips). False when its structure is too broken
     for anything else to be checked."""
     if not _check_structure(keyframes, others, ann_file, report):
@@ -333,8 +440,16 @@ def check_annotations(keyframes: KeyframeColumns, boxes: BoxColumns, others: dic
     return True
 
 
-def check_keyframe_clips(name: str, video_root: str, keyframes: list[tuple[str, int, int]], frame_span: int,
-                         sample: int = 64, decode: int = 8, undecodable: str = "error", seed: int = 0) -> ValidationReport:
+def check_keyframe_clips(
+    name: str,
+    video_root: str,
+    keyframes: list[tuple[str, int, int]],
+    frame_span: int,
+    sample: int = 64,
+    decode: int = 8,
+    undecodable: str = "error",
+    seed: int = 0,
+) -> ValidationReport:
     """The clips of ``sample`` random keyframes ``(clip folder, second, image id)`` (those of ``decode`` of them
     decoded): the part of :func:`quick_check` that reads the clips, given the keyframes a dataset will use."""
     report = ValidationReport(name)
@@ -368,12 +483,16 @@ def _check_groundtruth_csv(path: str, labelmap: dict[int, str] | None, report: V
                     x1, y1, x2, y2 = (float(v) for v in row[2:6])
                     action = int(row[6])
                 except ValueError as e:
-                    problems.append(f"{where}: bad row {','.join(row)!r} ({e}); expected "
-                                    "video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]")
+                    problems.append(
+                        f"{where}: bad row {','.join(row)!r} ({e}); expected "
+                        "video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]"
+                    )
                     continue
                 if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
-                    problems.append(f"{where}: box {x1:g},{y1:g},{x2:g},{y2:g} is not a normalised box inside "
-                                    "[0, 1] with x1 < x2 and y1 < y2")
+                    problems.append(
+                        f"{where}: box {x1:g},{y1:g},{x2:g},{y2:g} is not a normalised box inside "
+                        "[0, 1] with x1 < x2 and y1 < y2"
+                    )
                 if labelmap is not None and action not in labelmap:
                     problems.append(f"{where}: action id {action} is not in the label map")
                 elif action < 1:
@@ -390,10 +509,18 @@ def _check_groundtruth_csv(path: str, labelmap: dict[int, str] | None, report: V
     report.info.append(f"{os.path.basename(path)}: {rows} ground-truth rows")
 
 
-def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | None = None,
-                     num_classes: int | None = None, sample: int | None = None, tolerance: float = 1.0,
-                     clip_frames: int | None = None, seed: int = 0, decode: int | None = None,
-                     undecodable: str = "error") -> ValidationReport:
+def validate_dataset(
+    spec: dict,
+    frame_span: int,
+    labelmap: dict[int, str] | None = None,
+    num_classes: int | None = None,
+    sample: int | None = None,
+    tolerance: float = 1.0,
+    clip_frames: int | None = None,
+    seed: int = 0,
+    decode: int | None = None,
+    undecodable: str = "error",
+) -> ValidationReport:
     """Check a catalog spec (``DatasetCatalog.get``) and return the report.
 
     Args:
@@ -425,11 +552,15 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
     pos, found = keyframe_positions(image_ids, boxes.image_id)
     annotated[pos[found]] = True
     videos = len(np.unique(keyframes.folder))
-    report.info.append(f"{args['ann_file']}: {len(keyframes.ids)} keyframes, {len(boxes)} person boxes, "
-                       f"{int(annotated.sum())} annotated keyframes in {videos} videos")
+    report.info.append(
+        f"{args['ann_file']}: {len(keyframes.ids)} keyframes, {len(boxes)} person boxes, "
+        f"{int(annotated.sum())} annotated keyframes in {videos} videos"
+    )
     # the annotated keyframes in file order (only they are trained on; test keyframes are checked via the box file)
-    entries = [(str(keyframes.folder[r]), int(keyframes.timestamp[r]), int(keyframes.ids[r]))
-               for r in np.sort(rows[annotated]).tolist()]
+    entries = [
+        (str(keyframes.folder[r]), int(keyframes.timestamp[r]), int(keyframes.ids[r]))
+        for r in np.sort(rows[annotated]).tolist()
+    ]
     if sample is not None and len(keyframes.ids) > sample:
         picked = {int(keyframes.ids[i]) for i in random.Random(seed).sample(range(len(keyframes.ids)), sample)}
         entries = [e for e in entries if e[2] in picked]
@@ -445,18 +576,29 @@ def validate_dataset(spec: dict, frame_span: int, labelmap: dict[int, str] | Non
     if labelmap:
         unused = sorted(set(labelmap) - set(report.class_counts))
         if unused and len(boxes):
-            report.warn("actions without boxes", f"{len(unused)} label-map action(s) have no box in this split: "
-                        + ", ".join(f"{a} {labelmap[a]!r}" for a in unused[:10]))
+            report.warn(
+                "actions without boxes",
+                f"{len(unused)} label-map action(s) have no box in this split: "
+                + ", ".join(f"{a} {labelmap[a]!r}" for a in unused[:10]),
+            )
     return report
 
 
-def quick_check(spec: dict, frame_span: int, sample: int = 64, num_classes: int | None = None,
-                on_bad_sample: str = "error") -> ValidationReport:
+def quick_check(
+    spec: dict, frame_span: int, sample: int = 64, num_classes: int | None = None, on_bad_sample: str = "error"
+) -> ValidationReport:
     """The cheap part: files, boxes and action ids of every annotation, clips of ``sample`` random keyframes (those
     of 8 decoded; ``on_bad_sample`` "skip", as DATALOADER.ON_BAD_SAMPLE, makes an undecodable one a warning).
 
     ``train_net`` calls it at start-up: ``quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
     num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()``.
     """
-    return validate_dataset(spec, frame_span, None, num_classes, sample=sample, decode=8,
-                            undecodable="warn" if on_bad_sample == "skip" else "error")
+    return validate_dataset(
+        spec,
+        frame_span,
+        None,
+        num_classes,
+        sample=sample,
+        decode=8,
+        undecodable="warn" if on_bad_sample == "skip" else "error",
+    )

@@ -10,6 +10,7 @@ Resuming: a second is finished when both its clip and its keyframe exist; finish
 Files are written under a temporary name and renamed, so an interrupted run never leaves a partial file
 under the final name (the temporary leftovers are rewritten on the next run).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,9 @@ import math
 import multiprocessing
 import os
 import traceback
-from fractions import Fraction
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import av
 import cv2
@@ -67,8 +68,11 @@ def list_videos(inputs: list[str]) -> list[str]:
     found = []
     for item in inputs:
         if os.path.isdir(item):
-            found += [os.path.join(item, n) for n in sorted(os.listdir(item))
-                      if not n.startswith(".") and os.path.isfile(os.path.join(item, n))]
+            found += [
+                os.path.join(item, n)
+                for n in sorted(os.listdir(item))
+                if not n.startswith(".") and os.path.isfile(os.path.join(item, n))
+            ]
         elif os.path.isfile(item):
             found.append(item)
         else:
@@ -77,8 +81,9 @@ def list_videos(inputs: list[str]) -> list[str]:
 
 
 def _finished(clip_dir: str, keyframe_dir: str, second: int) -> bool:
-    return (os.path.isfile(os.path.join(clip_dir, f"{second}.mp4"))
-            and os.path.isfile(os.path.join(keyframe_dir, f"{second}.jpg")))
+    return os.path.isfile(os.path.join(clip_dir, f"{second}.mp4")) and os.path.isfile(
+        os.path.join(keyframe_dir, f"{second}.jpg")
+    )
 
 
 class _ClipWriter:
@@ -173,8 +178,9 @@ def prepare_video(
     try:
         container = av.open(source)
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise PrepareError(f"cannot open video {source} ({type(exc).__name__}: {exc}); "
-                           "is it a video file PyAV/libavformat can read?") from exc
+        raise PrepareError(
+            f"cannot open video {source} ({type(exc).__name__}: {exc}); is it a video file PyAV/libavformat can read?"
+        ) from exc
     with container:
         if not container.streams.video:
             raise PrepareError(f"{source} has no video stream")
@@ -219,8 +225,9 @@ def prepare_video(
         except av.FFmpegError as exc:
             if writer is not None:
                 writer.abort()
-            raise PrepareError(f"cannot decode video {source} near second {writer_second} "
-                               f"({type(exc).__name__}: {exc})") from exc
+            raise PrepareError(
+                f"cannot decode video {source} near second {writer_second} ({type(exc).__name__}: {exc})"
+            ) from exc
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -228,9 +235,11 @@ def prepare_video(
     if last is not None:
         missing = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
         if missing:
-            err = PrepareError(f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
-                               f"{len(missing)} second(s) missing, {len(result.written)} written. Lower --end or "
-                               "check the video's duration.")
+            err = PrepareError(
+                f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
+                f"{len(missing)} second(s) missing, {len(result.written)} written. Lower --end or "
+                "check the video's duration."
+            )
             err.result = result  # the seconds that were written still count
             raise err
     return result
@@ -252,7 +261,8 @@ def _check_settings(clip_dir: str, keyframe_dir: str, source: str, fps: int, sho
                 f"{clip_dir} holds clips of {source} cut with --fps {theirs.get('fps')} --short-side "
                 f"{theirs.get('short_side')}; this run asks for --fps {fps} --short-side {short_side}",
                 fix="rerun with the same settings, or give another --output-root, or delete "
-                    f"{clip_dir} and {keyframe_dir} to cut the video again")
+                f"{clip_dir} and {keyframe_dir} to cut the video again",
+            )
         return
     atomic_write_text(path, json.dumps(ours))
 
@@ -268,8 +278,14 @@ def _job(args: tuple) -> PrepareResult:
         with open(log_path, "w", encoding="utf-8") as f:
             f.write(f"{source}\n{exc}\n\n{traceback.format_exc()}")
         partial = getattr(exc, "result", None)  # seconds written before the error
-        return PrepareResult(video_id, source, written=list(partial.written) if partial else [],
-                             skipped=list(partial.skipped) if partial else [], error=str(exc), error_log=log_path)
+        return PrepareResult(
+            video_id,
+            source,
+            written=list(partial.written) if partial else [],
+            skipped=list(partial.skipped) if partial else [],
+            error=str(exc),
+            error_log=log_path,
+        )
     if os.path.isfile(log_path):
         os.remove(log_path)  # an earlier failure is fixed
     return result
@@ -326,4 +342,3 @@ def video_seconds(source: str) -> float:
         if c.duration:
             return c.duration / 1e6
     return math.nan
-

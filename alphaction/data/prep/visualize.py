@@ -1,4 +1,5 @@
 """Draw person boxes and their action labels on keyframes (PNG) or on the frames of a clip (MP4)."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,18 @@ import numpy as np
 
 __all__ = ["gt_boxes", "predicted_boxes", "draw_boxes", "write_keyframe_png", "write_clip_mp4"]
 
-_COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 190)]
+_COLORS = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 190),
+]
 
 
 def _name(aid: int, labelmap: dict[int, str] | None) -> str:
@@ -27,12 +38,18 @@ def gt_boxes(coco: dict, labelmap: dict[int, str] | None = None) -> "OrderedDict
         im = images[ann["image_id"]]
         x, y, w, h = ann["bbox"]
         out[(str(im["movie"]), int(im["timestamp"]))].append(
-            ((x, y, x + w, y + h), [_name(a, labelmap) for a in ann.get("action_ids", [])]))
+            ((x, y, x + w, y + h), [_name(a, labelmap) for a in ann.get("action_ids", [])])
+        )
     return out
 
 
-def predicted_boxes(rows, sizes: dict[tuple[str, int], tuple[int, int]], labelmap: dict[int, str] | None = None,
-                    score_thresh: float = 0.3, top_k: int = 3) -> "OrderedDict[tuple[str, int], list]":
+def predicted_boxes(
+    rows,
+    sizes: dict[tuple[str, int], tuple[int, int]],
+    labelmap: dict[int, str] | None = None,
+    score_thresh: float = 0.3,
+    top_k: int = 3,
+) -> "OrderedDict[tuple[str, int], list]":
     """Group result-CSV rows ``(video_id, ts, x1, y1, x2, y2, action_id, score)`` per box, labels ``name 0.87``.
 
     ``sizes``: ``(video_id, ts) -> (height, width)`` of the keyframe, to turn normalized boxes into pixels.
@@ -40,7 +57,8 @@ def predicted_boxes(rows, sizes: dict[tuple[str, int], tuple[int, int]], labelma
     per_box: dict[tuple, list] = defaultdict(list)
     for r in rows:
         per_box[(str(r[0]), int(r[1]), tuple(round(float(v), 4) for v in r[2:6]))].append(
-            (float(r[7]) if len(r) > 7 and r[7] is not None else 1.0, int(r[6])))
+            (float(r[7]) if len(r) > 7 and r[7] is not None else 1.0, int(r[6]))
+        )
     out: "OrderedDict[tuple[str, int], list]" = OrderedDict()
     for (vid, ts, (x1, y1, x2, y2)), scored in per_box.items():
         if (vid, ts) not in sizes:
@@ -49,7 +67,8 @@ def predicted_boxes(rows, sizes: dict[tuple[str, int], tuple[int, int]], labelma
         scored = sorted((s for s in scored if s[0] >= score_thresh), reverse=True)[:top_k]
         if scored:
             out.setdefault((vid, ts), []).append(
-                ((x1 * w, y1 * h, x2 * w, y2 * h), [f"{_name(a, labelmap)} {s:.2f}" for s, a in scored]))
+                ((x1 * w, y1 * h, x2 * w, y2 * h), [f"{_name(a, labelmap)} {s:.2f}" for s, a in scored])
+            )
     return out
 
 

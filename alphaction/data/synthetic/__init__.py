@@ -8,10 +8,22 @@ manipulation (hold, carry, throw), person interaction (talk to, shown by the tal
 only by another person: a talker, a jumper) and one class that needs memory (rest: standing still after a run;
 the clip itself shows only a standing person).
 """
+
 from __future__ import annotations
 
 from .dataset import FORMAT_VERSION, SIZES, ensure_synthetic_dataset, label_map_text, make_synthetic_dataset
 from .plan import ACTION_IDS, ACTION_NAMES, MEMORY_CLASSES, OBJECT_CLASSES, PERSON_CLASSES, POSE_CLASSES
 
-__all__ = ["ACTION_IDS", "ACTION_NAMES", "FORMAT_VERSION", "MEMORY_CLASSES", "OBJECT_CLASSES", "PERSON_CLASSES", "POSE_CLASSES",
-           "SIZES", "ensure_synthetic_dataset", "label_map_text", "make_synthetic_dataset"]
+__all__ = [
+    "ACTION_IDS",
+    "ACTION_NAMES",
+    "FORMAT_VERSION",
+    "MEMORY_CLASSES",
+    "OBJECT_CLASSES",
+    "PERSON_CLASSES",
+    "POSE_CLASSES",
+    "SIZES",
+    "ensure_synthetic_dataset",
+    "label_map_text",
+    "make_synthetic_dataset",
+]

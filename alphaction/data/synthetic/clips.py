@@ -17,6 +17,7 @@ Layout under ``root``::
 Every clip is made from its own seed (``SeedSequence([seed, split, index])``); labels are a seeded
 permutation of a balanced list, so the set depends on ``(size, seed)`` only.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,10 +67,11 @@ def make_clip_actor(label: int, rng: np.random.Generator, num_seconds: int) -> A
     h = (45.0 + 45.0 * (row - 0.64) / 0.33) * HEIGHT / 144.0
     seg = clip_segment(label, rng, h)
     lo, hi = x_bounds(h, WIDTH)
-    actor = Actor(row * HEIGHT, h, rng.uniform(lo, hi), 1 if rng.random() < 0.5 else -1,
-                  [seg] * (num_seconds + 1), reflect=True)
+    actor = Actor(
+        row * HEIGHT, h, rng.uniform(lo, hi), 1 if rng.random() < 0.5 else -1, [seg] * (num_seconds + 1), reflect=True
+    )
     simulate(actor, num_seconds * FPS, WIDTH)
-    actor.look_seed = int(rng.integers(2 ** 31))
+    actor.look_seed = int(rng.integers(2**31))
     return actor
 
 
@@ -78,11 +80,16 @@ def _make_clip(job: tuple) -> dict:
     tmp_root, rel_path, label, seed_words, num_seconds = job
     plan_ss, render_ss = np.random.SeedSequence(list(seed_words)).spawn(2)
     actor = make_clip_actor(label, np.random.default_rng(plan_ss), num_seconds)
-    render_clip([actor], np.random.default_rng(render_ss), num_seconds, WIDTH, HEIGHT,
-                os.path.join(tmp_root, rel_path))
+    render_clip([actor], np.random.default_rng(render_ss), num_seconds, WIDTH, HEIGHT, os.path.join(tmp_root, rel_path))
     seg = actor.plan[0]
-    return {"path": rel_path, "label": label, "class": CLASS_NAMES[label], "pose": seg.pose, "object": seg.obj,
-            "speed": round(seg.speed, 3)}
+    return {
+        "path": rel_path,
+        "label": label,
+        "class": CLASS_NAMES[label],
+        "pose": seg.pose,
+        "object": seg.obj,
+        "speed": round(seg.speed, 3),
+    }
 
 
 def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: int | None = None) -> dict:
@@ -92,17 +99,22 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
     spec = SIZES[size]
     root = os.path.abspath(root)
     if os.path.isdir(root) and not os.path.isfile(os.path.join(root, "DONE.json")) and os.listdir(root):
-        raise FileExistsError(f"{root} exists, is not empty and holds no synthetic clip set (DONE.json); "
-                              "refusing to replace it: pick an empty or new folder")
+        raise FileExistsError(
+            f"{root} exists, is not empty and holds no synthetic clip set (DONE.json); "
+            "refusing to replace it: pick an empty or new folder"
+        )
     start = time.perf_counter()
     with staging_folder(root) as tmp:
         jobs = []
         for s, split in enumerate(("train", "val")):
             os.makedirs(os.path.join(tmp, "videos", split))
             labels = np.random.default_rng(np.random.SeedSequence([seed, s, 1 << 20])).permutation(
-                np.arange(spec[split]) % len(CLASS_NAMES))
-            jobs += [(tmp, f"videos/{split}/{split}_{i:04d}.mp4", int(lab), (seed, s, i), spec["seconds"])
-                     for i, lab in enumerate(labels)]
+                np.arange(spec[split]) % len(CLASS_NAMES)
+            )
+            jobs += [
+                (tmp, f"videos/{split}/{split}_{i:04d}.mp4", int(lab), (seed, s, i), spec["seconds"])
+                for i, lab in enumerate(labels)
+            ]
         if workers is None:
             workers = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
         records = list(map_jobs(_make_clip, jobs, workers, chunksize=8))
@@ -116,13 +128,24 @@ def make_clip_dataset(root: str, size: str = "default", seed: int = 0, workers: 
             f.write("".join(f"{i} {c}\n" for i, c in enumerate(CLASS_NAMES)))
         with open(os.path.join(tmp, "clips.json"), "w", encoding="utf-8") as f:
             json.dump(records, f, indent=0)
-        done = {"format_version": FORMAT_VERSION, "size": size, "seed": seed, "width": WIDTH, "height": HEIGHT,
-                "fps": FPS, "seconds_per_clip": spec["seconds"], "classes": list(CLASS_NAMES), "counts": counts,
-                "encoder": ENCODER_OPTIONS, "generation_seconds": round(time.perf_counter() - start, 2)}
+        done = {
+            "format_version": FORMAT_VERSION,
+            "size": size,
+            "seed": seed,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "fps": FPS,
+            "seconds_per_clip": spec["seconds"],
+            "classes": list(CLASS_NAMES),
+            "counts": counts,
+            "encoder": ENCODER_OPTIONS,
+            "generation_seconds": round(time.perf_counter() - start, 2),
+        }
         with open(os.path.join(tmp, "DONE.json"), "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
-    logger.info("synthetic clip set '%s' (seed %d) written to %s in %.1f s", size, seed, root,
-                done["generation_seconds"])
+    logger.info(
+        "synthetic clip set '%s' (seed %d) written to %s in %.1f s", size, seed, root, done["generation_seconds"]
+    )
     return done
 
 

@@ -3,6 +3,7 @@
 Every video is made from its own seed (``SeedSequence([seed, split, index])``), so videos can be rendered in
 any order or in parallel and the result depends on the seed only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,16 @@ import numpy as np
 from tqdm import tqdm
 
 from ...utils.progress import bar_disable
-from .plan import (ACTION_IDS, ACTION_NAMES, FPS, MEMORY_CLASSES, OBJECT_CLASSES, PERSON_CLASSES, POSE_CLASSES,
-                   make_actors)
+from .plan import (
+    ACTION_IDS,
+    ACTION_NAMES,
+    FPS,
+    MEMORY_CLASSES,
+    OBJECT_CLASSES,
+    PERSON_CLASSES,
+    POSE_CLASSES,
+    make_actors,
+)
 from .render import ENCODER_OPTIONS, render_video
 
 logger = logging.getLogger(__name__)
@@ -92,18 +101,27 @@ def _make_video(job: tuple) -> dict:
     plan_ss, render_ss, det_ss = np.random.SeedSequence(list(seed_words)).spawn(3)
     width, height, num_seconds = spec["width"], spec["height"], spec["seconds"]
     actors = make_actors(np.random.default_rng(plan_ss), num_seconds, width, height)
-    seconds = render_video(actors, np.random.default_rng(render_ss), num_seconds, width, height,
-                           os.path.join(tmp_root, "clips", video_id), os.path.join(tmp_root, "keyframes", video_id))
+    seconds = render_video(
+        actors,
+        np.random.default_rng(render_ss),
+        num_seconds,
+        width,
+        height,
+        os.path.join(tmp_root, "clips", video_id),
+        os.path.join(tmp_root, "keyframes", video_id),
+    )
     det_rng = np.random.default_rng(det_ss)
     keyframes = []
-    for record in seconds[1:num_seconds - 1]:  # a full clip before and after every annotated second
+    for record in seconds[1 : num_seconds - 1]:  # a full clip before and after every annotated second
         persons = [dict(p, box=_clip_box(p["box"], width, height)) for p in record["persons"]]
-        keyframes.append({
-            "second": record["second"],
-            "persons": persons,
-            "person_dets": _person_detections(det_rng, persons, width, height),
-            "object_dets": _object_detections(det_rng, record["objects"], width, height),
-        })
+        keyframes.append(
+            {
+                "second": record["second"],
+                "persons": persons,
+                "person_dets": _person_detections(det_rng, persons, width, height),
+                "object_dets": _object_detections(det_rng, record["objects"], width, height),
+            }
+        )
     return {"video_id": video_id, "keyframes": keyframes}
 
 
@@ -121,36 +139,69 @@ def _write_split(root: str, split: str, videos: list[dict], spec: dict, excluded
         for kf in video["keyframes"]:
             image_id = len(images) + 1
             sec = kf["second"]
-            images.append({"id": image_id, "video_path": f"{vid}/{sec}.mp4", "img_path": f"{vid}/{sec}.jpg",
-                           "height": height, "width": width, "movie": vid, "timestamp": sec})
+            images.append(
+                {
+                    "id": image_id,
+                    "video_path": f"{vid}/{sec}.mp4",
+                    "img_path": f"{vid}/{sec}.jpg",
+                    "height": height,
+                    "width": width,
+                    "movie": vid,
+                    "timestamp": sec,
+                }
+            )
             for p in kf["persons"]:
                 bbox = _xywh(p["box"])
                 ids = sorted(p["action_ids"])
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
-                                    "action_ids": ids, "person_id": p["person_id"], "bbox": bbox,
-                                    "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0})
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": image_id,
+                        "category_id": 1,
+                        "action_ids": ids,
+                        "person_id": p["person_id"],
+                        "bbox": bbox,
+                        "area": round(bbox[2] * bbox[3], 2),
+                        "iscrowd": 0,
+                    }
+                )
                 x1, y1, x2, y2 = bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]
                 for aid in ids:
                     counts[ACTION_NAMES[aid - 1]] += 1
-                    csv_rows.append(f"{vid},{sec:04d},{x1 / width:.3f},{y1 / height:.3f},{x2 / width:.3f},"
-                                    f"{y2 / height:.3f},{aid},{p['person_id']}")
+                    csv_rows.append(
+                        f"{vid},{sec:04d},{x1 / width:.3f},{y1 / height:.3f},{x2 / width:.3f},"
+                        f"{y2 / height:.3f},{aid},{p['person_id']}"
+                    )
             for box, score in kf["person_dets"]:
-                person_dets.append({"image_id": image_id, "bbox": _xywh(box), "score": round(float(score), 4),
-                                    "category_id": 1})
+                person_dets.append(
+                    {"image_id": image_id, "bbox": _xywh(box), "score": round(float(score), 4), "category_id": 1}
+                )
             for box, score in kf["object_dets"]:
-                object_dets.append({"image_id": image_id, "bbox": _xywh(box), "score": round(float(score), 4),
-                                    "category_id": 1})
-    ann = {"images": images, "annotations": annotations,
-           "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+                object_dets.append(
+                    {"image_id": image_id, "bbox": _xywh(box), "score": round(float(score), 4), "category_id": 1}
+                )
+    ann = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
+    }
     _dump_json(os.path.join(root, "annotations", f"{split}.json"), ann)
     _write_text(os.path.join(root, "annotations", f"{split}.csv"), csv_rows)
-    _write_text(os.path.join(root, "annotations", f"{split}_excluded_timestamps.csv"),
-                [f"{vid},{sec:04d}" for vid, sec in excluded])
+    _write_text(
+        os.path.join(root, "annotations", f"{split}_excluded_timestamps.csv"),
+        [f"{vid},{sec:04d}" for vid, sec in excluded],
+    )
     _dump_json(os.path.join(root, "boxes", f"{split}_person_bbox.json"), person_dets)
     _dump_json(os.path.join(root, "boxes", f"{split}_object_bbox.json"), object_dets)
-    return {"videos": len(videos), "keyframes": len(images), "boxes": len(annotations), "actions": counts,
-            "excluded_timestamps": len(excluded), "person_detections": len(person_dets),
-            "object_detections": len(object_dets)}
+    return {
+        "videos": len(videos),
+        "keyframes": len(images),
+        "boxes": len(annotations),
+        "actions": counts,
+        "excluded_timestamps": len(excluded),
+        "person_detections": len(person_dets),
+        "object_detections": len(object_dets),
+    }
 
 
 def _dump_json(path: str, obj) -> None:
@@ -168,19 +219,29 @@ def label_map_text() -> str:
     ``label_type`` gives the head's groups (the resting-after-a-run memory class counts with the interactions).
     It came without a FORMAT_VERSION bump: every reader treats it as optional, so older datasets stay valid (the
     config generator then asks for the groups)."""
-    def kind(name: str) -> str:
-        return "PERSON_MOVEMENT" if name in POSE_CLASSES else \
-            "OBJECT_MANIPULATION" if name in OBJECT_CLASSES else "PERSON_INTERACTION"
 
-    return "".join(f'item {{\n  name: "{name}"\n  id: {ACTION_IDS[name]}\n  label_type: {kind(name)}\n}}\n'
-                   for name in ACTION_NAMES)
+    def kind(name: str) -> str:
+        return (
+            "PERSON_MOVEMENT"
+            if name in POSE_CLASSES
+            else "OBJECT_MANIPULATION"
+            if name in OBJECT_CLASSES
+            else "PERSON_INTERACTION"
+        )
+
+    return "".join(
+        f'item {{\n  name: "{name}"\n  id: {ACTION_IDS[name]}\n  label_type: {kind(name)}\n}}\n'
+        for name in ACTION_NAMES
+    )
 
 
 def _check_replaceable(root: str) -> None:
     if os.path.isdir(root) and not set(os.listdir(root)) <= _OURS:
         raise FileExistsError(
-            f"{root} exists and holds files that are not a synthetic dataset ({sorted(set(os.listdir(root)) - _OURS)}); "
-            "refusing to replace it: pick an empty or new --root")
+            f"{root} exists and holds files that are not a synthetic dataset "
+            f"({sorted(set(os.listdir(root)) - _OURS)}); "
+            "refusing to replace it: pick an empty or new --root"
+        )
 
 
 def _done_matches(root: str, size: str, seed: int, format_version: int = FORMAT_VERSION) -> bool:
@@ -193,8 +254,9 @@ def _done_matches(root: str, size: str, seed: int, format_version: int = FORMAT_
     return done.get("format_version") == format_version and done.get("size") == size and done.get("seed") == seed
 
 
-def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, progress: bool = True,
-                           workers: int | None = None) -> dict:
+def make_synthetic_dataset(
+    root: str, size: str = "default", seed: int = 0, progress: bool = True, workers: int | None = None
+) -> dict:
     """Generate the dataset into ``root`` (replacing an earlier synthetic dataset there) and return its stats.
 
     Everything is written to a temporary folder next to ``root`` that is renamed into place at the end, with
@@ -220,12 +282,21 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
     with staging_folder(root, before_swap=lambda: _check_replaceable(root)) as tmp:
         for sub in ("annotations", "boxes", "clips", "keyframes"):
             os.makedirs(os.path.join(tmp, sub))
-        jobs = [(tmp, f"syn_{split}_{i:03d}", (seed, s, i), spec)
-                for s, split in enumerate(SPLITS) for i in range(spec["videos"][split])]
+        jobs = [
+            (tmp, f"syn_{split}_{i:03d}", (seed, s, i), spec)
+            for s, split in enumerate(SPLITS)
+            for i in range(spec["videos"][split])
+        ]
         if workers is None:
             workers = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
-        videos = list(tqdm(map_jobs(_make_video, jobs, workers), total=len(jobs), desc=f"synthetic {size}",
-                           disable=bar_disable(progress)))
+        videos = list(
+            tqdm(
+                map_jobs(_make_video, jobs, workers),
+                total=len(jobs),
+                desc=f"synthetic {size}",
+                disable=bar_disable(progress),
+            )
+        )
         with open(os.path.join(tmp, "annotations", "action_list.pbtxt"), "w", encoding="utf-8") as f:
             f.write(label_map_text())
         excl_rng = np.random.default_rng(np.random.SeedSequence([seed, 99]))
@@ -239,11 +310,25 @@ def make_synthetic_dataset(root: str, size: str = "default", seed: int = 0, prog
                 excluded = sorted(candidates[int(i)] for i in picks)
             stats[split] = _write_split(tmp, split, split_videos, spec, excluded)
         seconds = round(time.perf_counter() - start, 2)
-        done = {"format_version": FORMAT_VERSION, "size": size, "seed": seed, "width": spec["width"],
-                "height": spec["height"], "fps": FPS, "seconds_per_video": spec["seconds"],
-                "classes": list(ACTION_NAMES), "num_classes": {"pose": len(POSE_CLASSES),
-                "object": len(OBJECT_CLASSES), "person": len(PERSON_CLASSES), "memory": len(MEMORY_CLASSES)}, "encoder": ENCODER_OPTIONS,
-                "stats": stats, "generation_seconds": seconds}
+        done = {
+            "format_version": FORMAT_VERSION,
+            "size": size,
+            "seed": seed,
+            "width": spec["width"],
+            "height": spec["height"],
+            "fps": FPS,
+            "seconds_per_video": spec["seconds"],
+            "classes": list(ACTION_NAMES),
+            "num_classes": {
+                "pose": len(POSE_CLASSES),
+                "object": len(OBJECT_CLASSES),
+                "person": len(PERSON_CLASSES),
+                "memory": len(MEMORY_CLASSES),
+            },
+            "encoder": ENCODER_OPTIONS,
+            "stats": stats,
+            "generation_seconds": seconds,
+        }
         _dump_json(os.path.join(tmp, "DONE.json"), done)
     logger.info("synthetic dataset '%s' (seed %d) written to %s in %.1f s", size, seed, root, seconds)
     return stats
@@ -318,5 +403,6 @@ def ensure_generated(root: str, size: str, seed: int, format_version: int, make)
 
 def ensure_synthetic_dataset(root: str, size: str = "default", seed: int = 0, progress: bool = True) -> None:
     """Generate the dataset unless ``root/DONE.json`` already records this size, seed and format version."""
-    ensure_generated(root, size, seed, FORMAT_VERSION,
-                     lambda r, z, s: make_synthetic_dataset(r, z, s, progress=progress))
+    ensure_generated(
+        root, size, seed, FORMAT_VERSION, lambda r, z, s: make_synthetic_dataset(r, z, s, progress=progress)
+    )

@@ -14,6 +14,7 @@ transition without the label (the clip window still shows the run's last frames)
 second on, the window shows only a standing person, so only the features of earlier seconds (IA memory) tell
 a resting person from any other standing one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -207,8 +208,12 @@ def label_context(plans: list[list[Segment]]) -> None:
             talking = seg.inter == "talk to"
             if seg.pose == "stand" and not talking and any(p[k].inter == "talk to" for p in others):
                 context.append("listen to")
-            if (seg.pose in ("stand", "crouch") and seg.speed == 0 and not talking
-                    and any(p[k].pose == "jump" for p in others)):
+            if (
+                seg.pose in ("stand", "crouch")
+                and seg.speed == 0
+                and not talking
+                and any(p[k].pose == "jump" for p in others)
+            ):
                 context.append("watch")
             after = None
             if _still(seg):
@@ -243,10 +248,20 @@ def make_actors(rng: np.random.Generator, num_seconds: int, width: int, height: 
         simulate(actor, num_frames, width)
         actors.append(actor)
     for actor in actors:
-        actor.look_seed = int(rng.integers(2 ** 31))
+        actor.look_seed = int(rng.integers(2**31))
     return actors
 
 
-__all__ = ["ACTION_IDS", "ACTION_NAMES", "Actor", "FPS", "MEMORY_CLASSES", "OBJECT_CLASSES", "PERSON_CLASSES",
-           "POSE_CLASSES",
-           "Segment", "make_actors", "segment_of_frame"]
+__all__ = [
+    "ACTION_IDS",
+    "ACTION_NAMES",
+    "Actor",
+    "FPS",
+    "MEMORY_CLASSES",
+    "OBJECT_CLASSES",
+    "PERSON_CLASSES",
+    "POSE_CLASSES",
+    "Segment",
+    "make_actors",
+    "segment_of_frame",
+]

@@ -3,8 +3,10 @@
 Persons are drawn in side view from a small skeleton whose limb angles depend on the pose and a gait phase,
 so the pose shows both in the silhouette (crouch is short, jump raises both arms) and in the motion (leg
 swing speed, translation, hopping). The facing side of the head carries an eye and a nose; a talking
-person gestures with both arms and its mouth flickers. Objects are saturated squares with a dark rim; person colours are muted.
+person gestures with both arms and its mouth flickers. Objects are saturated squares with a dark rim; person
+colours are muted.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -62,9 +64,19 @@ class Look:
         skin_v = rng.uniform(0.35, 0.95)
         skin = tuple(int(c * 255) for c in colorsys.hsv_to_rgb(rng.uniform(0.03, 0.1), rng.uniform(0.3, 0.6), skin_v))
         torso = _muted(rng)
-        return cls(skin, _muted(rng), torso, _muted(rng), str(rng.choice(["plain", "hstripes", "vstripe", "split", "dots"])),
-                   _muted(rng), torso if rng.random() < 0.6 else skin, _saturated(rng), _saturated(rng),
-                   rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi))
+        return cls(
+            skin,
+            _muted(rng),
+            torso,
+            _muted(rng),
+            str(rng.choice(["plain", "hstripes", "vstripe", "split", "dots"])),
+            _muted(rng),
+            torso if rng.random() < 0.6 else skin,
+            _saturated(rng),
+            _saturated(rng),
+            rng.uniform(0, 2 * math.pi),
+            rng.uniform(0, 2 * math.pi),
+        )
 
 
 def _pose_angles(pose: str, phase: float):
@@ -93,8 +105,10 @@ def _pose_angles(pose: str, phase: float):
 
 def _throw_arm(u: float) -> tuple[float, float]:
     """Near-arm angles around the release (``u`` seconds after it): hold, wind back, swing, follow through."""
+
     def lerp(a, b, f):
         return a + (b - a) * min(max(f, 0.0), 1.0)
+
     if u < -0.40:
         return 45, 110
     if u < -0.12:
@@ -110,8 +124,7 @@ def _throw_arm(u: float) -> tuple[float, float]:
 class Figure:
     """Joint positions (frame pixels) of one person at one frame."""
 
-    def __init__(self, pose: str, h: float, x: float, y: float, facing: int, phase: float,
-                 near_arm=None, far_arm=None):
+    def __init__(self, pose: str, h: float, x: float, y: float, facing: int, phase: float, near_arm=None, far_arm=None):
         lean, near_leg, far_leg, arm_n, arm_f, lift = _pose_angles(pose, phase)
         arm_n = near_arm or arm_n
         arm_f = far_arm or arm_f
@@ -137,8 +150,19 @@ class Figure:
         self.hip = hip
         # stand on the ground (lowest foot), then hop
         dy = y - max(self.foot_n[1], self.foot_f[1]) - self.leg_w / 2 - lift * h
-        for name in ("hip", "knee_n", "foot_n", "knee_f", "foot_f", "shoulder", "head", "elbow_n", "hand_n",
-                     "elbow_f", "hand_f"):
+        for name in (
+            "hip",
+            "knee_n",
+            "foot_n",
+            "knee_f",
+            "foot_f",
+            "shoulder",
+            "head",
+            "elbow_n",
+            "hand_n",
+            "elbow_f",
+            "hand_f",
+        ):
             px, py = getattr(self, name)
             setattr(self, name, (px + x, py + dy))
 
@@ -187,7 +211,11 @@ def draw_item(img, box, color):
     pts = [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
     _poly(img, pts, (20, 20, 20))
     inset = max(1.0, 0.12 * (x2 - x1))
-    _poly(img, [(x1 + inset, y1 + inset), (x2 - inset, y1 + inset), (x2 - inset, y2 - inset), (x1 + inset, y2 - inset)], color)
+    _poly(
+        img,
+        [(x1 + inset, y1 + inset), (x2 - inset, y1 + inset), (x2 - inset, y2 - inset), (x1 + inset, y2 - inset)],
+        color,
+    )
 
 
 def _draw_torso(img, fig: Figure, look: Look):
@@ -219,7 +247,11 @@ def draw_person(img, fig: Figure, look: Look, obj: str | None, item_in_hand: boo
     r, (hx, hy), f = fig.head_r, fig.head, fig.facing
     _disc(img, (hx, hy), r, look.hair)
     _disc(img, (hx + f * 0.18 * r, hy + 0.12 * r), 0.86 * r, look.skin)
-    _poly(img, [(hx + f * 0.7 * r, hy - 0.25 * r), (hx + f * 1.4 * r, hy + 0.1 * r), (hx + f * 0.7 * r, hy + 0.3 * r)], look.skin)
+    _poly(
+        img,
+        [(hx + f * 0.7 * r, hy - 0.25 * r), (hx + f * 1.4 * r, hy + 0.1 * r), (hx + f * 0.7 * r, hy + 0.3 * r)],
+        look.skin,
+    )
     _disc(img, (hx + f * 0.45 * r, hy - 0.2 * r), max(0.8, 0.16 * r), (15, 15, 15))
     if talking_mouth:
         _disc(img, (hx + f * 0.6 * r, hy + 0.5 * r), max(0.9, 0.22 * r), (120, 10, 10))
@@ -249,18 +281,29 @@ class Background:
         bh, bw = height + 2 * pad, width + 2 * pad
         horizon = int(rng.uniform(0.35, 0.55) * height) + pad
         wall, ground = np.array(_muted(rng), float), np.array(_muted(rng), float)
-        low = cv2.resize(rng.uniform(0.75, 1.25, (5, 7, 1)) * rng.uniform(0.9, 1.1, (5, 7, 3)), (bw, bh),
-                         interpolation=cv2.INTER_CUBIC)
+        low = cv2.resize(
+            rng.uniform(0.75, 1.25, (5, 7, 1)) * rng.uniform(0.9, 1.1, (5, 7, 3)),
+            (bw, bh),
+            interpolation=cv2.INTER_CUBIC,
+        )
         grain = cv2.resize(rng.normal(1.0, 0.05, (bh // 2 + 1, bw // 2 + 1)), (bw, bh), interpolation=cv2.INTER_LINEAR)
         grain = grain[:, :, None]
         img = np.where(np.arange(bh)[:, None, None] < horizon, wall, ground) * low * grain
         for _ in range(int(rng.integers(3, 8))):  # buildings / trees above the horizon
             x = rng.uniform(0, bw)
             w, hh = rng.uniform(0.05, 0.2) * bw, rng.uniform(0.1, 0.4) * bh
-            cv2.rectangle(img, (int(x), int(horizon - hh)), (int(x + w), horizon), tuple(float(c) for c in _muted(rng)), -1)
+            cv2.rectangle(
+                img, (int(x), int(horizon - hh)), (int(x + w), horizon), tuple(float(c) for c in _muted(rng)), -1
+            )
         for _ in range(int(rng.integers(2, 5))):  # ground markings
             y = int(rng.uniform(horizon, bh))
-            cv2.line(img, (0, y), (bw, y + int(rng.integers(-10, 10))), tuple(float(c) for c in ground * rng.uniform(0.7, 1.2)), 1)
+            cv2.line(
+                img,
+                (0, y),
+                (bw, y + int(rng.integers(-10, 10))),
+                tuple(float(c) for c in ground * rng.uniform(0.7, 1.2)),
+                1,
+            )
         self.items = []  # objects lying on the ground: (box in scene coordinates, colour)
         for _ in range(int(rng.integers(0, 3))):
             size = rng.uniform(0.05, 0.08) * height
@@ -282,7 +325,7 @@ class Background:
 
     def frame(self, t: float) -> np.ndarray:
         ox, oy = self.offset(t)
-        crop = self.image[oy:oy + self.height, ox:ox + self.width]
+        crop = self.image[oy : oy + self.height, ox : ox + self.width]
         amp, period, phi = self.light
         gain = 1.0 + amp * math.sin(2 * math.pi * t / period + phi)
         return cv2.convertScaleAbs(crop, alpha=gain)
@@ -337,8 +380,17 @@ def render_frames(actors: list[Actor], rng: np.random.Generator, num_seconds: in
             fig = Figure(seg.pose, actor.h, actor.xs[n], actor.y, int(actor.facings[n]), phases[i], near_arm, far_arm)
             if seg.obj == "throw" and n == segment_of_frame(n) * FPS + seg.release:
                 cx, cy = fig.hand_n[0], fig.hand_n[1] - 0.03 * fig.h
-                flights.append({"n0": n, "p": (cx, cy), "v": (fig.facing * THROW_SPEED[0] * fig.h, THROW_SPEED[1] * fig.h),
-                                "g": GRAVITY * fig.h, "ground": actor.y, "size": 0.15 * fig.h, "color": look.item})
+                flights.append(
+                    {
+                        "n0": n,
+                        "p": (cx, cy),
+                        "v": (fig.facing * THROW_SPEED[0] * fig.h, THROW_SPEED[1] * fig.h),
+                        "g": GRAVITY * fig.h,
+                        "ground": actor.y,
+                        "size": 0.15 * fig.h,
+                        "color": look.item,
+                    }
+                )
             talking = seg.inter == "talk to" and math.sin(2 * math.pi * 4.0 * t + look.mouth_phase) > 0
             draw_person(img, fig, look, seg.obj, in_hand, talking)
             if record is not None:
@@ -365,8 +417,15 @@ def render_frames(actors: list[Actor], rng: np.random.Generator, num_seconds: in
         yield n, background.add_noise(img), record
 
 
-def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int,
-                 clip_dir: str, keyframe_dir: str) -> list[dict]:
+def render_video(
+    actors: list[Actor],
+    rng: np.random.Generator,
+    num_seconds: int,
+    width: int,
+    height: int,
+    clip_dir: str,
+    keyframe_dir: str,
+) -> list[dict]:
     """Draw, encode ``clip_dir/<s>.mp4`` and ``keyframe_dir/<s>.jpg`` for every second ``s``.
 
     Returns:
@@ -392,8 +451,9 @@ def render_video(actors: list[Actor], rng: np.random.Generator, num_seconds: int
     return seconds
 
 
-def render_clip(actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int,
-                path: str) -> list[dict]:
+def render_clip(
+    actors: list[Actor], rng: np.random.Generator, num_seconds: int, width: int, height: int, path: str
+) -> list[dict]:
     """Draw and encode the whole video as one mp4 at ``path``; returns the per-second records."""
     seconds = []
     container, stream = _open_clip(path, width, height)

@@ -9,6 +9,7 @@ motion (2: still, moving in a random direction), on a noisy ambient background w
 temperature rises slightly with the shape index. Nothing else depends on the class, so what a model learns is
 shape, size, warmth and motion, as in a real thermal action set.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,9 +89,17 @@ def make_thermal_dataset(root: str, size: str = "default", seed: int = 0) -> dic
             counts[split] = np.bincount(labels, minlength=len(CLASS_NAMES)).tolist()
         with open(os.path.join(tmp, "class_index.txt"), "w", encoding="utf-8") as f:
             f.write("".join(f"{i} {c}\n" for i, c in enumerate(CLASS_NAMES)))
-        done = {"format_version": FORMAT_VERSION, "size": size, "seed": seed, "height": HEIGHT, "width": WIDTH,
-                "frames": spec["frames"], "classes": list(CLASS_NAMES), "counts": counts,
-                "generation_seconds": round(time.perf_counter() - start, 2)}
+        done = {
+            "format_version": FORMAT_VERSION,
+            "size": size,
+            "seed": seed,
+            "height": HEIGHT,
+            "width": WIDTH,
+            "frames": spec["frames"],
+            "classes": list(CLASS_NAMES),
+            "counts": counts,
+            "generation_seconds": round(time.perf_counter() - start, 2),
+        }
         with open(os.path.join(tmp, "DONE.json"), "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
     logger.info("synthetic thermal set '%s' (seed %d) written to %s", size, seed, root)

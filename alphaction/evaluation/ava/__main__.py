@@ -4,6 +4,7 @@ Exit status: 0 on success, 2 on bad arguments or unreadable / malformed input (`
 or the file and line, then ``fix: ...`` on stderr; no traceback unless ``--debug``). Detections that share no
 frame with the ground truth, or an empty ground truth, are errors too (``--allow-disjoint`` scores the former).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,39 +52,74 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 def _evaluate(argv: Sequence[str]) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m alphaction.evaluation.ava",
-        description="AVA frame-mAP@0.5IOU, computed as the official ActivityNet get_ava_performance.py does.")
-    parser.add_argument("--groundtruth", "--gt", "-g", dest="groundtruth", required=True,
-                        help="GT CSV (video_id,timestamp,x1,y1,x2,y2,action_id,person_id)")
-    parser.add_argument("--detections", "--det", "-d", dest="detections", required=True,
-                        help="detection CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score)")
+        description="AVA frame-mAP@0.5IOU, computed as the official ActivityNet get_ava_performance.py does.",
+    )
+    parser.add_argument(
+        "--groundtruth",
+        "--gt",
+        "-g",
+        dest="groundtruth",
+        required=True,
+        help="GT CSV (video_id,timestamp,x1,y1,x2,y2,action_id,person_id)",
+    )
+    parser.add_argument(
+        "--detections",
+        "--det",
+        "-d",
+        dest="detections",
+        required=True,
+        help="detection CSV (video_id,timestamp,x1,y1,x2,y2,action_id,score)",
+    )
     parser.add_argument("--labelmap", "-l", required=True, help="label map .pbtxt; only its ids are evaluated")
     parser.add_argument("--exclusions", "-e", default=None, help="excluded timestamps CSV (video_id,timestamp)")
-    parser.add_argument("--json", default=None, help="also write the result here (per-class dicts keyed by "
-                                                     "action id; NaN written as null)")
-    parser.add_argument("--class-groups", nargs="+", default=None, metavar="GROUP",
-                        help="report a mAP per class group: 'ava' (pose 1-14, object 15-63, interaction 64-80) "
-                             "or NAME=IDS items such as pose=1-5 object=6-8 interaction=9,10")
-    parser.add_argument("--allow-disjoint", action="store_true",
-                        help="score detections that share no frame with the ground truth (mAP 0) instead of "
-                             "stopping with an error")
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="also write the result here (per-class dicts keyed by action id; NaN written as null)",
+    )
+    parser.add_argument(
+        "--class-groups",
+        nargs="+",
+        default=None,
+        metavar="GROUP",
+        help="report a mAP per class group: 'ava' (pose 1-14, object 15-63, interaction 64-80) "
+        "or NAME=IDS items such as pose=1-5 object=6-8 interaction=9,10",
+    )
+    parser.add_argument(
+        "--allow-disjoint",
+        action="store_true",
+        help="score detections that share no frame with the ground truth (mAP 0) instead of stopping with an error",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
 
-    for flag, path in (("--groundtruth", args.groundtruth), ("--detections", args.detections),
-                       ("--labelmap", args.labelmap), ("--exclusions", args.exclusions)):
+    for flag, path in (
+        ("--groundtruth", args.groundtruth),
+        ("--detections", args.detections),
+        ("--labelmap", args.labelmap),
+        ("--exclusions", args.exclusions),
+    ):
         if path is not None and not os.path.isfile(path):
-            raise MissingFileError(f"{path} does not exist", where=flag,
-                                   fix=f"give the path of an existing file to {flag}")
+            raise MissingFileError(
+                f"{path} does not exist", where=flag, fix=f"give the path of an existing file to {flag}"
+            )
     try:
         groups = parse_class_groups(args.class_groups) if args.class_groups else None
     except ValueError as e:
         raise UserError(str(e), where="--class-groups", fix="e.g. --class-groups pose=1-14 object=15-63") from None
     try:
-        result = frame_map(args.groundtruth, args.detections, args.labelmap, args.exclusions, class_groups=groups,
-                           allow_disjoint=args.allow_disjoint)
+        result = frame_map(
+            args.groundtruth,
+            args.detections,
+            args.labelmap,
+            args.exclusions,
+            class_groups=groups,
+            allow_disjoint=args.allow_disjoint,
+        )
     except OSError as e:  # unreadable (permissions, a folder): the path is in the message
-        raise UserError(f"cannot read {e.filename or ''}: {e.strerror or e}",
-                        fix="check the path and its permissions") from None
+        raise UserError(
+            f"cannot read {e.filename or ''}: {e.strerror or e}", fix="check the path and its permissions"
+        ) from None
     require_groundtruth(result, args.groundtruth)
 
     names = result["class_names"]
@@ -91,8 +127,10 @@ def _evaluate(argv: Sequence[str]) -> dict:
     print(f"{'id':>4}  {'class':<{width}}  {'AP@0.5':>8}  {'#GT':>7}  {'#det':>8}")
     for class_id, ap in result["per_class"].items():
         ap_text = "     n/a" if math.isnan(ap) else f"{ap:8.4f}"
-        print(f"{class_id:>4}  {names[class_id]:<{width}}  {ap_text}  {result['num_gt'][class_id]:>7}  "
-              f"{result['num_detections'][class_id]:>8}")
+        print(
+            f"{class_id:>4}  {names[class_id]:<{width}}  {ap_text}  {result['num_gt'][class_id]:>7}  "
+            f"{result['num_detections'][class_id]:>8}"
+        )
     for group, value in result["group_mAP"].items():
         print(f"mAP@0.5IOU [{group}]: {value:.4f}")
     print(f"mAP@0.5IOU: {result['mAP']:.4f}")
@@ -101,8 +139,11 @@ def _evaluate(argv: Sequence[str]) -> dict:
             with open(args.json, "w") as f:
                 json.dump(_nan_to_none(result), f, indent=2)
         except OSError as e:
-            raise UserError(f"cannot write {args.json}: {e.strerror or e}", where="--json",
-                            fix="name a file in a folder you can write to") from None
+            raise UserError(
+                f"cannot write {args.json}: {e.strerror or e}",
+                where="--json",
+                fix="name a file in a folder you can write to",
+            ) from None
     return result
 
 

@@ -27,6 +27,7 @@ Steps, in the order the official code applies them:
    all-point AP with precision made monotone from the right. A class with GT but no detections has AP 0;
    a class without GT has AP NaN and is left out of the mean.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -40,8 +41,15 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .formats import AvaColumns, frame_key, read_exclusions, read_labelmap
-from .input_checks import (check_finite, check_gt_boxes, check_overlap, is_path, read_input, report_unknown_ids,
-                           require_groundtruth)
+from .input_checks import (
+    check_finite,
+    check_gt_boxes,
+    check_overlap,
+    is_path,
+    read_input,
+    report_unknown_ids,
+    require_groundtruth,
+)
 from .prefilter import CapPrefilter
 
 logger = logging.getLogger(__name__)
@@ -136,22 +144,29 @@ def frame_map(
     report_unknown_ids(gt, class_lut, gt_source)
 
     gt_frame, gt_score, gt_action, gt_boxes = _official_selection(
-        gt, gt_fid, class_lut, is_excluded, frame_keys, 0, "GT")
+        gt, gt_fid, class_lut, is_excluded, frame_keys, 0, "GT"
+    )
     check_gt_boxes(gt_boxes, gt_frame, frame_keys, gt_source)
     det_frame, det_score, det_action, det_boxes = _official_selection(
-        detections, det_fid, class_lut, is_excluded, frame_keys, max_detections_per_frame, "detection")
+        detections, det_fid, class_lut, is_excluded, frame_keys, max_detections_per_frame, "detection"
+    )
     # invalid boxes go *after* the cap: they used cap slots
     valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
     if not valid.all():
-        det_frame, det_score, det_action, det_boxes = \
-            det_frame[valid], det_score[valid], det_action[valid], det_boxes[valid]
+        det_frame, det_score, det_action, det_boxes = (
+            det_frame[valid],
+            det_score[valid],
+            det_action[valid],
+            det_boxes[valid],
+        )
     clock("select")
 
     num_classes = len(class_ids)
     gt_cls = np.searchsorted(class_ids, gt_action)
     det_cls = np.searchsorted(class_ids, det_action)
     is_tp = _label_true_positives(
-        det_frame * num_classes + det_cls, det_boxes, gt_frame * num_classes + gt_cls, gt_boxes, iou_threshold)
+        det_frame * num_classes + det_cls, det_boxes, gt_frame * num_classes + gt_cls, gt_boxes, iou_threshold
+    )
     clock("match")
 
     num_gt = np.bincount(gt_cls, minlength=num_classes)
@@ -173,9 +188,16 @@ def frame_map(
         aps = [a for a in aps if not math.isnan(a)]
         result["group_mAP"][group] = float(np.mean(aps)) if aps else math.nan
     clock("average_precision")
-    logger.info("AVA frame-mAP@%.2f = %.4f (%d GT boxes in %d frames, %d detections in %d frames, %.2fs)",
-                iou_threshold, result["mAP"], len(gt_boxes), len(np.unique(gt_frame)), len(det_boxes),
-                len(np.unique(det_frame)), clock.total())
+    logger.info(
+        "AVA frame-mAP@%.2f = %.4f (%d GT boxes in %d frames, %d detections in %d frames, %.2fs)",
+        iou_threshold,
+        result["mAP"],
+        len(gt_boxes),
+        len(np.unique(gt_frame)),
+        len(det_boxes),
+        len(np.unique(det_frame)),
+        clock.total(),
+    )
     return result
 
 
@@ -209,8 +231,10 @@ def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]
     """
     videos = list(dict.fromkeys(v for t in tables for v in t.videos))
     video_code = {v: i for i, v in enumerate(videos)}
-    codes = [np.array([video_code[v] for v in t.videos], dtype=np.int64)[t.video_index] if len(t) else
-             np.zeros(0, np.int64) for t in tables]
+    codes = [
+        np.array([video_code[v] for v in t.videos], dtype=np.int64)[t.video_index] if len(t) else np.zeros(0, np.int64)
+        for t in tables
+    ]
     timestamps = [t.timestamps for t in tables]
     all_ts = np.concatenate(timestamps)
     if len(all_ts) == 0:
@@ -218,13 +242,13 @@ def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]
     first = int(all_ts.min())
     span = int(all_ts.max()) - first + 1
     del all_ts
-    flat = codes   # c * span + (ts - first), computed in place in the fresh code arrays (no 8-byte temporaries)
+    flat = codes  # c * span + (ts - first), computed in place in the fresh code arrays (no 8-byte temporaries)
     for f, ts in zip(flat, timestamps):
         f *= span
         f += ts
         f -= first
     del codes
-    if len(videos) * span < 1 << 26:   # dense table of (video, second) -> frame id
+    if len(videos) * span < 1 << 26:  # dense table of (video, second) -> frame id
         used = np.zeros(len(videos) * span, dtype=bool)
         for f in flat:
             used[f] = True
@@ -233,7 +257,7 @@ def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]
         ids = []
         for i, f in enumerate(flat):
             ids.append(lut[f])
-            flat[i] = None   # free each table's codes once mapped
+            flat[i] = None  # free each table's codes once mapped
         del f
     else:
         frame_codes, inverse = np.unique(np.concatenate(flat), return_inverse=True)
@@ -253,8 +277,15 @@ def _descending_key(score: np.ndarray) -> np.ndarray:
     return bits
 
 
-def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np.ndarray, is_excluded: np.ndarray,
-                        frame_keys: list, capacity: int, what: str):
+def _official_selection(
+    columns: AvaColumns,
+    frame_id: np.ndarray,
+    class_lut: np.ndarray,
+    is_excluded: np.ndarray,
+    frame_keys: list,
+    capacity: int,
+    what: str,
+):
     """Steps 1-4 of the module docstring: which rows are kept, and in which order.
 
     Returns ``(frame_id, score, action_id, boxes)`` of the kept entries (boxes ``[K, 4]`` as y1, x1, y2, x2),
@@ -273,14 +304,17 @@ def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np
     in_map[in_range] = class_lut[action_all[in_range]]
     keep = in_map & ~is_excluded[frame_id]
     del in_map
-    if keep.all():   # the common case: no gathers
+    if keep.all():  # the common case: no gathers
         rows, fid = np.arange(len(keep)), frame_id
         score = columns.values if columns.has_value.all() else np.where(columns.has_value, columns.values, 1.0)
     else:
-        rows = np.flatnonzero(keep)   # arrival order
+        rows = np.flatnonzero(keep)  # arrival order
         fid = frame_id[rows]
-        score = columns.values[rows] if columns.has_value.all() else \
-            np.where(columns.has_value[rows], columns.values[rows], 1.0)
+        score = (
+            columns.values[rows]
+            if columns.has_value.all()
+            else np.where(columns.has_value[rows], columns.values[rows], 1.0)
+        )
     del keep
     finite = np.isfinite(score)
     if not finite.all():
@@ -326,8 +360,9 @@ def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np
         members = np.unique(np.concatenate([tied, tied + 1]))
         run_id = _tie_run_ids(members, tied)
         sub = np.lexsort((action_all[rows[kept[members]]], run_id))
-        same = (run_id[sub][1:] == run_id[sub][:-1]) & \
-            (action_all[rows[kept[members[sub]]]][1:] == action_all[rows[kept[members[sub]]]][:-1])
+        same = (run_id[sub][1:] == run_id[sub][:-1]) & (
+            action_all[rows[kept[members[sub]]]][1:] == action_all[rows[kept[members[sub]]]][:-1]
+        )
         needs_heap[kept_rank[members[sub][1:][same]]] = True
 
     if needs_heap.any():
@@ -336,10 +371,9 @@ def _official_selection(columns: AvaColumns, frame_id: np.ndarray, class_lut: np
     out_frame, out_score, out_action = rank[kept], score[kept], action_all[source]
     out_boxes = columns.boxes[source][:, [1, 0, 3, 2]]
     if needs_heap.any():
-        slow = np.flatnonzero(needs_heap[rank])   # every row of those frames, arrival order
+        slow = np.flatnonzero(needs_heap[rank])  # every row of those frames, arrival order
         xyxy = columns.boxes[rows[slow]]
-        entries = np.column_stack([score[slow], action_all[rows[slow]], xyxy[:, 1], xyxy[:, 0], xyxy[:, 3],
-                                   xyxy[:, 2]])
+        entries = np.column_stack([score[slow], action_all[rows[slow]], xyxy[:, 1], xyxy[:, 0], xyxy[:, 3], xyxy[:, 2]])
         heap_rank, heap_position, heap_entries = _emulate_heap(rank[slow], entries, capacity)
         fast_position = np.arange(len(kept)) - np.searchsorted(out_frame, out_frame)
         stride = max(int(counts.max()), 1) + 1
@@ -367,13 +401,13 @@ def _drop_hopeless(rank: np.ndarray, desc: np.ndarray, counts: np.ndarray, capac
     """
     crowded = counts > capacity
     num_crowded = int(crowded.sum())
-    if num_crowded == len(counts):   # every frame is crowded (the usual case): no gathers
+    if num_crowded == len(counts):  # every frame is crowded (the usual case): no gathers
         idx, frame, d = None, rank, desc
     else:
         idx = np.flatnonzero(crowded[rank])
         frame = (np.cumsum(crowded) - 1)[rank[idx]]
         d = desc[idx]
-    code = d >> np.uint64(52)   # < 4096: used only as an index
+    code = d >> np.uint64(52)  # < 4096: used only as an index
     used = np.zeros(1 << 12, dtype=bool)
     used[code] = True
     num_bins = int(used.sum())
@@ -414,7 +448,7 @@ def _sort_by_frame_then_score(rank: np.ndarray, desc: np.ndarray, score: np.ndar
     order = np.argsort(key)
     key = key[order]
     same = np.flatnonzero(key[1:] == key[:-1])
-    if len(same):   # equal truncated keys: order those runs by the full score
+    if len(same):  # equal truncated keys: order those runs by the full score
         members = np.unique(np.concatenate([same, same + 1]))
         run_id = _tie_run_ids(members, same)
         sub = np.lexsort((desc[order[members]], run_id))
@@ -427,8 +461,14 @@ def _emulate_heap(rank: np.ndarray, entries: np.ndarray, capacity: int):
     (``< 1``: unlimited) entry tuples, then a stable sort by descending score from the heap's array order."""
     heaps: dict[int, list] = {}
     push, replace = heapq.heappush, heapq.heapreplace
-    tuples = zip(entries[:, 0].tolist(), entries[:, 1].astype(np.int64).tolist(), entries[:, 2].tolist(),
-                 entries[:, 3].tolist(), entries[:, 4].tolist(), entries[:, 5].tolist())
+    tuples = zip(
+        entries[:, 0].tolist(),
+        entries[:, 1].astype(np.int64).tolist(),
+        entries[:, 2].tolist(),
+        entries[:, 3].tolist(),
+        entries[:, 4].tolist(),
+        entries[:, 5].tolist(),
+    )
     for r, entry in zip(rank.tolist(), tuples):
         heap = heaps.setdefault(r, [])
         if capacity < 1 or len(heap) < capacity:
@@ -441,8 +481,11 @@ def _emulate_heap(rank: np.ndarray, entries: np.ndarray, capacity: int):
         out_rank.extend([r] * len(heap))
         out_position.extend(range(len(heap)))
         out_entries.extend(heap)
-    return (np.array(out_rank, dtype=np.int64), np.array(out_position, dtype=np.int64),
-            np.array(out_entries, dtype=np.float64).reshape(-1, 6))
+    return (
+        np.array(out_rank, dtype=np.int64),
+        np.array(out_position, dtype=np.int64),
+        np.array(out_entries, dtype=np.float64).reshape(-1, 6),
+    )
 
 
 def _negative_score(entry: tuple) -> float:
@@ -459,8 +502,9 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return intersection / (area_a + area_b - intersection)
 
 
-def _label_true_positives(det_group: np.ndarray, det_boxes: np.ndarray, gt_group: np.ndarray,
-                          gt_boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
+def _label_true_positives(
+    det_group: np.ndarray, det_boxes: np.ndarray, gt_group: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float
+) -> np.ndarray:
     """Greedy matching of every (frame, class) group at once.
 
     Detections must be in processing order within each group; GT in the official per-frame order.
@@ -502,12 +546,12 @@ def _label_true_positives(det_group: np.ndarray, det_boxes: np.ndarray, gt_group
 def _per_class_ap(det_cls: np.ndarray, scores: np.ndarray, is_tp: np.ndarray, num_gt: np.ndarray) -> np.ndarray:
     """AP of every class (NaN without GT); each class's detections are pooled in the official order."""
     num_classes = len(num_gt)
-    small = det_cls.astype(np.uint16) if num_classes < 1 << 16 else det_cls   # 16-bit keys: a radix sort
+    small = det_cls.astype(np.uint16) if num_classes < 1 << 16 else det_cls  # 16-bit keys: a radix sort
     by_class = np.argsort(small, kind="stable")  # keeps the pooled (frame, in-frame) order within a class
     bounds = np.concatenate([[0], np.cumsum(np.bincount(det_cls, minlength=num_classes))])
     ap = np.full(num_classes, np.nan)
     for c in np.flatnonzero(num_gt > 0):
-        idx = by_class[bounds[c]:bounds[c + 1]]
+        idx = by_class[bounds[c] : bounds[c + 1]]
         ap[c] = _average_precision(scores[idx], is_tp[idx], int(num_gt[c]))
     return ap
 

@@ -10,6 +10,7 @@ to the per-row reader, which also gives the ``path:line`` error messages.
 The writer formats numbers from exact 5-decimal integers (:func:`csv_decimals`), so a value written and read
 back equals :func:`round_like_csv` of the value in memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,11 @@ from typing import Callable, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-CHUNK_BYTES = 2 << 20    # bytes parsed at once: the temporaries (about 10x the chunk) stay cache- and heap-resident
-READ_THREADS = 2          # chunks parsed at once (threads; capped at the CPU count)
-_PAD = 32                # zero bytes after a chunk, so fixed-width gathers never leave the buffer
+CHUNK_BYTES = 2 << 20  # bytes parsed at once: the temporaries (about 10x the chunk) stay cache- and heap-resident
+READ_THREADS = 2  # chunks parsed at once (threads; capped at the CPU count)
+_PAD = 32  # zero bytes after a chunk, so fixed-width gathers never leave the buffer
 _POW10_INT = 10 ** np.arange(19, dtype=np.int64)
-_POW10_FLOAT = 10.0 ** np.arange(23)   # exact doubles up to 1e22
+_POW10_FLOAT = 10.0 ** np.arange(23)  # exact doubles up to 1e22
 
 
 def csv_decimals(x: np.ndarray, decimals: int = 5) -> np.ndarray:
@@ -32,7 +33,7 @@ def csv_decimals(x: np.ndarray, decimals: int = 5) -> np.ndarray:
     (within 1e-6 of one) are formatted by Python. Values whose scaled magnitude reaches 1e12 are refused.
     """
     x = np.asarray(x, dtype=np.float64)
-    scaled = x * 10.0 ** decimals
+    scaled = x * 10.0**decimals
     if not np.isfinite(scaled).all() or (np.abs(scaled) >= 1e12).any():
         raise ValueError("values to write must be finite and below 1e7 in magnitude")
     k = np.rint(scaled)
@@ -48,11 +49,12 @@ def round_like_csv(x: np.ndarray, decimals: int = 5) -> np.ndarray:
     ``k / 10**d`` is one correctly rounded division, which is what ``float("k-with-a-dot")`` returns.
     """
     x = np.asarray(x, dtype=np.float64)
-    out = csv_decimals(x, decimals) / 10.0 ** decimals
-    return np.where(np.signbit(x) & (out == 0), -0.0, out)   # "%.5f" % -1e-9 == "-0.00000"
+    out = csv_decimals(x, decimals) / 10.0**decimals
+    return np.where(np.signbit(x) & (out == 0), -0.0, out)  # "%.5f" % -1e-9 == "-0.00000"
 
 
 # ---------------------------------------------------------------------------------------------- reading
+
 
 def parse_numbers(buf: np.ndarray, start: np.ndarray, end: np.ndarray, integer: bool):
     """Parse the fields ``buf[start[i]:end[i]]``; returns ``(values, ok)`` or ``None`` when nothing parses.
@@ -68,7 +70,7 @@ def parse_numbers(buf: np.ndarray, start: np.ndarray, end: np.ndarray, integer: 
     if w_min < 1 or w_max > 24:
         return None
     if w_min == w_max and w_max <= 8:
-        words = np.ndarray((len(buf) - 8,), dtype="<u8", buffer=buf, strides=(1,))[start]   # unaligned loads
+        words = np.ndarray((len(buf) - 8,), dtype="<u8", buffer=buf, strides=(1,))[start]  # unaligned loads
         fast = _parse_uniform(words, w_max, integer)
         if fast is not None:
             return fast, np.ones(n, bool)
@@ -77,19 +79,21 @@ def parse_numbers(buf: np.ndarray, start: np.ndarray, end: np.ndarray, integer: 
         fast = _parse_varying_integers(words, width)
         if fast is not None:
             return fast, np.ones(n, bool)
-    block = as_strided(buf, shape=(len(buf) - _PAD, w_max), strides=(1, 1))[start]   # [n, w_max] copy
+    block = as_strided(buf, shape=(len(buf) - _PAD, w_max), strides=(1, 1))[start]  # [n, w_max] copy
     return _parse_general(block, width, integer)
 
 
 def _parse_varying_integers(words: np.ndarray, width: np.ndarray):
     """Unsigned integers of 1..8 digits, of different widths (e.g. action ids 1..80), read as uint64 words."""
-    shift = (np.uint64(8) * width.astype(np.uint64))
+    shift = np.uint64(8) * width.astype(np.uint64)
     keep = np.where(width >= 8, np.uint64(0xFFFFFFFFFFFFFFFF), (np.uint64(1) << (shift % np.uint64(64))) - np.uint64(1))
     digits = words & keep
     zeros = np.uint64(0x3030303030303030) & keep
     ok = (digits & (np.uint64(0xF0F0F0F0F0F0F0F0) & keep)) == zeros
-    ok &= (((digits & np.uint64(0x0F0F0F0F0F0F0F0F)) + (np.uint64(0x0606060606060606) & keep))
-           & (np.uint64(0x1010101010101010) & keep)) == 0
+    ok &= (
+        ((digits & np.uint64(0x0F0F0F0F0F0F0F0F)) + (np.uint64(0x0606060606060606) & keep))
+        & (np.uint64(0x1010101010101010) & keep)
+    ) == 0
     if not ok.all():
         return None
     x = digits - zeros
@@ -134,8 +138,11 @@ def _parse_uniform(words: np.ndarray, width: int, integer: bool):
         return mantissa.astype(np.int64) if integer else mantissa.astype(np.float64)
     p = int(dot[0])
     integer_part = x // np.uint64(10 ** (8 - p))
-    fraction = (x - integer_part * np.uint64(10 ** (8 - p))) // np.uint64(10 ** (8 - width)) if width < 8 else \
-        x - integer_part * np.uint64(10 ** (8 - p))
+    fraction = (
+        (x - integer_part * np.uint64(10 ** (8 - p))) // np.uint64(10 ** (8 - width))
+        if width < 8
+        else x - integer_part * np.uint64(10 ** (8 - p))
+    )
     mantissa = integer_part * np.uint64(10 ** (width - 1 - p)) + fraction
     return mantissa.astype(np.float64) / _POW10_FLOAT[width - 1 - p]
 
@@ -174,10 +181,10 @@ def _parse_chunk(data: bytes):
     chunk's ``\n`` bytes (blank lines included).
     """
     buf = np.zeros(len(data) + _PAD, dtype=np.uint8)
-    buf[:len(data)] = np.frombuffer(data, dtype=np.uint8)
-    if (buf == 34).any():   # quotes: csv module semantics
+    buf[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    if (buf == 34).any():  # quotes: csv module semantics
         return None
-    separators = np.flatnonzero((buf == 10) | (buf == 44))   # one scan for both newlines and commas
+    separators = np.flatnonzero((buf == 10) | (buf == 44))  # one scan for both newlines and commas
     is_newline = buf[separators] == 10
     line_end = separators[is_newline]
     commas = separators[~is_newline]
@@ -219,8 +226,15 @@ def _parse_chunk(data: bytes):
 
 
 def _empty_chunk():
-    return [], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0, np.int64), \
-        np.zeros(0), np.zeros(0, bool)
+    return (
+        [],
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros((0, 4)),
+        np.zeros(0, np.int64),
+        np.zeros(0),
+        np.zeros(0, bool),
+    )
 
 
 def _factorize_field(buf: np.ndarray, start: np.ndarray, end: np.ndarray):
@@ -229,8 +243,11 @@ def _factorize_field(buf: np.ndarray, start: np.ndarray, end: np.ndarray):
     w = int(width.max())
     if width.min() < 1 or w > 1024:
         return None, None
-    block = as_strided(buf, shape=(len(buf) - _PAD, w), strides=(1, 1))[start] if w <= _PAD else \
-        np.stack([buf[np.minimum(start + j, len(buf) - 1)] for j in range(w)], axis=1)
+    block = (
+        as_strided(buf, shape=(len(buf) - _PAD, w), strides=(1, 1))[start]
+        if w <= _PAD
+        else np.stack([buf[np.minimum(start + j, len(buf) - 1)] for j in range(w)], axis=1)
+    )
     block = np.where(np.arange(w) < width[:, None], block, 0)
     keys = np.ascontiguousarray(block).view(f"V{w}").reshape(-1)
     new_run = np.ones(len(keys), bool)
@@ -241,8 +258,9 @@ def _factorize_field(buf: np.ndarray, start: np.ndarray, end: np.ndarray):
         names = [bytes(u).rstrip(b"\0").decode() for u in uniq]
         return names, codes.reshape(-1)
     index: dict[bytes, int] = {}
-    run_code = np.array([index.setdefault(block[i, :width[i]].tobytes(), len(index)) for i in run_first.tolist()],
-                        dtype=np.int64)
+    run_code = np.array(
+        [index.setdefault(block[i, : width[i]].tobytes(), len(index)) for i in run_first.tolist()], dtype=np.int64
+    )
     codes = np.repeat(run_code, np.diff(np.append(run_first, len(keys))))
     return [k.decode() for k in index], codes
 
@@ -260,8 +278,7 @@ def _filtered(chunk, row_filter: Optional[Callable]):
     return (chunk[0],) + tuple(a[keep] for a in chunk[1:7]) + (chunk[7],), runs
 
 
-def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
-                 row_filter: Optional[Callable] = None):
+def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None, row_filter: Optional[Callable] = None):
     """Read an AVA CSV in chunks of whole lines with :func:`_parse_chunk`, falling back to
     ``slow_reader(text, first_line_number)`` for chunks it declines; it returns the chunk's columns ``(video names,
     video codes, timestamps, boxes [N, 4], action ids, values, has_value)``.
@@ -289,6 +306,7 @@ def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
         file_bytes = os.fstat(f.fileno()).st_size
         chunks = _whole_line_chunks(f, chunk_bytes, frame_aligned=bool(getattr(row_filter, "frame_aligned", False)))
         workers = min(READ_THREADS, os.cpu_count() or 1)
+
         def parse(data: bytes):
             return _filtered(_parse_chunk(data), row_filter)
 
@@ -296,16 +314,17 @@ def read_columns(path, slow_reader: Callable, chunk_bytes: Optional[int] = None,
             parsed = _parse_in_threads(chunks, workers, parse)
         else:
             parsed = ((data, parse(data)) for data in chunks)
-        for data, (chunk, runs) in parsed:   # in file order
+        for data, (chunk, runs) in parsed:  # in file order
             if chunk is None:
-                chunk, runs = _filtered(tuple(slow_reader(data.decode(), line_number)) + (data.count(b"\n"),),
-                                        row_filter)
+                chunk, runs = _filtered(
+                    tuple(slow_reader(data.decode(), line_number)) + (data.count(b"\n"),), row_filter
+                )
             chunk_names, codes = chunk[0], chunk[1]
             remap = np.array([names.setdefault(v, len(names)) for v in chunk_names], dtype=np.int64)
             if runs is not None:
                 row_filter.collect(remap[runs[0]], runs[1], runs[2])
             done_bytes += len(data)
-            if out.capacity == 0 and len(codes):   # size the columns from the first rows' bytes per row
+            if out.capacity == 0 and len(codes):  # size the columns from the first rows' bytes per row
                 out.reserve(int(file_bytes / done_bytes * len(codes) * 1.05) + 1024)
             out.append(remap[codes] if len(codes) else codes, *chunk[2:7])
             line_number += chunk[7]
@@ -320,7 +339,7 @@ def _frame_cut(data: bytes, cut: int) -> int:
     second = data.find(b",", first + 1, cut) if first >= 0 else -1
     if second < 0:
         return cut
-    key = data[start:second + 1]
+    key = data[start : second + 1]
     while start > 0:
         previous = data.rfind(b"\n", 0, start - 1) + 1
         if not data.startswith(key, previous):
@@ -337,7 +356,7 @@ def _whole_line_chunks(f, chunk_bytes: int, frame_aligned: bool = False):
         block = f.read(chunk_bytes)
         if not block:
             if carry:
-                yield carry if carry.endswith(b"\n") else carry + b"\n"   # a last line without its newline
+                yield carry if carry.endswith(b"\n") else carry + b"\n"  # a last line without its newline
             return
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1
@@ -394,9 +413,9 @@ class _ColumnBuffer:
         grown = []
         for j, (a, dtype) in enumerate(zip(self.arrays, self._DTYPES)):
             b = np.empty((capacity, 4) if j == 2 else capacity, dtype)
-            b[:self.size] = a[:self.size]
+            b[: self.size] = a[: self.size]
             grown.append(b)
-            self.arrays[j] = None   # free the old column before the next one is allocated
+            self.arrays[j] = None  # free the old column before the next one is allocated
         self.arrays = grown
         self.capacity = capacity
 
@@ -405,17 +424,24 @@ class _ColumnBuffer:
         if self.size + n > self.capacity:
             self.reserve(max(self.size + n, self.capacity + (self.capacity >> 2) + 1024))
         for a, part in zip(self.arrays, parts):
-            a[self.size:self.size + n] = part
+            a[self.size : self.size + n] = part
         self.size += n
 
     def columns(self) -> tuple:
-        return tuple(a[:self.size] for a in self.arrays)
+        return tuple(a[: self.size] for a in self.arrays)
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def format_chunk(videos: list[str], video_index: np.ndarray, timestamps: np.ndarray, boxes: np.ndarray,
-                 action_ids: np.ndarray, values: Optional[np.ndarray]) -> Optional[bytes]:
+
+def format_chunk(
+    videos: list[str],
+    video_index: np.ndarray,
+    timestamps: np.ndarray,
+    boxes: np.ndarray,
+    action_ids: np.ndarray,
+    values: Optional[np.ndarray],
+) -> Optional[bytes]:
     """``"%s,%04d,%.5f,%.5f,%.5f,%.5f,%d[,%.5f]\\n"`` for every row, vectorized; ``None`` when a value falls
     outside the fixed-width fast path (negative or >= 10 coordinates/scores, timestamps outside 0..9999,
     negative action ids, non-ASCII video ids)."""
@@ -428,7 +454,7 @@ def format_chunk(videos: list[str], video_index: np.ndarray, timestamps: np.ndar
         if np.signbit(x).any():
             return None
         k = csv_decimals(x)
-        if k.max() >= 10 ** 6:
+        if k.max() >= 10**6:
             return None
         digits.append(k)
     if timestamps.min() < 0 or timestamps.max() > 9999 or action_ids.min() < 0:
@@ -438,9 +464,9 @@ def format_chunk(videos: list[str], video_index: np.ndarray, timestamps: np.ndar
     except UnicodeEncodeError:
         return None
     name_width = max(map(len, encoded))
-    names = np.zeros((len(encoded), name_width + 1), np.uint8)   # 0 = filler, removed at the end
+    names = np.zeros((len(encoded), name_width + 1), np.uint8)  # 0 = filler, removed at the end
     for i, e in enumerate(encoded):
-        names[i, :len(e)] = np.frombuffer(e, np.uint8)
+        names[i, : len(e)] = np.frombuffer(e, np.uint8)
         names[i, len(e)] = 44
     action_width = len(str(int(action_ids.max())))
     pieces = [names[video_index], _int_digits(timestamps, 4, pad_zero=True), _comma(n)]
@@ -460,9 +486,9 @@ def _comma(n: int) -> np.ndarray:
 
 def _int_digits(x: np.ndarray, width: int, pad_zero: bool) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
-    power = _POW10_INT[width - 1::-1]
+    power = _POW10_INT[width - 1 :: -1]
     out = (x[:, None] // power % 10 + 48).astype(np.uint8)
-    if not pad_zero:   # leading zeros become fillers, except the last digit
+    if not pad_zero:  # leading zeros become fillers, except the last digit
         out[:, :-1][x[:, None] < power[:-1]] = 0
     return out
 
@@ -472,5 +498,5 @@ def _fixed_decimal(k: np.ndarray) -> np.ndarray:
     out = np.empty((len(k), 7), np.uint8)
     out[:, 0] = k // 100000 + 48
     out[:, 1] = 46
-    out[:, 2:] = (k[:, None] // _POW10_INT[4::-1] % 10 + 48)
+    out[:, 2:] = k[:, None] // _POW10_INT[4::-1] % 10 + 48
     return out

@@ -5,6 +5,7 @@ four ``float`` coordinates normalized to ``[0, 1]`` (x first, as in the files), 
 ``value`` = the 8th column as ``float`` (detection score, or the person id in GT files) or ``None`` when
 the file has 7 columns. A *frame key* is ``"%s,%04d" % (video_id, timestamp)``, as in the official code.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,10 +18,10 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import fastcsv
-from .fastcsv import round_like_csv
 from ...utils.errors import InputFileError
 from ...utils.labelmap import read_labelmap  # noqa: F401 (part of this module's interface)
+from . import fastcsv
+from .fastcsv import round_like_csv
 
 PathLike = Union[str, "os.PathLike[str]"]
 Row = tuple  # (video_id, timestamp, x1, y1, x2, y2, action_id, value | None)
@@ -41,8 +42,7 @@ class AvaColumns:
     Row order matters (it is the file order, which decides ties at the 50-per-frame cap).
     """
 
-    def __init__(self, videos: Sequence[str], video_index, timestamps, boxes, action_ids, values=None,
-                 has_value=None):
+    def __init__(self, videos: Sequence[str], video_index, timestamps, boxes, action_ids, values=None, has_value=None):
         self.videos = [str(v) for v in videos]
         self.video_index = np.asarray(video_index, dtype=np.int64).reshape(-1)
         n = len(self.video_index)
@@ -54,14 +54,16 @@ class AvaColumns:
             self.has_value = np.zeros(n, dtype=bool) if has_value is None else np.asarray(has_value, bool)
         else:
             self.values = np.asarray(values, dtype=np.float64).reshape(-1)
-            self.has_value = np.ones(n, dtype=bool) if has_value is None else \
-                np.asarray(has_value, dtype=bool).reshape(-1)
-        lengths = {len(self.timestamps), len(self.boxes), len(self.action_ids), len(self.values),
-                   len(self.has_value)}
+            self.has_value = (
+                np.ones(n, dtype=bool) if has_value is None else np.asarray(has_value, dtype=bool).reshape(-1)
+            )
+        lengths = {len(self.timestamps), len(self.boxes), len(self.action_ids), len(self.values), len(self.has_value)}
         if lengths != {n}:
-            raise ValueError(f"AVA columns must have one entry per row: got lengths video_index={n}, "
-                             f"timestamps={len(self.timestamps)}, boxes={len(self.boxes)}, "
-                             f"action_ids={len(self.action_ids)}, values={len(self.values)}")
+            raise ValueError(
+                f"AVA columns must have one entry per row: got lengths video_index={n}, "
+                f"timestamps={len(self.timestamps)}, boxes={len(self.boxes)}, "
+                f"action_ids={len(self.action_ids)}, values={len(self.values)}"
+            )
         if n and (self.video_index.min() < 0 or self.video_index.max() >= len(self.videos)):
             raise ValueError(f"video_index must lie in [0, {len(self.videos)}) (one entry of videos per code)")
 
@@ -88,17 +90,18 @@ class AvaColumns:
         """Boxes and values as :func:`write_csv` writes and :func:`read_csv_columns` reads them back (exactly),
         so scoring the rounded columns in memory gives the number a user gets from the CSV."""
         boxes = np.stack([round_like_csv(self.boxes[:, j], decimals) for j in range(4)], axis=1)
-        values = np.where(self.has_value, round_like_csv(np.where(self.has_value, self.values, 0.0), decimals),
-                          self.values)
-        return AvaColumns(self.videos, self.video_index, self.timestamps, boxes, self.action_ids, values,
-                          self.has_value)
+        values = np.where(
+            self.has_value, round_like_csv(np.where(self.has_value, self.values, 0.0), decimals), self.values
+        )
+        return AvaColumns(
+            self.videos, self.video_index, self.timestamps, boxes, self.action_ids, values, self.has_value
+        )
 
     def to_rows(self) -> list[Row]:
         with gc_paused():
             values = [v if h else None for v, h in zip(self.values.tolist(), self.has_value.tolist())]
             x1, y1, x2, y2 = self.boxes.T.tolist()
-            return list(zip(self.video_ids, self.timestamps.tolist(), x1, y1, x2, y2, self.action_ids.tolist(),
-                            values))
+            return list(zip(self.video_ids, self.timestamps.tolist(), x1, y1, x2, y2, self.action_ids.tolist(), values))
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence]) -> "AvaColumns":
@@ -112,8 +115,10 @@ class AvaColumns:
         widths = set(map(len, rows))
         if not widths <= {7, 8}:
             bad = next(i for i, r in enumerate(rows) if len(r) not in (7, 8))
-            raise ValueError(f"row {bad} has {len(rows[bad])} fields; expected video_id, timestamp, x1, y1, x2, y2, "
-                             "action_id[, score]")
+            raise ValueError(
+                f"row {bad} has {len(rows[bad])} fields; expected video_id, timestamp, x1, y1, x2, y2, "
+                "action_id[, score]"
+            )
         if 7 in widths:
             rows = [r if len(r) == 8 else (*r, None) for r in rows]
         n = len(rows)
@@ -131,8 +136,7 @@ class AvaColumns:
         has_value = np.fromiter((v is not None for v in values), dtype=bool, count=n)
         if not has_value.all():
             values = [1.0 if v is None else v for v in values]
-        return cls(list(index), codes, ts, boxes, action_ids, np.array(values, dtype=np.float64).reshape(n),
-                   has_value)
+        return cls(list(index), codes, ts, boxes, action_ids, np.array(values, dtype=np.float64).reshape(n), has_value)
 
 
 def read_csv(path: PathLike, allow_header: bool = False) -> list[Row]:
@@ -158,6 +162,7 @@ def read_csv(path: PathLike, allow_header: bool = False) -> list[Row]:
 def read_csv_columns(path: PathLike, row_filter=None) -> AvaColumns:
     """Read an AVA CSV into :class:`AvaColumns` with the vectorized reader (``fastcsv``); same values as
     :func:`read_csv` bit for bit, same ``path:line`` errors. ``row_filter``: see ``fastcsv.read_columns``."""
+
     def slow(text: str, first_line: int) -> tuple:
         with gc_paused():
             c = AvaColumns.from_rows(_parse_rows(io.StringIO(text, newline=""), first_line, path))
@@ -175,8 +180,13 @@ def locate_row(path: PathLike, test) -> Optional[int]:
             if len(row) not in (7, 8):
                 continue
             try:
-                parsed = (row[0], int(row[1]), *(float(v) for v in row[2:6]), int(row[6]),
-                          float(row[7]) if len(row) == 8 else None)
+                parsed = (
+                    row[0],
+                    int(row[1]),
+                    *(float(v) for v in row[2:6]),
+                    int(row[6]),
+                    float(row[7]) if len(row) == 8 else None,
+                )
             except ValueError:
                 continue
             if test(parsed):
@@ -191,7 +201,7 @@ def first_undecodable_line(path: PathLike) -> Optional[tuple[int, bytes]]:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
-                return number, line[e.start:e.end]
+                return number, line[e.start : e.end]
     return None
 
 
@@ -220,20 +230,32 @@ def _parse_rows(lines, first_line: int, path: PathLike) -> list[Row]:
         n = len(row)
         try:
             if n == 8:
-                append((row[0], int(row[1]), float(row[2]), float(row[3]), float(row[4]),
-                        float(row[5]), int(row[6]), float(row[7])))
+                append(
+                    (
+                        row[0],
+                        int(row[1]),
+                        float(row[2]),
+                        float(row[3]),
+                        float(row[4]),
+                        float(row[5]),
+                        int(row[6]),
+                        float(row[7]),
+                    )
+                )
             elif n == 7:
-                append((row[0], int(row[1]), float(row[2]), float(row[3]), float(row[4]),
-                        float(row[5]), int(row[6]), None))
+                append(
+                    (row[0], int(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]), int(row[6]), None)
+                )
             elif n == 0:
                 continue
             else:
                 raise ValueError(f"expected 7 or 8 columns, got {n}")
         except ValueError as e:
             raise InputFileError(
-                f"bad AVA row {','.join(row)!r} ({e})", where=f"{os.fspath(path)}:{first_line - 1 + reader.line_num}",
-                fix="each row is video_id,timestamp(int),x1,y1,x2,y2,action_id(int)[,score|person_id], no header") \
-                from None
+                f"bad AVA row {','.join(row)!r} ({e})",
+                where=f"{os.fspath(path)}:{first_line - 1 + reader.line_num}",
+                fix="each row is video_id,timestamp(int),x1,y1,x2,y2,action_id(int)[,score|person_id], no header",
+            ) from None
     return rows
 
 
@@ -262,13 +284,28 @@ def _write_columns(path: PathLike, columns: AvaColumns, chunk_rows: int = 1 << 1
     with open(path, "wb") as f:
         for lo in range(0, len(columns), chunk_rows):
             sl = slice(lo, lo + chunk_rows)
-            text = None if mixed else fastcsv.format_chunk(
-                columns.videos, columns.video_index[sl], columns.timestamps[sl], columns.boxes[sl],
-                columns.action_ids[sl], columns.values[sl] if columns.has_value.any() else None)
-            if text is None:   # outside the fixed-width fast path: format row by row
-                part = AvaColumns(columns.videos, columns.video_index[sl], columns.timestamps[sl],
-                                  columns.boxes[sl], columns.action_ids[sl], columns.values[sl],
-                                  columns.has_value[sl])
+            text = (
+                None
+                if mixed
+                else fastcsv.format_chunk(
+                    columns.videos,
+                    columns.video_index[sl],
+                    columns.timestamps[sl],
+                    columns.boxes[sl],
+                    columns.action_ids[sl],
+                    columns.values[sl] if columns.has_value.any() else None,
+                )
+            )
+            if text is None:  # outside the fixed-width fast path: format row by row
+                part = AvaColumns(
+                    columns.videos,
+                    columns.video_index[sl],
+                    columns.timestamps[sl],
+                    columns.boxes[sl],
+                    columns.action_ids[sl],
+                    columns.values[sl],
+                    columns.has_value[sl],
+                )
                 buffer = io.StringIO()
                 for video_id, ts, x1, y1, x2, y2, action_id, value in part.to_rows():
                     line = "%s,%04d,%.5f,%.5f,%.5f,%.5f,%d" % (video_id, ts, x1, y1, x2, y2, action_id)
@@ -290,9 +327,9 @@ def read_exclusions(path: PathLike) -> set[str]:
                     raise ValueError(f"expected exactly 2 columns, got {len(row)}")
                 excluded.add(frame_key(row[0], int(row[1])))
             except ValueError as e:
-                raise InputFileError(f"bad excluded-timestamp row {','.join(row)!r} ({e})",
-                                     where=f"{os.fspath(path)}:{reader.line_num}",
-                                     fix="each row is video_id,timestamp (two columns, no header)") from None
+                raise InputFileError(
+                    f"bad excluded-timestamp row {','.join(row)!r} ({e})",
+                    where=f"{os.fspath(path)}:{reader.line_num}",
+                    fix="each row is video_id,timestamp (two columns, no header)",
+                ) from None
     return excluded
-
-

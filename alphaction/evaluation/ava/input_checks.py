@@ -1,6 +1,7 @@
 """Checks of the evaluator's inputs, each naming the file and line of the offending row when the input is a file:
 text that is not UTF-8, non-finite scores or boxes, inverted ground-truth boxes, detections that share no frame
 with the ground truth, action ids outside the label map, and an empty ground truth."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,16 @@ from .formats import AvaColumns, first_undecodable_line, frame_key, locate_row, 
 
 logger = logging.getLogger("alphaction.evaluation.ava.evaluator")  # the evaluator's messages, one logger
 
-__all__ = ["is_path", "as_columns", "read_input", "require_groundtruth", "check_finite", "check_gt_boxes",
-           "check_overlap", "report_unknown_ids"]
+__all__ = [
+    "is_path",
+    "as_columns",
+    "read_input",
+    "require_groundtruth",
+    "check_finite",
+    "check_gt_boxes",
+    "check_overlap",
+    "report_unknown_ids",
+]
 
 
 def is_path(x) -> bool:
@@ -53,8 +62,11 @@ def read_input(source, row_filter=None) -> AvaColumns:
             raise
         found = first_undecodable_line(source)
         line, raw = found if found else (None, b"")
-        raise InputFileError(f"not UTF-8 text (bytes {raw!r})", where=where_of(source, line),
-                             fix="save the file as UTF-8 (video ids must be text)") from None
+        raise InputFileError(
+            f"not UTF-8 text (bytes {raw!r})",
+            where=where_of(source, line),
+            fix="save the file as UTF-8 (video ids must be text)",
+        ) from None
 
 
 def check_finite(columns: AvaColumns, source, what: str) -> None:
@@ -64,16 +76,23 @@ def check_finite(columns: AvaColumns, source, what: str) -> None:
         i = int(np.flatnonzero(bad)[0])
         key = frame_key(columns.videos[columns.video_index[i]], columns.timestamps[i])
         line = line_of(source, lambda r: r[7] is not None and not math.isfinite(r[7]))
-        raise InputFileError(f"a row with a non-finite {what} ({columns.values[i]}) in frame {key}",
-                             where=where_of(source, line), fix=f"every row needs a finite {what}: fix or drop the row")
+        raise InputFileError(
+            f"a row with a non-finite {what} ({columns.values[i]}) in frame {key}",
+            where=where_of(source, line),
+            fix=f"every row needs a finite {what}: fix or drop the row",
+        )
     if not np.isfinite(columns.boxes).all():
         line = line_of(source, lambda r: not all(math.isfinite(v) for v in r[2:6]))
-        raise InputFileError("a row with a non-finite box coordinate", where=where_of(source, line),
-                             fix="every box needs four finite coordinates in [0, 1]: fix or drop the row")
+        raise InputFileError(
+            "a row with a non-finite box coordinate",
+            where=where_of(source, line),
+            fix="every box needs four finite coordinates in [0, 1]: fix or drop the row",
+        )
 
 
-def check_overlap(gt_fid: np.ndarray, det_fid: np.ndarray, num_frames: int, gt_source, det_source,
-                   allow_disjoint: bool) -> None:
+def check_overlap(
+    gt_fid: np.ndarray, det_fid: np.ndarray, num_frames: int, gt_source, det_source, allow_disjoint: bool
+) -> None:
     """Detections none of whose frames is a GT frame score 0 whatever the model does: almost always the wrong
     files (another split, other video ids, 0-based vs 1-based timestamps)."""
     if len(det_fid) == 0:
@@ -89,10 +108,12 @@ def check_overlap(gt_fid: np.ndarray, det_fid: np.ndarray, num_frames: int, gt_s
     if allow_disjoint:
         logger.warning("%s: every detection is a false positive (mAP 0)", text)
         return
-    raise InputFileError(text + ": every detection would be a false positive",
-                         where=" vs ".join(w for w in (where_of(det_source), where_of(gt_source)) if w),
-                         fix="check that both files are of the same split and name videos and seconds alike; "
-                             "to score them anyway, pass --allow-disjoint (frame_map(..., allow_disjoint=True))")
+    raise InputFileError(
+        text + ": every detection would be a false positive",
+        where=" vs ".join(w for w in (where_of(det_source), where_of(gt_source)) if w),
+        fix="check that both files are of the same split and name videos and seconds alike; "
+        "to score them anyway, pass --allow-disjoint (frame_map(..., allow_disjoint=True))",
+    )
 
 
 def report_unknown_ids(gt: AvaColumns, class_lut: np.ndarray, source) -> None:
@@ -106,18 +127,25 @@ def report_unknown_ids(gt: AvaColumns, class_lut: np.ndarray, source) -> None:
     unknown = sorted(set(ids[~known].tolist()))
     first = int(np.flatnonzero(~known)[0])
     line = line_of(source, lambda r: r[6] == int(ids[first]))
-    logger.warning("%d ground-truth rows have action ids not in the label map (%s%s; first at %s): they are not "
-                   "scored, as in the official evaluator", int((~known).sum()), ", ".join(map(str, unknown[:10])),
-                   ", ..." if len(unknown) > 10 else "", where_of(source, line) or f"row {first + 1}")
+    logger.warning(
+        "%d ground-truth rows have action ids not in the label map (%s%s; first at %s): they are not "
+        "scored, as in the official evaluator",
+        int((~known).sum()),
+        ", ".join(map(str, unknown[:10])),
+        ", ..." if len(unknown) > 10 else "",
+        where_of(source, line) or f"row {first + 1}",
+    )
 
 
 def require_groundtruth(result: dict, groundtruth) -> None:
     """Raise :class:`InputFileError` when ``result`` (of :func:`frame_map`) has no class with ground truth: an
     evaluation with nothing to compare against must not pass for a result."""
     if not any(n > 0 for n in result["num_gt"].values()):
-        raise InputFileError("the ground truth holds no row of a label-map class: there is nothing to evaluate",
-                             where=where_of(groundtruth) if groundtruth is not None else "",
-                             fix="give the split's AVA CSV (its action ids must be in the label map)")
+        raise InputFileError(
+            "the ground truth holds no row of a label-map class: there is nothing to evaluate",
+            where=where_of(groundtruth) if groundtruth is not None else "",
+            fix="give the split's AVA CSV (its action ids must be in the label map)",
+        )
 
 
 def check_gt_boxes(gt_boxes: np.ndarray, gt_frame: np.ndarray, frame_keys: list[str], source) -> None:
@@ -129,6 +157,9 @@ def check_gt_boxes(gt_boxes: np.ndarray, gt_frame: np.ndarray, frame_keys: list[
         y1, x1, y2, x2 = (float(v) for v in gt_boxes[i])
         key = frame_keys[gt_frame[i]]
         line = line_of(source, lambda r: frame_key(r[0], r[1]) == key and (r[2] > r[4] or r[3] > r[5]))
-        raise InputFileError(f"ground-truth box with x1 > x2 or y1 > y2 in frame {key}: x1, y1, x2, y2 = "
-                             f"{x1}, {y1}, {x2}, {y2} (the official evaluator rejects it too)",
-                             where=where_of(source, line), fix="correct or remove that row")
+        raise InputFileError(
+            f"ground-truth box with x1 > x2 or y1 > y2 in frame {key}: x1, y1, x2, y2 = "
+            f"{x1}, {y1}, {x2}, {y2} (the official evaluator rejects it too)",
+            where=where_of(source, line),
+            fix="correct or remove that row",
+        )

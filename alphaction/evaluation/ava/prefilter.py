@@ -20,6 +20,7 @@ again without thinning, so the result is exact in every case.
 
 An AVA detection file holds ~210 rows per keyframe (60 classes x ~3.5 persons); ~50 are kept per keyframe.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,8 +86,9 @@ class CapPrefilter:
             thinned[over[s_sorted[run_start[over] + cap - 1] == s_sorted[run_start[over] + cap]]] = False
             # two entries of one class with one score among the kept: their order is the heap's
             position = np.arange(len(rows)) - np.repeat(run_start, run_len)
-            tied = np.flatnonzero((position[1:] < cap) & (r_sorted[1:] == r_sorted[:-1])
-                                  & (s_sorted[1:] == s_sorted[:-1]))
+            tied = np.flatnonzero(
+                (position[1:] < cap) & (r_sorted[1:] == r_sorted[:-1]) & (s_sorted[1:] == s_sorted[:-1])
+            )
             if len(tied):
                 members = np.unique(np.concatenate([tied, tied + 1]))
                 group = np.cumsum(np.concatenate([[True], ~np.isin(members[1:] - 1, tied)]))

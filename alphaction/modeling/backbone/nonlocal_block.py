@@ -8,6 +8,7 @@ input after an optional (1, 2, 2) max-pool. Affinity = softmax(theta^T phi * dim
 ``SlowFast`` inserts these blocks into res3 / res4 (``res_nl2`` / ``res_nl3``) as ``nonlocal_{i}`` after
 every second residual block (see ``ResStage``); :class:`NonLocalSpec` says how each one is built.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,24 @@ class NLBlock(nn.Module):
         frozen_bn: the output BN is a ``FrozenBatchNorm3d`` (buffers only) instead of ``nn.BatchNorm3d``.
     """
 
-    def __init__(self, dim_in: int, dim_inner: int, *, use_maxpool: bool = True, use_softmax: bool = True,
-                 use_scale: bool = True, use_bn: bool = True, bias: bool = True, conv_init_std: float = 0.01,
-                 zero_init_out: bool = False, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
-                 bn_init_gamma: float = 0.0, frozen_bn: bool = False, group_size: int = 0):
+    def __init__(
+        self,
+        dim_in: int,
+        dim_inner: int,
+        *,
+        use_maxpool: bool = True,
+        use_softmax: bool = True,
+        use_scale: bool = True,
+        use_bn: bool = True,
+        bias: bool = True,
+        conv_init_std: float = 0.01,
+        zero_init_out: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        bn_init_gamma: float = 0.0,
+        frozen_bn: bool = False,
+        group_size: int = 0,
+    ):
         super().__init__()
         if dim_in <= 0 or dim_inner <= 0:
             raise ValueError(f"NLBlock: dim_in and dim_inner must be positive, got {dim_in}, {dim_inner}")
@@ -64,13 +79,13 @@ class NLBlock(nn.Module):
 
     def _attend(self, x: Tensor) -> Tensor:
         n, _, t, h, w = x.shape
-        theta = self.theta(x).flatten(2)                      # N, C', THW
+        theta = self.theta(x).flatten(2)  # N, C', THW
         pooled = self.maxpool(x) if self.maxpool is not None else x
-        phi = self.phi(pooled).flatten(2)                     # N, C', T h w
+        phi = self.phi(pooled).flatten(2)  # N, C', T h w
         g = self.g(pooled).flatten(2)
-        affinity = torch.bmm(theta.transpose(1, 2), phi)      # N, THW, Thw
+        affinity = torch.bmm(theta.transpose(1, 2), phi)  # N, THW, Thw
         if self.use_scale:
-            affinity = affinity * self.dim_inner ** -0.5
+            affinity = affinity * self.dim_inner**-0.5
         if self.use_softmax:
             affinity = affinity.softmax(dim=2)
         return torch.bmm(g, affinity.transpose(1, 2)).view(n, self.dim_inner, t, h, w)
@@ -80,8 +95,10 @@ class NLBlock(nn.Module):
         k = self.group_size
         if k:
             if t % k:
-                raise ValueError(f"NLBlock: grouped non-local attention needs a multiple of {k} frames, got {t} "
-                                 "(CONV3_GROUP_NL: set it False or change INPUT.FRAME_NUM / TAU / ALPHA)")
+                raise ValueError(
+                    f"NLBlock: grouped non-local attention needs a multiple of {k} frames, got {t} "
+                    "(CONV3_GROUP_NL: set it False or change INPUT.FRAME_NUM / TAU / ALPHA)"
+                )
             # [N, C, T, H, W] -> [N * T/k, C, k, H, W]: each group of k consecutive frames attends on its own
             grouped = x.reshape(n, c, t // k, k, h, w).transpose(1, 2).reshape(n * t // k, c, k, h, w)
             y = self._attend(grouped).view(n, t // k, self.dim_inner, k, h, w).transpose(1, 2)
@@ -112,11 +129,22 @@ class NonLocalSpec:
 
     def make(self, dim: int, group_size: int = 0) -> NLBlock:
         """A block on ``dim`` channels with ``dim // 2`` inner channels (AlphAction's ``int(dim / 2)``)."""
-        return NLBlock(dim, max(1, dim // 2), use_maxpool=self.use_maxpool, use_softmax=self.use_softmax,
-                       use_scale=self.use_scale, use_bn=self.use_bn, bias=self.bias,
-                       conv_init_std=self.conv_init_std, zero_init_out=self.zero_init_out,
-                       bn_momentum=self.bn_momentum, bn_eps=self.bn_eps, bn_init_gamma=self.bn_init_gamma,
-                       frozen_bn=self.frozen_bn, group_size=group_size)
+        return NLBlock(
+            dim,
+            max(1, dim // 2),
+            use_maxpool=self.use_maxpool,
+            use_softmax=self.use_softmax,
+            use_scale=self.use_scale,
+            use_bn=self.use_bn,
+            bias=self.bias,
+            conv_init_std=self.conv_init_std,
+            zero_init_out=self.zero_init_out,
+            bn_momentum=self.bn_momentum,
+            bn_eps=self.bn_eps,
+            bn_init_gamma=self.bn_init_gamma,
+            frozen_bn=self.frozen_bn,
+            group_size=group_size,
+        )
 
 
 @dataclass(frozen=True)

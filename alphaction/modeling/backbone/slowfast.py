@@ -13,6 +13,7 @@ and ``bn``), ``lateral_kernel`` 7 (their 8x8) or 5 (4x16), ``stem_pool_padding``
 (0, 1, 1)), and ``res5_stride`` / ``res5_dilation`` (2 / 1 in their recognition models, 1 / 2 for detection).
 Everything else (stem kernels, temporal kernels, stride on the 3x3 conv, widths, concat order) is shared.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,12 +66,19 @@ def scaled_width(channels: int, width_mult: float) -> int:
 class Conv3dBN(nn.Module):
     """Bias-free ``Conv3d`` followed by BN (children ``conv`` and ``bn``)."""
 
-    def __init__(self, dim_in: int, dim_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int],
-                 padding: tuple[int, int, int], bn: BatchNormSpec, dilation: tuple[int, int, int] = (1, 1, 1),
-                 last: bool = False) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        kernel: tuple[int, int, int],
+        stride: tuple[int, int, int],
+        padding: tuple[int, int, int],
+        bn: BatchNormSpec,
+        dilation: tuple[int, int, int] = (1, 1, 1),
+        last: bool = False,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(dim_in, dim_out, kernel, stride=stride, padding=padding, dilation=dilation,
-                              bias=False)
+        self.conv = nn.Conv3d(dim_in, dim_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False)
         nn.init.kaiming_normal_(self.conv.weight)
         self.bn = bn.make(dim_out, last=last)
 
@@ -81,13 +89,27 @@ class Conv3dBN(nn.Module):
 class Bottleneck(nn.Module):
     """``(kt,1,1)`` -> ``(1,3,3)`` (spatial stride and dilation here, "ResNet v1.5") -> ``(1,1,1)``."""
 
-    def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int,
-                 dilation: int, bn: BatchNormSpec) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim_inner: int,
+        dim_out: int,
+        temporal_kernel: int,
+        stride: int,
+        dilation: int,
+        bn: BatchNormSpec,
+    ) -> None:
         super().__init__()
-        self.conv1 = Conv3dBN(dim_in, dim_inner, (temporal_kernel, 1, 1), (1, 1, 1),
-                              (temporal_kernel // 2, 0, 0), bn)
-        self.conv2 = Conv3dBN(dim_inner, dim_inner, (1, 3, 3), (1, stride, stride), (0, dilation, dilation), bn,
-                              dilation=(1, dilation, dilation))
+        self.conv1 = Conv3dBN(dim_in, dim_inner, (temporal_kernel, 1, 1), (1, 1, 1), (temporal_kernel // 2, 0, 0), bn)
+        self.conv2 = Conv3dBN(
+            dim_inner,
+            dim_inner,
+            (1, 3, 3),
+            (1, stride, stride),
+            (0, dilation, dilation),
+            bn,
+            dilation=(1, dilation, dilation),
+        )
         self.conv3 = Conv3dBN(dim_inner, dim_out, (1, 1, 1), (1, 1, 1), (0, 0, 0), bn, last=True)
         self.relu = nn.ReLU(inplace=True)
 
@@ -100,8 +122,17 @@ class Bottleneck(nn.Module):
 class ResBlock(nn.Module):
     """Bottleneck plus identity or projection shortcut, then ReLU."""
 
-    def __init__(self, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int, stride: int,
-                 dilation: int, bn: BatchNormSpec, force_shortcut: bool = False) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim_inner: int,
+        dim_out: int,
+        temporal_kernel: int,
+        stride: int,
+        dilation: int,
+        bn: BatchNormSpec,
+        force_shortcut: bool = False,
+    ) -> None:
         super().__init__()
         self.btnk = Bottleneck(dim_in, dim_inner, dim_out, temporal_kernel, stride, dilation, bn)
         if force_shortcut or dim_in != dim_out or stride != 1:
@@ -122,16 +153,33 @@ class ResStage(nn.Module):
     ``res_{i}`` with odd ``i`` (AlphAction's placement: after every second block).
     """
 
-    def __init__(self, num_blocks: int, dim_in: int, dim_inner: int, dim_out: int, temporal_kernel: int,
-                 stride: int, dilation: int, bn: BatchNormSpec,
-                 make_nonlocal: Callable[[int], nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        num_blocks: int,
+        dim_in: int,
+        dim_inner: int,
+        dim_out: int,
+        temporal_kernel: int,
+        stride: int,
+        dilation: int,
+        bn: BatchNormSpec,
+        make_nonlocal: Callable[[int], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         self.num_blocks = num_blocks
         self.order: list[str] = []  # forward order: res_0, res_1, nonlocal_1, res_2, ...
         for i in range(num_blocks):
             # a dilated stage's first block always projects (AlphAction: pretrained res5_0 has a shortcut)
-            block = ResBlock(dim_in if i == 0 else dim_out, dim_inner, dim_out, temporal_kernel,
-                             stride if i == 0 else 1, dilation, bn, force_shortcut=(i == 0 and dilation > 1))
+            block = ResBlock(
+                dim_in if i == 0 else dim_out,
+                dim_inner,
+                dim_out,
+                temporal_kernel,
+                stride if i == 0 else 1,
+                dilation,
+                bn,
+                force_shortcut=(i == 0 and dilation > 1),
+            )
             self.add_module(f"res_{i}", block)
             self.order.append(f"res_{i}")
             if make_nonlocal is not None and i % 2 == 1:
@@ -151,14 +199,22 @@ class LateralConv(nn.Module):
     ``s{k}_fuse`` / pytorchvideo ``FuseFastToSlow``): bias-free conv, then BN (child ``bn``) and ReLU.
     """
 
-    def __init__(self, dim_in: int, dim_out: int, alpha: int, kernel: int = 5, form: str = "tconv",
-                 bn: BatchNormSpec | None = None) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        alpha: int,
+        kernel: int = 5,
+        form: str = "tconv",
+        bn: BatchNormSpec | None = None,
+    ) -> None:
         super().__init__()
         if form not in LATERAL_FORMS:
             raise ValueError(f"lateral form {form!r} is not one of {LATERAL_FORMS}")
         fuse = form == "fuse"
-        self.conv = nn.Conv3d(dim_in, dim_out, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0),
-                              bias=not fuse)
+        self.conv = nn.Conv3d(
+            dim_in, dim_out, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0), bias=not fuse
+        )
         nn.init.kaiming_normal_(self.conv.weight)
         if fuse:
             self.bn = (bn or BatchNormSpec()).make(dim_out)
@@ -178,11 +234,21 @@ class Pathway(nn.Module):
     ``extra_in[i]`` channels (the lateral input) are added to the input width of stage ``i``.
     """
 
-    def __init__(self, widths: tuple[int, ...], inner: tuple[int, ...], blocks: tuple[int, ...],
-                 stem_temporal_kernel: int, temporal_kernels: tuple[int, ...], extra_in: tuple[int, ...],
-                 bn: BatchNormSpec, strides: tuple[int, ...] = (1, 2, 2, 1), dilations: tuple[int, ...] = (1, 1, 1, 2),
-                 stem_pool_padding: bool = False, nonlocal_spec: NonLocalSpec | None = None,
-                 nonlocal_stages: NonLocalStages = NonLocalStages()) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        inner: tuple[int, ...],
+        blocks: tuple[int, ...],
+        stem_temporal_kernel: int,
+        temporal_kernels: tuple[int, ...],
+        extra_in: tuple[int, ...],
+        bn: BatchNormSpec,
+        strides: tuple[int, ...] = (1, 2, 2, 1),
+        dilations: tuple[int, ...] = (1, 1, 1, 2),
+        stem_pool_padding: bool = False,
+        nonlocal_spec: NonLocalSpec | None = None,
+        nonlocal_stages: NonLocalStages = NonLocalStages(),
+    ) -> None:
         super().__init__()
         kt = stem_temporal_kernel
         self.conv1 = nn.Conv3d(3, widths[0], (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
@@ -200,8 +266,17 @@ class Pathway(nn.Module):
         if nonlocal_stages.res4:
             makers[2] = lambda dim: spec.make(dim)
         for i in range(4):
-            stage = ResStage(blocks[i], widths[i] + extra_in[i], inner[i], widths[i + 1], temporal_kernels[i],
-                             strides[i], dilations[i], bn, make_nonlocal=makers.get(i))
+            stage = ResStage(
+                blocks[i],
+                widths[i] + extra_in[i],
+                inner[i],
+                widths[i + 1],
+                temporal_kernels[i],
+                strides[i],
+                dilations[i],
+                bn,
+                make_nonlocal=makers.get(i),
+            )
             self.add_module(f"res_nl{i + 1}", stage)
 
     def stem(self, x: Tensor) -> Tensor:
@@ -230,11 +305,21 @@ class SlowFast(nn.Module):
     (16, or 32 when ``res5_stride`` is 2); ``dim_out`` is their channel sum.
     """
 
-    def __init__(self, blocks: tuple[int, int, int, int], alpha: int, width_mult: float = 1.0,
-                 bn: BatchNormSpec | None = None, lateral: str = "tconv", lateral_kernel: int = 5,
-                 stem_pool_padding: bool = False, res5_stride: int = 1, res5_dilation: int = 2,
-                 nonlocal_spec: NonLocalSpec | None = None, slow_nonlocal: NonLocalStages = NonLocalStages(),
-                 fast_nonlocal: NonLocalStages = NonLocalStages()) -> None:
+    def __init__(
+        self,
+        blocks: tuple[int, int, int, int],
+        alpha: int,
+        width_mult: float = 1.0,
+        bn: BatchNormSpec | None = None,
+        lateral: str = "tconv",
+        lateral_kernel: int = 5,
+        stem_pool_padding: bool = False,
+        res5_stride: int = 1,
+        res5_dilation: int = 2,
+        nonlocal_spec: NonLocalSpec | None = None,
+        slow_nonlocal: NonLocalStages = NonLocalStages(),
+        fast_nonlocal: NonLocalStages = NonLocalStages(),
+    ) -> None:
         super().__init__()
         bn = bn or BatchNormSpec()
         slow_widths = tuple(scaled_width(c, width_mult) for c in SLOW_WIDTHS)
@@ -246,14 +331,38 @@ class SlowFast(nn.Module):
         strides = (1, 2, 2, int(res5_stride))
         dilations = (1, 1, 1, int(res5_dilation))
         form = dict(strides=strides, dilations=dilations, stem_pool_padding=bool(stem_pool_padding))
-        self.slow = Pathway(slow_widths, slow_inner, tuple(blocks), 1, SLOW_TEMPORAL_KERNELS, lateral_widths, bn,
-                            nonlocal_spec=nonlocal_spec, nonlocal_stages=slow_nonlocal, **form)
-        self.fast = Pathway(fast_widths, fast_inner, tuple(blocks), 5, FAST_TEMPORAL_KERNELS, (0, 0, 0, 0), bn,
-                            nonlocal_spec=nonlocal_spec, nonlocal_stages=fast_nonlocal, **form)
+        self.slow = Pathway(
+            slow_widths,
+            slow_inner,
+            tuple(blocks),
+            1,
+            SLOW_TEMPORAL_KERNELS,
+            lateral_widths,
+            bn,
+            nonlocal_spec=nonlocal_spec,
+            nonlocal_stages=slow_nonlocal,
+            **form,
+        )
+        self.fast = Pathway(
+            fast_widths,
+            fast_inner,
+            tuple(blocks),
+            5,
+            FAST_TEMPORAL_KERNELS,
+            (0, 0, 0, 0),
+            bn,
+            nonlocal_spec=nonlocal_spec,
+            nonlocal_stages=fast_nonlocal,
+            **form,
+        )
         # registered after the fast stages so the key order matches AlphAction's checkpoints
         for i in range(4):
-            self.fast.add_module(f"Tconv{i + 1}", LateralConv(fast_widths[i], lateral_widths[i], self.alpha,
-                                                             kernel=int(lateral_kernel), form=lateral, bn=bn))
+            self.fast.add_module(
+                f"Tconv{i + 1}",
+                LateralConv(
+                    fast_widths[i], lateral_widths[i], self.alpha, kernel=int(lateral_kernel), form=lateral, bn=bn
+                ),
+            )
         self.output_stride = 16 * int(res5_stride)
         self.dim_out_slow = slow_widths[-1]
         self.dim_out_fast = fast_widths[-1]

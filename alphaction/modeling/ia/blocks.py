@@ -4,6 +4,7 @@ The projections are ``1 x 1 x 1`` ``Conv3d`` modules so that parameters carry Al
 (``query.weight`` ``[C_out, C_in, 1, 1, 1]``), but they are applied to ``[..., C]`` rows as linear maps: the
 IA features have no spatial or temporal extent.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,9 +53,20 @@ class InteractionBlock(nn.Module):
             AlphAction; no state-dict entries).
     """
 
-    def __init__(self, dim_person: int, dim_other: int, dim_out: int, dim_inner: int, bias: bool = True,
-                 init_std: float = 0.01, zero_init_out: bool = True, layer_norm: bool = False,
-                 dropout: float = 0.0, num_time_slots: int = 0, qk_norm: bool = False) -> None:
+    def __init__(
+        self,
+        dim_person: int,
+        dim_other: int,
+        dim_out: int,
+        dim_inner: int,
+        bias: bool = True,
+        init_std: float = 0.01,
+        zero_init_out: bool = True,
+        layer_norm: bool = False,
+        dropout: float = 0.0,
+        num_time_slots: int = 0,
+        qk_norm: bool = False,
+    ) -> None:
         super().__init__()
         self.dim_inner = dim_inner
         self.qk_norm = qk_norm
@@ -74,8 +86,10 @@ class InteractionBlock(nn.Module):
     def _add_time_embedding(self, x: Tensor, embedding: Tensor) -> Tensor:
         batch, slots, channels = x.shape
         if slots % self.num_time_slots:
-            raise ValueError(f"InteractionBlock: {slots} memory keys do not split into {self.num_time_slots} "
-                             "time slots of equal size")
+            raise ValueError(
+                f"InteractionBlock: {slots} memory keys do not split into {self.num_time_slots} "
+                "time slots of equal size"
+            )
         x = x.view(batch, self.num_time_slots, slots // self.num_time_slots, channels)
         return (x + embedding.view(self.num_time_slots, 1, channels)).view(batch, slots, channels)
 
@@ -128,7 +142,7 @@ class InteractionBlock(nn.Module):
         """The softmax weights ``forward`` uses, ``[K, S]``: one row per query over its clip's ``S`` slots (the
         same arguments as :meth:`forward`; for diagnostics, e.g. which memory entries a person attends to)."""
         q, k, _ = self._project(query, others, layout)
-        logits = q @ k.transpose(1, 2) / self.dim_inner ** 0.5  # [B, N, S]
+        logits = q @ k.transpose(1, 2) / self.dim_inner**0.5  # [B, N, S]
         _, attn_mask = self._attention_mask(mask)
         if attn_mask is not None:
             logits = logits.masked_fill(~attn_mask, float("-inf"))

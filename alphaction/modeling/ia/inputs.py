@@ -5,6 +5,7 @@ real entry). Fixed sizes (``MAX_PERSON``, ``MAX_OBJECT``, ``num_slots x MAX_PER_
 unmasked behaviour reproducible: with the mask off, the zero-padded slots take part in the softmax as they did
 there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -109,8 +110,16 @@ def pad_objects(objects: list[Tensor], max_object: int, dim: int, like: Tensor) 
     return out, mask
 
 
-def memory_grid(memory: list[ClipMemory] | None, current: list[Tensor], num_slots: int, current_slot: int,
-                per_slot: int, dim: int, random: bool, like: Tensor) -> tuple[Tensor, Tensor]:
+def memory_grid(
+    memory: list[ClipMemory] | None,
+    current: list[Tensor],
+    num_slots: int,
+    current_slot: int,
+    per_slot: int,
+    dim: int,
+    random: bool,
+    like: Tensor,
+) -> tuple[Tensor, Tensor]:
     """Memory as ``num_slots`` groups of ``per_slot`` entries per clip (AlphAction's 61 x 5 layout).
 
     Args:
@@ -136,14 +145,21 @@ def memory_grid(memory: list[ClipMemory] | None, current: list[Tensor], num_slot
         if memory is not None:
             entry = memory[clip]
             entry_slots = entry.slots.to(device=device, dtype=torch.long).reshape(-1)
-            if entry.features.dim() != 2 or entry.features.shape[1] != dim \
-                    or entry.features.shape[0] != entry_slots.numel():
-                raise ValueError(f"IA memory of clip {clip}: expected features [L, {dim}] and slots [L], got "
-                                 f"{tuple(entry.features.shape)} and {tuple(entry.slots.shape)} "
-                                 "(MODEL.IA_STRUCTURE.DIM_IN is the memory feature width)")
+            if (
+                entry.features.dim() != 2
+                or entry.features.shape[1] != dim
+                or entry.features.shape[0] != entry_slots.numel()
+            ):
+                raise ValueError(
+                    f"IA memory of clip {clip}: expected features [L, {dim}] and slots [L], got "
+                    f"{tuple(entry.features.shape)} and {tuple(entry.slots.shape)} "
+                    "(MODEL.IA_STRUCTURE.DIM_IN is the memory feature width)"
+                )
             if entry_slots.numel() and (entry_slots.min() < 0 or entry_slots.max() >= num_slots):
-                raise ValueError(f"IA memory of clip {clip}: slots must lie in [0, {num_slots}), got "
-                                 f"[{entry_slots.min().item()}, {entry_slots.max().item()}]")
+                raise ValueError(
+                    f"IA memory of clip {clip}: slots must lie in [0, {num_slots}), got "
+                    f"[{entry_slots.min().item()}, {entry_slots.max().item()}]"
+                )
             other = entry_slots != current_slot
             feats.append(entry.features.to(device=device, dtype=like.dtype)[other])
             slots.append(entry_slots[other])

@@ -7,6 +7,7 @@ across ranks with :meth:`MemoryPool.sync` and is saved in its own file beside th
 (:meth:`MemoryPool.save` / :meth:`MemoryPool.load`, plain tensors and lists only, loadable with
 ``torch.load(weights_only=True)``).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,9 +17,9 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .inputs import ClipMemory, memory_slot
 from ...utils import comm
 from ...utils.io import atomic_torch_save
+from .inputs import ClipMemory, memory_slot
 
 __all__ = ["MEMORY_FILE", "MemoryPool", "loss_penalty"]
 
@@ -96,9 +97,13 @@ class MemoryPool:
         self._entries.clear()
         self._dirty.clear()
 
-    def update(self, video_ids: Sequence[Any], timestamps: Sequence[Any] | Tensor,
-               features_per_clip: Sequence[Tensor],
-               tags: Sequence[float | None] | Tensor | float | None = None) -> None:
+    def update(
+        self,
+        video_ids: Sequence[Any],
+        timestamps: Sequence[Any] | Tensor,
+        features_per_clip: Sequence[Tensor],
+        tags: Sequence[float | None] | Tensor | float | None = None,
+    ) -> None:
         """Replace the entries of these clips with their (detached) ``[n_i, D]`` person features.
 
         ``tags``: one scalar (or None) per clip (e.g. the step's loss for the penalty), one scalar for all, or None.
@@ -106,15 +111,19 @@ class MemoryPool:
         if isinstance(timestamps, Tensor):
             timestamps = timestamps.reshape(-1).tolist()
         if not (len(video_ids) == len(timestamps) == len(features_per_clip)):
-            raise ValueError(f"MemoryPool.update: {len(video_ids)} video ids, {len(timestamps)} timestamps and "
-                             f"{len(features_per_clip)} feature tensors")
+            raise ValueError(
+                f"MemoryPool.update: {len(video_ids)} video ids, {len(timestamps)} timestamps and "
+                f"{len(features_per_clip)} feature tensors"
+            )
         if tags is None:
             tag_list: list[float | None] = [None] * len(video_ids)
         elif isinstance(tags, (int, float)) or (isinstance(tags, Tensor) and tags.dim() == 0):
             tag_list = [float(tags)] * len(video_ids)
         else:
-            tag_list = [None if t is None else float(t)
-                        for t in (tags.reshape(-1).tolist() if isinstance(tags, Tensor) else tags)]
+            tag_list = [
+                None if t is None else float(t)
+                for t in (tags.reshape(-1).tolist() if isinstance(tags, Tensor) else tags)
+            ]
             if len(tag_list) != len(video_ids):
                 raise ValueError(f"MemoryPool.update: {len(tag_list)} tags for {len(video_ids)} clips")
         for video_id, timestamp, feats, tag in zip(video_ids, timestamps, features_per_clip, tag_list):
@@ -143,10 +152,19 @@ class MemoryPool:
             self._dirty.discard(key)
 
     # ------------------------------------------------------------------ fetch
-    def window(self, video_id: Any, timestamp: Any, length: tuple[int, int] = (30, 30), rate: int = 1,
-               max_per_sec: int = 5, exclude_current: bool = True, online: bool = False,
-               generator: torch.Generator | None = None, current_loss: float | None = None,
-               device: torch.device | str | None = None) -> ClipMemory:
+    def window(
+        self,
+        video_id: Any,
+        timestamp: Any,
+        length: tuple[int, int] = (30, 30),
+        rate: int = 1,
+        max_per_sec: int = 5,
+        exclude_current: bool = True,
+        online: bool = False,
+        generator: torch.Generator | None = None,
+        current_loss: float | None = None,
+        device: torch.device | str | None = None,
+    ) -> ClipMemory:
         """The remembered features around second ``timestamp`` of ``video_id``.
 
         Gathers the seconds ``t + k * rate`` for ``k = -length[0] .. length[1]`` (``k <= 0`` only when
@@ -190,8 +208,7 @@ class MemoryPool:
             return ClipMemory.empty(self.dim or 0, device=device)
         return ClipMemory(torch.cat(feats).to(device), torch.cat(slots).to(device))
 
-    def windows(self, video_ids: Sequence[Any], timestamps: Sequence[Any] | Tensor,
-                **kwargs: Any) -> list[ClipMemory]:
+    def windows(self, video_ids: Sequence[Any], timestamps: Sequence[Any] | Tensor, **kwargs: Any) -> list[ClipMemory]:
         """:meth:`window` of every clip of a batch (same keyword arguments)."""
         if isinstance(timestamps, Tensor):
             timestamps = timestamps.reshape(-1).tolist()
@@ -225,8 +242,7 @@ class MemoryPool:
             raise ValueError(f"MemoryPool: stored features have width {dim}, the pool {self.dim}")
         counts = state["counts"].tolist()
         feats = torch.split(state["features"], counts) if counts else []
-        for video, t, f, tag in zip(state["video_ids"], state["timestamps"].tolist(), feats,
-                                    state["tags"].tolist()):
+        for video, t, f, tag in zip(state["video_ids"], state["timestamps"].tolist(), feats, state["tags"].tolist()):
             self._put((str(video), int(t)), f, tag)
         if self.dim is None and dim >= 0:
             self.dim = dim
@@ -274,5 +290,4 @@ class MemoryPool:
         self._dirty.clear()
 
     def __repr__(self) -> str:
-        return (f"MemoryPool(entries={len(self)}, max_entries={self.max_entries}, dim={self.dim}, "
-                f"half={self.half})")
+        return f"MemoryPool(entries={len(self)}, max_entries={self.max_entries}, dim={self.dim}, half={self.half})"

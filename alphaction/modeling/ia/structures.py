@@ -6,6 +6,7 @@ released IA checkpoints load as they are. Unlike AlphAction, only the reductions
 created (an unused parameter breaks DDP), padded key slots are masked out of the attention unless
 ``mask_padding=False``, and ``bias=False`` really removes the biases.
 """
+
 from __future__ import annotations
 
 import math
@@ -103,12 +104,28 @@ class IAStructure(nn.Module):
     def _block(self, block_type: str, dim_out: int) -> InteractionBlock:
         c = self.settings
         slots = c.num_slots if block_type == "M" and c.temporal_position else 0
-        return InteractionBlock(c.dim_inner, c.dim_inner, dim_out, c.dim_inner, bias=c.bias, init_std=c.init_std,
-                                zero_init_out=c.zero_init_out, layer_norm=c.layer_norm, dropout=c.dropout,
-                                num_time_slots=slots, qk_norm=c.qk_norm)
+        return InteractionBlock(
+            c.dim_inner,
+            c.dim_inner,
+            dim_out,
+            c.dim_inner,
+            bias=c.bias,
+            init_std=c.init_std,
+            zero_init_out=c.zero_init_out,
+            layer_norm=c.layer_norm,
+            dropout=c.dropout,
+            num_time_slots=slots,
+            qk_norm=c.qk_norm,
+        )
 
-    def _keys(self, persons: list[Tensor], objects: list[Tensor] | None, memory: list[ClipMemory] | None,
-              layout: ClipLayout, person_rows: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], tuple | None]:
+    def _keys(
+        self,
+        persons: list[Tensor],
+        objects: list[Tensor] | None,
+        memory: list[ClipMemory] | None,
+        layout: ClipLayout,
+        person_rows: Tensor,
+    ) -> tuple[dict[str, tuple[Tensor, Tensor]], tuple | None]:
         """Reduced key sets ``{type: ([B, S, dim_inner], mask [B, S])}`` and the P key slots (index ``[B, S]``
         into the person rows, mask ``[B, S]``), or None without P blocks."""
         c, types = self.settings, self.settings.block_types
@@ -118,8 +135,7 @@ class IAStructure(nn.Module):
             person_slots = person_key_index(layout, c.max_person, random=self.training)
             if hasattr(self, "person_key_dim_reduce"):
                 # reduce, then pad: padded slots are zeros in dim_inner space (AlphAction's order)
-                self._set_person_keys(keys, self.reduce_dropout(self.person_key_dim_reduce(person_rows)),
-                                      person_slots)
+                self._set_person_keys(keys, self.reduce_dropout(self.person_key_dim_reduce(person_rows)), person_slots)
         if "O" in types:
             clip_objects = objects if objects is not None else [person_rows.new_zeros(0, c.dim_person)] * len(persons)
             if len(clip_objects) != len(persons):
@@ -127,8 +143,16 @@ class IAStructure(nn.Module):
             raw, mask = pad_objects(clip_objects, c.max_object, c.dim_person, person_rows)
             keys["O"] = (self.reduce_dropout(self.object_dim_reduce(raw)), mask)
         if "M" in types:
-            raw, mask = memory_grid(memory, persons, c.num_slots, c.length[0], c.max_per_sec, c.dim_memory,
-                                    random=self.training, like=person_rows)
+            raw, mask = memory_grid(
+                memory,
+                persons,
+                c.num_slots,
+                c.length[0],
+                c.max_per_sec,
+                c.dim_memory,
+                random=self.training,
+                like=person_rows,
+            )
             if c.memory_norm:  # empty slots stay zero rows (and masked)
                 raw = F.layer_norm(raw, raw.shape[-1:]) * mask[..., None].to(raw.dtype)
             keys["M"] = (self.reduce_dropout(self.mem_dim_reduce(raw)), mask)
@@ -143,8 +167,14 @@ class IAStructure(nn.Module):
         query = self.reduce_dropout(self.person_dim_reduce(person_rows))
         return query, keys, layout, person_slots
 
-    def _run(self, block: InteractionBlock, block_type: str, query: Tensor,
-             keys: dict[str, tuple[Tensor, Tensor]], layout: ClipLayout) -> Tensor:
+    def _run(
+        self,
+        block: InteractionBlock,
+        block_type: str,
+        query: Tensor,
+        keys: dict[str, tuple[Tensor, Tensor]],
+        layout: ClipLayout,
+    ) -> Tensor:
         others, mask = keys[block_type]
         return block(query, others, mask if self.settings.mask_padding else None, layout)
 
@@ -185,8 +215,9 @@ class SerialIAStructure(IAStructure):
     def _query(self, index: int, outputs: list[Tensor], first: Tensor) -> Tensor:
         return outputs[-1] if outputs else first
 
-    def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
-                memory: list[ClipMemory] | None = None) -> Tensor:
+    def forward(
+        self, persons: list[Tensor], objects: list[Tensor] | None = None, memory: list[ClipMemory] | None = None
+    ) -> Tensor:
         first, keys, layout, person_slots = self._prepare(persons, objects, memory)
         outputs: list[Tensor] = []
         for i, (name, block_type) in enumerate(zip(self.block_names, self.block_types)):
@@ -236,9 +267,11 @@ class ParallelIAStructure(IAStructure):
         counts = dict.fromkeys(BLOCK_TYPES, 0)
         for depth, layer in enumerate(settings.layers, start=1):
             if depth > 1 and len(layer) > len(settings.layers[depth - 2]):
-                raise ValueError(f"IA parallel layer {depth} {list(layer)} has more blocks than layer {depth - 1} "
-                                 f"{list(settings.layers[depth - 2])}: block k of a layer takes the output of block "
-                                 "k of the previous one (AlphAction)")
+                raise ValueError(
+                    f"IA parallel layer {depth} {list(layer)} has more blocks than layer {depth - 1} "
+                    f"{list(settings.layers[depth - 2])}: block k of a layer takes the output of block "
+                    "k of the previous one (AlphAction)"
+                )
             last = depth == len(settings.layers)
             names = []
             for block_type in layer:
@@ -248,8 +281,9 @@ class ParallelIAStructure(IAStructure):
                 names.append((name, block_type))
             self.layer_names.append(names)
 
-    def forward(self, persons: list[Tensor], objects: list[Tensor] | None = None,
-                memory: list[ClipMemory] | None = None) -> Tensor:
+    def forward(
+        self, persons: list[Tensor], objects: list[Tensor] | None = None, memory: list[ClipMemory] | None = None
+    ) -> Tensor:
         first, keys, layout, person_slots = self._prepare(persons, objects, memory)
         previous = [first] * len(self.layer_names[0])
         for names in self.layer_names:

@@ -1,4 +1,5 @@
 """ROI action head (AlphAction's ``roi_heads.action``): extractor, predictor, loss, post-processing."""
+
 from __future__ import annotations
 
 from .action_head import ROIActionHead
@@ -7,5 +8,12 @@ from .inference import action_probabilities
 from .loss import ActionLoss, ClassGroups
 from .predictor import FCPredictor
 
-__all__ = ["ActionLoss", "ClassGroups", "FCPredictor", "MLPFeatureExtractor", "PooledFeatures", "ROIActionHead",
-           "action_probabilities"]
+__all__ = [
+    "ActionLoss",
+    "ClassGroups",
+    "FCPredictor",
+    "MLPFeatureExtractor",
+    "PooledFeatures",
+    "ROIActionHead",
+    "action_probabilities",
+]

@@ -1,4 +1,5 @@
 """The ROI action head: box sampling / jitter (train) or widening (test), features, classifier, loss."""
+
 from __future__ import annotations
 
 import torch
@@ -32,9 +33,16 @@ class ROIActionHead(nn.Module):
     the sampled, jittered proposals; the engine's memory update stores their ``persons``).
     """
 
-    def __init__(self, feature_extractor: MLPFeatureExtractor, predictor: FCPredictor, loss: ActionLoss,
-                 proposals_per_clip: int = 10, train_jitter: tuple[float, float, float, float] = (0.2, 0.1, 0.1, 0.05),
-                 test_extend: tuple[float, float] = (0.1, 0.05), box_convention: str = "continuous") -> None:
+    def __init__(
+        self,
+        feature_extractor: MLPFeatureExtractor,
+        predictor: FCPredictor,
+        loss: ActionLoss,
+        proposals_per_clip: int = 10,
+        train_jitter: tuple[float, float, float, float] = (0.2, 0.1, 0.1, 0.05),
+        test_extend: tuple[float, float] = (0.1, 0.05),
+        box_convention: str = "continuous",
+    ) -> None:
         super().__init__()
         pixel_offset(box_convention)  # validate early
         self.feature_extractor = feature_extractor
@@ -45,8 +53,9 @@ class ROIActionHead(nn.Module):
         self.test_extend = tuple(test_extend)
         self.box_convention = box_convention
 
-    def sample_proposals(self, boxes: list[Tensor], labels: list[Tensor],
-                         image_sizes: list[tuple[int, int]]) -> tuple[list[Tensor], list[Tensor]]:
+    def sample_proposals(
+        self, boxes: list[Tensor], labels: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """At most ``proposals_per_clip`` random GT boxes per clip, jittered and clipped to the image."""
         out_boxes, out_labels = [], []
         for clip_boxes, clip_labels, (height, width) in zip(boxes, labels, image_sizes):
@@ -61,8 +70,13 @@ class ROIActionHead(nn.Module):
         """The test-time widened boxes (``EXTEND_SCALE``)."""
         return [extend_boxes(b, self.test_extend, h, w, self.box_convention) for b, (h, w) in zip(boxes, image_sizes)]
 
-    def extract_features(self, features: tuple[Tensor, ...], boxes: list[Tensor], image_sizes: list[tuple[int, int]],
-                         objects: list[Tensor] | None = None) -> PooledFeatures:
+    def extract_features(
+        self,
+        features: tuple[Tensor, ...],
+        boxes: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        objects: list[Tensor] | None = None,
+    ) -> PooledFeatures:
         """Stage 1 of two-stage inference: pooled person (widened test boxes) and object features, no IA."""
         return self.feature_extractor.pool_clips(features, self.test_boxes(boxes, image_sizes), objects)
 
@@ -72,9 +86,16 @@ class ROIActionHead(nn.Module):
         probs = action_probabilities(logits, self.loss.groups.num_pose)
         return list(probs.split([p.shape[0] for p in pooled.persons], dim=0))
 
-    def forward(self, features: tuple[Tensor, ...], boxes: list[Tensor], image_sizes: list[tuple[int, int]],
-                labels: list[Tensor] | None = None, objects: list[Tensor] | None = None,
-                memory: list[ClipMemory] | None = None, return_features: bool = False):
+    def forward(
+        self,
+        features: tuple[Tensor, ...],
+        boxes: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+        labels: list[Tensor] | None = None,
+        objects: list[Tensor] | None = None,
+        memory: list[ClipMemory] | None = None,
+        return_features: bool = False,
+    ):
         if len(boxes) != len(image_sizes):
             raise ValueError(f"ROIActionHead: {len(boxes)} box tensors but {len(image_sizes)} image sizes")
         if memory is not None and len(memory) != len(boxes):

@@ -1,4 +1,5 @@
 """ROI feature extractor ``2MLPFeatureExtractor``: 3-D ROI pooling, spatial max-pool, optional IA, two FC layers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,12 +27,15 @@ class PooledFeatures:
     objects: list[Tensor] | None = None
 
     def detach(self) -> "PooledFeatures":
-        return PooledFeatures([p.detach() for p in self.persons],
-                              None if self.objects is None else [o.detach() for o in self.objects])
+        return PooledFeatures(
+            [p.detach() for p in self.persons], None if self.objects is None else [o.detach() for o in self.objects]
+        )
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "PooledFeatures":
-        return PooledFeatures([p.to(device, dtype) for p in self.persons],
-                              None if self.objects is None else [o.to(device, dtype) for o in self.objects])
+        return PooledFeatures(
+            [p.to(device, dtype) for p in self.persons],
+            None if self.objects is None else [o.to(device, dtype) for o in self.objects],
+        )
 
 
 class MLPFeatureExtractor(nn.Module):
@@ -49,9 +53,19 @@ class MLPFeatureExtractor(nn.Module):
         max_object: object boxes per clip pooled for the O blocks (the first ones: datasets sort by score).
     """
 
-    def __init__(self, dim_in: int, hidden_dim: int, resolution: int = 7, scale: float = 1.0 / 16,
-                 sampling_ratio: int = 0, mean_before_pooler: bool = True, pooler_type: str = "align3d",
-                 ia_structure: IAStructure | None = None, fusion: str = "add", max_object: int = 0) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        hidden_dim: int,
+        resolution: int = 7,
+        scale: float = 1.0 / 16,
+        sampling_ratio: int = 0,
+        mean_before_pooler: bool = True,
+        pooler_type: str = "align3d",
+        ia_structure: IAStructure | None = None,
+        fusion: str = "add",
+        max_object: int = 0,
+    ) -> None:
         super().__init__()
         self.resolution = resolution
         self.scale = scale
@@ -64,8 +78,10 @@ class MLPFeatureExtractor(nn.Module):
         if ia_structure is not None:
             ia_out = ia_structure.settings.dim_out
             if fusion == "add" and ia_out != dim_in:
-                raise ValueError(f"IA fusion 'add' needs the IA output width ({ia_out}) to equal the pooled "
-                                 f"feature width ({dim_in}); set MODEL.IA_STRUCTURE.DIM_OUT {dim_in} or FUSION 'concat'")
+                raise ValueError(
+                    f"IA fusion 'add' needs the IA output width ({ia_out}) to equal the pooled "
+                    f"feature width ({dim_in}); set MODEL.IA_STRUCTURE.DIM_OUT {dim_in} or FUSION 'concat'"
+                )
             fc1_in = dim_in + (ia_out if fusion == "concat" else 0)
         # registered before fc1 / fc2: AlphAction's state-dict order
         self.ia_structure = ia_structure
@@ -83,15 +99,17 @@ class MLPFeatureExtractor(nn.Module):
     def pool(self, features: tuple[Tensor, ...], boxes: list[Tensor]) -> Tensor:
         """``[B, C_p, T_p, H, W]`` maps and per-clip boxes -> ``[K, sum C_p]`` box features."""
         pooled = [
-            pool_rois_3d(f, boxes, self.resolution, self.scale, self.sampling_ratio, self.mean_before_pooler,
-                         self.pooler_type)
+            pool_rois_3d(
+                f, boxes, self.resolution, self.scale, self.sampling_ratio, self.mean_before_pooler, self.pooler_type
+            )
             for f in features
         ]
         # the spatial max over the whole resolution x resolution grid (AlphAction's MaxPool3d((1, 7, 7)))
         return torch.cat(pooled, dim=1).amax(dim=(2, 3))
 
-    def pool_clips(self, features: tuple[Tensor, ...], boxes: list[Tensor],
-                   objects: list[Tensor] | None = None) -> PooledFeatures:
+    def pool_clips(
+        self, features: tuple[Tensor, ...], boxes: list[Tensor], objects: list[Tensor] | None = None
+    ) -> PooledFeatures:
         """Person features per clip, and object features per clip when the IA has object blocks (objects
         None = no objects in any clip)."""
         persons = list(self.pool(features, boxes).split([b.shape[0] for b in boxes], dim=0))
@@ -114,6 +132,11 @@ class MLPFeatureExtractor(nn.Module):
         x = self.relu(self.fc1(x))
         return self.relu(self.fc2(x))
 
-    def forward(self, features: tuple[Tensor, ...], boxes: list[Tensor], objects: list[Tensor] | None = None,
-                memory: list[ClipMemory] | None = None) -> Tensor:
+    def forward(
+        self,
+        features: tuple[Tensor, ...],
+        boxes: list[Tensor],
+        objects: list[Tensor] | None = None,
+        memory: list[ClipMemory] | None = None,
+    ) -> Tensor:
         return self.forward_pooled(self.pool_clips(features, boxes, objects), memory)

@@ -1,4 +1,5 @@
 """Logits -> class probabilities (softmax over the pose group, sigmoid over the rest)."""
+
 from __future__ import annotations
 
 import torch

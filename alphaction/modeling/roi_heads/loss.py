@@ -1,4 +1,5 @@
 """AlphAction's action loss: softmax focal on the pose group, sigmoid focal on the interaction groups."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,9 @@ class ActionLoss:
     "< 0 means the group size" convention).
     """
 
-    def __init__(self, groups: ClassGroups, weights: tuple[float, float, float], gamma: float = 2.0,
-                 alpha: float = -1.0) -> None:
+    def __init__(
+        self, groups: ClassGroups, weights: tuple[float, float, float], gamma: float = 2.0, alpha: float = -1.0
+    ) -> None:
         self.groups = groups
         self.weights = weights
         self.gamma = gamma

@@ -1,4 +1,5 @@
 """Linear action classifier ``FCPredictor``."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -4,6 +4,7 @@ The file says which tool wrote it (JSON: VIA 3; XML: CVAT). Action ids come from
 normalised by the pixel size of their keyframe under the keyframe root, clipped to it, and refused when nothing
 is left; every refusal names the file, the keyframe and the region.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -36,8 +37,11 @@ def read_project(path: str, person_label: str = PERSON_LABEL) -> tuple[str, list
     """``(tool, regions, warnings)`` of a labelling project: a VIA 3 project JSON or a "CVAT for images 1.1" XML,
     told apart by the content."""
     if not os.path.isfile(path):
-        raise MissingFileError(f"project file not found: {path}", where="PROJECT_FILE",
-                               fix="give the VIA 3 project JSON or the CVAT XML saved after labelling")
+        raise MissingFileError(
+            f"project file not found: {path}",
+            where="PROJECT_FILE",
+            fix="give the VIA 3 project JSON or the CVAT XML saved after labelling",
+        )
     with open(path, "rb") as f:
         head = f.read(512).lstrip()
     if head.startswith(b"<"):
@@ -47,16 +51,24 @@ def read_project(path: str, person_label: str = PERSON_LABEL) -> tuple[str, list
         with open(path, encoding="utf-8") as f:
             obj = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputFileError(f"neither JSON (VIA 3) nor XML (CVAT): {e}", where=path,
-                             fix="give the project VIA saved (Save project) or the XML CVAT exported") from None
+        raise InputFileError(
+            f"neither JSON (VIA 3) nor XML (CVAT): {e}",
+            where=path,
+            fix="give the project VIA saved (Save project) or the XML CVAT exported",
+        ) from None
     if is_via_project(obj):
         return "VIA 3", read_via(obj, path), []
     if isinstance(obj, dict) and obj and all(isinstance(v, dict) and "regions" in v for v in obj.values()):
-        raise InputFileError("a VIA 2 project (images keyed by file name with 'regions'), not VIA 3", where=path,
-                             fix="label in VIA 3 (the image annotator) with the project tools/export_for_labelling.py "
-                                 "writes")
-    raise InputFileError("JSON without VIA 3's 'attribute', 'file', 'view' and 'metadata'", where=path,
-                         fix="give the project VIA 3 saved (Save project), not an export of annotations")
+        raise InputFileError(
+            "a VIA 2 project (images keyed by file name with 'regions'), not VIA 3",
+            where=path,
+            fix="label in VIA 3 (the image annotator) with the project tools/export_for_labelling.py writes",
+        )
+    raise InputFileError(
+        "JSON without VIA 3's 'attribute', 'file', 'view' and 'metadata'",
+        where=path,
+        fix="give the project VIA 3 saved (Save project), not an export of annotations",
+    )
 
 
 def _closest(name: str, names: list[str]) -> str:
@@ -64,8 +76,14 @@ def _closest(name: str, names: list[str]) -> str:
     return match[0] if match else ""
 
 
-def regions_to_rows(regions: list[LabelledRegion], labelmap: dict[int, str], keyframe_root: str, path: str,
-                    no_action_id: int | None = None, tool: str = "") -> ImportResult:
+def regions_to_rows(
+    regions: list[LabelledRegion],
+    labelmap: dict[int, str],
+    keyframe_root: str,
+    path: str,
+    no_action_id: int | None = None,
+    tool: str = "",
+) -> ImportResult:
     """Check and convert the regions of the project ``path`` into AVA rows.
 
     Args:
@@ -77,8 +95,11 @@ def regions_to_rows(regions: list[LabelledRegion], labelmap: dict[int, str], key
     """
     id_of = {name: aid for aid, name in labelmap.items()}
     if no_action_id is not None and no_action_id not in labelmap:
-        raise InputFileError(f"--no-action-id {no_action_id} is not an action id of the label map",
-                             where="--no-action-id", fix="add a 'no action' class to the label map and give its id")
+        raise InputFileError(
+            f"--no-action-id {no_action_id} is not an action id of the label map",
+            where="--no-action-id",
+            fix="add a 'no action' class to the label map and give its id",
+        )
     result = ImportResult([], tool, len(regions))
     sizes: dict[str, tuple[str, int, int, int]] = {}
     clipped = 0
@@ -89,35 +110,45 @@ def regions_to_rows(regions: list[LabelledRegion], labelmap: dict[int, str], key
         if r.keyframe not in sizes:
             parts = split_keyframe_name(r.keyframe)
             if parts is None:
-                raise InputFileError(f"{where}: the image name is not <video>/<second>.<ext>", where=path,
-                                     fix="name the images as the keyframes are named under the keyframe root "
-                                         "(e.g. my_video/12.jpg)")
+                raise InputFileError(
+                    f"{where}: the image name is not <video>/<second>.<ext>",
+                    where=path,
+                    fix="name the images as the keyframes are named under the keyframe root (e.g. my_video/12.jpg)",
+                )
             file = os.path.join(keyframe_root, *parts)
             if not os.path.isfile(file):
-                raise MissingFileError(f"{where}: keyframe {file} does not exist", where=path,
-                                       fix="give --keyframes the keyframe root the project's images are under")
+                raise MissingFileError(
+                    f"{where}: keyframe {file} does not exist",
+                    where=path,
+                    fix="give --keyframes the keyframe root the project's images are under",
+                )
             w, h = keyframe_size(file)
             if r.size is not None and tuple(r.size) != (w, h):
-                raise InputFileError(f"{where}: the project says the image is {r.size[0]}x{r.size[1]}, the keyframe "
-                                     f"{file} is {w}x{h}", where=path,
-                                     fix="label the keyframes themselves (not resized copies), or give the right "
-                                         "--keyframes")
+                raise InputFileError(
+                    f"{where}: the project says the image is {r.size[0]}x{r.size[1]}, the keyframe {file} is {w}x{h}",
+                    where=path,
+                    fix="label the keyframes themselves (not resized copies), or give the right --keyframes",
+                )
             sizes[r.keyframe] = (parts[0], int(os.path.splitext(parts[1])[0]), w, h)
         video, second, w, h = sizes[r.keyframe]
         x1, y1, x2, y2 = r.box
         c = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
         if c[2] <= c[0] or c[3] <= c[1]:
-            raise InputFileError(f"{where}: box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} is empty or inverted once "
-                                 f"clipped to the {w}x{h} keyframe", where=path,
-                                 fix="delete the region or draw it again inside the image")
+            raise InputFileError(
+                f"{where}: box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} is empty or inverted once "
+                f"clipped to the {w}x{h} keyframe",
+                where=path,
+                fix="delete the region or draw it again inside the image",
+            )
         clipped += c != (x1, y1, x2, y2)
         actions = []
         for name in r.actions:
             if name not in id_of:
-                raise InputFileError(f"{where}: action {name!r} is not in the label map (closest: "
-                                     f"{_closest(name, list(id_of))!r})", where=path,
-                                     fix="rename the option in the tool to the label map's name, or add the action "
-                                         "to the label map")
+                raise InputFileError(
+                    f"{where}: action {name!r} is not in the label map (closest: {_closest(name, list(id_of))!r})",
+                    where=path,
+                    fix="rename the option in the tool to the label map's name, or add the action to the label map",
+                )
             if id_of[name] not in actions:
                 actions.append(id_of[name])
         if not actions:
@@ -140,8 +171,11 @@ def regions_to_rows(regions: list[LabelledRegion], labelmap: dict[int, str], key
             next_id[video] = pid + 1
         seen = taken.setdefault((video, second), {})
         if pid in seen:
-            raise InputFileError(f"keyframe {r.keyframe}: {r.region} and {seen[pid]} have the same person id {pid}",
-                                 where=path, fix="give each person of a keyframe its own person_id")
+            raise InputFileError(
+                f"keyframe {r.keyframe}: {r.region} and {seen[pid]} have the same person id {pid}",
+                where=path,
+                fix="give each person of a keyframe its own person_id",
+            )
         seen[pid] = r.region
         result.rows += [(video, second, *box, aid, pid) for aid in actions]
     result.rows.sort(key=lambda row: (row[0], row[1], row[7], row[6]))
@@ -156,14 +190,22 @@ def regions_to_rows(regions: list[LabelledRegion], labelmap: dict[int, str], key
     return result
 
 
-def import_project(path: str, labelmap: dict[int, str], keyframe_root: str, no_action_id: int | None = None,
-                   person_label: str = PERSON_LABEL) -> ImportResult:
+def import_project(
+    path: str,
+    labelmap: dict[int, str],
+    keyframe_root: str,
+    no_action_id: int | None = None,
+    person_label: str = PERSON_LABEL,
+) -> ImportResult:
     """:func:`read_project` then :func:`regions_to_rows`; a project that gives no row at all is an error."""
     tool, regions, warnings = read_project(path, person_label)
     result = regions_to_rows(regions, labelmap, keyframe_root, path, no_action_id, tool)
     result.warnings = warnings + result.warnings
     if not result.rows:
-        raise InputFileError(f"nothing to import: {len(regions)} box(es), none with an action of the label map",
-                             where=path, fix="tick the actions of the persons in the tool and save again (or give "
-                                             "--no-action-id to keep boxes without an action)")
+        raise InputFileError(
+            f"nothing to import: {len(regions)} box(es), none with an action of the label map",
+            where=path,
+            fix="tick the actions of the persons in the tool and save again (or give "
+            "--no-action-id to keep boxes without an action)",
+        )
     return result

@@ -1,5 +1,6 @@
 """What the export and the import of a labelling project share: the keyframes (``<video>/<second>.<ext>`` under
 the keyframe root, with their pixel sizes), the person boxes going out, and the regions coming back."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,16 @@ from dataclasses import dataclass, field
 
 from ....utils.errors import InputFileError, MissingFileError
 
-__all__ = ["Keyframe", "Person", "LabelledRegion", "list_keyframes", "keyframe_size", "split_keyframe_name",
-           "PERSON_ID_ATTRIBUTES", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "Keyframe",
+    "Person",
+    "LabelledRegion",
+    "list_keyframes",
+    "keyframe_size",
+    "split_keyframe_name",
+    "PERSON_ID_ATTRIBUTES",
+    "IMAGE_EXTENSIONS",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # the attribute that carries the person id (AVA's 8th column), in both tools; the first is what we write
@@ -81,22 +90,37 @@ def list_keyframes(keyframe_root: str, videos: list[str] | None = None) -> list[
     """Every keyframe ``<video>/<second>.<ext>`` under ``keyframe_root`` (of ``videos``, default all), ordered by
     video and second."""
     if not os.path.isdir(keyframe_root):
-        raise MissingFileError(f"keyframe folder not found: {keyframe_root}", where="--keyframe-root",
-                               fix="give the keyframes/ folder tools/prepare_ava_videos.py wrote")
-    names = sorted(videos) if videos is not None else sorted(
-        d for d in os.listdir(keyframe_root) if os.path.isdir(os.path.join(keyframe_root, d)))
+        raise MissingFileError(
+            f"keyframe folder not found: {keyframe_root}",
+            where="--keyframe-root",
+            fix="give the keyframes/ folder tools/prepare_ava_videos.py wrote",
+        )
+    names = (
+        sorted(videos)
+        if videos is not None
+        else sorted(d for d in os.listdir(keyframe_root) if os.path.isdir(os.path.join(keyframe_root, d)))
+    )
     out = []
     for video in names:
         folder = os.path.join(keyframe_root, video)
         if not os.path.isdir(folder):
-            raise MissingFileError(f"no keyframes of video {video!r}: {folder} does not exist", where=keyframe_root,
-                                   fix="prepare the video with tools/prepare_ava_videos.py, or leave its boxes out")
-        seconds = sorted((int(m.group(1)), n) for n in os.listdir(folder)
-                         if (m := _SECOND.match(n)) and n.lower().endswith(IMAGE_EXTENSIONS))
+            raise MissingFileError(
+                f"no keyframes of video {video!r}: {folder} does not exist",
+                where=keyframe_root,
+                fix="prepare the video with tools/prepare_ava_videos.py, or leave its boxes out",
+            )
+        seconds = sorted(
+            (int(m.group(1)), n)
+            for n in os.listdir(folder)
+            if (m := _SECOND.match(n)) and n.lower().endswith(IMAGE_EXTENSIONS)
+        )
         for second, n in seconds:
             w, h = keyframe_size(os.path.join(folder, n))
             out.append(Keyframe(video, second, f"{video}/{n}", w, h))
     if not out:
-        raise InputFileError(f"no keyframes <video>/<second>.jpg under {keyframe_root}", where="--keyframe-root",
-                             fix="run tools/prepare_ava_videos.py first, and give its keyframes/ folder")
+        raise InputFileError(
+            f"no keyframes <video>/<second>.jpg under {keyframe_root}",
+            where="--keyframe-root",
+            fix="run tools/prepare_ava_videos.py first, and give its keyframes/ folder",
+        )
     return out

@@ -7,6 +7,7 @@ image, loc, src}}``), ``view`` (``{vid: {fid_list}}``) and ``metadata`` (``{mid:
 rectangle is ``xy = [2, x, y, w, h]`` in image pixels, ``av`` maps attribute ids to values (a checkbox: the ticked
 option ids joined by commas).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,29 +29,54 @@ DELETED = 1  # metadata flag bit
 DECIMALS = 3  # pixel digits written (VIA itself keeps 3)
 
 
-def via_project(keyframes: Sequence[Keyframe], persons: Sequence[Person], labelmap: dict[int, str],
-                name: str = "alphaction labelling", image_prefix: str = "") -> dict:
+def via_project(
+    keyframes: Sequence[Keyframe],
+    persons: Sequence[Person],
+    labelmap: dict[int, str],
+    name: str = "alphaction labelling",
+    image_prefix: str = "",
+) -> dict:
     """The VIA 3 project of ``keyframes`` (one image view each, in the given order), with one rectangle per person,
     a text attribute ``person_id`` and one checkbox attribute ``action`` whose options are the label map's action
     names (option ids ``0..K-1`` in label-map order; the import goes by name). ``image_prefix`` is VIA's location
     prefix of the images (``config.file.loc_prefix``): the folder or address the relative names are under."""
     option_of = {aid: str(n) for n, aid in enumerate(labelmap)}
     project: dict = {
-        "project": {"pid": "__VIA_PROJECT_ID__", "rev": "__VIA_PROJECT_REV_ID__",
-                    "rev_timestamp": "__VIA_PROJECT_REV_TIMESTAMP__", "pname": name,
-                    "creator": "alphaction tools/export_for_labelling.py", "created": int(time.time() * 1000),
-                    "data_format_version": "3.1.1", "vid_list": []},
-        "config": {"file": {"loc_prefix": {"1": "", "2": "", "3": image_prefix, "4": ""}},
-                   "ui": {"file_content_align": "center", "spatial_region_label_attribute_id": "1"}},
-        "attribute": {
-            "1": {"aname": PERSON_ID_ATTRIBUTES[0], "anchor_id": REGION_ANCHOR, "type": TEXT,
-                  "desc": "person (track) id: the same person keeps it from second to second", "options": {},
-                  "default_option_id": ""},
-            "2": {"aname": "action", "anchor_id": REGION_ANCHOR, "type": CHECKBOX,
-                  "desc": "tick every action the person does at this keyframe",
-                  "options": {option_of[aid]: labelmap[aid] for aid in labelmap}, "default_option_id": ""},
+        "project": {
+            "pid": "__VIA_PROJECT_ID__",
+            "rev": "__VIA_PROJECT_REV_ID__",
+            "rev_timestamp": "__VIA_PROJECT_REV_TIMESTAMP__",
+            "pname": name,
+            "creator": "alphaction tools/export_for_labelling.py",
+            "created": int(time.time() * 1000),
+            "data_format_version": "3.1.1",
+            "vid_list": [],
         },
-        "file": {}, "view": {}, "metadata": {},
+        "config": {
+            "file": {"loc_prefix": {"1": "", "2": "", "3": image_prefix, "4": ""}},
+            "ui": {"file_content_align": "center", "spatial_region_label_attribute_id": "1"},
+        },
+        "attribute": {
+            "1": {
+                "aname": PERSON_ID_ATTRIBUTES[0],
+                "anchor_id": REGION_ANCHOR,
+                "type": TEXT,
+                "desc": "person (track) id: the same person keeps it from second to second",
+                "options": {},
+                "default_option_id": "",
+            },
+            "2": {
+                "aname": "action",
+                "anchor_id": REGION_ANCHOR,
+                "type": CHECKBOX,
+                "desc": "tick every action the person does at this keyframe",
+                "options": {option_of[aid]: labelmap[aid] for aid in labelmap},
+                "default_option_id": "",
+            },
+        },
+        "file": {},
+        "view": {},
+        "metadata": {},
     }
     view_of = {}
     for n, kf in enumerate(keyframes, start=1):
@@ -62,16 +88,28 @@ def via_project(keyframes: Sequence[Keyframe], persons: Sequence[Person], labelm
     count: dict[str, int] = {}
     for p in persons:
         if (p.video, p.second) not in view_of:
-            raise InputFileError(f"a box of video {p.video!r} second {p.second} has no keyframe",
-                                 fix="prepare that second with tools/prepare_ava_videos.py, or leave its box out")
+            raise InputFileError(
+                f"a box of video {p.video!r} second {p.second} has no keyframe",
+                fix="prepare that second with tools/prepare_ava_videos.py, or leave its box out",
+            )
         vid, kf = view_of[(p.video, p.second)]
         x1, y1, x2, y2 = p.box
-        xy = [RECT, round(x1 * kf.width, DECIMALS), round(y1 * kf.height, DECIMALS),
-              round((x2 - x1) * kf.width, DECIMALS), round((y2 - y1) * kf.height, DECIMALS)]
+        xy = [
+            RECT,
+            round(x1 * kf.width, DECIMALS),
+            round(y1 * kf.height, DECIMALS),
+            round((x2 - x1) * kf.width, DECIMALS),
+            round((y2 - y1) * kf.height, DECIMALS),
+        ]
         count[vid] = count.get(vid, 0) + 1
         ticked = ",".join(option_of[a] for a in sorted(set(p.actions)) if a in option_of)
         project["metadata"][f"{vid}_p{count[vid]:05d}"] = {
-            "vid": vid, "flg": 0, "z": [], "xy": xy, "av": {"1": str(p.person_id), "2": ticked}}
+            "vid": vid,
+            "flg": 0,
+            "z": [],
+            "xy": xy,
+            "av": {"1": str(p.person_id), "2": ticked},
+        }
     return project
 
 
@@ -111,8 +149,11 @@ def read_via(obj: dict, path: str) -> list[LabelledRegion]:
         fids = (views.get(vid) or {}).get("fid_list") or []
         f = files.get(str(fids[0])) if fids else None
         if f is None:
-            raise _bad(path, f"region {mid} belongs to view {vid!r}, which names no file of the project",
-                       "save the project again from VIA; every region must lie on an image of the project")
+            raise _bad(
+                path,
+                f"region {mid} belongs to view {vid!r}, which names no file of the project",
+                "save the project again from VIA; every region must lie on an image of the project",
+            )
         keyframe = str(f.get("fname") or f.get("src") or "")
         where = f"keyframe {keyframe}, region {mid}"
         xy = m.get("xy") or []
@@ -123,8 +164,11 @@ def read_via(obj: dict, path: str) -> list[LabelledRegion]:
         except (TypeError, ValueError):
             raise _bad(path, f"{where}: coordinates {xy!r} are not numbers", "draw the box again in VIA") from None
         if shape != RECT or len(coords) != 4:
-            raise _bad(path, f"{where}: a region of shape {shape} ({len(coords)} numbers), not a rectangle "
-                             f"[{RECT}, x, y, w, h]", "draw person boxes as rectangles (delete the other shapes)")
+            raise _bad(
+                path,
+                f"{where}: a region of shape {shape} ({len(coords)} numbers), not a rectangle [{RECT}, x, y, w, h]",
+                "draw person boxes as rectangles (delete the other shapes)",
+            )
         x, y, w, h = coords
         actions: list[str] = []
         person = None
@@ -136,16 +180,22 @@ def read_via(obj: dict, path: str) -> list[LabelledRegion]:
                     if not oid:
                         continue
                     if oid not in options:
-                        raise _bad(path, f"{where}: option id {oid!r} is not an option of attribute "
-                                         f"{action_attrs[aid].get('aname')!r} (options {options})",
-                                   "tick the action again in VIA")
+                        raise _bad(
+                            path,
+                            f"{where}: option id {oid!r} is not an option of attribute "
+                            f"{action_attrs[aid].get('aname')!r} (options {options})",
+                            "tick the action again in VIA",
+                        )
                     actions.append(options[oid])
             elif aid == person_attr and str(value).strip():
                 try:
                     person = int(float(str(value).strip()))
                 except ValueError:
-                    raise _bad(path, f"{where}: person_id {value!r} is not a number",
-                               "write an integer person id, or clear it to have one given") from None
+                    raise _bad(
+                        path,
+                        f"{where}: person_id {value!r} is not a number",
+                        "write an integer person id, or clear it to have one given",
+                    ) from None
         regions.append(LabelledRegion(keyframe, f"region {mid}", (x, y, x + w, y + h), actions, person))
     return regions
 
