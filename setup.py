@@ -1,4 +1,5 @@
 """alphaction: finetune SlowFast video models for spatio-temporal action detection. Pure Python, no build step."""
+
 from setuptools import find_packages, setup
 
 with open("requirements.txt", encoding="utf-8") as f:
@@ -17,6 +18,16 @@ setup(
     install_requires=requirements,
     # pytorchvideo (with fvcore, iopath) is the reference SlowFast of the checkpoint-conversion tests only
     # onnx / onnxruntime: tools/export.py --format onnx and its check (TorchScript export needs neither)
-    extras_require={"test": ["pytest>=7", "pytorchvideo==0.1.5", "fvcore", "iopath", "parameterized", "hypothesis>=6"],
-                    "export": ["onnx", "onnxruntime"]},
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytorchvideo==0.1.5",
+            "fvcore",
+            "iopath",
+            "parameterized",
+            "hypothesis>=6",
+            "ruff==0.17.6",
+        ],
+        "export": ["onnx", "onnxruntime"],
+    },
 )
