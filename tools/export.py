@@ -20,7 +20,7 @@ import warnings
 import torch
 
 from alphaction.apis.export import DEFAULT_OPSET, FORMATS, export_model
-from alphaction.apis.inference import init_model
+from alphaction.apis.predict import init_model
 from alphaction.engine.defaults import resolve_config_path
 from alphaction.utils.errors import UserError, run_cli
 from alphaction.utils.logger import setup_logger

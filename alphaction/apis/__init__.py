@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .export import export_model  # noqa: F401  (alphaction.apis.export: TorchScript / ONNX export)
-from .inference import ActionModel, detect_actions, init_model, recognize
+from .predict import ActionModel, detect_actions, init_model, recognize
 
 __all__ = ["ActionModel", "init_model", "detect_actions", "recognize"]

@@ -29,7 +29,7 @@ from ..data.transforms import slowfast_indices
 from ..modeling.classifier import ClipClassifier
 from ..modeling.detector import ActionDetector
 from ..modeling.roi_heads.feature_extractor import PooledFeatures
-from ..modeling.roi_heads.inference import action_probabilities
+from ..modeling.roi_heads.postprocess import action_probabilities
 from ..structures.boxes import extend_boxes
 
 logger = logging.getLogger(__name__)

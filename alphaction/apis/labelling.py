@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.prep.labelling.keyframes import Keyframe, Person
 from ..data.video_io import VideoFrames
-from .inference import ActionModel, detect_actions
+from .predict import ActionModel, detect_actions
 from .tracker import CUT_CORRELATION, IoUTracker, colour_histogram, is_cut
 
 __all__ = ["track_persons", "predict_actions"]

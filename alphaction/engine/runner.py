@@ -21,6 +21,8 @@ from ..utils.errors import ConfigValueError
 from ..utils.seed import get_rng_state, set_rng_state
 from .defaults import write_config
 from .early_stopping import EarlyStoppingHook
+from .evaluate_classification import inference_classification
+from .evaluate_detection import inference
 from .hooks import (
     BestCheckpoint,
     BNStatsSyncHook,
@@ -33,8 +35,6 @@ from .hooks import (
     parse_metric,
 )
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
-from .inference import inference
-from .inference_cls import inference_classification
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
 from .trainer import Trainer

@@ -62,7 +62,7 @@ def test_names_from_the_config_or_numbers_for_a_bare_state_dict(classifier_check
     torch.save({"model": torch.load(classifier_checkpoint, weights_only=True)["model"]}, bare)
     # the config's datasets name the classes (their files exist under ALPHACTION_DATA)
     assert init_model(CLIPS_CFG, str(bare)).class_names == _class_index_by_hand(api_data)
-    with caplog.at_level(logging.WARNING, logger="alphaction.apis.inference"):
+    with caplog.at_level(logging.WARNING, logger="alphaction.apis.predict"):
         numbered = init_model(_no_datasets(CLIPS_CFG), str(bare))
     assert numbered.class_names == [str(c) for c in range(8)]
     assert "named by number" in caplog.text

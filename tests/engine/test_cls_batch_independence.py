@@ -18,7 +18,7 @@ from alphaction.data.datasets.clip_sources import VideoListDataset
 from alphaction.data.datasets.clips import collate_clips
 from alphaction.data.video_io import write_clip
 from alphaction.engine.defaults import REPO_ROOT
-from alphaction.engine.inference_cls import clip_scores, predict_clips
+from alphaction.engine.evaluate_classification import clip_scores, predict_clips
 from alphaction.modeling import build_model
 
 CONFIG = os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_tiny_quick.yaml")

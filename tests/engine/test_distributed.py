@@ -19,7 +19,7 @@ VAL = "synthetic_tiny_val"
 def _worker(out_dir: str, result_dir: str) -> None:
     """One rank: ``train_net``'s steps (setup -> run_train), recording the dataset indices it predicted."""
     torch.set_num_threads(1)  # two processes on two cores
-    import alphaction.engine.inference as inference_module
+    import alphaction.engine.evaluate_detection as inference_module
     from alphaction.engine.defaults import default_argument_parser, setup
     from alphaction.engine.runner import run_train
 

@@ -12,8 +12,8 @@ from alphaction.config import get_cfg
 from alphaction.data import build_data_loader
 from alphaction.data.collate import collate
 from alphaction.engine.defaults import REPO_ROOT
+from alphaction.engine.evaluate_detection import predict
 from alphaction.engine.ia_memory import memory_settings
-from alphaction.engine.inference import predict
 from alphaction.modeling import build_model
 from alphaction.modeling.ia import ClipMemory
 

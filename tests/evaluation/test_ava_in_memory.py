@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from alphaction.engine.inference import inference, merge_predictions
+from alphaction.engine.evaluate_detection import inference, merge_predictions
 from alphaction.evaluation.ava import AvaColumns, frame_map, write_csv
 from alphaction.evaluation.ava.__main__ import main as cli_main
 
@@ -109,7 +109,7 @@ def test_cli_on_result_csv_equals_the_in_memory_map(tmp_path, capsys):
 
 def test_world_size_does_not_change_the_rows(tmp_path):
     samples = _dataset(tmp_path, seed=1)
-    from alphaction.engine.inference import predict
+    from alphaction.engine.evaluate_detection import predict
 
     single = predict(FakeModel(), _loader(samples), torch.device("cpu"), 0.05)
     # two ranks of an interleaving sampler, the last clip padded onto rank 1 as well

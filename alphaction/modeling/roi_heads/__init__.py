@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .action_head import ROIActionHead
 from .feature_extractor import MLPFeatureExtractor, PooledFeatures
-from .inference import action_probabilities
 from .loss import ActionLoss, ClassGroups
+from .postprocess import action_probabilities
 from .predictor import FCPredictor
 
 __all__ = [

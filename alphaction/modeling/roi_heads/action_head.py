@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from ...structures.boxes import extend_boxes, jitter_boxes, pixel_offset
 from ..ia import ClipMemory
 from .feature_extractor import MLPFeatureExtractor, PooledFeatures
-from .inference import action_probabilities
 from .loss import ActionLoss
+from .postprocess import action_probabilities
 from .predictor import FCPredictor
 
 

@@ -6,7 +6,7 @@
     detect_actions(model, "video.mp4", boxes={0: [[x1, y1, x2, y2]]})       # detector: one dict per second
 
 The pipelines are the ones of ``test_net.py`` / ``tools/demo.py`` (``alphaction.apis.demo`` for detection,
-``alphaction.engine.inference_cls`` and the test-time clip transform for classification), not copies.
+``alphaction.engine.evaluate_classification`` and the test-time clip transform for classification), not copies.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..data.datasets.clip_sources import SparseVideo
 from ..data.labels import class_names as config_class_names
 from ..data.labels import num_classes
 from ..data.video_io import VideoFrames
-from ..engine.inference_cls import clip_scores
+from ..engine.evaluate_classification import clip_scores
 from ..engine.runner import head_prefixes
 from ..modeling import build_model
 from . import demo
