@@ -37,7 +37,6 @@ import time
 from alphaction.utils.errors import UserError, run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 DEFAULT_CONFIGS = [
     "config_files/synthetic/slowfast_r14_cpu.yaml",

@@ -18,9 +18,7 @@ import functools
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.annotations import (  # noqa: E402
+from alphaction.data.prep.annotations import (
     image_size,
     is_plain_coco,
     merge_plain_coco,
@@ -28,8 +26,8 @@ from alphaction.data.prep.annotations import (  # noqa: E402
     rows_to_coco,
     write_json,
 )
-from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
-from alphaction.utils.errors import InputFileError, run_cli  # noqa: E402
+from alphaction.evaluation.ava import read_csv, read_labelmap
+from alphaction.utils.errors import InputFileError, run_cli
 
 
 def normalised_rows(rows: list[tuple], size_of, path: str = "") -> tuple[list[tuple], str]:

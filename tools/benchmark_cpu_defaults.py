@@ -27,10 +27,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.utils.cpu_tuning import ALLOCATOR_TUNABLES  # noqa: E402
-from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.utils.cpu_tuning import ALLOCATOR_TUNABLES
+from alphaction.utils.report import emit_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

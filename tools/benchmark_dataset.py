@@ -32,12 +32,10 @@ import shutil
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from alphaction.utils.io import atomic_write_text  # noqa: E402
-from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.utils.io import atomic_write_text
+from alphaction.utils.report import emit_json
 
 TRAIN_VIDEOS, VAL_VIDEOS, KEYFRAMES, FIRST = 235, 64, 897, 902
 PREPARED = (895, 1805)  # seconds with clips (AVA prepares a few seconds around 902..1798)

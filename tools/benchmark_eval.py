@@ -194,7 +194,7 @@ def _time_official(paths: dict, queue) -> None:
     for alias, builtin in (("float", float), ("int", int), ("bool", bool), ("object", object)):
         if alias not in vars(np):
             setattr(np, alias, builtin)
-    import get_ava_performance as official  # noqa: E402 - from the folder given, on purpose
+    import get_ava_performance as official  # from the folder given, on purpose
 
     logging.getLogger().setLevel(logging.WARNING)  # it logs every excluded frame at INFO
     captured: dict = {}

@@ -31,13 +31,11 @@ import tempfile
 import time
 from fractions import Fraction
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from alphaction.engine.defaults import REPO_ROOT  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
-from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.engine.defaults import REPO_ROOT
+from alphaction.utils.errors import run_cli
+from alphaction.utils.report import emit_json
 
 DET_CONFIG = os.path.join(REPO_ROOT, "config_files", "synthetic", "slowfast_r14_cpu.yaml")
 CLS_CONFIG = os.path.join(REPO_ROOT, "config_files", "classification", "synthetic_clips_r14_cpu.yaml")

@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from alphaction.config import get_cfg  # noqa: E402
-from alphaction.data import build_data_loader, build_dataset, collate  # noqa: E402
-from alphaction.data.datasets import ava as ava_module  # noqa: E402
-from alphaction.engine.defaults import resolve_config_path  # noqa: E402
-from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.config import get_cfg
+from alphaction.data import build_data_loader, build_dataset, collate
+from alphaction.data.datasets import ava as ava_module
+from alphaction.engine.defaults import resolve_config_path
+from alphaction.utils.report import emit_json
 
 
 def loader_rate(cfg, workers: int, batches: int, warmup: int = 2) -> dict:

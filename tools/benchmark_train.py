@@ -19,20 +19,17 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from alphaction.config import get_cfg  # noqa: E402
-from alphaction.engine.defaults import resolve_config_path  # noqa: E402
-from alphaction.engine.launch import select_device  # noqa: E402
-from alphaction.engine.trainer import AMP_DTYPES, batch_to_device  # noqa: E402
-from alphaction.modeling import build_model  # noqa: E402
-from alphaction.solver import build_optimizer  # noqa: E402
-from alphaction.utils.report import emit_json  # noqa: E402
+from alphaction.config import get_cfg
+from alphaction.engine.defaults import resolve_config_path
+from alphaction.engine.launch import select_device
+from alphaction.engine.trainer import AMP_DTYPES, batch_to_device
+from alphaction.modeling import build_model
+from alphaction.solver import build_optimizer
+from alphaction.utils.report import emit_json
 
 
 def random_batch(cfg, batch: int, seed: int = 0) -> dict:

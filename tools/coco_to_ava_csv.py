@@ -14,17 +14,15 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.annotations import (  # noqa: E402
+from alphaction.data.prep.annotations import (
     coco_to_rows,
     format_csv_lines,
     is_plain_coco,
     merge_plain_coco,
     read_json,
 )
-from alphaction.evaluation.ava import read_labelmap  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.evaluation.ava import read_labelmap
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-import torch  # noqa: E402
+import torch
 
 from alphaction.utils.errors import run_cli
 

@@ -20,12 +20,10 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+import torch
 
-import torch  # noqa: E402
-
-from alphaction.data.prep.annotations import read_json, write_json  # noqa: E402
-from alphaction.data.prep.detect import (  # noqa: E402
+from alphaction.data.prep.annotations import read_json, write_json
+from alphaction.data.prep.detect import (
     ARCHITECTURES,
     build_detector,
     detect_keyframes,
@@ -33,7 +31,7 @@ from alphaction.data.prep.detect import (  # noqa: E402
     resolve_detector_weights,
     split_detections,
 )
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,15 +23,13 @@ import os
 import sys
 from collections import OrderedDict
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.datasets.clip_sources import VIDEO_EXTENSIONS  # noqa: E402
-from alphaction.data.prep.annotations import image_video_and_second, read_json, write_json, write_text  # noqa: E402
-from alphaction.data.prep.labelling.cvat import cvat_annotations, cvat_label_spec  # noqa: E402
-from alphaction.data.prep.labelling.keyframes import Person, list_keyframes  # noqa: E402
-from alphaction.data.prep.labelling.via import via_project  # noqa: E402
-from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
-from alphaction.utils.errors import InputFileError, MissingFileError, run_cli  # noqa: E402
+from alphaction.data.datasets.clip_sources import VIDEO_EXTENSIONS
+from alphaction.data.prep.annotations import image_video_and_second, read_json, write_json, write_text
+from alphaction.data.prep.labelling.cvat import cvat_annotations, cvat_label_spec
+from alphaction.data.prep.labelling.keyframes import Person, list_keyframes
+from alphaction.data.prep.labelling.via import via_project
+from alphaction.evaluation.ava import read_csv, read_labelmap
+from alphaction.utils.errors import InputFileError, MissingFileError, run_cli
 
 
 def _clip01(box) -> tuple[float, float, float, float]:

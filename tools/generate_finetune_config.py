@@ -15,13 +15,10 @@ every iteration count by 16/batch. --gpu-memory GIB picks --videos-per-gpu from 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.config import ConfigError  # noqa: E402
-from alphaction.config.generate import (  # noqa: E402
+from alphaction.config import ConfigError
+from alphaction.config.generate import (
     AVA_CLASS_GROUPS,
     BACKBONES,
     IA_CHOICES,
@@ -32,8 +29,8 @@ from alphaction.config.generate import (  # noqa: E402
     videos_per_gpu_for_memory,
     write_finetune_config,
 )
-from alphaction.config.paths_catalog import DatasetCatalog  # noqa: E402
-from alphaction.utils.errors import UserError, run_cli  # noqa: E402
+from alphaction.config.paths_catalog import DatasetCatalog
+from alphaction.utils.errors import UserError, run_cli
 
 # AlphAction's schedule in passes over AVA v2.2's training keyframes: 90000 iterations x 16 clips / ~211k
 AVA_EPOCHS = 6.8

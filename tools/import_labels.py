@@ -16,16 +16,13 @@ and missing keyframes stop the import naming the file, the keyframe and the regi
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.annotations import format_csv_lines, write_text  # noqa: E402
-from alphaction.data.prep.labelling.cvat import PERSON_LABEL  # noqa: E402
-from alphaction.data.prep.labelling.importer import import_project  # noqa: E402
-from alphaction.evaluation.ava import read_labelmap  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.data.prep.annotations import format_csv_lines, write_text
+from alphaction.data.prep.labelling.cvat import PERSON_LABEL
+from alphaction.data.prep.labelling.importer import import_project
+from alphaction.evaluation.ava import read_labelmap
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

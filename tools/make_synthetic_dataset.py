@@ -14,10 +14,8 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.synthetic import SIZES, ensure_synthetic_dataset, make_synthetic_dataset  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.data.synthetic import SIZES, ensure_synthetic_dataset, make_synthetic_dataset
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,10 +20,8 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.videos import list_videos, prepare_videos  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.data.prep.videos import list_videos, prepare_videos
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

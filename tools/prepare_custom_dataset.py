@@ -25,10 +25,8 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.clip_lists import prepare_clip_dataset  # noqa: E402
-from alphaction.utils.errors import UserError, run_cli  # noqa: E402
+from alphaction.data.prep.clip_lists import prepare_clip_dataset
+from alphaction.utils.errors import UserError, run_cli
 
 
 def _summary_table(result) -> str:

@@ -34,8 +34,6 @@ import sys
 from alphaction.utils.errors import UserError, run_cli
 from alphaction.utils.io import atomic_torch_save
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
 logger = logging.getLogger("probe_ia_head")
 
 

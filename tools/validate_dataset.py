@@ -16,12 +16,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.config.paths_catalog import DatasetCatalog  # noqa: E402
-from alphaction.data.prep.validate import validate_dataset  # noqa: E402
-from alphaction.evaluation.ava import read_labelmap  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.config.paths_catalog import DatasetCatalog
+from alphaction.data.prep.validate import validate_dataset
+from alphaction.evaluation.ava import read_labelmap
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

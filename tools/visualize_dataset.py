@@ -21,17 +21,15 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from alphaction.data.prep.annotations import is_plain_coco, merge_plain_coco, read_json  # noqa: E402
-from alphaction.data.prep.visualize import (  # noqa: E402
+from alphaction.data.prep.annotations import is_plain_coco, merge_plain_coco, read_json
+from alphaction.data.prep.visualize import (
     gt_boxes,
     predicted_boxes,
     write_clip_mp4,
     write_keyframe_png,
 )
-from alphaction.evaluation.ava import read_csv, read_labelmap  # noqa: E402
-from alphaction.utils.errors import run_cli  # noqa: E402
+from alphaction.evaluation.ava import read_csv, read_labelmap
+from alphaction.utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
