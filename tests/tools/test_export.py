@@ -14,7 +14,7 @@ import os
 import pytest
 import torch
 
-from alphaction.apis.export import ExportedDetector, example_inputs, export_model
+from alphaction.apis.export import example_inputs, export_model
 from alphaction.checkpoint import Checkpointer
 from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
@@ -155,7 +155,6 @@ def test_bad_counts_and_format_are_refused(detector_job, tmp_path):
         export_model(model, cfg, "torchscript", str(tmp_path / "x.pt"), num_boxes=(3, 3))
     with pytest.raises(ValueError, match="format 'tflite'"):
         export_model(model, cfg, "tflite", str(tmp_path / "x.pt"))
-    assert isinstance(ExportedDetector(model), torch.nn.Module)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Dataset checks: the files of a catalog entry, the clips every annotated keyframe needs, boxes, action ids.
 
 ``validate_dataset(spec, frame_span, labelmap)`` checks everything and returns a :class:`ValidationReport`;
-``quick_check(spec, frame_span)`` checks the files and a sample of keyframes (cheap enough for start-up).
+``quick_check(spec, frame_span)`` checks the files and a sample of keyframes (cheap); the start-up checks of
+``train_net`` are its parts :func:`check_annotations` and :func:`check_keyframe_clips`.
 
 Neighbouring clips. The window of ``frame_span`` frames has ``frame_span // 2`` frames before the keyframe and the
 rest from it on (docs/internals.md). With ``n`` frames per clip, keyframe ``t`` needs clips ``t - ceil(L / n) ..
@@ -590,8 +591,10 @@ def quick_check(
     """The cheap part: files, boxes and action ids of every annotation, clips of ``sample`` random keyframes (those
     of 8 decoded; ``on_bad_sample`` "skip", as DATALOADER.ON_BAD_SAMPLE, makes an undecodable one a warning).
 
-    ``train_net`` calls it at start-up: ``quick_check(spec, cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
-    num_classes=cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES).raise_on_errors()``.
+    For a catalog spec on its own (e.g. ``quick_check(spec, 64).raise_on_errors()``). ``train_net`` / ``test_net``
+    run the same checks while they build a dataset (``alphaction.data.build``): :func:`check_annotations` on the
+    columns the index is built from (skipped when the index comes from its cache), :func:`check_keyframe_clips` on
+    a sample of the keyframes the dataset will decode.
     """
     return validate_dataset(
         spec,
