@@ -455,7 +455,7 @@ def loader_rng_state(loader) -> list | None:
         return None
     states = []
     for d in _datasets_of(loader.dataset):
-        rng = getattr(d, "_rng", None)
+        rng = getattr(d, "augmentation_rng", None)
         states.append(rng().bit_generator.state if callable(rng) else None)
     return states
 
@@ -468,8 +468,8 @@ def set_loader_rng_state(loader, states: list | None) -> bool:
     if len(parts) != len(states):
         return False
     for d, state in zip(parts, states):
-        if state is not None and callable(getattr(d, "_rng", None)):
-            d._rng().bit_generator.state = state
+        if state is not None and callable(getattr(d, "augmentation_rng", None)):
+            d.augmentation_rng().bit_generator.state = state
     return True
 
 
@@ -481,6 +481,7 @@ def build_data_loader(
     world_size: int = 1,
     seed: int = 0,
     test_datasets: list | None = None,
+    train_dataset: tuple | None = None,
 ):
     """Data loader(s) for one rank.
 
@@ -490,12 +491,13 @@ def build_data_loader(
         ``SOLVER.VIDEOS_PER_BATCH // (world_size x GRAD_ACCUM_STEPS)`` clips;
         testing: a list of ``(dataset_name, DataLoader)`` for ``DATASETS.TEST``, each rank seeing an exact,
         contiguous share (``InferenceSampler``) in batches of ``TEST.VIDEOS_PER_BATCH // world_size``, over
-        ``test_datasets`` (:func:`build_test_datasets`) when given, else over datasets built now.
+        ``test_datasets`` (:func:`build_test_datasets`) when given, else over datasets built now. Training uses
+        ``train_dataset`` (what :func:`build_train_dataset` returned) when given.
     """
     loader_kwargs = _loader_kwargs(cfg, rank, seed, start_iter if is_train else 0)
     if is_train:
         names = list(cfg.DATASETS.TRAIN)
-        dataset, subset = build_train_dataset(cfg)
+        dataset, subset = train_dataset if train_dataset is not None else build_train_dataset(cfg)
         num = len(dataset) if subset is None else len(subset)
         accum = max(int(cfg.SOLVER.GRAD_ACCUM_STEPS), 1)
         batch_size = _per_rank(cfg.SOLVER.VIDEOS_PER_BATCH, world_size, "SOLVER.VIDEOS_PER_BATCH", accum)

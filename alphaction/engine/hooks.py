@@ -86,12 +86,12 @@ class PeriodicCheckpointHook(HookBase):
         checkpointer,
         period: int,
         max_iter: int,
-        extra_state: Callable[[], dict] | None = None,
+        extra_state: Callable[[int], dict] | None = None,
         after_save: Callable[[dict], None] | None = None,
         reference_weight_max_abs: float | None = None,
     ) -> None:
         self.checkpointer, self.period, self.max_iter = checkpointer, period, max_iter
-        self.extra_state = extra_state or dict
+        self.extra_state = extra_state or (lambda iteration: {})  # called with the iteration being saved
         self.after_save = after_save  # called with the saved extras once the checkpoint is on disk
         self.reference = reference_weight_max_abs  # of the run's first weights (kept through resumes)
 
@@ -100,7 +100,7 @@ class PeriodicCheckpointHook(HookBase):
             self.reference = weight_max_abs(self.checkpointer.model)
 
     def state(self) -> dict[str, Any]:
-        return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state()}
+        return {"iteration": self.trainer.iter, **self.trainer.state_dict(), **self.extra_state(self.trainer.iter)}
 
     def save(self, name: str) -> None:
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 
@@ -145,15 +147,44 @@ def prepare_model(cfg: CfgNode, model: torch.nn.Module, ctx: DistContext) -> tor
     return model
 
 
-def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, dict]:
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``train_net.py``'s flags decide for a run (everything else is the config)."""
+
+    transfer: bool = False  # --transfer: load a foreign checkpoint's matching weights
+    no_head: bool = False  # --no-head: leave the class-specific head out of the load
+    adjust_lr: bool = False  # --adjust-lr: rebuild the schedule from the config on resume
+    skip_val_in_train: bool = False
+    skip_final_test: bool = False
+    use_tfboard: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> TrainOptions:
+        """The options of a parsed ``default_argument_parser()`` namespace."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+@dataclass
+class _RunState:
+    """What the hooks read from a run that only exists once training starts."""
+
+    loader: Any = None
+    names: dict = field(default_factory=dict)  # class names saved with every checkpoint
+
+
+def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module, dict]:
     """Build, (re)load, train and (unless skipped) test. Returns the model and the final test results.
 
-    Raises :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current
-    iteration is saved).
+    ``options``: :class:`TrainOptions` or a parsed ``default_argument_parser()`` namespace. Raises
+    :class:`alphaction.engine.hooks.TrainingInterrupted` after a SIGTERM (a checkpoint at the current iteration is
+    saved).
     """
-    if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size
-        dataset, subset = build_train_dataset(cfg)
-        cfg = apply_epoch_schedule(cfg, len(dataset) if subset is None else len(subset))
+    opts = options if isinstance(options, TrainOptions) else TrainOptions.from_args(options)
+    train_set = None
+    if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size (the loader reuses this set)
+        train_set = build_train_dataset(cfg)
+        cfg = apply_epoch_schedule(cfg, len(train_set[0]) if train_set[1] is None else len(train_set[1]))
     s = cfg.SOLVER
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
@@ -171,7 +202,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
     # the folder of the checkpoint that is loaded: where the memory pool file it names lies
     loaded_from = cfg.OUTPUT_DIR if checkpointer.has_checkpoint() else os.path.dirname(cfg.MODEL.WEIGHT)
     extras = checkpointer.resume_or_load(
-        cfg.MODEL.WEIGHT, transfer=args.transfer, no_head=args.no_head, adjust_lr=getattr(args, "adjust_lr", False)
+        cfg.MODEL.WEIGHT, transfer=opts.transfer, no_head=opts.no_head, adjust_lr=opts.adjust_lr
     )
     if ctx.rank == 0:  # the run starts for real: record what it runs with (not before: a failed load keeps the old)
         logger.info("Merged config written to %s", write_config(cfg, cfg.OUTPUT_DIR))
@@ -181,83 +212,34 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         memory.restore(loaded_from, extras)
     raw_model = model
     model = prepare_model(cfg, model, ctx)
-    writer = _tensorboard_writer(cfg, args.use_tfboard, ctx.rank)
-    loader = None
-    # saved with every checkpoint, so that alphaction.apis names the outputs without the dataset files; read
-    # at the first save, once the datasets exist (synthetic ones are made when the loader is built)
-    names: dict = {}
-
-    def class_name_state() -> dict:
-        if not names and ctx.rank == 0:
-            names.update(class_names=class_names(cfg) or [])
-        return {k: v for k, v in names.items() if v}
-
-    def extra_state() -> dict:
-        rngs = comm.all_gather_object(get_rng_state()) if ctx.distributed else [get_rng_state()]
-        data = comm.all_gather_object(loader_rng_state(loader)) if ctx.distributed else [loader_rng_state(loader)]
-        state = {"rng_states": rngs, "data_rng_states": data, **class_name_state()}
-        if memory is not None:  # its own file, written before the checkpoint that names it
-            it = checkpoint_hook.trainer.iter
-            state["memory_pool"] = memory.save(cfg.OUTPUT_DIR, it) if ctx.rank == 0 else TrainingMemory.file_name(it)
-        return state
-
-    def after_save(state: dict) -> None:
-        if memory is not None and ctx.rank == 0:
-            TrainingMemory.prune(cfg.OUTPUT_DIR, state["memory_pool"])
-
-    checkpoint_hook = PeriodicCheckpointHook(
-        checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save, extras.get("reference_weight_max_abs")
-    )
-    hooks = [
-        LRSchedulerHook(scheduler),
-        BNStatsSyncHook(raw_model),
-        checkpoint_hook,
-        PreemptionHook(checkpoint_hook),
-        NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0, lambda: checkpoint_hook.reference),
-    ]
-    best, best_metric = None, ""
-    if cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST:
-        # the metric of the first test dataset: "top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" -> "-<...>/val_loss"
-        name, lower_is_better = parse_metric(cfg.TEST.BEST_METRIC)
-        best_metric = f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
-        best = BestCheckpoint(best_metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=class_name_state)
-    if not args.skip_val_in_train and cfg.DATASETS.TEST:
-
-        def evaluate():
-            flat = _flat(run_test(cfg, model, ctx, test_sets))
-            if best is not None and ctx.rank == 0:
-                best.update(flat, checkpoint_hook.trainer.iter)
-            return flat
-
-        eval_hook = EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer)
-        hooks.append(eval_hook)
-        if s.EARLY_STOP_PATIENCE and best_metric:
-            hooks.append(
-                EarlyStoppingHook(
-                    best_metric, s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook, s.EARLY_STOP_MIN_DELTA
-                )
-            )
-    hooks.append(
-        LoggerHook(
-            s.LOG_PERIOD, s.MAX_ITER, writer, os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None
-        )
-    )
     test_sets = None
-    if not (args.skip_val_in_train and args.skip_final_test):
+    if not (opts.skip_val_in_train and opts.skip_final_test):
         # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
         # not after the training; built once, every evaluation reuses them
         test_sets = build_test_datasets(cfg) if cfg.DATASETS.TEST else None
         if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
             report_class_groups(cfg)
+    writer = _tensorboard_writer(cfg, opts.use_tfboard, ctx.rank)
+    state = _RunState()
+    best = _best_checkpoint(cfg, raw_model, ctx, state)
+    hooks = build_hooks(
+        cfg, ctx, opts, model, raw_model, scheduler, checkpointer, memory, extras, state, test_sets, writer, best
+    )
     try:
         if start_iter < s.MAX_ITER:
-            loader = build_data_loader(
-                cfg, is_train=True, start_iter=start_iter, rank=ctx.rank, world_size=ctx.world_size, seed=args.seed
+            state.loader = build_data_loader(
+                cfg,
+                is_train=True,
+                start_iter=start_iter,
+                rank=ctx.rank,
+                world_size=ctx.world_size,
+                seed=opts.seed,
+                train_dataset=train_set,
             )
             trainer = Trainer(
                 model,
                 optimizer,
-                loader,
+                state.loader,
                 ctx.device,
                 s.MAX_ITER,
                 start_iter,
@@ -269,22 +251,14 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
                 memory=memory,
             )
             if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
-                subset = getattr(loader.batch_sampler, "indices", None)  # DATASETS.TRAIN_SUBSET: check its samples
-                first = None if subset is None else subset[:2].tolist()
-                check_gradients(
-                    raw_model,
-                    sanity_check_batch(loader.dataset, loader.collate_fn, indices=first),
-                    ctx.device,
-                    s.CHANNELS_LAST,
-                    trainer._autocast,
-                )
+                _sanity_check(raw_model, state.loader, trainer, ctx, s.CHANNELS_LAST)
             trainer.load_state_dict(extras)
-            _restore_rng(extras, loader, ctx)
+            _restore_rng(extras, state.loader, ctx)
             trainer.train()
         else:
             logger.info("Checkpoint is at iteration %d >= SOLVER.MAX_ITER: nothing to train", start_iter)
         results = {}
-        if not args.skip_final_test and cfg.DATASETS.TEST:
+        if not opts.skip_final_test and cfg.DATASETS.TEST:
             results = run_test(cfg, model, ctx, test_sets)
             if best is not None and ctx.rank == 0:
                 best.update(_flat(results), s.MAX_ITER)
@@ -295,6 +269,105 @@ def run_train(cfg: CfgNode, ctx: DistContext, args) -> tuple[torch.nn.Module, di
         if writer is not None:
             writer.close()
     return model, results
+
+
+def _class_name_state(cfg: CfgNode, ctx: DistContext, state: _RunState) -> dict:
+    """The class names saved with every checkpoint (so ``alphaction.apis`` names outputs without the dataset
+    files); read at the first save, once the datasets exist (synthetic ones are made when the loader is built)."""
+    if not state.names and ctx.rank == 0:
+        state.names.update(class_names=class_names(cfg) or [])
+    return {k: v for k, v in state.names.items() if v}
+
+
+def _best_metric(cfg: CfgNode) -> str:
+    """``TEST.BEST_METRIC`` of the first test dataset ("top1" -> "<DATASETS.TEST[0]>/top1", "-val_loss" ->
+    "-<...>/val_loss"), or "" when there is none."""
+    if not (cfg.TEST.BEST_METRIC and cfg.DATASETS.TEST):
+        return ""
+    name, lower_is_better = parse_metric(cfg.TEST.BEST_METRIC)
+    return f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
+
+
+def _best_checkpoint(cfg: CfgNode, raw_model, ctx: DistContext, state: _RunState) -> BestCheckpoint | None:
+    metric = _best_metric(cfg)
+    if not metric:
+        return None
+    return BestCheckpoint(
+        metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=lambda: _class_name_state(cfg, ctx, state)
+    )
+
+
+def build_hooks(
+    cfg: CfgNode,
+    ctx: DistContext,
+    opts: TrainOptions,
+    model,
+    raw_model,
+    scheduler,
+    checkpointer,
+    memory: TrainingMemory | None,
+    extras: dict,
+    state: _RunState,
+    test_sets,
+    writer,
+    best: BestCheckpoint | None,
+) -> list:
+    """Every hook of a training run, in the order they run after each step."""
+    s = cfg.SOLVER
+
+    def extra_state(iteration: int) -> dict:
+        # saved with every checkpoint: each rank's RNG and augmentation streams, the class names, the memory pool
+        rngs = comm.all_gather_object(get_rng_state()) if ctx.distributed else [get_rng_state()]
+        data_rng = loader_rng_state(state.loader)
+        data = comm.all_gather_object(data_rng) if ctx.distributed else [data_rng]
+        saved = {"rng_states": rngs, "data_rng_states": data, **_class_name_state(cfg, ctx, state)}
+        if memory is not None:  # its own file, written before the checkpoint that names it
+            saved["memory_pool"] = (
+                memory.save(cfg.OUTPUT_DIR, iteration) if ctx.rank == 0 else TrainingMemory.file_name(iteration)
+            )
+        return saved
+
+    def after_save(saved: dict) -> None:
+        if memory is not None and ctx.rank == 0:
+            TrainingMemory.prune(cfg.OUTPUT_DIR, saved["memory_pool"])
+
+    checkpoint_hook = PeriodicCheckpointHook(
+        checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save, extras.get("reference_weight_max_abs")
+    )
+    hooks = [
+        LRSchedulerHook(scheduler),
+        BNStatsSyncHook(raw_model),
+        checkpoint_hook,
+        PreemptionHook(checkpoint_hook),
+        NonFiniteLossHook(checkpointer, cfg.OUTPUT_DIR, ctx.rank == 0, lambda: checkpoint_hook.reference),
+    ]
+    if not opts.skip_val_in_train and cfg.DATASETS.TEST:
+
+        def evaluate() -> dict[str, float]:
+            flat = _flat(run_test(cfg, model, ctx, test_sets))
+            if best is not None and ctx.rank == 0:
+                best.update(flat, checkpoint_hook.trainer.iter)
+            return flat
+
+        eval_hook = EvalHook(s.EVAL_PERIOD, s.MAX_ITER, evaluate, writer)
+        hooks.append(eval_hook)
+        if s.EARLY_STOP_PATIENCE and _best_metric(cfg):
+            hooks.append(
+                EarlyStoppingHook(
+                    _best_metric(cfg), s.EARLY_STOP_PATIENCE, eval_hook, checkpoint_hook, s.EARLY_STOP_MIN_DELTA
+                )
+            )
+    metrics_file = os.path.join(cfg.OUTPUT_DIR, "metrics.json") if ctx.rank == 0 else None
+    hooks.append(LoggerHook(s.LOG_PERIOD, s.MAX_ITER, writer, metrics_file))
+    return hooks
+
+
+def _sanity_check(raw_model, loader, trainer: Trainer, ctx: DistContext, channels_last: bool) -> None:
+    """The one-batch gradient check of SOLVER.SANITY_CHECK, on the first samples the run trains on."""
+    subset = getattr(loader.batch_sampler, "indices", None)  # DATASETS.TRAIN_SUBSET: check its samples
+    first = None if subset is None else subset[:2].tolist()
+    batch = sanity_check_batch(loader.dataset, loader.collate_fn, indices=first)
+    check_gradients(raw_model, batch, ctx.device, channels_last, trainer.autocast)
 
 
 def _flat(results: dict[str, dict[str, float]]) -> dict[str, float]:

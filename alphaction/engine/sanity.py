@@ -137,7 +137,10 @@ def sanity_check_batch(dataset, collate_fn, num_samples: int = 2, indices: Seque
     training loader's stream); its state is put back afterwards.
     """
     parts = list(dataset.datasets) if hasattr(dataset, "datasets") else [dataset]
-    saved = [d._rng().bit_generator.state if callable(getattr(d, "_rng", None)) else None for d in parts]
+    saved = [
+        d.augmentation_rng().bit_generator.state if callable(getattr(d, "augmentation_rng", None)) else None
+        for d in parts
+    ]
     try:
         if indices is not None:
             return collate_fn([dataset[i] for i in indices])
@@ -158,4 +161,4 @@ def sanity_check_batch(dataset, collate_fn, num_samples: int = 2, indices: Seque
     finally:
         for d, state in zip(parts, saved):
             if state is not None:
-                d._rng().bit_generator.state = state
+                d.augmentation_rng().bit_generator.state = state

@@ -183,7 +183,7 @@ class Trainer:
             for h in self.hooks:
                 h.after_train()
 
-    def _autocast(self):
+    def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
@@ -210,7 +210,7 @@ class Trainer:
             # DDP all-reduces gradients on every backward; only the last micro-batch needs it
             sync = micro == n - 1 or not hasattr(self.model, "no_sync")
             with contextlib.nullcontext() if sync else self.model.no_sync():
-                with self._autocast():
+                with self.autocast():
                     if self.memory is not None:
                         loss_dict, pooled = model_losses(self.model, batch, self.memory.fetch(batch, self.device))
                         self.memory.store(batch["video_ids"], batch["timestamps"], pooled.persons)

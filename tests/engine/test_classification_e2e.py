@@ -71,15 +71,21 @@ def test_test_net_reproduces_the_metrics(trained):
     assert again[VAL] == pytest.approx(results[VAL])
 
 
-def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
+def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path, monkeypatch):
     base, _, _ = trained
     from alphaction.config import get_cfg
+    from alphaction.data import build as data_build
     from alphaction.data import build_dataset
+    from alphaction.engine import runner
 
     cfg = get_cfg()
     cfg.merge_from_file(QUICK)
     num_train = len(build_dataset(cfg, "thermal_synthetic_tiny_train", True))
     out = tmp_path / "epochs"
+    builds = []  # the training set is built once: sized for the schedule, then given to the loader
+    real = data_build.build_train_dataset
+    for module in (data_build, runner):
+        monkeypatch.setattr(module, "build_train_dataset", lambda c: builds.append(1) or real(c))
     train_net.main(
         [
             "--config-file",
@@ -99,6 +105,7 @@ def test_epoch_schedule_sets_the_iterations_trained(trained, tmp_path):
         ]
     )
     expected = max(1, round(0.25 * -(-num_train // 4)))  # a quarter of ceil(N / 4) iterations
+    assert len(builds) == 1
     import torch
 
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == expected

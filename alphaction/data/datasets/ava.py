@@ -210,7 +210,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         """0 for landscape keyframes (h < w), 1 for portrait or square (AlphAction's bins ``[1]``)."""
         return (self._sizes[:, 0] >= self._sizes[:, 1]).astype(np.int64)
 
-    def _rng(self) -> np.random.Generator:
+    def augmentation_rng(self) -> np.random.Generator:
         # one generator per process; in a DataLoader worker torch.initial_seed() is the loader's
         # per-worker seed, so the augmentation stream is reproducible given the loader's generator
         pid = os.getpid()
@@ -242,7 +242,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         oa, ob = self._obj_ptr[index], self._obj_ptr[index + 1]
         objects = torch.from_numpy(self._objects[oa:ob].copy())
 
-        out = self.transforms(frames, boxes, objects, box_size=(h, w), rng=self._rng())
+        out = self.transforms(frames, boxes, objects, box_size=(h, w), rng=self.augmentation_rng())
         return {
             "slow": out["slow"],
             "fast": out["fast"],

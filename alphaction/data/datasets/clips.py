@@ -221,7 +221,7 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
                 counts[int(v)] += 1
         return counts
 
-    def _rng(self) -> np.random.Generator:
+    def augmentation_rng(self) -> np.random.Generator:
         pid = os.getpid()  # one generator per process (see AVAVideoDataset._rng)
         if self._rng_pid != pid:
             self._rng_pid, self._rng_gen = pid, np.random.default_rng(torch.initial_seed())
@@ -237,7 +237,7 @@ class ClipClassificationDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         frames = self.frame_source(index)
-        slow, fast = self.transforms(frames, self._rng())
+        slow, fast = self.transforms(frames, self.augmentation_rng())
         return {
             "slow": slow,
             "fast": fast,
