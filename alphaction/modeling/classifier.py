@@ -51,6 +51,8 @@ class ClipClassifier(nn.Module):
 
     # --no-head leaves these out of MODEL.WEIGHT: the class-specific linear layer
     head_prefixes: tuple[str, ...] = ("head.",)
+    # parameter-name prefixes the solver gives their own lr factor (SOLVER.BACKBONE_LR_FACTOR)
+    lr_groups: dict[str, str] = {"backbone": "backbone."}
 
     def __init__(
         self,
@@ -99,6 +101,10 @@ class ClipClassifier(nn.Module):
 
     def probabilities(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
+
+    def stage_prefixes(self, num_stages: int) -> list[str]:
+        """Parameter-name prefixes of the backbone's first ``num_stages`` stages (``SOLVER.FREEZE_STAGES``)."""
+        return ["backbone." + p for p in self.backbone.stage_prefixes(num_stages)]
 
     def forward(self, slow: Tensor, fast: Tensor, labels: Tensor | None = None):
         logits = self.logits(slow, fast)

@@ -32,6 +32,8 @@ class ActionDetector(nn.Module):
     # The IA structure is an add-on to the baseline head (zero-initialised output: the identity at start), so a
     # baseline checkpoint finetunes an IA model with the IA starting fresh (the checkpointer's addon_prefixes).
     addon_prefixes: tuple[str, ...] = ("roi_heads.action.feature_extractor.ia_structure.",)
+    # parameter-name prefixes the solver gives their own lr factor (SOLVER.BACKBONE_LR_FACTOR, SOLVER.IA_LR_FACTOR)
+    lr_groups: dict[str, str] = {"backbone": "backbone.", "ia": "roi_heads.action.feature_extractor.ia_structure."}
 
     def __init__(self, backbone: SlowFast, action_head: ROIActionHead) -> None:
         super().__init__()
@@ -47,6 +49,10 @@ class ActionDetector(nn.Module):
     def _check_batch(self, slow: Tensor, boxes: list[Tensor]) -> None:
         if len(boxes) != slow.shape[0]:
             raise ValueError(f"ActionDetector: {len(boxes)} box tensors for a batch of {slow.shape[0]} clips")
+
+    def stage_prefixes(self, num_stages: int) -> list[str]:
+        """Parameter-name prefixes of the backbone's first ``num_stages`` stages (``SOLVER.FREEZE_STAGES``)."""
+        return ["backbone." + p for p in self.backbone.stage_prefixes(num_stages)]
 
     def forward(
         self,

@@ -95,7 +95,8 @@ def test_training_step_with_ia_gives_finite_loss_and_ia_gradients(tiny_cfg, stru
 
 def test_ia_lr_factor_reaches_exactly_the_ia_parameters(tiny_cfg):
     model = build_model(_ia_cfg(tiny_cfg))
-    groups = make_param_groups(model, 0.1, 0.0, special_lr={"ia_structure": 10.0})
+    # the detector names its IA parameters' prefix; the solver applies SOLVER.IA_LR_FACTOR to it
+    groups = make_param_groups(model, 0.1, 0.0, special_lr={model.lr_groups["ia"]: 10.0})
     ia_ids = {id(p) for p in model.roi_heads["action"].feature_extractor.ia_structure.parameters()}
     for group in groups:
         is_ia = {id(p) in ia_ids for p in group["params"]}

@@ -48,6 +48,7 @@ def test_freeze_two_stages_leaves_stems_and_res2_out_of_the_optimizer():
 
 
 def test_freeze_stage_range_checked():
-    assert stage_prefixes(0) == []
+    model = build_model(_cfg())
+    assert stage_prefixes(model, 0) == []
     with pytest.raises(ValueError, match="FREEZE_STAGES"):
-        stage_prefixes(6)
+        stage_prefixes(model, 6)

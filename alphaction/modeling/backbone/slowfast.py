@@ -305,6 +305,21 @@ class SlowFast(nn.Module):
     (16, or 32 when ``res5_stride`` is 2); ``dim_out`` is their channel sum.
     """
 
+    NUM_STAGES = 5  # stem + res2..res5: what SOLVER.FREEZE_STAGES counts
+
+    @staticmethod
+    def stage_prefixes(num_stages: int) -> list[str]:
+        """Parameter-name prefixes (relative to this module) of the first ``num_stages`` stages: the stem, then
+        res2..res5, each with the lateral conv into the slow pathway that follows it."""
+        if not 0 <= num_stages <= SlowFast.NUM_STAGES:
+            raise ValueError(f"{num_stages} stages asked for; a SlowFast backbone has 0..{SlowFast.NUM_STAGES}")
+        prefixes = []
+        for k in range(1, num_stages + 1):
+            own = ["conv1.", "bn1."] if k == 1 else [f"res_nl{k - 1}."]
+            prefixes += [f"{path}.{m}" for path in ("slow", "fast") for m in own]
+            prefixes.append(f"fast.Tconv{k}.")
+        return prefixes
+
     def __init__(
         self,
         blocks: tuple[int, int, int, int],

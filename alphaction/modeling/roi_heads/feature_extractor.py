@@ -48,7 +48,7 @@ class MLPFeatureExtractor(nn.Module):
         resolution, scale, sampling_ratio, mean_before_pooler, pooler_type: see
             :func:`alphaction.layers.pool_rois_3d`.
         ia_structure: the Interaction Aggregation module, or None (baseline). Its state-dict prefix is
-            ``ia_structure.`` (AlphAction's; the optimizer's ``IA_LR_FACTOR`` finds IA parameters by it).
+            ``ia_structure.`` (AlphAction's; the detector's ``lr_groups["ia"]`` names it for ``SOLVER.IA_LR_FACTOR``).
         fusion: ``"add"`` (person + IA, needs ``dim_out == dim_in``) or ``"concat"`` (fc1 takes both).
         max_object: object boxes per clip pooled for the O blocks (the first ones: datasets sort by score).
     """
