@@ -230,27 +230,36 @@ class Checkpointer:
 
     # --- saving ----------------------------------------------------------------------------------------------
     def save(self, name: str, **extra: Any) -> str | None:
-        if not (self.save_dir and self.save_to_disk):
-            return None
-        os.makedirs(self.save_dir, exist_ok=True)
-        data = {"model": self._module().state_dict()}
+        """``save_dir/name.pth`` with the weights, optimizer, scheduler and ``extra``; it becomes the checkpoint a
+        resume loads (``last_checkpoint``) and older periodic ones are pruned. None when this process saves
+        nothing."""
+        data = {}
         if self.optimizer is not None:
             data["optimizer"] = self.optimizer.state_dict()
         if self.scheduler is not None:
             data["scheduler"] = self.scheduler.state_dict()
-        data.update(extra)
+        path = self.save_weights(name, **data, **extra)
+        if path is None:
+            return None
+        self._write_last(os.path.basename(path))
+        logger.info("Saved checkpoint to %s", path)
+        self._prune()
+        return path
+
+    def save_weights(self, name: str, **extra: Any) -> str | None:
+        """``save_dir/name.pth`` with the model's weights and ``extra`` (e.g. ``model_best.pth``), written
+        atomically; ``last_checkpoint`` is left as it is. None when this process saves nothing."""
+        if not (self.save_dir and self.save_to_disk):
+            return None
         path = os.path.join(self.save_dir, f"{name}.pth")
         try:
-            atomic_torch_save(data, path)  # the name only ever points at a complete file
+            atomic_torch_save({"model": self._module().state_dict(), **extra}, path)  # complete files only
         except (OSError, RuntimeError) as e:  # disk full, quota, unwritable folder (torch wraps some as RuntimeError)
             last = self.last_checkpoint_name()
             raise CheckpointError(
                 f"could not write {path}: {e}. The previous checkpoint ({last or 'none'}) is intact; free space in "
                 f"or fix the permissions of OUTPUT_DIR ({self.save_dir}), then rerun the same command to resume"
             ) from e
-        self._write_last(os.path.basename(path))
-        logger.info("Saved checkpoint to %s", path)
-        self._prune()
         return path
 
     def last_checkpoint_name(self) -> str | None:

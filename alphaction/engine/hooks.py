@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from ..utils import comm
-from ..utils.io import atomic_torch_save
+from ..utils.io import atomic_torch_save, atomic_write_text
 from ..utils.metrics import MetricLogger
 from .trainer import HookBase, NonFiniteLossError
 
@@ -300,27 +300,23 @@ def improves(value: float, best: float | None, lower_is_better: bool, min_delta:
 
 
 class BestCheckpoint:
-    """Keep ``model_best.pth`` (the weights, the iteration, the metric and its value) by one validation metric.
+    """Keep ``model_best.pth`` (the weights, the iteration, the metric and its value) by one validation metric,
+    written by the run's checkpointer (``Checkpointer.save_weights``: atomic, ``last_checkpoint`` untouched).
 
     Args:
         metric: a key of the evaluation results (e.g. ``"thermal_val/top1"``); a leading ``-`` means lower is
             better (``"-thermal_val/val_loss"``).
-        model: the (unwrapped) model whose ``state_dict`` is saved.
-        save: write the file (rank 0 only).
+        checkpointer: the run's :class:`~alphaction.checkpoint.Checkpointer` (it knows the folder, the unwrapped
+            model and whether this process writes files).
         extra: returns more entries of the saved file (e.g. ``class_names``).
     """
 
-    def __init__(
-        self,
-        metric: str,
-        model: torch.nn.Module,
-        output_dir: str,
-        save: bool = True,
-        extra: Callable[[], dict] | None = None,
-    ) -> None:
+    NAME = "model_best"
+
+    def __init__(self, metric: str, checkpointer, extra: Callable[[], dict] | None = None) -> None:
         self.metric, self.lower_is_better = parse_metric(metric)
-        self.extra = extra
-        self.model, self.path, self.save_file = model, os.path.join(output_dir, "model_best.pth"), save
+        self.checkpointer, self.extra = checkpointer, extra
+        self.path = os.path.join(checkpointer.save_dir, f"{self.NAME}.pth")
         self.best: float | None = None
         try:  # a resumed run keeps the best of its earlier evaluations (model_best.json sits beside the weights)
             with open(self.path[:-4] + ".json", encoding="utf-8") as f:
@@ -343,13 +339,9 @@ class BestCheckpoint:
         if not improves(value, self.best, self.lower_is_better):
             return False
         self.best = value
-        if self.save_file:
-            info = {"iteration": iteration, "metric": self.metric, "value": value}
-            atomic_torch_save(
-                {"model": self.model.state_dict(), **(self.extra() if self.extra else {}), **info}, self.path
-            )
-            with open(self.path[:-4] + ".json", "w", encoding="utf-8") as f:
-                json.dump(info, f)
+        info = {"iteration": iteration, "metric": self.metric, "value": value}
+        if self.checkpointer.save_weights(self.NAME, **(self.extra() if self.extra else {}), **info) is not None:
+            atomic_write_text(self.path[:-4] + ".json", json.dumps(info))
         logger.info("New best %s = %.4f at iteration %d: saved %s", self.metric, value, iteration, self.path)
         return True
 

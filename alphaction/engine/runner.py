@@ -221,7 +221,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
             report_class_groups(cfg)
     writer = _tensorboard_writer(cfg, opts.use_tfboard, ctx.rank)
     state = _RunState()
-    best = _best_checkpoint(cfg, raw_model, ctx, state)
+    best = _best_checkpoint(cfg, checkpointer, ctx, state)
     hooks = build_hooks(
         cfg, ctx, opts, model, raw_model, scheduler, checkpointer, memory, extras, state, test_sets, writer, best
     )
@@ -288,13 +288,11 @@ def _best_metric(cfg: CfgNode) -> str:
     return f"{'-' if lower_is_better else ''}{cfg.DATASETS.TEST[0]}/{name}"
 
 
-def _best_checkpoint(cfg: CfgNode, raw_model, ctx: DistContext, state: _RunState) -> BestCheckpoint | None:
+def _best_checkpoint(cfg: CfgNode, checkpointer, ctx: DistContext, state: _RunState) -> BestCheckpoint | None:
     metric = _best_metric(cfg)
     if not metric:
         return None
-    return BestCheckpoint(
-        metric, raw_model, cfg.OUTPUT_DIR, save=ctx.rank == 0, extra=lambda: _class_name_state(cfg, ctx, state)
-    )
+    return BestCheckpoint(metric, checkpointer, extra=lambda: _class_name_state(cfg, ctx, state))
 
 
 def build_hooks(
