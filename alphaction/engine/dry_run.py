@@ -22,7 +22,8 @@ from ..solver import build_lr_scheduler, build_optimizer
 from .ia_memory import TrainingMemory, memory_settings, uses_memory
 from .launch import DistContext
 from .sanity import check_gradients, group_grad_norms
-from .trainer import batch_to_device, model_losses
+from .tasks import detection_losses
+from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _memory_step(model, cfg, batch: dict, device: torch.device) -> dict[str, flo
     model.train()
     batch = batch_to_device(batch, device, bool(cfg.SOLVER.CHANNELS_LAST))
     memory = TrainingMemory(memory_settings(cfg))
-    loss_dict, _ = model_losses(model, batch, memory.fetch(batch, device))
+    loss_dict, _ = detection_losses(model, batch, memory=memory.fetch(batch, device))
     sum(v.float() for v in loss_dict.values()).backward()
     return group_grad_norms(model)
 

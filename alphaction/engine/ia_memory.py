@@ -18,13 +18,14 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from ..modeling.ia import ClipMemory
 from ..modeling.ia.memory_pool import MemoryPool
+from .trainer import HookBase
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,17 @@ class TrainingMemory:
         """Keep one micro-batch's detached ``[n_i, D]`` person features until the step ends."""
         self._pending.append((list(video_ids), [int(t) for t in timestamps], [p.detach() for p in persons]))
 
+    def wrap(self, forward: Callable) -> Callable:
+        """``forward(model, batch, memory=...) -> (loss dict, pooled)`` as the trainer's ``forward(model, batch)
+        -> loss dict``: the batch's memory windows fetched before, its person features stored after."""
+
+        def with_memory(model, batch: dict) -> dict:
+            loss_dict, pooled = forward(model, batch, memory=self.fetch(batch, batch["slow"].device))
+            self.store(batch["video_ids"], batch["timestamps"], pooled.persons)
+            return loss_dict
+
+        return with_memory
+
     def end_step(self, loss: float) -> None:
         """After the optimizer step: write the step's features (tagged with its loss) and merge the ranks."""
         tag = float(loss) if self.settings.penalty else None
@@ -169,3 +181,15 @@ class TrainingMemory:
         self.last_loss = extra.get("last_loss")
         logger.info("Restored the IA memory pool from %s: %d (video, second) entries", path, len(self.pool))
         return True
+
+
+class MemoryStepHook(HookBase):
+    """After each optimizer step (first among the hooks, so that a checkpoint saves the step's features): the
+    step's stored features become visible to later steps, tagged with its loss, and the ranks merge their pools
+    (AlphAction's asynchronous memory update)."""
+
+    def __init__(self, memory: TrainingMemory) -> None:
+        self.memory = memory
+
+    def after_step(self) -> None:
+        self.memory.end_step(self.trainer.last_metrics["loss"])

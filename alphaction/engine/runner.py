@@ -36,9 +36,10 @@ from .hooks import (
     PreemptionHook,
     parse_metric,
 )
-from .ia_memory import TrainingMemory, memory_settings, uses_memory
+from .ia_memory import MemoryStepHook, TrainingMemory, memory_settings, uses_memory
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
+from .tasks import training_call
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -248,7 +249,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
                 grad_accum_steps=s.GRAD_ACCUM_STEPS,
                 clip_grad_norm=s.CLIP_GRAD_NORM,
                 channels_last=s.CHANNELS_LAST,
-                memory=memory,
+                # the task's training call, fed with the IA memory (and feeding it) when the model has memory
+                forward=training_call(raw_model) if memory is None else memory.wrap(training_call(raw_model)),
             )
             if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
                 _sanity_check(raw_model, state.loader, trainer, ctx, s.CHANNELS_LAST)
@@ -332,7 +334,8 @@ def build_hooks(
     checkpoint_hook = PeriodicCheckpointHook(
         checkpointer, s.CHECKPOINT_PERIOD, s.MAX_ITER, extra_state, after_save, extras.get("reference_weight_max_abs")
     )
-    hooks = [
+    hooks = [MemoryStepHook(memory)] if memory is not None else []  # first: checkpoints save the step's features
+    hooks += [
         LRSchedulerHook(scheduler),
         BNStatsSyncHook(raw_model),
         checkpoint_hook,

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from ..utils.seed import get_rng_state, set_rng_state
-from .trainer import batch_to_device, model_losses
+from .tasks import training_call
+from .trainer import batch_to_device
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def check_gradients(
     model.train()
     try:
         with autocast() if autocast is not None else contextlib.nullcontext():
-            loss_dict = model_losses(model, batch_to_device(batch, device, channels_last))
+            loss_dict = training_call(model)(model, batch_to_device(batch, device, channels_last))
         loss = sum(v.float() for v in loss_dict.values())
         if not loss.requires_grad:
             raise GradientCheckError(

@@ -6,12 +6,13 @@ import contextlib
 import logging
 import math
 import time
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from ..utils import comm
 from ..utils.errors import UserError
+from .tasks import training_call
 
 logger = logging.getLogger(__name__)
 
@@ -34,36 +35,6 @@ def batch_to_device(batch: dict, device: torch.device, channels_last: bool = Fal
                 else [t.to(device, non_blocking=True) for t in value]
             )
     return out
-
-
-def model_losses(model, batch: dict, memory=None):
-    """The training forward for the batch's task: detection batches carry ``boxes`` (docs/internals.md),
-    clip-classification batches (``alphaction.data.datasets.clips.collate_clips``) do not.
-
-    ``memory``: one ``ClipMemory`` per clip for a model with IA memory blocks; then the result is
-    ``(loss dict, PooledFeatures)``, the features being what the memory pool stores.
-    """
-    if "boxes" in batch:
-        if memory is not None:
-            return model(
-                batch["slow"],
-                batch["fast"],
-                batch["boxes"],
-                batch["image_sizes"],
-                labels=batch["labels"],
-                objects=batch.get("objects"),
-                memory=memory,
-                return_features=True,
-            )
-        return model(
-            batch["slow"],
-            batch["fast"],
-            batch["boxes"],
-            batch["image_sizes"],
-            labels=batch["labels"],
-            objects=batch.get("objects"),
-        )
-    return model(batch["slow"], batch["fast"], labels=batch["labels"])
 
 
 class HookBase:
@@ -112,8 +83,9 @@ class Trainer:
             DDP the gradient all-reduce happens once, on the last one.
         clip_grad_norm: clip the global L2 norm of the gradients to this (0 = off).
         channels_last: move clips to channels-last-3d (the model must be converted too).
-        memory: the IA memory of a model with memory blocks (:class:`alphaction.engine.ia_memory.TrainingMemory`):
-            fetched before every forward, fed with the step's person features after the optimizer step.
+        forward: ``forward(model, batch) -> loss dict``, the task's training call (default:
+            :func:`alphaction.engine.tasks.training_call` of the model; an IA memory wraps it, see
+            :meth:`alphaction.engine.ia_memory.TrainingMemory.wrap`). The loop itself knows no task.
     """
 
     def __init__(
@@ -129,7 +101,7 @@ class Trainer:
         grad_accum_steps: int = 1,
         clip_grad_norm: float = 0.0,
         channels_last: bool = False,
-        memory=None,
+        forward: Callable[[Any, dict], dict] | None = None,
     ) -> None:
         if amp not in AMP_DTYPES:
             raise ValueError(f"SOLVER.AMP: unknown mode {amp!r}; use one of {sorted(AMP_DTYPES)}")
@@ -140,7 +112,7 @@ class Trainer:
         self.amp_dtype = AMP_DTYPES[amp]
         self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
         self.grad_accum_steps, self.clip_grad_norm, self.channels_last = grad_accum_steps, clip_grad_norm, channels_last
-        self.memory = memory
+        self.forward = forward if forward is not None else training_call(model)
         self.hooks = list(hooks or [])
         for h in self.hooks:
             h.trainer = self
@@ -211,11 +183,7 @@ class Trainer:
             sync = micro == n - 1 or not hasattr(self.model, "no_sync")
             with contextlib.nullcontext() if sync else self.model.no_sync():
                 with self.autocast():
-                    if self.memory is not None:
-                        loss_dict, pooled = model_losses(self.model, batch, self.memory.fetch(batch, self.device))
-                        self.memory.store(batch["video_ids"], batch["timestamps"], pooled.persons)
-                    else:
-                        loss_dict = model_losses(self.model, batch)
+                    loss_dict = self.forward(self.model, batch)
                 loss_dict = {k: v.float() for k, v in loss_dict.items()}
                 losses = sum(loss_dict.values()) / n
                 for k, v in loss_dict.items():
@@ -244,7 +212,5 @@ class Trainer:
         else:
             self.optimizer.step()
         loss = sum(v for k, v in reduced.items() if k != "grad_norm")
-        if self.memory is not None:
-            self.memory.end_step(loss)  # asynchronous memory: later steps see these features
         self.last_metrics = {**reduced, "loss": loss}
         return data_time

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from alphaction.engine.launch import init_distributed, select_device
+from alphaction.engine.tasks import detection_losses
 from alphaction.engine.trainer import Trainer
 
 
@@ -52,6 +53,7 @@ def _train(batches, accum=1, clip=0.0, amp="off", iters=1):
         amp=amp,
         grad_accum_steps=accum,
         clip_grad_norm=clip,
+        forward=detection_losses,  # the Toy takes the detector's call
     ).train()
     return model.w.detach()
 
@@ -94,14 +96,26 @@ def test_fp16_grad_scaler_skips_overflowing_steps_and_checkpoints_its_state():
     batch = _batch([s[0] for s in DATA], [s[1] for s in DATA])
     model = Toy()
     trainer = Trainer(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch]), torch.device("cpu"), 1, amp="fp16"
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        iter([batch]),
+        torch.device("cpu"),
+        1,
+        amp="fp16",
+        forward=detection_losses,
     )
     trainer.train()
     # the first scale (2**16) overflows fp16 gradients of this size: the step is skipped and the scale halved
     assert torch.equal(model.w.detach(), torch.tensor([1.0, -2.0, 0.5]))
     assert trainer.state_dict()["grad_scaler"]["scale"] == 2.0**15
     trainer = Trainer(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), iter([batch] * 8), torch.device("cpu"), 8, amp="fp16"
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        iter([batch] * 8),
+        torch.device("cpu"),
+        8,
+        amp="fp16",
+        forward=detection_losses,
     )
     trainer.load_state_dict(
         {
