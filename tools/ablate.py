@@ -15,8 +15,9 @@ the synthetic dataset made on first use::
         MODEL.IA_STRUCTURE.MEMORY_NORM True
 
 Each config runs as its own ``train_net.py`` process (so an interrupted ablation resumes where it stopped) with
-the same seed and the trailing ``KEY VALUE`` overrides (with ``--head-only``: ``tools/probe_ia_head.py`` then
-``test_net.py``; a config whose head is already saved is only tested again); the table (overall, per class group,
+the same seed and the trailing ``KEY VALUE`` overrides (with ``--head-only``:
+``projects/ia_head_probe/probe_ia_head.py`` then ``test_net.py``; a config whose head is already saved is only tested
+again); the table (overall, per class group,
 per class) is printed and written to ``OUTPUT_DIR/ablation.json``.
 
 The default configs are tested on ``synthetic_test`` (160 videos, made on first use) rather than their 12-video
@@ -73,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0,
         help="with --transfer: keep the checkpoint's backbone frozen and train only each config's head "
         "(IA included) for STEPS steps of 16 clips on stored backbone features "
-        "(tools/probe_ia_head.py --save-dir), then test the detector with test_net.py",
+        "(projects/ia_head_probe/probe_ia_head.py --save-dir), then test the detector with test_net.py",
     )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides applied to every config")
     args = p.parse_args(argv)
@@ -137,7 +138,7 @@ def run_head_only(config: str, out_dir: str, seed: int, opts: list[str], weight:
         _call(
             [
                 sys.executable,
-                os.path.join(REPO, "tools", "probe_ia_head.py"),
+                os.path.join(REPO, "projects", "ia_head_probe", "probe_ia_head.py"),
                 "--config-file",
                 config,
                 "--weight",

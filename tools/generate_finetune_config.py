@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alphaction.config import ConfigError
-from alphaction.config.generate import (
+from alphaction.apis.finetune_config import (
     AVA_CLASS_GROUPS,
     BACKBONES,
     IA_CHOICES,
@@ -29,6 +28,7 @@ from alphaction.config.generate import (
     videos_per_gpu_for_memory,
     write_finetune_config,
 )
+from alphaction.config import ConfigError
 from alphaction.config.paths_catalog import DatasetCatalog
 from alphaction.utils.errors import UserError, run_cli
 

@@ -4,9 +4,38 @@ from __future__ import annotations
 
 import logging
 
-from ..config.generate import scale_schedule
-
 logger = logging.getLogger(__name__)
+
+
+def scale_schedule(
+    base_lr: float,
+    base_batch: int,
+    steps,
+    max_iter: int,
+    warmup: int,
+    batch: int,
+    periods: dict[str, int] | None = None,
+) -> dict:
+    """The linear scaling rule: ``lr * batch / base_batch``, iterations ``* base_batch / batch`` (rounded).
+
+    Returns ``{"BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS", **periods}`` for ``batch`` clips per iteration.
+    """
+    if batch < 1 or base_batch < 1:
+        raise ValueError(f"batch sizes must be >= 1, got {batch} (base {base_batch})")
+    f = base_batch / batch
+
+    def it(n: int) -> int:
+        return max(1, int(round(n * f))) if n > 0 else int(n)
+
+    out = {
+        "BASE_LR": float(f"{base_lr * batch / base_batch:.6g}"),
+        "STEPS": tuple(it(s) for s in steps),
+        "MAX_ITER": it(max_iter),
+        "WARMUP_ITERS": it(warmup),
+    }
+    for key, n in (periods or {}).items():
+        out[key] = it(n)
+    return out
 
 
 def scaled_schedule(
@@ -18,7 +47,7 @@ def scaled_schedule(
 
     Returns ``{"BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS", "factor"}``.
     """
-    # one implementation of the rule for the trainer and tools/generate_finetune_config.py
+    # one implementation of the rule for the trainer and tools/generate_finetune_config.py (scale_schedule)
     out = scale_schedule(base_lr, reference_batch, steps, max_iter, warmup_iters, batch)
     out["factor"] = batch / reference_batch
     return out

@@ -36,7 +36,14 @@ DOCS = [
     "docs/EXPORT.md",
     "docs/LABELLING.md",
 ]
-PREFIXES = ("python tools/", "python train_net.py", "python test_net.py", "bash tools/", "torchrun ")
+PREFIXES = (
+    "python tools/",
+    "python projects/",
+    "python train_net.py",
+    "python test_net.py",
+    "bash tools/",
+    "torchrun ",
+)
 BASE = "config_files/resnet50_4x16f_baseline.yaml"
 # placeholders of the docs -> files that exist (the generated my_config.yaml is made by the fixture)
 SUBSTITUTE = {
@@ -157,11 +164,14 @@ def test_doc_command_parses(doc, cmd, my_config, monkeypatch):
         assert os.path.isfile(resolve_config_path(args.config_file)), f"{doc}: {args.config_file} not found"
         load_config(args)  # the config file loads and every KEY VALUE override is a known key
         return
-    spec = importlib.util.spec_from_file_location(
-        f"doc_tool_{os.path.basename(script)[:-3]}", os.path.join(REPO_ROOT, script)
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if script.startswith("projects/"):  # a project's script imports its sibling modules: import it as a package
+        module = importlib.import_module(script[:-3].replace("/", "."))
+    else:
+        spec = importlib.util.spec_from_file_location(
+            f"doc_tool_{os.path.basename(script)[:-3]}", os.path.join(REPO_ROOT, script)
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     original = argparse.ArgumentParser.parse_args
 
     def parse_then_stop(self, args=None, namespace=None):

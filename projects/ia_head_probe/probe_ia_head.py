@@ -4,13 +4,14 @@ per-group AP, what the memory adds, whether the features tell a person apart fro
 and where the memory blocks attend.
 
     # the backbone of a trained baseline; the IA head starts from the baseline's head plus a fresh IA structure
-    python tools/probe_ia_head.py --config-file config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml \\
+    python projects/ia_head_probe/probe_ia_head.py \\
+        --config-file config_files/synthetic/slowfast_r14_cpu_ia_denseserial.yaml \\
         --weight data/output/ablation_large1600/slowfast_r14_cpu/model_final.pth --steps 2000
     # the same head-only training without IA, for comparison
-    python tools/probe_ia_head.py --config-file config_files/synthetic/slowfast_r14_cpu.yaml \\
+    python projects/ia_head_probe/probe_ia_head.py --config-file config_files/synthetic/slowfast_r14_cpu.yaml \\
         --weight data/output/ablation_large1600/slowfast_r14_cpu/model_final.pth --steps 2000
     # keep the detector with the trained head and test it on detected boxes (frame-mAP)
-    python tools/probe_ia_head.py ... --save-dir data/output/head_ia
+    python projects/ia_head_probe/probe_ia_head.py ... --save-dir data/output/head_ia
     python test_net.py --config-file data/output/head_ia/config.yaml MODEL.WEIGHT data/output/head_ia/model_final.pth
 
 Stage-1 features (ground-truth boxes, test transforms) are computed once per checkpoint and dataset and cached
@@ -33,6 +34,25 @@ import sys
 
 from alphaction.utils.errors import UserError, run_cli
 from alphaction.utils.io import atomic_torch_save
+
+if __package__:  # imported as projects.ia_head_probe.probe_ia_head (the tests, tools/ablate.py's checks)
+    from .head_probe import (
+        FeatureSet,
+        evaluate_head,
+        extract_feature_set,
+        identity_retrieval,
+        memory_attention,
+        train_head,
+    )
+else:  # run as a script: this folder is on sys.path
+    from head_probe import (
+        FeatureSet,
+        evaluate_head,
+        extract_feature_set,
+        identity_retrieval,
+        memory_attention,
+        train_head,
+    )
 
 logger = logging.getLogger("probe_ia_head")
 
@@ -89,7 +109,6 @@ def _features(cfg, model, name: str, cache_dir: str, augment: bool = False):
 
     from alphaction.data.build import build_dataset
     from alphaction.data.collate import collate
-    from alphaction.engine.head_probe import FeatureSet, extract_feature_set
 
     dataset = build_dataset(cfg, name, is_train=True, augment=augment)  # ground-truth boxes and labels
     uses_objects = model.roi_heads["action"].feature_extractor.uses_objects
@@ -147,7 +166,6 @@ def main(argv=None) -> int:
 
     from alphaction.checkpoint import Checkpointer
     from alphaction.config import get_cfg
-    from alphaction.engine.head_probe import evaluate_head, identity_retrieval, memory_attention, train_head
     from alphaction.engine.ia_memory import memory_settings
     from alphaction.engine.runner import head_prefixes, report_class_groups
     from alphaction.modeling import build_model

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
+from ..config import get_cfg
+from ..config.cfgnode import ConfigError
+from ..config.paths_catalog import DatasetCatalog
+from ..solver.scaling import scale_schedule
 from ..utils.io import atomic_write
 from ..utils.labelmap import class_layout
-from . import get_cfg
-from .cfgnode import ConfigError
-from .paths_catalog import DatasetCatalog
 
 __all__ = [
     "BACKBONES",
@@ -80,37 +81,6 @@ class FinetuneSpec:
 def videos_per_gpu_for_memory(backbone: str, gib: float) -> int:
     """A rough clips-per-GPU for ``gib`` GiB of GPU memory (at least 1). Lower it if training runs out of memory."""
     return max(1, int(gib // GIB_PER_CLIP.get(backbone, GIB_PER_CLIP["r50_4x16"])))
-
-
-def scale_schedule(
-    base_lr: float,
-    base_batch: int,
-    steps,
-    max_iter: int,
-    warmup: int,
-    batch: int,
-    periods: dict[str, int] | None = None,
-) -> dict:
-    """The linear scaling rule: ``lr * batch / base_batch``, iterations ``* base_batch / batch`` (rounded).
-
-    Returns ``{"BASE_LR", "STEPS", "MAX_ITER", "WARMUP_ITERS", **periods}`` for ``batch`` clips per iteration.
-    """
-    if batch < 1 or base_batch < 1:
-        raise ValueError(f"batch sizes must be >= 1, got {batch} (base {base_batch})")
-    f = base_batch / batch
-
-    def it(n: int) -> int:
-        return max(1, int(round(n * f))) if n > 0 else int(n)
-
-    out = {
-        "BASE_LR": float(f"{base_lr * batch / base_batch:.6g}"),
-        "STEPS": tuple(it(s) for s in steps),
-        "MAX_ITER": it(max_iter),
-        "WARMUP_ITERS": it(warmup),
-    }
-    for key, n in (periods or {}).items():
-        out[key] = it(n)
-    return out
 
 
 def labelmap_classes(datasets, catalog: str = "") -> tuple[str, int, tuple[int, int, int] | None] | None:

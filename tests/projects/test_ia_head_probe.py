@@ -1,4 +1,4 @@
-"""The head-only probe (alphaction.engine.head_probe, tools/probe_ia_head.py) on hand-built features."""
+"""The head-only probe (projects/ia_head_probe: head_probe.py, probe_ia_head.py) on hand-built features."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import torch
 
 from alphaction.config import get_cfg
 from alphaction.engine.defaults import REPO_ROOT
-from alphaction.engine.head_probe import FeatureSet, evaluate_head, identity_retrieval, memory_attention
 from alphaction.engine.ia_memory import memory_settings
 from alphaction.modeling import build_model
 from alphaction.modeling.ia.blocks import InteractionBlock
 from alphaction.modeling.ia.inputs import ClipLayout
 from alphaction.utils.errors import UserError
+from projects.ia_head_probe.head_probe import FeatureSet, evaluate_head, identity_retrieval, memory_attention
 
 QUICK = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14.yaml")
 QUICK_IA = os.path.join(REPO_ROOT, "config_files", "quick_schedules", "synthetic_tiny_r14_ia.yaml")
@@ -176,7 +176,7 @@ def _tiny_baseline(tiny_data, tmp_path, monkeypatch) -> str:
 
 
 def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
-    from tools import probe_ia_head
+    from projects.ia_head_probe import probe_ia_head
 
     weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     out = tmp_path / "probe.json"
@@ -224,7 +224,7 @@ def test_probe_tool_on_tiny_data(tiny_data, tmp_path, monkeypatch):
 def test_probe_tool_saves_a_testable_detector(tiny_data, tmp_path, monkeypatch):
     from alphaction.checkpoint import Checkpointer
     from alphaction.checkpoint.checkpointer import read_checkpoint
-    from tools import probe_ia_head
+    from projects.ia_head_probe import probe_ia_head
 
     weight = _tiny_baseline(tiny_data, tmp_path, monkeypatch)
     start = read_checkpoint(weight)["model"]

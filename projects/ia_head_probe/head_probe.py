@@ -4,7 +4,7 @@ A full IA training run of the CPU-sized model takes 15 to 20 minutes, most of it
 backbone frozen, the pooled person and object features of every keyframe are computed once (stage 1 of two-stage
 inference, on the ground-truth boxes, test transforms) and the head trains on them in about a minute: enough to
 compare IA settings, to see whether the memory blocks use the memory, and to measure what the features hold
-before paying for a full run. ``tools/probe_ia_head.py`` is the command line.
+before paying for a full run. ``projects/ia_head_probe/probe_ia_head.py`` is the command line.
 
 What it measures besides per-group AP (boxes are the ground truth, so AP is box-level):
 
@@ -28,14 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from ..evaluation.ava import AvaColumns, frame_map
-from ..modeling.ia import ClipMemory
-from ..modeling.ia.inputs import memory_grid
-from ..modeling.ia.memory_pool import MemoryPool
-from ..modeling.roi_heads import PooledFeatures, ROIActionHead
-from ..structures.boxes import normalize_boxes
-from .ia_memory import MemorySettings
-from .trainer import batch_to_device
+from alphaction.engine.ia_memory import MemorySettings
+from alphaction.engine.trainer import batch_to_device
+from alphaction.evaluation.ava import AvaColumns, frame_map
+from alphaction.modeling.ia import ClipMemory
+from alphaction.modeling.ia.inputs import memory_grid
+from alphaction.modeling.ia.memory_pool import MemoryPool
+from alphaction.modeling.roi_heads import PooledFeatures, ROIActionHead
+from alphaction.structures.boxes import normalize_boxes
 
 logger = logging.getLogger(__name__)
 
