@@ -126,13 +126,7 @@ def frame_map(
     gt_source, det_source = groundtruth, detections
     gt = read_input(gt_source)
     clock("read_groundtruth")
-    # rows the official reader could never keep (outside the label map, or below the cap in their frame) are
-    # dropped as the file is read: a quarter of an AVA detection file's rows are held, not all of them
-    prefilter = CapPrefilter(class_lut, max_detections_per_frame) if max_detections_per_frame > 0 else None
-    detections = read_input(det_source, prefilter)
-    if prefilter is not None and prefilter.split_and_thinned():
-        logger.info("%s: a frame's rows are in several places of the file; reading it again in full", det_source)
-        detections = read_input(det_source, CapPrefilter(class_lut, max_detections_per_frame, thin=False))
+    detections = _read_detections(det_source, class_lut, max_detections_per_frame)
     clock("read_detections")
     check_finite(detections, det_source, "score")
 
@@ -151,14 +145,7 @@ def frame_map(
         detections, det_fid, class_lut, is_excluded, frame_keys, max_detections_per_frame, "detection"
     )
     # invalid boxes go *after* the cap: they used cap slots
-    valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
-    if not valid.all():
-        det_frame, det_score, det_action, det_boxes = (
-            det_frame[valid],
-            det_score[valid],
-            det_action[valid],
-            det_boxes[valid],
-        )
+    det_frame, det_score, det_action, det_boxes = _valid_boxes_only(det_frame, det_score, det_action, det_boxes)
     clock("select")
 
     num_classes = len(class_ids)
@@ -169,6 +156,51 @@ def frame_map(
     )
     clock("match")
 
+    result = _results(class_ids, labelmap, gt_cls, det_cls, det_score, is_tp, class_groups)
+    clock("average_precision")
+    logger.info(
+        "AVA frame-mAP@%.2f = %.4f (%d GT boxes in %d frames, %d detections in %d frames, %.2fs)",
+        iou_threshold,
+        result["mAP"],
+        len(gt_boxes),
+        len(np.unique(gt_frame)),
+        len(det_boxes),
+        len(np.unique(det_frame)),
+        clock.total(),
+    )
+    return result
+
+
+def _read_detections(source, class_lut: np.ndarray, capacity: int) -> AvaColumns:
+    """The detections; from a file, without the rows the official reader could never keep (outside the label map,
+    or below the cap in their frame: ``prefilter``), so a quarter of an AVA detection file's rows are held."""
+    prefilter = CapPrefilter(class_lut, capacity) if capacity > 0 else None
+    detections = read_input(source, prefilter)
+    if prefilter is not None and prefilter.split_and_thinned():
+        logger.info("%s: a frame's rows are in several places of the file; reading it again in full", source)
+        detections = read_input(source, CapPrefilter(class_lut, capacity, thin=False))
+    return detections
+
+
+def _valid_boxes_only(frame: np.ndarray, score: np.ndarray, action: np.ndarray, boxes: np.ndarray) -> tuple:
+    """The selected entries whose box has ``x1 < x2`` and ``y1 < y2`` (boxes as y1, x1, y2, x2)."""
+    valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
+    if valid.all():
+        return frame, score, action, boxes
+    return frame[valid], score[valid], action[valid], boxes[valid]
+
+
+def _results(
+    class_ids: np.ndarray,
+    labelmap: Mapping[int, str],
+    gt_cls: np.ndarray,
+    det_cls: np.ndarray,
+    det_score: np.ndarray,
+    is_tp: np.ndarray,
+    class_groups: Optional[Mapping[str, Iterable[int]]],
+) -> dict:
+    """Per-class AP and counts, the mAP and the group mAPs (the dict :func:`frame_map` returns)."""
+    num_classes = len(class_ids)
     num_gt = np.bincount(gt_cls, minlength=num_classes)
     num_det = np.bincount(det_cls, minlength=num_classes)
     num_tp = np.bincount(det_cls[is_tp], minlength=num_classes)
@@ -187,17 +219,6 @@ def frame_map(
         aps = [result["per_class"][int(i)] for i in members if int(i) in result["per_class"]]
         aps = [a for a in aps if not math.isnan(a)]
         result["group_mAP"][group] = float(np.mean(aps)) if aps else math.nan
-    clock("average_precision")
-    logger.info(
-        "AVA frame-mAP@%.2f = %.4f (%d GT boxes in %d frames, %d detections in %d frames, %.2fs)",
-        iou_threshold,
-        result["mAP"],
-        len(gt_boxes),
-        len(np.unique(gt_frame)),
-        len(det_boxes),
-        len(np.unique(det_frame)),
-        clock.total(),
-    )
     return result
 
 
