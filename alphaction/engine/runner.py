@@ -11,20 +11,15 @@ import torch
 
 from ..checkpoint import Checkpointer
 from ..config import CfgNode
-from ..config.paths_catalog import DatasetCatalog
 from ..data import build_data_loader
 from ..data.build import build_test_datasets, build_train_dataset, loader_rng_state, set_loader_rng_state
 from ..data.labels import class_names
-from ..evaluation.ava import class_groups_from_counts
 from ..modeling import build_model
 from ..solver import apply_epoch_schedule, build_lr_scheduler, build_optimizer
 from ..utils import comm
-from ..utils.errors import ConfigValueError
 from ..utils.seed import get_rng_state, set_rng_state
 from .defaults import write_config
 from .early_stopping import EarlyStoppingHook
-from .evaluate_classification import inference_classification
-from .evaluate_detection import inference
 from .hooks import (
     BestCheckpoint,
     BNStatsSyncHook,
@@ -39,7 +34,7 @@ from .hooks import (
 from .ia_memory import MemoryStepHook, TrainingMemory, memory_settings, uses_memory
 from .launch import DistContext
 from .sanity import check_gradients, sanity_check_batch
-from .tasks import training_call
+from .tasks import task_of, training_call
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -53,76 +48,14 @@ def head_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
 
 def run_test(cfg: CfgNode, model, ctx: DistContext, test_datasets: list | None = None) -> dict[str, dict[str, float]]:
     """Evaluate ``model`` on every DATASETS.TEST entry (``test_datasets``, from ``build_test_datasets``, when a
-    run evaluates more than once: built once, not at each evaluation); results under
-    OUTPUT_DIR/inference/<dataset>/."""
-    results = {}
+    run evaluates more than once: built once, not at each evaluation) with its task's evaluation
+    (``engine/tasks.py``); results under OUTPUT_DIR/inference/<dataset>/."""
     loaders = build_data_loader(
         cfg, is_train=False, rank=ctx.rank, world_size=ctx.world_size, test_datasets=test_datasets
     )
     module = model.module if hasattr(model, "module") else model
-    if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier":
-        for name, loader in loaders:
-            results[name] = inference_classification(
-                module,
-                loader,
-                name,
-                ctx.device,
-                os.path.join(cfg.OUTPUT_DIR, "inference", name),
-                multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL),
-            )
-        return results
-    groups = report_class_groups(cfg)
-    memory = memory_settings(cfg) if uses_memory(module) else None
-    for name, loader in loaders:
-        eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
-        results[name] = inference(
-            module,
-            loader,
-            name,
-            ctx.device,
-            os.path.join(cfg.OUTPUT_DIR, "inference", name),
-            eval_paths,
-            cfg.TEST.ACTION_THRESH,
-            class_groups=groups,
-            memory=memory,
-        )
-    return results
-
-
-def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
-    """The groups of action ids whose mAP is reported: ``TEST.CLASS_GROUPS`` (``"name:1-5,7"`` entries), or
-    the head's pose / object / person-interaction groups (its logit order) when that is empty."""
-    if not cfg.TEST.CLASS_GROUPS:
-        head = cfg.MODEL.ROI_ACTION_HEAD
-        return class_groups_from_counts(
-            head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES, head.NUM_PERSON_INTERACTION_CLASSES
-        )
-    groups = {}
-    for entry in cfg.TEST.CLASS_GROUPS:
-        name, sep, spec = str(entry).partition(":")
-        ids: list[int] = []
-        try:
-            for part in filter(None, (p.strip() for p in spec.split(","))):
-                lo, dash, hi = part.partition("-")
-                ids += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
-        except ValueError:
-            ids = []
-        if not sep or not name.strip() or not ids or name.strip() in groups:
-            raise ConfigValueError(
-                f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
-                "'1-5,7' (action ids of the label map)"
-            )
-        outside = [i for i in ids if not 1 <= i <= cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES]
-        if outside:
-            raise ConfigValueError(
-                f"TEST.CLASS_GROUPS entry {entry!r} names action ids {outside}, outside the head's "
-                f"1..{cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES)",
-                where="config key TEST.CLASS_GROUPS",
-                fix="give groups of the head's action ids, or TEST.CLASS_GROUPS '()' to report "
-                "the head's pose / object / interaction groups",
-            )
-        groups[name.strip()] = tuple(ids)
-    return groups
+    evaluate = task_of(cfg).evaluate
+    return {name: evaluate(cfg, module, loader, name, ctx.device) for name, loader in loaders}
 
 
 def _tensorboard_writer(cfg: CfgNode, enabled: bool, rank: int):
@@ -218,8 +151,7 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
         # a typo in a test set's name, a missing clip of it or report groups of other classes stop the run now,
         # not after the training; built once, every evaluation reuses them
         test_sets = build_test_datasets(cfg) if cfg.DATASETS.TEST else None
-        if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
-            report_class_groups(cfg)
+        task_of(cfg).check(cfg)
     writer = _tensorboard_writer(cfg, opts.use_tfboard, ctx.rank)
     state = _RunState()
     best = _best_checkpoint(cfg, checkpointer, ctx, state)

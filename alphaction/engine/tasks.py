@@ -1,16 +1,36 @@
-"""What differs between the tasks in training, in one table: how a collated batch goes through the model.
+"""What differs between the tasks, in one table (:data:`TASKS`): how a collated batch goes through the model in
+training, how a test set is evaluated, and what a run checks about the task's settings at start-up.
 
-The trainer, the start-up gradient check and the dry run call ``training_call(model)(model, batch)`` and know
-no task. Keys are the model classes' names, which are ``MODEL.META_ARCHITECTURE``'s values.
+The trainer, the start-up gradient check and the dry run call ``training_call(model)(model, batch)``; ``run_test``
+calls ``task_of(cfg).evaluate``; none of them knows a task. Keys are the model classes' names, which are
+``MODEL.META_ARCHITECTURE``'s values.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
-__all__ = ["TRAINING_CALLS", "classification_losses", "detection_losses", "training_call"]
+from ..config import CfgNode
+from ..config.paths_catalog import DatasetCatalog
+from ..evaluation.ava import class_groups_from_counts
+from ..utils.errors import ConfigValueError
+from .evaluate_classification import inference_classification
+from .evaluate_detection import inference
+from .ia_memory import memory_settings, uses_memory
+
+__all__ = [
+    "TASKS",
+    "Task",
+    "classification_losses",
+    "detection_losses",
+    "report_class_groups",
+    "task_of",
+    "training_call",
+]
 
 
 def detection_losses(model, batch: dict, memory=None):
@@ -30,8 +50,90 @@ def classification_losses(model, batch: dict):
     return model(batch["slow"], batch["fast"], labels=batch["labels"])
 
 
-# model class (MODEL.META_ARCHITECTURE) -> its training call
-TRAINING_CALLS: dict[str, Callable] = {"ActionDetector": detection_losses, "ClipClassifier": classification_losses}
+def evaluate_detection(cfg: CfgNode, model, loader, name: str, device: torch.device) -> dict[str, float]:
+    """Frame-mAP of the detector on one test set (its AVA evaluation files from the catalog), with the IA memory
+    of a model that has memory blocks and the report groups of :func:`report_class_groups`."""
+    eval_paths = DatasetCatalog.get(name, cfg.DATASETS.CATALOG)["args"]["eval_file_paths"]
+    return inference(
+        model,
+        loader,
+        name,
+        device,
+        os.path.join(cfg.OUTPUT_DIR, "inference", name),
+        eval_paths,
+        cfg.TEST.ACTION_THRESH,
+        class_groups=report_class_groups(cfg),
+        memory=memory_settings(cfg) if uses_memory(model) else None,
+    )
+
+
+def evaluate_classification(cfg: CfgNode, model, loader, name: str, device: torch.device) -> dict[str, float]:
+    """Accuracy, macro precision / recall / F1 (and the confusion matrix) of the clip classifier on one test set."""
+    return inference_classification(
+        model,
+        loader,
+        name,
+        device,
+        os.path.join(cfg.OUTPUT_DIR, "inference", name),
+        multi_label=bool(cfg.MODEL.CLIP_HEAD.MULTI_LABEL),
+    )
+
+
+def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
+    """The groups of action ids whose mAP is reported: ``TEST.CLASS_GROUPS`` (``"name:1-5,7"`` entries), or
+    the head's pose / object / person-interaction groups (its logit order) when that is empty."""
+    if not cfg.TEST.CLASS_GROUPS:
+        head = cfg.MODEL.ROI_ACTION_HEAD
+        return class_groups_from_counts(
+            head.NUM_PERSON_MOVEMENT_CLASSES, head.NUM_OBJECT_MANIPULATION_CLASSES, head.NUM_PERSON_INTERACTION_CLASSES
+        )
+    groups = {}
+    for entry in cfg.TEST.CLASS_GROUPS:
+        name, sep, spec = str(entry).partition(":")
+        ids: list[int] = []
+        try:
+            for part in filter(None, (p.strip() for p in spec.split(","))):
+                lo, dash, hi = part.partition("-")
+                ids += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+        except ValueError:
+            ids = []
+        if not sep or not name.strip() or not ids or name.strip() in groups:
+            raise ConfigValueError(
+                f"TEST.CLASS_GROUPS entry {entry!r}: expected a unique 'name:ids' with ids like "
+                "'1-5,7' (action ids of the label map)"
+            )
+        outside = [i for i in ids if not 1 <= i <= cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES]
+        if outside:
+            raise ConfigValueError(
+                f"TEST.CLASS_GROUPS entry {entry!r} names action ids {outside}, outside the head's "
+                f"1..{cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES} (MODEL.ROI_ACTION_HEAD.NUM_CLASSES)",
+                where="config key TEST.CLASS_GROUPS",
+                fix="give groups of the head's action ids, or TEST.CLASS_GROUPS '()' to report "
+                "the head's pose / object / interaction groups",
+            )
+        groups[name.strip()] = tuple(ids)
+    return groups
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a run does differently for one kind of model."""
+
+    train_call: Callable  # (model, batch[, memory=...]) -> loss dict (and pooled features with memory)
+    evaluate: Callable  # (cfg, model, loader, name, device) -> {metric: value}
+    check: Callable[[Any], Any] = lambda cfg: None  # start-up check of the task's settings (raises on error)
+
+
+# model class (MODEL.META_ARCHITECTURE) -> what its runs do
+TASKS: dict[str, Task] = {
+    "ActionDetector": Task(detection_losses, evaluate_detection, check=report_class_groups),
+    "ClipClassifier": Task(classification_losses, evaluate_classification),
+}
+
+
+def task_of(cfg: CfgNode) -> Task:
+    """The task of ``MODEL.META_ARCHITECTURE``."""
+    return TASKS[cfg.MODEL.META_ARCHITECTURE]
 
 
 def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
@@ -45,6 +147,6 @@ def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
 def training_call(model: torch.nn.Module) -> Callable:
     """The training call of ``model``'s class (through DDP / compile wrappers)."""
     name = type(_unwrapped(model)).__name__
-    if name not in TRAINING_CALLS:
-        raise KeyError(f"no training call for a {name}; add it to alphaction.engine.tasks.TRAINING_CALLS")
-    return TRAINING_CALLS[name]
+    if name not in TASKS:
+        raise KeyError(f"no task for a {name}; add it to alphaction.engine.tasks.TASKS")
+    return TASKS[name].train_call

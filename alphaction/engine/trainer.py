@@ -12,7 +12,6 @@ import torch
 
 from ..utils import comm
 from ..utils.errors import UserError
-from .tasks import training_call
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +82,8 @@ class Trainer:
             DDP the gradient all-reduce happens once, on the last one.
         clip_grad_norm: clip the global L2 norm of the gradients to this (0 = off).
         channels_last: move clips to channels-last-3d (the model must be converted too).
-        forward: ``forward(model, batch) -> loss dict``, the task's training call (default:
-            :func:`alphaction.engine.tasks.training_call` of the model; an IA memory wraps it, see
+        forward: ``forward(model, batch) -> loss dict``, the task's training call
+            (:func:`alphaction.engine.tasks.training_call` of the model; an IA memory wraps it, see
             :meth:`alphaction.engine.ia_memory.TrainingMemory.wrap`). The loop itself knows no task.
     """
 
@@ -112,7 +111,9 @@ class Trainer:
         self.amp_dtype = AMP_DTYPES[amp]
         self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
         self.grad_accum_steps, self.clip_grad_norm, self.channels_last = grad_accum_steps, clip_grad_norm, channels_last
-        self.forward = forward if forward is not None else training_call(model)
+        if forward is None:
+            raise ValueError("Trainer needs forward(model, batch) -> loss dict (alphaction.engine.tasks.training_call)")
+        self.forward = forward
         self.hooks = list(hooks or [])
         for h in self.hooks:
             h.trainer = self

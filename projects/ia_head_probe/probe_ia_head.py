@@ -167,7 +167,8 @@ def main(argv=None) -> int:
     from alphaction.checkpoint import Checkpointer
     from alphaction.config import get_cfg
     from alphaction.engine.ia_memory import memory_settings
-    from alphaction.engine.runner import head_prefixes, report_class_groups
+    from alphaction.engine.runner import head_prefixes
+    from alphaction.engine.tasks import report_class_groups
     from alphaction.modeling import build_model
     from alphaction.utils.labelmap import read_labelmap
 

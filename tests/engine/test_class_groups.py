@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alphaction.config import get_cfg
-from alphaction.engine.runner import report_class_groups
+from alphaction.engine.tasks import report_class_groups
 
 
 def test_default_groups_follow_the_head_order():
