@@ -182,16 +182,9 @@ def _check_task(cfg, name: str, spec: dict) -> None:
 def _annotation_check(name: str, ann_file: str, num_classes: int):
     """The start-up check of the annotation columns (structure, boxes, action ids), raising the report's error."""
 
-    def check(keyframes, boxes, others=None) -> None:
+    def check(keyframes, boxes, others) -> None:
         report = ValidationReport(name)
-        check_annotations(
-            keyframes,
-            boxes,
-            {"images": [], "annotations": []} if others is None else others,
-            ann_file,
-            report,
-            num_classes=num_classes,
-        )
+        check_annotations(keyframes, boxes, others, ann_file, report, num_classes=num_classes)
         report.raise_on_errors()
 
     return check
@@ -224,14 +217,12 @@ def _check_clips(cfg, name: str, video_root: str, dataset, sample: int = 64) -> 
     """The clips of ``sample`` random keyframes of ``dataset`` (what it will decode): present, with their
     neighbours, and those of 8 decoded. Run by one rank per machine: the others would find the same."""
     picks = sorted(random.Random(0).sample(range(len(dataset)), min(sample, len(dataset))))
-    folders, seconds = dataset.keyframe_clips(np.asarray(picks, dtype=np.int64))
-    ids = np.asarray(dataset._image_ids)[picks]
+    folders, seconds, ids = dataset.keyframe_clips(np.asarray(picks, dtype=np.int64))
     check_keyframe_clips(
         name,
         video_root,
         list(zip(folders.tolist(), seconds.tolist(), ids.tolist())),
         cfg.INPUT.FRAME_NUM * cfg.INPUT.FRAME_SAMPLE_RATE,
-        sample=sample,
         undecodable="warn" if cfg.DATALOADER.ON_BAD_SAMPLE == "skip" else "error",
     ).raise_on_errors()
 

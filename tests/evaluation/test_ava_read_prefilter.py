@@ -158,7 +158,7 @@ def test_a_frame_split_in_two_blocks_is_read_again_in_full(tmp_path, caplog):
         ("vA", 900, *G, 2, 0.2),
         ("vB", 900, *G, 1, 0.9),
     ]
-    with caplog.at_level("INFO", logger="alphaction.evaluation.ava.evaluator"):
+    with caplog.at_level("INFO", logger="alphaction.evaluation.ava.prefilter"):
         from_file, from_rows = _file_and_rows(tmp_path, det, {1: "a", 2: "b"})
     assert "reading it again in full" in caplog.text
     assert from_file["per_class"] == from_rows["per_class"] == {1: 0.5, 2: 0.5}

@@ -179,14 +179,14 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         if self._index_source is not None and not hasattr(self, "_boxes"):
             self._set_index(load_cached(*self._index_source))
 
-    def keyframe_clips(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(clip folder, second) of the keyframes ``indices`` (default: all): what the dataset will decode (for
-        the start-up clip check)."""
-        indices = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+    def keyframe_clips(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(clip folder, second, image id) of the keyframes ``indices``: what the dataset will decode (for the
+        start-up clip check)."""
+        indices = np.asarray(indices, dtype=np.int64)
         folders = (
             np.char.decode(self._video_dirs, "utf-8")[self._video_index[indices]] if len(indices) else np.zeros(0, str)
         )
-        return folders, np.asarray(self._timestamps[indices], dtype=np.int64)
+        return folders, np.asarray(self._timestamps[indices], dtype=np.int64), np.asarray(self._image_ids[indices])
 
     def __len__(self) -> int:
         return len(self._image_ids)

@@ -247,6 +247,15 @@ def _load(folder: str, key: str) -> dict[str, np.ndarray] | None:
         return None
 
 
+def _changed(source: dict) -> bool:
+    """Whether the file of a recorded source signature is gone or has another size or modification time."""
+    try:
+        st = os.stat(source["path"])
+    except FileNotFoundError:
+        return True
+    return st.st_size != source["size"] or st.st_mtime_ns != source["mtime_ns"]
+
+
 def _prune(root: str, base: str, keep: str) -> None:
     """Remove the cached indexes of ``base`` whose source files have changed since (never readable again)."""
     try:
@@ -260,12 +269,7 @@ def _prune(root: str, base: str, keep: str) -> None:
         try:
             with open(os.path.join(folder, "meta.json"), encoding="utf-8") as f:
                 sources = json.load(f)["sources"]
-            stale = any(
-                not os.path.isfile(s["path"])
-                or os.stat(s["path"]).st_size != s["size"]
-                or os.stat(s["path"]).st_mtime_ns != s["mtime_ns"]
-                for s in sources
-            )
+            stale = any(_changed(s) for s in sources)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if stale:

@@ -410,14 +410,8 @@ def _check_detections(
         )
     row = rows[pos[found]]
     x, y, w, h = dets.bbox[found].T
-    outside = int(
-        (
-            (x < -tolerance)
-            | (y < -tolerance)
-            | (x + w > keyframes.width[row] + tolerance)
-            | (y + h > keyframes.height[row] + tolerance)
-        ).sum()
-    )
+    right, bottom = keyframes.width[row] + tolerance, keyframes.height[row] + tolerance
+    outside = int(((x < -tolerance) | (y < -tolerance) | (x + w > right) | (y + h > bottom)).sum())
     if outside:
         report.warn(f"{kind} outside the image", f"{path}: {outside} detections reach outside their keyframe")
     report.info.append(f"{os.path.basename(path)}: {len(dets)} detections")
@@ -446,19 +440,13 @@ def check_keyframe_clips(
     video_root: str,
     keyframes: list[tuple[str, int, int]],
     frame_span: int,
-    sample: int = 64,
     decode: int = 8,
     undecodable: str = "error",
-    seed: int = 0,
 ) -> ValidationReport:
-    """The clips of ``sample`` random keyframes ``(clip folder, second, image id)`` (those of ``decode`` of them
-    decoded): the part of :func:`quick_check` that reads the clips, given the keyframes a dataset will use."""
+    """The clips of the keyframes ``(clip folder, second, image id)`` a dataset will use (the caller picks a
+    sample; those of ``decode`` of them decoded): the part of :func:`quick_check` that reads the clips."""
     report = ValidationReport(name)
-    checked = keyframes
-    if len(keyframes) > sample:
-        picks = sorted(random.Random(seed).sample(range(len(keyframes)), sample))
-        checked = [keyframes[i] for i in picks]
-    _check_images(checked, video_root, frame_span, report, None, decode, undecodable)
+    _check_images(keyframes, video_root, frame_span, report, None, decode, undecodable)
     return report
 
 

@@ -50,7 +50,7 @@ from .input_checks import (
     report_unknown_ids,
     require_groundtruth,
 )
-from .prefilter import CapPrefilter
+from .prefilter import read_detections
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def frame_map(
     gt_source, det_source = groundtruth, detections
     gt = read_input(gt_source)
     clock("read_groundtruth")
-    detections = _read_detections(det_source, class_lut, max_detections_per_frame)
+    detections = read_detections(det_source, class_lut, max_detections_per_frame)
     clock("read_detections")
     check_finite(detections, det_source, "score")
 
@@ -169,17 +169,6 @@ def frame_map(
         clock.total(),
     )
     return result
-
-
-def _read_detections(source, class_lut: np.ndarray, capacity: int) -> AvaColumns:
-    """The detections; from a file, without the rows the official reader could never keep (outside the label map,
-    or below the cap in their frame: ``prefilter``), so a quarter of an AVA detection file's rows are held."""
-    prefilter = CapPrefilter(class_lut, capacity) if capacity > 0 else None
-    detections = read_input(source, prefilter)
-    if prefilter is not None and prefilter.split_and_thinned():
-        logger.info("%s: a frame's rows are in several places of the file; reading it again in full", source)
-        detections = read_input(source, CapPrefilter(class_lut, capacity, thin=False))
-    return detections
 
 
 def _valid_boxes_only(frame: np.ndarray, score: np.ndarray, action: np.ndarray, boxes: np.ndarray) -> tuple:

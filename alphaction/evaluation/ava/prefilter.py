@@ -23,9 +23,16 @@ An AVA detection file holds ~210 rows per keyframe (60 classes x ~3.5 persons); 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-__all__ = ["CapPrefilter"]
+from .formats import AvaColumns
+from .input_checks import read_input
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CapPrefilter", "read_detections"]
 
 
 def _by_run_then_descending_score(run: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,3 +131,14 @@ class CapPrefilter:
         repeated[1:] |= same
         repeated[:-1] |= same
         return bool((repeated & thinned[order]).any())
+
+
+def read_detections(source, class_lut: np.ndarray, capacity: int) -> AvaColumns:
+    """The detections; from a file, without the rows the official reader could never keep (outside the label map,
+    or below the cap in their frame: ``prefilter``), so a quarter of an AVA detection file's rows are held."""
+    prefilter = CapPrefilter(class_lut, capacity) if capacity > 0 else None
+    detections = read_input(source, prefilter)
+    if prefilter is not None and prefilter.split_and_thinned():
+        logger.info("%s: a frame's rows are in several places of the file; reading it again in full", source)
+        detections = read_input(source, CapPrefilter(class_lut, capacity, thin=False))
+    return detections
