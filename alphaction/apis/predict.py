@@ -23,6 +23,7 @@ from ..checkpoint import Checkpointer, LoadReport
 from ..config import CfgNode, get_cfg
 from ..data.build import build_clip_transforms
 from ..data.datasets.clip_sources import SparseVideo
+from ..data.kinds import data_kind
 from ..data.labels import class_names as config_class_names
 from ..data.labels import num_classes
 from ..data.video_io import VideoFrames
@@ -91,8 +92,7 @@ def _names(cfg: CfgNode, saved: Any, given: Sequence[str] | None, source: str) -
         "named by number (pass class_names=... or a config whose DATASETS name a label map / class "
         "index)"
     )
-    offset = 0 if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier" else 1
-    return [str(c + offset) for c in range(k)]
+    return [str(c + data_kind(cfg).first_id) for c in range(k)]
 
 
 def init_model(

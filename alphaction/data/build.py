@@ -15,13 +15,9 @@ from ..config.paths_catalog import DatasetCatalog, validate_spec
 from ..utils import comm
 from ..utils.errors import ConfigValueError
 from ..utils.labelmap import class_layout, read_labelmap
-from .collate import collate
-from .datasets import AVAVideoDataset
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
-from .datasets.clip_sources import ClassFolderDataset, HDF5ClipDataset, VideoListDataset
-from .datasets.clips import ClipViewTransform, collate_clips
-from .datasets.hdf5_groups import HDF5GroupDataset
-from .datasets.rawframes import RawframesDataset
+from .datasets.clips import ClipViewTransform
+from .kinds import DATA_KINDS, data_kind, kind_of_factory
 from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
@@ -39,21 +35,6 @@ __all__ = [
     "loader_rng_state",
     "set_loader_rng_state",
 ]
-
-# catalog "factory" -> dataset class (plain dispatch; extend here when a new layout is added)
-DATASET_FACTORIES = {"AVAVideoDataset": AVAVideoDataset}
-# clip classification (MODEL.META_ARCHITECTURE "ClipClassifier"); the catalog fields are their arguments
-CLASSIFICATION_DATASETS = {
-    "VideoListDataset": VideoListDataset,
-    "ClassFolderDataset": ClassFolderDataset,
-    "HDF5ClipDataset": HDF5ClipDataset,
-    "RawframesDataset": RawframesDataset,
-    "HDF5GroupDataset": HDF5GroupDataset,
-}
-
-
-def _is_classification(cfg) -> bool:
-    return cfg.MODEL.META_ARCHITECTURE == "ClipClassifier"
 
 
 def build_transforms(cfg, is_train: bool) -> ClipTransform:
@@ -104,7 +85,7 @@ def build_clip_transforms(cfg, is_train: bool) -> ClipViewTransform:
     )
 
 
-def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
+def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool, augment: bool | None):
     if spec.get("synthetic_thermal"):
         from .synthetic.thermal import ensure_thermal_dataset  # lazy: only this entry needs it
 
@@ -115,7 +96,7 @@ def _build_classification_dataset(cfg, name: str, spec: dict, is_train: bool):
         ensure_clip_dataset(**spec["synthetic_clips"])
     validate_spec(spec)
     head = cfg.MODEL.CLIP_HEAD
-    return CLASSIFICATION_DATASETS[spec["factory"]](
+    return data_kind(cfg).factories[spec["factory"]](
         **spec["args"],
         transforms=build_clip_transforms(cfg, is_train),
         num_classes=head.NUM_CLASSES,
@@ -158,24 +139,25 @@ def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
         )
 
 
-def _check_task(cfg, name: str, spec: dict) -> None:
-    """A detection dataset for a detection model, a classification dataset for a clip classifier."""
-    is_cls_data = spec.get("factory") in CLASSIFICATION_DATASETS
-    if is_cls_data and not _is_classification(cfg):
+def _check_kind(cfg, name: str, spec: dict) -> None:
+    """A dataset of the model's kind (data/kinds.py): detection datasets for a detector, classification ones for
+    a clip classifier."""
+    factory = spec.get("factory", "AVAVideoDataset")
+    ours, theirs = data_kind(cfg), kind_of_factory(factory)
+    if theirs is None:
+        known = sorted(f for kind in DATA_KINDS.values() for f in kind.factories)
         raise ConfigValueError(
-            f"dataset {name!r} is a clip-classification dataset ({spec['factory']}) but "
-            f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}",
-            where="config keys DATASETS / MODEL.META_ARCHITECTURE",
-            fix="set MODEL.META_ARCHITECTURE ClipClassifier, or name a detection dataset",
+            f"dataset {name!r}: unknown factory {factory!r} ({spec.get('source', 'catalog')})",
+            where=f"catalog entry {name!r}, field factory",
+            fix=f"use one of {', '.join(known)}",
         )
-    if not is_cls_data and _is_classification(cfg):
+    if theirs is not ours:
         raise ConfigValueError(
-            f"dataset {name!r} ({spec.get('factory', 'AVAVideoDataset')}) is a detection dataset, "
-            "but MODEL.META_ARCHITECTURE is 'ClipClassifier'",
+            f"dataset {name!r} ({factory}) is a {theirs.task} dataset, "
+            f"but MODEL.META_ARCHITECTURE is {ours.model!r} ({ours.task})",
             where="config keys DATASETS / MODEL.META_ARCHITECTURE",
-            fix="name a classification dataset ("
-            + ", ".join(sorted(CLASSIFICATION_DATASETS))
-            + "), or set MODEL.META_ARCHITECTURE ActionDetector",
+            fix=f"set MODEL.META_ARCHITECTURE {theirs.model}, or name a {ours.task} dataset "
+            f"({', '.join(sorted(ours.factories))})",
         )
 
 
@@ -227,22 +209,16 @@ def _check_clips(cfg, name: str, video_root: str, dataset, sample: int = 64) -> 
     ).raise_on_errors()
 
 
-def _build_detection_dataset(cfg, name: str, is_train: bool, augment: bool | None):
-    spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
+def _build_detection_dataset(cfg, name: str, spec: dict, is_train: bool, augment: bool | None):
     if spec.get("synthetic"):
         from .synthetic import ensure_synthetic_dataset  # lazy: only synthetic entries need it
 
         _on_local_leader_first(lambda: ensure_synthetic_dataset(**spec["synthetic"]))
     validate_spec(spec)  # missing files: an error naming the entry and the field
     factory = spec.get("factory", "AVAVideoDataset")
-    if factory not in DATASET_FACTORIES:
-        raise ConfigValueError(
-            f"dataset {name!r}: unknown factory {factory!r} ({spec.get('source', 'catalog')}); "
-            f"known: {sorted(DATASET_FACTORIES)}"
-        )
     num_classes = cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES
     dataset = _on_local_leader_first(
-        lambda: DATASET_FACTORIES[factory](
+        lambda: data_kind(cfg).factories[factory](
             **spec["args"],
             frame_num=cfg.INPUT.FRAME_NUM,
             sample_rate=cfg.INPUT.FRAME_SAMPLE_RATE,
@@ -276,10 +252,12 @@ def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     machine and memory-mapped by the others.
     """
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
-    _check_task(cfg, name, spec)
-    if spec.get("factory") in CLASSIFICATION_DATASETS:
-        return _build_classification_dataset(cfg, name, spec, is_train)
-    return _build_detection_dataset(cfg, name, is_train, augment)
+    _check_kind(cfg, name, spec)
+    return _DATASET_BUILDERS[data_kind(cfg).model](cfg, name, spec, is_train, augment)
+
+
+# DataKind.model -> how its catalog entries become datasets
+_DATASET_BUILDERS = {"ActionDetector": _build_detection_dataset, "ClipClassifier": _build_classification_dataset}
 
 
 def build_test_datasets(cfg) -> list[tuple[str, object]]:
@@ -329,7 +307,7 @@ def _loader_kwargs(cfg, rank: int, seed: int, start_iter: int) -> dict:
     on_gpu = torch.cuda.is_available() and not str(cfg.MODEL.DEVICE).startswith("cpu")
     kwargs = dict(
         num_workers=num_workers,
-        collate_fn=functools.partial(collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY),
+        collate_fn=functools.partial(data_kind(cfg).collate, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY),
         worker_init_fn=_seed_worker,
         persistent_workers=num_workers > 0,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and on_gpu,
@@ -337,8 +315,6 @@ def _loader_kwargs(cfg, rank: int, seed: int, start_iter: int) -> dict:
     )
     if num_workers > 0:
         kwargs["prefetch_factor"] = cfg.DATALOADER.PREFETCH_FACTOR
-    if _is_classification(cfg):
-        kwargs["collate_fn"] = functools.partial(collate_clips, size_divisibility=cfg.DATALOADER.SIZE_DIVISIBILITY)
     return kwargs
 
 
@@ -488,6 +464,14 @@ def build_data_loader(
     loader_kwargs = _loader_kwargs(cfg, rank, seed, start_iter if is_train else 0)
     if is_train:
         names = list(cfg.DATASETS.TRAIN)
+        kind = data_kind(cfg)
+        if cfg.DATALOADER.CLASS_BALANCED_SAMPLING and not kind.balanced_sampling:
+            raise ConfigValueError(
+                f"DATALOADER.CLASS_BALANCED_SAMPLING is True, but a {kind.model} has no single label per sample "
+                "to balance",
+                where="config key DATALOADER.CLASS_BALANCED_SAMPLING",
+                fix="set DATALOADER.CLASS_BALANCED_SAMPLING False (it applies to clip classification)",
+            )
         dataset, subset = train_dataset if train_dataset is not None else build_train_dataset(cfg)
         num = len(dataset) if subset is None else len(subset)
         accum = max(int(cfg.SOLVER.GRAD_ACCUM_STEPS), 1)
@@ -496,7 +480,7 @@ def build_data_loader(
         if groups is not None and subset is not None:
             groups = groups[subset]
         # micro-batch k of the stream is the same whether the run started at 0 or resumes at start_iter
-        if _is_classification(cfg) and cfg.DATALOADER.CLASS_BALANCED_SAMPLING:
+        if cfg.DATALOADER.CLASS_BALANCED_SAMPLING:
             labels = [lab for d in _datasets_of(dataset) for lab in d.labels]
             if subset is not None:
                 labels = [labels[i] for i in subset]
@@ -526,7 +510,7 @@ def build_data_loader(
             "training on %s: %d %s%s, %d iterations of %d clips per rank%s",
             names,
             num,
-            "samples" if _is_classification(cfg) else "keyframes",
+            kind.unit,
             f" (DATASETS.TRAIN_SUBSET of {len(dataset)})" if subset is not None else "",
             len(sampler) // accum,
             batch_size * accum,

@@ -13,6 +13,7 @@ import os
 from ..config.paths_catalog import DatasetCatalog
 from ..utils.labelmap import read_labelmap
 from .datasets.clip_sources import index_class_folders, read_class_index
+from .kinds import data_kind
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +22,7 @@ __all__ = ["num_classes", "class_names", "labelmap_of"]
 
 def num_classes(cfg) -> int:
     """Outputs of the model the config builds."""
-    if cfg.MODEL.META_ARCHITECTURE == "ClipClassifier":
-        return int(cfg.MODEL.CLIP_HEAD.NUM_CLASSES)
-    return int(cfg.MODEL.ROI_ACTION_HEAD.NUM_CLASSES)
+    return int(cfg.MODEL[data_kind(cfg).head].NUM_CLASSES)
 
 
 def _entries(cfg):
@@ -47,10 +46,10 @@ def class_names(cfg) -> list[str] | None:
     """One name per model output, from the config's datasets (test ones first); None when none names them.
 
     A label map with gaps gives the missing ids as their number (``"17"``)."""
-    k = num_classes(cfg)
-    if cfg.MODEL.META_ARCHITECTURE != "ClipClassifier":
+    k, kind = num_classes(cfg), data_kind(cfg)
+    if kind.names_from == "label map":
         labelmap = labelmap_of(cfg)
-        return [labelmap.get(c + 1, str(c + 1)) for c in range(k)] if labelmap else None
+        return [labelmap.get(c + kind.first_id, str(c + kind.first_id)) for c in range(k)] if labelmap else None
     for name, spec in _entries(cfg):
         args = spec.get("args", {})
         names = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alphaction.data.build import CLASSIFICATION_DATASETS
 from alphaction.data.datasets.clips import ClipViewTransform
 from alphaction.data.datasets.hdf5_groups import HDF5GroupDataset
+from alphaction.data.kinds import DATA_KINDS
 
 h5py = pytest.importorskip("h5py")
 
@@ -48,4 +48,4 @@ def test_missing_keys_name_the_group(tmp_path):
 
 
 def test_registered_in_builder():
-    assert CLASSIFICATION_DATASETS["HDF5GroupDataset"] is HDF5GroupDataset
+    assert DATA_KINDS["ClipClassifier"].factories["HDF5GroupDataset"] is HDF5GroupDataset

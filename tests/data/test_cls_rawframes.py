@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from alphaction.config.paths_catalog import CLASSIFICATION_FACTORIES
-from alphaction.data.build import CLASSIFICATION_DATASETS
 from alphaction.data.datasets.clips import ClipViewTransform
 from alphaction.data.datasets.rawframes import RawframesDataset, parse_rawframe_list
+from alphaction.data.kinds import DATA_KINDS
 
 
 def _write_frames(folder, n, tmpl, start):
@@ -71,5 +71,5 @@ def test_bad_template_is_rejected(tmp_path):
 
 
 def test_registered_in_catalog_and_builder():
-    assert CLASSIFICATION_DATASETS["RawframesDataset"] is RawframesDataset
+    assert DATA_KINDS["ClipClassifier"].factories["RawframesDataset"] is RawframesDataset
     assert "filename_tmpl" in CLASSIFICATION_FACTORIES["RawframesDataset"][2]
