@@ -68,6 +68,8 @@ def _tensorboard_writer(cfg: CfgNode, enabled: bool, rank: int):
 
 def prepare_model(cfg: CfgNode, model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
     """The opt-in speed switches, then DDP. Checkpoints keep using the unwrapped model."""
+    if ctx.distributed:
+        task_of(cfg).distributed(model)  # e.g. the detector's loss normaliser, averaged over the ranks
     if cfg.SOLVER.CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last_3d)
     if cfg.SOLVER.COMPILE:

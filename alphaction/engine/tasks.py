@@ -17,6 +17,7 @@ import torch
 from ..config import CfgNode
 from ..config.paths_catalog import DatasetCatalog
 from ..evaluation.ava import class_groups_from_counts
+from ..utils import comm
 from ..utils.errors import ConfigValueError
 from .evaluate_classification import inference_classification
 from .evaluate_detection import inference
@@ -25,6 +26,7 @@ from .ia_memory import memory_settings, uses_memory
 __all__ = [
     "TASKS",
     "Task",
+    "average_box_count_over_ranks",
     "classification_losses",
     "detection_losses",
     "report_class_groups",
@@ -115,6 +117,13 @@ def report_class_groups(cfg: CfgNode) -> dict[str, tuple[int, ...]]:
     return groups
 
 
+def average_box_count_over_ranks(model: torch.nn.Module) -> None:
+    """AlphAction's loss normaliser under DDP: every rank divides its detection losses by the box count averaged
+    over the ranks (one all-reduce per training call), not by its own count. Called on the unwrapped model before
+    the DDP wrap; a forward then is a collective, as it is with DDP anyway."""
+    _unwrapped(model).roi_heads["action"].loss.box_count = comm.mean_across_ranks
+
+
 @dataclass(frozen=True)
 class Task:
     """What a run does differently for one kind of model."""
@@ -122,11 +131,14 @@ class Task:
     train_call: Callable  # (model, batch[, memory=...]) -> loss dict (and pooled features with memory)
     evaluate: Callable  # (cfg, model, loader, name, device) -> {metric: value}
     check: Callable[[Any], Any] = lambda cfg: None  # start-up check of the task's settings (raises on error)
+    distributed: Callable[[Any], None] = lambda model: None  # what a DDP run sets on the model before the wrap
 
 
 # model class (MODEL.META_ARCHITECTURE) -> what its runs do
 TASKS: dict[str, Task] = {
-    "ActionDetector": Task(detection_losses, evaluate_detection, check=report_class_groups),
+    "ActionDetector": Task(
+        detection_losses, evaluate_detection, check=report_class_groups, distributed=average_box_count_over_ranks
+    ),
     "ClipClassifier": Task(classification_losses, evaluate_classification),
 }
 

@@ -60,6 +60,16 @@ def any_across_ranks(flag: bool) -> bool:
     return bool(t.item() > 0)
 
 
+def mean_across_ranks(value: float, device: torch.device) -> float:
+    """``value`` averaged over the ranks, the same on every rank (a collective: call it on all ranks); ``value``
+    itself in a single process. ``device``: where the sum is made (a CUDA one for NCCL, the CPU for gloo)."""
+    if get_world_size() == 1:
+        return float(value)
+    total = torch.tensor([float(value)], device=device)
+    dist.all_reduce(total)
+    return total.item() / get_world_size()
+
+
 def _collective_device() -> torch.device:
     # NCCL only moves CUDA tensors; gloo only CPU ones
     if dist.get_backend() == "nccl":

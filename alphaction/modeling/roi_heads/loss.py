@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
 
 from ...layers import sigmoid_focal_loss, softmax_focal_loss
@@ -27,12 +27,8 @@ class ClassGroups:
         return tuple(x.split([self.num_pose, self.num_object, self.num_person], dim=-1))
 
 
-def _mean_box_count(num_boxes: int, device: torch.device) -> float:
-    # the normaliser is the box count averaged over ranks, so every rank divides by the same number
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        count = torch.tensor([float(num_boxes)], device=device)
-        dist.all_reduce(count)
-        return count.item() / dist.get_world_size()
+def local_box_count(num_boxes: int, device: torch.device) -> float:
+    """The loss normaliser of one process: its own box count."""
     return float(num_boxes)
 
 
@@ -45,21 +41,32 @@ class ActionLoss:
 
     A group with no classes produces no entry. ``weights`` are final (the builder resolves AlphAction's
     "< 0 means the group size" convention).
+
+    The number of boxes that divides the sums is ``box_count(num_boxes, device)``, at least 1: the call's own count
+    by default. Under DDP AlphAction divides by the count averaged over the ranks, the same divisor on every rank;
+    the engine sets that (``alphaction.engine.tasks.average_box_count_over_ranks``), so the model makes no
+    collective call of its own.
     """
 
     def __init__(
-        self, groups: ClassGroups, weights: tuple[float, float, float], gamma: float = 2.0, alpha: float = -1.0
+        self,
+        groups: ClassGroups,
+        weights: tuple[float, float, float],
+        gamma: float = 2.0,
+        alpha: float = -1.0,
+        box_count: Callable[[int, torch.device], float] = local_box_count,
     ) -> None:
         self.groups = groups
         self.weights = weights
         self.gamma = gamma
         self.alpha = alpha
+        self.box_count = box_count
 
     def __call__(self, logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """``logits``, ``labels``: ``[K, NUM_CLASSES]`` (labels multi-hot)."""
         if logits.shape != labels.shape:
             raise ValueError(f"ActionLoss: logits {tuple(logits.shape)} and labels {tuple(labels.shape)} differ")
-        norm = max(_mean_box_count(logits.shape[0], logits.device), 1.0)
+        norm = max(self.box_count(logits.shape[0], logits.device), 1.0)
         pose_logits, object_logits, person_logits = self.groups.split(logits)
         pose_labels, object_labels, person_labels = self.groups.split(labels.to(logits.dtype))
         losses = {}
