@@ -119,8 +119,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
     opts = options if isinstance(options, TrainOptions) else TrainOptions.from_args(options)
     train_set = None
     if cfg.SOLVER.EPOCHS:  # epochs -> iterations needs the training-set size (the loader reuses this set)
-        train_set = build_train_dataset(cfg)
-        cfg = apply_epoch_schedule(cfg, len(train_set[0]) if train_set[1] is None else len(train_set[1]))
+        train_set = dataset, subset = build_train_dataset(cfg)
+        cfg = apply_epoch_schedule(cfg, len(dataset) if subset is None else len(subset))
     s = cfg.SOLVER
     model = build_model(cfg).to(ctx.device)
     optimizer = build_optimizer(cfg, model)
@@ -162,29 +162,8 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
     )
     try:
         if start_iter < s.MAX_ITER:
-            state.loader = build_data_loader(
-                cfg,
-                is_train=True,
-                start_iter=start_iter,
-                rank=ctx.rank,
-                world_size=ctx.world_size,
-                seed=opts.seed,
-                train_dataset=train_set,
-            )
-            trainer = Trainer(
-                model,
-                optimizer,
-                state.loader,
-                ctx.device,
-                s.MAX_ITER,
-                start_iter,
-                hooks,
-                amp=_amp(s.AMP),
-                grad_accum_steps=s.GRAD_ACCUM_STEPS,
-                clip_grad_norm=s.CLIP_GRAD_NORM,
-                channels_last=s.CHANNELS_LAST,
-                # the task's training call, fed with the IA memory (and feeding it) when the model has memory
-                forward=training_call(raw_model) if memory is None else memory.wrap(training_call(raw_model)),
+            trainer = _build_trainer(
+                cfg, ctx, opts, model, raw_model, optimizer, hooks, memory, state, start_iter, train_set
             )
             if s.SANITY_CHECK and memory is None:  # IA memory models: the memory pool needs real steps
                 _sanity_check(raw_model, state.loader, trainer, ctx, s.CHANNELS_LAST)
@@ -193,18 +172,67 @@ def run_train(cfg: CfgNode, ctx: DistContext, options) -> tuple[torch.nn.Module,
             trainer.train()
         else:
             logger.info("Checkpoint is at iteration %d >= SOLVER.MAX_ITER: nothing to train", start_iter)
-        results = {}
-        if not opts.skip_final_test and cfg.DATASETS.TEST:
-            results = run_test(cfg, model, ctx, test_sets)
-            if best is not None and ctx.rank == 0:
-                best.update(_flat(results), s.MAX_ITER)
-        if writer is not None:
-            for key, v in _flat(results).items():
-                writer.add_scalar(f"test/{key}", v, s.MAX_ITER)
+        results = _final_test(cfg, model, ctx, opts, test_sets, best, writer)
     finally:
         if writer is not None:
             writer.close()
     return model, results
+
+
+def _build_trainer(
+    cfg: CfgNode,
+    ctx: DistContext,
+    opts: TrainOptions,
+    model: torch.nn.Module,
+    raw_model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    hooks: list,
+    memory: TrainingMemory | None,
+    state: _RunState,
+    start_iter: int,
+    train_set: tuple | None,
+) -> Trainer:
+    """The training loader (kept in ``state.loader`` for the hooks; over ``train_set`` when the epoch schedule built
+    it already) and the loop over it, from ``start_iter``."""
+    s = cfg.SOLVER
+    state.loader = build_data_loader(
+        cfg,
+        is_train=True,
+        start_iter=start_iter,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        seed=opts.seed,
+        train_dataset=train_set,
+    )
+    return Trainer(
+        model,
+        optimizer,
+        state.loader,
+        ctx.device,
+        s.MAX_ITER,
+        start_iter,
+        hooks,
+        amp=_amp(s.AMP),
+        grad_accum_steps=s.GRAD_ACCUM_STEPS,
+        clip_grad_norm=s.CLIP_GRAD_NORM,
+        channels_last=s.CHANNELS_LAST,
+        # the task's training call, fed with the IA memory (and feeding it) when the model has memory
+        forward=training_call(raw_model) if memory is None else memory.wrap(training_call(raw_model)),
+    )
+
+
+def _final_test(cfg: CfgNode, model, ctx: DistContext, opts: TrainOptions, test_sets, best, writer) -> dict:
+    """The test after training (unless skipped or DATASETS.TEST is empty): results, the best-checkpoint update and
+    their TensorBoard scalars."""
+    if opts.skip_final_test or not cfg.DATASETS.TEST:
+        return {}
+    results = run_test(cfg, model, ctx, test_sets)
+    if best is not None and ctx.rank == 0:
+        best.update(_flat(results), cfg.SOLVER.MAX_ITER)
+    if writer is not None:
+        for key, v in _flat(results).items():
+            writer.add_scalar(f"test/{key}", v, cfg.SOLVER.MAX_ITER)
+    return results
 
 
 def _class_name_state(cfg: CfgNode, ctx: DistContext, state: _RunState) -> dict:
