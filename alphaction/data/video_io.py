@@ -235,6 +235,120 @@ def _to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:
     return rgb
 
 
+def _no_frames(path: str, video_id: str, timestamp: int) -> CorruptClipError:
+    """The error for a clip that decodes to no frames."""
+    return CorruptClipError(
+        f"clip {path} holds no frames; needed by {_where(video_id, timestamp)}", path, video_id, timestamp
+    )
+
+
+def _centre_clip(video_root: str, video_id: str, timestamp: int) -> str:
+    """The path of the keyframe's own clip; raises :class:`MissingClipError` when it does not exist."""
+    centre = clip_path(video_root, video_id, timestamp)
+    if not os.path.isfile(centre):
+        raise MissingClipError(
+            f"clip {centre} does not exist; needed by {_where(video_id, timestamp)} "
+            f"(video_root={video_root!r}). Check the dataset's video_root or remove the annotation.",
+            centre,
+            video_id,
+            timestamp,
+        )
+    return centre
+
+
+def _fill_right(
+    out: list[np.ndarray | None],
+    right_need: dict[int, int],
+    video_root: str,
+    video_id: str,
+    timestamp: int,
+    size: tuple[int, int] | None,
+) -> av.VideoFrame | None:
+    """Decode clips ``t, t+1, ...`` into the slots of ``right_need`` (right index -> slot of ``out``), the last
+    frame repeated past the last clip; returns the keyframe (the first frame of clip ``t``)."""
+    last_needed = max(right_need)
+    r = 0
+    second = timestamp
+    edge = None
+    keyframe = None
+    while r <= last_needed:
+        path = clip_path(video_root, video_id, second)
+        if second != timestamp and not os.path.isfile(path):
+            break  # past the last clip: repeat the edge frame below
+        decoded = 0
+        for frame in _open_frames(path, video_id, timestamp):
+            decoded += 1
+            edge = frame
+            if keyframe is None:
+                keyframe = frame
+            if r in right_need:
+                out[right_need[r]] = _to_rgb(frame, size)
+            r += 1
+            if r > last_needed:
+                break
+        if decoded == 0:
+            raise _no_frames(path, video_id, timestamp)
+        second += 1
+    if r <= last_needed:
+        edge_rgb = _to_rgb(edge, size)
+        for rr, k in right_need.items():
+            if rr >= r:
+                out[k] = edge_rgb
+    return keyframe
+
+
+def _fill_left(
+    out: list[np.ndarray | None],
+    left_need: dict[int, int],
+    video_root: str,
+    video_id: str,
+    timestamp: int,
+    size: tuple[int, int] | None,
+    centre: str,
+    keyframe: av.VideoFrame | None,
+) -> None:
+    """Decode clips ``t-1, t-2, ...`` into the slots of ``left_need`` (distance -> slot of ``out``), the first
+    frame repeated before the first clip. Clips must be decoded to their end to reach their last frames, so whole
+    clips are decoded, and only the needed frames converted."""
+    farthest = max(left_need)
+    covered = 0  # distances 1 .. covered are resolved
+    second = timestamp - 1
+    edge = None
+    while covered < farthest:
+        path = clip_path(video_root, video_id, second)
+        if not os.path.isfile(path):
+            break  # before the first clip
+        frames = list(_open_frames(path, video_id, timestamp))
+        if not frames:
+            raise _no_frames(path, video_id, timestamp)
+        n = len(frames)
+        for d, k in left_need.items():
+            if covered < d <= covered + n:
+                out[k] = _to_rgb(frames[n - (d - covered)], size)
+        covered += n
+        edge = frames[0]
+        second -= 1
+    if covered < farthest:
+        edge_rgb = _to_rgb(_left_edge(edge, keyframe, centre, video_id, timestamp), size)
+        for d, k in left_need.items():
+            if d > covered:
+                out[k] = edge_rgb
+
+
+def _left_edge(
+    edge: av.VideoFrame | None, keyframe: av.VideoFrame | None, centre: str, video_id: str, timestamp: int
+) -> av.VideoFrame:
+    """The frame repeated before the first clip: ``edge`` (the first frame of the earliest clip read), else the
+    keyframe (``t`` is the first clip), read from the centre clip when no right-side frame was needed."""
+    if edge is None:
+        edge = keyframe  # t is the first clip: the keyframe is the edge
+    if edge is None:  # no right-side frame was needed, so the centre clip is still unread
+        edge = next(iter(_open_frames(centre, video_id, timestamp)), None)
+        if edge is None:
+            raise _no_frames(centre, video_id, timestamp)
+    return edge
+
+
 def decode_window(
     video_root: str,
     video_id: str,
@@ -264,99 +378,14 @@ def decode_window(
     span = frame_num * sample_rate
     left = span // 2
     out: list[np.ndarray | None] = [None] * frame_num
-
-    centre = clip_path(video_root, video_id, timestamp)
-    if not os.path.isfile(centre):
-        raise MissingClipError(
-            f"clip {centre} does not exist; needed by {_where(video_id, timestamp)} "
-            f"(video_root={video_root!r}). Check the dataset's video_root or remove the annotation.",
-            centre,
-            video_id,
-            timestamp,
-        )
-
-    # Right side: right index r = position - left; clip t holds r = 0 .. n_t - 1, then clip t+1, ...
+    centre = _centre_clip(video_root, video_id, timestamp)
+    # right side: right index r = position - left; clip t holds r = 0 .. n_t - 1, then clip t+1, ...
     right_need = {int(p) - left: k for k, p in enumerate(positions) if p >= left}
-    keyframe = None  # first frame of the centre clip: the left edge when t is the first clip
-    if right_need:
-        last_needed = max(right_need)
-        r = 0
-        second = timestamp
-        edge = None
-        while r <= last_needed:
-            path = clip_path(video_root, video_id, second)
-            if second != timestamp and not os.path.isfile(path):
-                break  # past the last clip: repeat the edge frame below
-            decoded = 0
-            for frame in _open_frames(path, video_id, timestamp):
-                decoded += 1
-                edge = frame
-                if keyframe is None:
-                    keyframe = frame
-                if r in right_need:
-                    out[right_need[r]] = _to_rgb(frame, size)
-                r += 1
-                if r > last_needed:
-                    break
-            if decoded == 0:
-                raise CorruptClipError(
-                    f"clip {path} holds no frames; needed by {_where(video_id, timestamp)}",
-                    path,
-                    video_id,
-                    timestamp,
-                )
-            second += 1
-        if r <= last_needed:
-            edge_rgb = _to_rgb(edge, size)
-            for rr, k in right_need.items():
-                if rr >= r:
-                    out[k] = edge_rgb
-
-    # Left side: distance d = left - position (d = 1 is the last frame of clip t-1). Clips must be
-    # decoded to their end to reach their last frames, so whole clips are decoded, and only the
-    # needed frames converted.
+    keyframe = _fill_right(out, right_need, video_root, video_id, timestamp, size) if right_need else None
+    # left side: distance d = left - position (d = 1 is the last frame of clip t-1)
     left_need = {left - int(p): k for k, p in enumerate(positions) if p < left}
     if left_need:
-        farthest = max(left_need)
-        covered = 0  # distances 1 .. covered are resolved
-        second = timestamp - 1
-        edge = None
-        while covered < farthest:
-            path = clip_path(video_root, video_id, second)
-            if not os.path.isfile(path):
-                break  # before the first clip
-            frames = list(_open_frames(path, video_id, timestamp))
-            if not frames:
-                raise CorruptClipError(
-                    f"clip {path} holds no frames; needed by {_where(video_id, timestamp)}",
-                    path,
-                    video_id,
-                    timestamp,
-                )
-            n = len(frames)
-            for d, k in left_need.items():
-                if covered < d <= covered + n:
-                    out[k] = _to_rgb(frames[n - (d - covered)], size)
-            covered += n
-            edge = frames[0]
-            second -= 1
-        if covered < farthest:
-            if edge is None:
-                edge = keyframe  # t is the first clip: the keyframe is the edge
-            if edge is None:  # no right-side frame was needed, so the centre clip is still unread
-                edge = next(iter(_open_frames(centre, video_id, timestamp)), None)
-                if edge is None:
-                    raise CorruptClipError(
-                        f"clip {centre} holds no frames; needed by {_where(video_id, timestamp)}",
-                        centre,
-                        video_id,
-                        timestamp,
-                    )
-            edge_rgb = _to_rgb(edge, size)
-            for d, k in left_need.items():
-                if d > covered:
-                    out[k] = edge_rgb
-
+        _fill_left(out, left_need, video_root, video_id, timestamp, size, centre, keyframe)
     return np.stack(out)
 
 

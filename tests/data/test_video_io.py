@@ -65,7 +65,7 @@ def video(tmp_path_factory):
 
 
 @pytest.mark.parametrize("second", [10, 11, 12, 13, 14])
-@pytest.mark.parametrize("frame_num,rate", [(8, 2), (4, 1), (4, 3), (16, 2)])
+@pytest.mark.parametrize("frame_num,rate", [(8, 2), (4, 1), (4, 3), (16, 2), (1, 4)])  # (1, 4): left side only
 def test_window_indices(video, second, frame_num, rate):
     root, starts = video
     frames = decode_window(root, "vid", second, frame_num, rate)
