@@ -171,78 +171,132 @@ def prepare_video(
         raise PrepareError(f"{source}: --end {last} is before --start {first}")
     _check_settings(clip_dir, keyframe_dir, source, fps, short_side)
     if last is not None:
-        todo = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
-        result.skipped = [s for s in range(first, last + 1) if s not in set(todo)]
+        todo, result.skipped = _todo_seconds(clip_dir, keyframe_dir, first, last)
         if not todo:
             return result
+    # whole video: skip finished seconds lazily while decoding (duration is not always known up front)
+    skip_from = first if last is None else min(todo)
+    with _open_video(source) as container:
+        coded = _coded_size(container, source)
+        os.makedirs(clip_dir, exist_ok=True)
+        os.makedirs(keyframe_dir, exist_ok=True)
+        _cut_seconds(container, source, clip_dir, keyframe_dir, coded, skip_from, last, fps, short_side, result)
+    if last is not None:
+        _require_all_seconds(source, clip_dir, keyframe_dir, first, last, result)
+    return result
+
+
+def _todo_seconds(clip_dir: str, keyframe_dir: str, first: int, last: int) -> tuple[list[int], list[int]]:
+    """``(seconds to write, seconds already finished)`` of ``first .. last``."""
+    todo = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
+    return todo, [s for s in range(first, last + 1) if s not in set(todo)]
+
+
+def _open_video(source: str) -> av.container.InputContainer:
+    """``source`` opened with PyAV; a file it cannot open is a :class:`PrepareError` naming it."""
     try:
-        container = av.open(source)
+        return av.open(source)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise PrepareError(
             f"cannot open video {source} ({type(exc).__name__}: {exc}); is it a video file PyAV/libavformat can read?"
         ) from exc
-    with container:
-        if not container.streams.video:
-            raise PrepareError(f"{source} has no video stream")
-        stream = container.streams.video[0]
-        coded = (stream.codec_context.width, stream.codec_context.height)
-        size = None  # (width, height) of the upright output: known at the first frame (its display rotation)
-        turns = 0
-        os.makedirs(clip_dir, exist_ok=True)
-        os.makedirs(keyframe_dir, exist_ok=True)
-        if last is None:
-            # whole video: skip finished seconds lazily while decoding (duration is not always known up front)
-            skip_from = first
-        else:
-            skip_from = min(todo)
-        writer: _ClipWriter | None = None
-        writer_second = None
-        try:
-            for k, frame in resample_by_time(source_frame_times(container, skip_from), fps, first=skip_from * fps):
-                second = k // fps
-                if last is not None and second > last:
-                    break
-                if size is None:  # the first frame: a phone video's display rotation, clips are written upright
-                    turns = quarter_turns(frame)
-                    upright = coded[::-1] if turns % 2 else coded
-                    size = output_size(upright[0], upright[1], short_side)
-                if second != writer_second:
-                    if writer is not None:
-                        writer.close()
-                        result.written.append(writer_second)
-                        writer = None
-                    writer_second = second
-                    if _finished(clip_dir, keyframe_dir, second):
-                        result.skipped.append(second)
-                    else:
-                        writer = _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
+
+
+def _coded_size(container: av.container.InputContainer, source: str) -> tuple[int, int]:
+    """``(width, height)`` of the first video stream as coded (before its display rotation); none is an error."""
+    if not container.streams.video:
+        raise PrepareError(f"{source} has no video stream")
+    stream = container.streams.video[0]
+    return (stream.codec_context.width, stream.codec_context.height)
+
+
+def _upright_size(frame: av.VideoFrame, coded: tuple[int, int], short_side: int) -> tuple[tuple[int, int], int]:
+    """``((width, height) of the upright output, quarter turns)`` from the first frame's display rotation (a
+    phone video's): clips are written upright."""
+    turns = quarter_turns(frame)
+    upright = coded[::-1] if turns % 2 else coded
+    return output_size(upright[0], upright[1], short_side), turns
+
+
+def _cut_seconds(
+    container: av.container.InputContainer,
+    source: str,
+    clip_dir: str,
+    keyframe_dir: str,
+    coded: tuple[int, int],
+    skip_from: int,
+    last: int | None,
+    fps: int,
+    short_side: int,
+    result: PrepareResult,
+) -> None:
+    """Write the clip and keyframe of every unfinished second from ``skip_from`` to ``last`` (None: the end),
+    recording them in ``result.written`` and the finished ones in ``result.skipped``; a decoding error is a
+    :class:`PrepareError` and the clip being written is abandoned."""
+    size = None  # (width, height) of the upright output: known at the first frame (its display rotation)
+    turns = 0
+    writer: _ClipWriter | None = None
+    writer_second = None
+    try:
+        for k, frame in resample_by_time(source_frame_times(container, skip_from), fps, first=skip_from * fps):
+            second = k // fps
+            if last is not None and second > last:
+                break
+            if size is None:
+                size, turns = _upright_size(frame, coded, short_side)
+            if second != writer_second:
                 if writer is not None:
-                    writer.add(_upright_yuv(frame, size, turns))
+                    _finish_clip(writer, writer_second, result)
+                    writer = None
+                writer_second = second
+                writer = _start_clip(clip_dir, keyframe_dir, second, size, fps, result)
             if writer is not None:
-                writer.close()
-                result.written.append(writer_second)
-                writer = None
-        except av.FFmpegError as exc:
-            if writer is not None:
-                writer.abort()
-            raise PrepareError(
-                f"cannot decode video {source} near second {writer_second} ({type(exc).__name__}: {exc})"
-            ) from exc
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
-    if last is not None:
-        missing = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
-        if missing:
-            err = PrepareError(
-                f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
-                f"{len(missing)} second(s) missing, {len(result.written)} written. Lower --end or "
-                "check the video's duration."
-            )
-            err.result = result  # the seconds that were written still count
-            raise err
-    return result
+                writer.add(_upright_yuv(frame, size, turns))
+        if writer is not None:
+            _finish_clip(writer, writer_second, result)
+            writer = None
+    except av.FFmpegError as exc:
+        if writer is not None:
+            writer.abort()
+        raise PrepareError(
+            f"cannot decode video {source} near second {writer_second} ({type(exc).__name__}: {exc})"
+        ) from exc
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def _start_clip(
+    clip_dir: str, keyframe_dir: str, second: int, size: tuple[int, int], fps: int, result: PrepareResult
+) -> _ClipWriter | None:
+    """A writer of ``second``'s clip, or None when the second is finished (recorded in ``result.skipped``)."""
+    if _finished(clip_dir, keyframe_dir, second):
+        result.skipped.append(second)
+        return None
+    return _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
+
+
+def _finish_clip(writer: _ClipWriter, second: int, result: PrepareResult) -> None:
+    """Close ``writer`` (its clip and keyframe renamed into place) and record ``second`` in ``result.written``."""
+    writer.close()
+    result.written.append(second)
+
+
+def _require_all_seconds(
+    source: str, clip_dir: str, keyframe_dir: str, first: int, last: int, result: PrepareResult
+) -> None:
+    """Raise a :class:`PrepareError` (carrying ``result``: the seconds written still count) when a second of
+    ``first .. last`` is not finished (the video ends before it)."""
+    missing = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
+    if missing:
+        err = PrepareError(
+            f"{source} ends before second {missing[0]} (asked for {first}..{last}); "
+            f"{len(missing)} second(s) missing, {len(result.written)} written. Lower --end or "
+            "check the video's duration."
+        )
+        err.result = result  # the seconds that were written still count
+        raise err
 
 
 SETTINGS_FILE = ".prepare.json"  # in clips/<video_id>/: the fps and short side its clips were cut with
