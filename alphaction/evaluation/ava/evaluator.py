@@ -30,7 +30,6 @@ Steps, in the order the official code applies them:
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import os
@@ -51,6 +50,16 @@ from .input_checks import (
     require_groundtruth,
 )
 from .prefilter import read_detections
+from .selection import (
+    descending_key,
+    frame_ranks,
+    kept_rows,
+    mark_class_ties,
+    require_finite_scores,
+    score_decided_entries,
+    top_by_score,
+    with_replayed_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -276,17 +285,6 @@ def _index_frames(tables: list[AvaColumns]) -> tuple[list[np.ndarray], list[str]
     return ids, keys
 
 
-def _descending_key(score: np.ndarray) -> np.ndarray:
-    """uint64 keys whose ascending order is the descending order of ``score`` (finite floats; -0.0 == 0.0)."""
-    bits = (score + 0.0).view(np.uint64)
-    sign = np.uint64(1 << 63)
-    # ~where(negative, ~bits, bits | sign) == where(negative, bits, ~(bits | sign)), in place in the copy
-    positive = bits < sign
-    np.bitwise_or(bits, sign, out=bits, where=positive)
-    np.invert(bits, out=bits, where=positive)
-    return bits
-
-
 def _official_selection(
     columns: AvaColumns,
     frame_id: np.ndarray,
@@ -295,7 +293,7 @@ def _official_selection(
     frame_keys: list,
     capacity: int,
     what: str,
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1-4 of the module docstring: which rows are kept, and in which order.
 
     Returns ``(frame_id, score, action_id, boxes)`` of the kept entries (boxes ``[K, 4]`` as y1, x1, y2, x2),
@@ -303,203 +301,27 @@ def _official_selection(
 
     Where the outcome is fixed by the scores alone it is computed with sorts: a per-frame score histogram
     first drops rows that have ``capacity`` strictly higher scores in their frame (they can never enter the
-    heap), then one sort by (frame, score). :func:`_emulate_heap` replays only frames where the scores do not
-    decide: a score tie at the cap boundary (which tied row survives depends on arrival order and tuple
+    heap), then one sort by (frame, score). ``selection.with_replayed_frames`` replays only frames where the scores
+    do not decide: a score tie at the cap boundary (which tied row survives depends on arrival order and tuple
     comparison), or two kept entries of one class with the same score (their order decides which one is
     matched first). Entries of different classes never interact, so their relative order does not matter.
     """
-    action_all = columns.action_ids
-    in_map = np.zeros(len(action_all), dtype=bool)
-    in_range = (action_all >= 0) & (action_all < len(class_lut))
-    in_map[in_range] = class_lut[action_all[in_range]]
-    keep = in_map & ~is_excluded[frame_id]
-    del in_map
-    if keep.all():  # the common case: no gathers
-        rows, fid = np.arange(len(keep)), frame_id
-        score = columns.values if columns.has_value.all() else np.where(columns.has_value, columns.values, 1.0)
-    else:
-        rows = np.flatnonzero(keep)  # arrival order
-        fid = frame_id[rows]
-        score = (
-            columns.values[rows]
-            if columns.has_value.all()
-            else np.where(columns.has_value[rows], columns.values[rows], 1.0)
-        )
-    del keep
-    finite = np.isfinite(score)
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{what} row with a non-finite score in frame {frame_keys[fid[i]]}: {score[i]}")
-
-    # frame rank = order of first appearance among the kept rows (the official dict order)
-    run_start = np.flatnonzero(np.concatenate([[True], fid[1:] != fid[:-1]])) if len(fid) else np.zeros(0, np.int64)
-    first_row = np.full(len(is_excluded), len(fid), dtype=np.int64)
-    np.minimum.at(first_row, fid[run_start], run_start)
-    frames = np.flatnonzero(first_row < len(fid))
-    frames = frames[np.argsort(first_row[frames], kind="stable")]
-    num_frames = len(frames)
-    rank_of_frame = np.zeros(len(is_excluded), dtype=np.int64)
-    rank_of_frame[frames] = np.arange(num_frames)
-    rank = rank_of_frame[fid]
-    del fid, rank_of_frame
-    desc = _descending_key(score)
-    counts = np.bincount(rank, minlength=num_frames)
-
-    if capacity > 0 and num_frames and counts.max() > capacity:
-        candidates = _drop_hopeless(rank, desc, counts, capacity)
-        order = _sort_by_frame_then_score(rank[candidates], desc[candidates], score[candidates])
-        cand = candidates[order]
-        del candidates, order
-    else:
-        cand = _sort_by_frame_then_score(rank, desc, score)
-    cand_rank = rank[cand]
-    frame_start = np.searchsorted(cand_rank, np.arange(num_frames + 1))
-    position = np.arange(len(cand)) - frame_start[cand_rank]
-    needs_heap = np.zeros(num_frames, dtype=bool)
-    if capacity > 0:
-        over = np.flatnonzero(np.diff(frame_start) > capacity)
-        at_boundary = desc[cand[frame_start[over] + capacity - 1]] == desc[cand[frame_start[over] + capacity]]
-        needs_heap[over[at_boundary]] = True
-        kept = cand[position < capacity]
-    else:
-        kept = cand
-    # two kept entries of one class with one score in a frame: their order is the heap's
-    kept_rank, kept_desc = rank[kept], desc[kept]
-    tied = np.flatnonzero((kept_rank[1:] == kept_rank[:-1]) & (kept_desc[1:] == kept_desc[:-1]))
-    if len(tied):
-        members = np.unique(np.concatenate([tied, tied + 1]))
-        run_id = _tie_run_ids(members, tied)
-        sub = np.lexsort((action_all[rows[kept[members]]], run_id))
-        same = (run_id[sub][1:] == run_id[sub][:-1]) & (
-            action_all[rows[kept[members[sub]]]][1:] == action_all[rows[kept[members[sub]]]][:-1]
-        )
-        needs_heap[kept_rank[members[sub][1:][same]]] = True
-
+    rows, fid, score = kept_rows(columns, frame_id, class_lut, is_excluded)
+    require_finite_scores(score, fid, frame_keys, what)
+    frames, rank = frame_ranks(fid, len(is_excluded))
+    del fid
+    desc = descending_key(score)
+    counts = np.bincount(rank, minlength=len(frames))
+    kept, needs_heap = top_by_score(rank, desc, score, counts, capacity)
+    kept_rank = mark_class_ties(needs_heap, kept, rank, desc, columns.action_ids, rows)
     if needs_heap.any():
         kept = kept[~needs_heap[kept_rank]]
-    source = rows[kept]
-    out_frame, out_score, out_action = rank[kept], score[kept], action_all[source]
-    out_boxes = columns.boxes[source][:, [1, 0, 3, 2]]
+    entries = score_decided_entries(columns, rows, kept, rank, score)
     if needs_heap.any():
         slow = np.flatnonzero(needs_heap[rank])  # every row of those frames, arrival order
-        xyxy = columns.boxes[rows[slow]]
-        entries = np.column_stack([score[slow], action_all[rows[slow]], xyxy[:, 1], xyxy[:, 0], xyxy[:, 3], xyxy[:, 2]])
-        heap_rank, heap_position, heap_entries = _emulate_heap(rank[slow], entries, capacity)
-        fast_position = np.arange(len(kept)) - np.searchsorted(out_frame, out_frame)
-        stride = max(int(counts.max()), 1) + 1
-        at = np.searchsorted(out_frame * stride + fast_position, heap_rank * stride + heap_position)
-        out_frame = np.insert(out_frame, at, heap_rank)
-        out_score = np.insert(out_score, at, heap_entries[:, 0])
-        out_action = np.insert(out_action, at, heap_entries[:, 1].astype(np.int64))
-        out_boxes = np.insert(out_boxes, at, heap_entries[:, 2:6], axis=0)
+        entries = with_replayed_frames(entries, columns, rows, slow, rank, score, capacity, counts)
+    out_frame, out_score, out_action, out_boxes = entries
     return frames[out_frame], out_score, out_action, out_boxes
-
-
-def _tie_run_ids(members: np.ndarray, tied: np.ndarray) -> np.ndarray:
-    """Run id of each member position: ``tied`` pairs ``(i, i + 1)`` chain into runs of equal (frame, score)."""
-    starts_run = np.ones(len(members), dtype=bool)
-    starts_run[1:] = ~np.isin(members[1:] - 1, tied)
-    return np.cumsum(starts_run)
-
-
-def _drop_hopeless(rank: np.ndarray, desc: np.ndarray, counts: np.ndarray, capacity: int) -> np.ndarray:
-    """Indices of the rows that may still enter their frame's top ``capacity``.
-
-    Two histogram levels per crowded frame over the leading bits of the score (sign and exponent, then the
-    next 6 mantissa bits inside the bin where the count from the top reaches ``capacity``): a row in a lower
-    bin has at least ``capacity`` strictly higher scores in its frame, so the heap never keeps it.
-    """
-    crowded = counts > capacity
-    num_crowded = int(crowded.sum())
-    if num_crowded == len(counts):  # every frame is crowded (the usual case): no gathers
-        idx, frame, d = None, rank, desc
-    else:
-        idx = np.flatnonzero(crowded[rank])
-        frame = (np.cumsum(crowded) - 1)[rank[idx]]
-        d = desc[idx]
-    code = d >> np.uint64(52)  # < 4096: used only as an index
-    used = np.zeros(1 << 12, dtype=bool)
-    used[code] = True
-    num_bins = int(used.sum())
-    level1 = (np.cumsum(used) - 1)[code]
-    del code
-    bins = frame * num_bins
-    bins += level1
-    hist = np.bincount(bins, minlength=num_crowded * num_bins).reshape(num_crowded, num_bins)
-    del bins
-    cum = np.cumsum(hist, axis=1)
-    threshold = np.argmax(cum >= capacity, axis=1)
-    every = np.arange(num_crowded)
-    above = cum[every, threshold] - hist[every, threshold]
-    row_threshold = threshold[frame]
-    keep = level1 < row_threshold
-    undecided = np.flatnonzero(level1 == row_threshold)
-    del level1, row_threshold
-    level2 = ((d[undecided] >> np.uint64(46)) & np.uint64(63)).astype(np.int64)
-    frame2 = frame[undecided]
-    hist2 = np.bincount(frame2 * 64 + level2, minlength=num_crowded * 64).reshape(num_crowded, 64)
-    threshold2 = np.argmax(np.cumsum(hist2, axis=1) >= (capacity - above)[:, None], axis=1)
-    keep[undecided] = level2 <= threshold2[frame2]
-    if idx is None:
-        return np.flatnonzero(keep)
-    keep_all = np.ones(len(rank), dtype=bool)
-    keep_all[idx] = keep
-    return np.flatnonzero(keep_all)
-
-
-def _sort_by_frame_then_score(rank: np.ndarray, desc: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Order by (frame rank, descending score); equal scores in any order."""
-    if len(rank) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if int(rank.max()) >= 1 << 24:
-        return np.lexsort((desc, rank))
-    # one uint64 sort: rank in the top 24 bits, the score's leading 40 bits below
-    key = (rank.astype(np.uint64) << np.uint64(40)) | (desc >> np.uint64(24))
-    order = np.argsort(key)
-    key = key[order]
-    same = np.flatnonzero(key[1:] == key[:-1])
-    if len(same):  # equal truncated keys: order those runs by the full score
-        members = np.unique(np.concatenate([same, same + 1]))
-        run_id = _tie_run_ids(members, same)
-        sub = np.lexsort((desc[order[members]], run_id))
-        order[members] = order[members[sub]]
-    return order
-
-
-def _emulate_heap(rank: np.ndarray, entries: np.ndarray, capacity: int):
-    """The official reader on the given rows (arrival order): a per-frame min-heap of ``capacity``
-    (``< 1``: unlimited) entry tuples, then a stable sort by descending score from the heap's array order."""
-    heaps: dict[int, list] = {}
-    push, replace = heapq.heappush, heapq.heapreplace
-    tuples = zip(
-        entries[:, 0].tolist(),
-        entries[:, 1].astype(np.int64).tolist(),
-        entries[:, 2].tolist(),
-        entries[:, 3].tolist(),
-        entries[:, 4].tolist(),
-        entries[:, 5].tolist(),
-    )
-    for r, entry in zip(rank.tolist(), tuples):
-        heap = heaps.setdefault(r, [])
-        if capacity < 1 or len(heap) < capacity:
-            push(heap, entry)
-        elif entry[0] > heap[0][0]:
-            replace(heap, entry)
-    out_rank, out_position, out_entries = [], [], []
-    for r, heap in heaps.items():
-        heap.sort(key=_negative_score)  # stable, like the official sorted(..., key=lambda tup: -tup[0])
-        out_rank.extend([r] * len(heap))
-        out_position.extend(range(len(heap)))
-        out_entries.extend(heap)
-    return (
-        np.array(out_rank, dtype=np.int64),
-        np.array(out_position, dtype=np.int64),
-        np.array(out_entries, dtype=np.float64).reshape(-1, 6),
-    )
-
-
-def _negative_score(entry: tuple) -> float:
-    return -entry[0]
 
 
 def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
