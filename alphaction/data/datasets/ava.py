@@ -33,6 +33,38 @@ def _require_file(path: str, field: str, name: str) -> None:
         )
 
 
+def _check_arguments(
+    name: str, video_root: str, ann_file: str, transforms: Callable | None, on_bad_sample: str
+) -> None:
+    """Raise on a missing annotation file or clip folder, missing transforms or an unknown ``on_bad_sample``."""
+    _require_file(ann_file, "ann_file", name)
+    if not os.path.isdir(video_root):
+        raise FileNotFoundError(
+            f"dataset {name!r}: video_root {video_root!r} is not a folder. Fix the catalog entry's "
+            "video_root (it must hold <video_id>/<second>.mp4 clips)."
+        )
+    if transforms is None:
+        raise ValueError("AVAVideoDataset needs transforms (see alphaction.data.build.build_transforms)")
+    if on_bad_sample not in ("error", "skip"):
+        raise ValueError(f"DATALOADER.ON_BAD_SAMPLE must be 'error' or 'skip', got {on_bad_sample!r}")
+
+
+def _side_files(name: str, box_file: str, object_file: str, is_train: bool, max_objects: int) -> tuple[bool, bool]:
+    """``(uses_boxes, uses_objects)``: whether the person-box file (testing) and the object file are read; a used
+    file must exist. Warns when objects are asked for without a file and when testing has no box file."""
+    uses_boxes = bool(box_file) and not is_train
+    uses_objects = bool(object_file) and max_objects > 0
+    if uses_boxes:
+        _require_file(box_file, "box_file", name)
+    if uses_objects:
+        _require_file(object_file, "object_file", name)
+    elif max_objects > 0:
+        logger.warning("dataset %r: max_objects=%d but no object_file; objects are empty", name, max_objects)
+    if not is_train and not box_file:
+        logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
+    return uses_boxes, uses_objects
+
+
 class AVAVideoDataset(torch.utils.data.Dataset):
     """Keyframes of an AVA-style dataset.
 
@@ -84,16 +116,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         check_key: str = "",
     ):
         name = name or os.path.basename(ann_file)
-        _require_file(ann_file, "ann_file", name)
-        if not os.path.isdir(video_root):
-            raise FileNotFoundError(
-                f"dataset {name!r}: video_root {video_root!r} is not a folder. Fix the catalog entry's "
-                "video_root (it must hold <video_id>/<second>.mp4 clips)."
-            )
-        if transforms is None:
-            raise ValueError("AVAVideoDataset needs transforms (see alphaction.data.build.build_transforms)")
-        if on_bad_sample not in ("error", "skip"):
-            raise ValueError(f"DATALOADER.ON_BAD_SAMPLE must be 'error' or 'skip', got {on_bad_sample!r}")
+        _check_arguments(name, video_root, ann_file, transforms, on_bad_sample)
         self.on_bad_sample = on_bad_sample
         self.name = name
         self.video_root = video_root
@@ -105,16 +128,43 @@ class AVAVideoDataset(torch.utils.data.Dataset):
         self.transforms = transforms
         self.box_convention = box_convention
         offset = pixel_offset(box_convention)
-        uses_boxes = bool(box_file) and not is_train
-        uses_objects = bool(object_file) and max_objects > 0
-        if uses_boxes:
-            _require_file(box_file, "box_file", name)
-        if uses_objects:
-            _require_file(object_file, "object_file", name)
-        elif max_objects > 0:
-            logger.warning("dataset %r: max_objects=%d but no object_file; objects are empty", name, max_objects)
-        if not is_train and not box_file:
-            logger.warning("dataset %r: no box_file; testing on the ground-truth boxes", name)
+        uses_boxes, uses_objects = _side_files(name, box_file, object_file, is_train, max_objects)
+        index, self.index_status, self._index_source = self._load_index(
+            box_file,
+            object_file,
+            uses_boxes,
+            uses_objects,
+            box_thresh,
+            max_objects,
+            offset,
+            index_cache,
+            check,
+            check_key,
+        )
+        self._set_index(index)
+        if len(self._image_ids) == 0:
+            raise ValueError(
+                f"dataset {name!r}: no keyframe of {ann_file} has a person box"
+                + ("" if is_train or not box_file else f" scoring >= {box_thresh} in {box_file}")
+            )
+        self._rng_pid, self._rng_gen = None, None
+
+    def _load_index(
+        self,
+        box_file: str,
+        object_file: str,
+        uses_boxes: bool,
+        uses_objects: bool,
+        box_thresh: float,
+        max_objects: int,
+        offset: float,
+        index_cache: bool,
+        check: Callable | None,
+        check_key: str,
+    ) -> tuple[dict[str, np.ndarray], str, tuple[str, str] | None]:
+        """The index of the annotation file (and the box and object files it uses), read from the cache or built
+        (``check`` first) and cached: ``cached_index``'s ``(arrays, "cached" or "built", cache source)``."""
+        ann_file, is_train, box_convention = self.ann_file, self.is_train, self.box_convention
 
         def build() -> dict[str, np.ndarray]:
             keyframes, boxes, others = read_annotation_columns(ann_file)
@@ -144,16 +194,7 @@ class AVAVideoDataset(torch.utils.data.Dataset):
             "check": check_key,
         }
         sources = [ann_file, box_file if uses_boxes else "", object_file if uses_objects else ""]
-        index, self.index_status, self._index_source = cached_index(
-            ann_file, sources, params, build, enabled=index_cache
-        )
-        self._set_index(index)
-        if len(self._image_ids) == 0:
-            raise ValueError(
-                f"dataset {name!r}: no keyframe of {ann_file} has a person box"
-                + ("" if is_train or not box_file else f" scoring >= {box_thresh} in {box_file}")
-            )
-        self._rng_pid, self._rng_gen = None, None
+        return cached_index(ann_file, sources, params, build, enabled=index_cache)
 
     def _set_index(self, index: dict[str, np.ndarray]) -> None:
         # flat arrays (memory-mapped when cached): workers touching them copy nothing (pytorch issue #13246)
