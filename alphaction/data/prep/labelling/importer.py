@@ -103,54 +103,15 @@ def regions_to_rows(
     result = ImportResult([], tool, len(regions))
     sizes: dict[str, tuple[str, int, int, int]] = {}
     clipped = 0
-    taken: dict[tuple[str, int], dict[int, str]] = {}
     pending: list[tuple[LabelledRegion, str, int, tuple[float, ...], list[int]]] = []
     for r in regions:
         where = f"keyframe {r.keyframe}, {r.region}"
         if r.keyframe not in sizes:
-            parts = split_keyframe_name(r.keyframe)
-            if parts is None:
-                raise InputFileError(
-                    f"{where}: the image name is not <video>/<second>.<ext>",
-                    where=path,
-                    fix="name the images as the keyframes are named under the keyframe root (e.g. my_video/12.jpg)",
-                )
-            file = os.path.join(keyframe_root, *parts)
-            if not os.path.isfile(file):
-                raise MissingFileError(
-                    f"{where}: keyframe {file} does not exist",
-                    where=path,
-                    fix="give --keyframes the keyframe root the project's images are under",
-                )
-            w, h = keyframe_size(file)
-            if r.size is not None and tuple(r.size) != (w, h):
-                raise InputFileError(
-                    f"{where}: the project says the image is {r.size[0]}x{r.size[1]}, the keyframe {file} is {w}x{h}",
-                    where=path,
-                    fix="label the keyframes themselves (not resized copies), or give the right --keyframes",
-                )
-            sizes[r.keyframe] = (parts[0], int(os.path.splitext(parts[1])[0]), w, h)
+            sizes[r.keyframe] = _keyframe_info(r, where, keyframe_root, path)
         video, second, w, h = sizes[r.keyframe]
-        x1, y1, x2, y2 = r.box
-        c = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
-        if c[2] <= c[0] or c[3] <= c[1]:
-            raise InputFileError(
-                f"{where}: box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} is empty or inverted once "
-                f"clipped to the {w}x{h} keyframe",
-                where=path,
-                fix="delete the region or draw it again inside the image",
-            )
-        clipped += c != (x1, y1, x2, y2)
-        actions = []
-        for name in r.actions:
-            if name not in id_of:
-                raise InputFileError(
-                    f"{where}: action {name!r} is not in the label map (closest: {_closest(name, list(id_of))!r})",
-                    where=path,
-                    fix="rename the option in the tool to the label map's name, or add the action to the label map",
-                )
-            if id_of[name] not in actions:
-                actions.append(id_of[name])
+        c, was_clipped = _clipped_box(r.box, w, h, where, path)
+        clipped += was_clipped
+        actions = _action_ids(r.actions, id_of, where, path)
         if not actions:
             result.unlabelled.append(where)
             if no_action_id is None:
@@ -158,12 +119,83 @@ def regions_to_rows(
             actions = [no_action_id]
         box = (c[0] / w, c[1] / h, c[2] / w, c[3] / h)
         pending.append((r, video, second, box, actions))
-    # person ids: the project's, else the next free id of the video (in file order)
+    rows, given = _rows_with_person_ids(pending, path)
+    result.rows += rows
+    result.rows.sort(key=lambda row: (row[0], row[1], row[7], row[6]))
+    result.warnings += _import_warnings(clipped, given, result.unlabelled, no_action_id)
+    return result
+
+
+def _keyframe_info(r: LabelledRegion, where: str, keyframe_root: str, path: str) -> tuple[str, int, int, int]:
+    """``(video, second, width, height)`` of the region's keyframe, which must be named ``<video>/<second>.<ext>``,
+    exist under ``keyframe_root`` and have the size the project gives it."""
+    parts = split_keyframe_name(r.keyframe)
+    if parts is None:
+        raise InputFileError(
+            f"{where}: the image name is not <video>/<second>.<ext>",
+            where=path,
+            fix="name the images as the keyframes are named under the keyframe root (e.g. my_video/12.jpg)",
+        )
+    file = os.path.join(keyframe_root, *parts)
+    if not os.path.isfile(file):
+        raise MissingFileError(
+            f"{where}: keyframe {file} does not exist",
+            where=path,
+            fix="give --keyframes the keyframe root the project's images are under",
+        )
+    w, h = keyframe_size(file)
+    if r.size is not None and tuple(r.size) != (w, h):
+        raise InputFileError(
+            f"{where}: the project says the image is {r.size[0]}x{r.size[1]}, the keyframe {file} is {w}x{h}",
+            where=path,
+            fix="label the keyframes themselves (not resized copies), or give the right --keyframes",
+        )
+    return (parts[0], int(os.path.splitext(parts[1])[0]), w, h)
+
+
+def _clipped_box(
+    box: tuple[float, float, float, float], w: int, h: int, where: str, path: str
+) -> tuple[tuple[float, float, float, float], bool]:
+    """``(box clipped to the w x h keyframe, whether clipping changed it)``; refused when nothing is left."""
+    x1, y1, x2, y2 = box
+    c = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+    if c[2] <= c[0] or c[3] <= c[1]:
+        raise InputFileError(
+            f"{where}: box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} is empty or inverted once "
+            f"clipped to the {w}x{h} keyframe",
+            where=path,
+            fix="delete the region or draw it again inside the image",
+        )
+    return c, c != (x1, y1, x2, y2)
+
+
+def _action_ids(names: list[str], id_of: dict[str, int], where: str, path: str) -> list[int]:
+    """The label map's ids of the ticked action ``names``, in order, each once; an unknown name is refused."""
+    actions = []
+    for name in names:
+        if name not in id_of:
+            raise InputFileError(
+                f"{where}: action {name!r} is not in the label map (closest: {_closest(name, list(id_of))!r})",
+                where=path,
+                fix="rename the option in the tool to the label map's name, or add the action to the label map",
+            )
+        if id_of[name] not in actions:
+            actions.append(id_of[name])
+    return actions
+
+
+def _rows_with_person_ids(
+    pending: list[tuple[LabelledRegion, str, int, tuple[float, ...], list[int]]], path: str
+) -> tuple[list[tuple], int]:
+    """``(rows, number of person ids given)``: one row per region and action, with the project's person id, else
+    the next free id of the video (in file order); a person id used twice in a keyframe is refused."""
     next_id: dict[str, int] = {}
     for r, video, *_ in pending:
         if r.person_id is not None:
             next_id[video] = max(next_id.get(video, 0), r.person_id + 1)
+    rows: list[tuple] = []
     given = 0
+    taken: dict[tuple[str, int], dict[int, str]] = {}
     for r, video, second, box, actions in pending:
         pid = r.person_id
         if pid is None:
@@ -177,17 +209,22 @@ def regions_to_rows(
                 fix="give each person of a keyframe its own person_id",
             )
         seen[pid] = r.region
-        result.rows += [(video, second, *box, aid, pid) for aid in actions]
-    result.rows.sort(key=lambda row: (row[0], row[1], row[7], row[6]))
+        rows += [(video, second, *box, aid, pid) for aid in actions]
+    return rows, given
+
+
+def _import_warnings(clipped: int, given: int, unlabelled: list[str], no_action_id: int | None) -> list[str]:
+    """One line each for the boxes clipped, the person ids given and the boxes without an action."""
+    warnings = []
     if clipped:
-        result.warnings.append(f"{clipped} box(es) reached outside their keyframe and were clipped to it")
+        warnings.append(f"{clipped} box(es) reached outside their keyframe and were clipped to it")
     if given:
-        result.warnings.append(f"{given} box(es) had no person_id/track_id: given the next free id of their video")
-    if result.unlabelled:
+        warnings.append(f"{given} box(es) had no person_id/track_id: given the next free id of their video")
+    if unlabelled:
         kept = "left out" if no_action_id is None else f"written with action id {no_action_id}"
-        shown = "; ".join(result.unlabelled[:5]) + ("; ..." if len(result.unlabelled) > 5 else "")
-        result.warnings.append(f"{len(result.unlabelled)} box(es) without any action ({kept}): {shown}")
-    return result
+        shown = "; ".join(unlabelled[:5]) + ("; ..." if len(unlabelled) > 5 else "")
+        warnings.append(f"{len(unlabelled)} box(es) without any action ({kept}): {shown}")
+    return warnings
 
 
 def import_project(
