@@ -114,3 +114,15 @@ def test_end_past_the_video_reports_the_seconds_it_wrote(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "5 second(s) written" in captured.out  # 2..6
     assert "ends before second 7 (asked for 2..9); 3 second(s) missing, 5 written" in captured.err
+
+
+def test_a_range_rerun_lists_each_finished_second_once(tmp_path):
+    from alphaction.data.prep.videos import prepare_video
+
+    _make_movie(str(tmp_path / "movie.avi"))
+    clips, keys = str(tmp_path / "clips"), str(tmp_path / "keyframes")
+    first = prepare_video(str(tmp_path / "movie.avi"), clips, keys, start=1, end=4, short_side=64)
+    assert first.written == [1, 2, 3, 4] and first.skipped == []
+    os.remove(os.path.join(clips, "movie", "2.mp4"))
+    again = prepare_video(str(tmp_path / "movie.avi"), clips, keys, start=1, end=4, short_side=64)
+    assert again.written == [2] and sorted(again.skipped) == [1, 3, 4] and len(again.skipped) == 3

@@ -272,7 +272,8 @@ def _start_clip(
 ) -> _ClipWriter | None:
     """A writer of ``second``'s clip, or None when the second is finished (recorded in ``result.skipped``)."""
     if _finished(clip_dir, keyframe_dir, second):
-        result.skipped.append(second)
+        if second not in result.skipped:  # a start/end run listed it before decoding
+            result.skipped.append(second)
         return None
     return _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
 
