@@ -327,6 +327,25 @@ def test_missing_files_name_the_entry(root, tmp_path):
         make(root, is_train=False, box_file=str(tmp_path / "boxes.json"))
 
 
+def test_other_bad_arguments_are_named(root, tmp_path, caplog):
+    with pytest.raises(FileNotFoundError, match="dataset 'tiny_train': video_root .*nowhere.* is not a folder"):
+        make(root, video_root=str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="object_file"):  # asked for (max_objects > 0) and missing
+        make(root, max_objects=2, object_file=str(tmp_path / "objects.json"))
+    with pytest.raises(ValueError, match="ON_BAD_SAMPLE must be 'error' or 'skip', got 'ignore'"):
+        make(root, on_bad_sample="ignore")
+    with pytest.raises(ValueError, match="needs transforms"):
+        make(root, transforms=None)
+    # testing: no keyframe keeps a detection scoring >= 0.99 (the unknown image 999 does not count)
+    with pytest.raises(ValueError, match=r"no keyframe of .*train.json has a person box scoring >= 0.99 in .*person"):
+        make(root, is_train=False, box_thresh=0.99, index_cache=False)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ds = make(root, is_train=False, box_file="", max_objects=2, object_file="", index_cache=False)
+    assert "no object_file; objects are empty" in caplog.text and "testing on the ground-truth boxes" in caplog.text
+    assert len(ds) == 3  # the keyframes with a ground-truth box: images 101, 102 and 201
+
+
 def test_missing_clip_names_annotation(root, tmp_path):
     # an annotation whose clip does not exist: vidB second 9 (image 209) given a GT box
     r = write_dataset(

@@ -190,3 +190,37 @@ def test_the_csv_is_replaced_whole(labelling_set, tmp_path, fixture):
     out.write_text("old\n" * 100)
     assert _run(shutil.copy(fixture, tmp_path), root, labelmap, out) == 0
     assert "old" not in out.read_text() and not (tmp_path / "train.csv.part").exists()
+
+
+def _one_keyframe(tmp_path, width: int = 64, height: int = 48) -> str:
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "keyframes"
+    (root / "vid").mkdir(parents=True)
+    cv2.imwrite(str(root / "vid" / "3.jpg"), np.zeros((height, width, 3), np.uint8))
+    return str(root)
+
+
+def test_a_keyframe_name_size_or_person_id_that_does_not_fit_is_refused(tmp_path):
+    from alphaction.data.prep.labelling.importer import regions_to_rows
+    from alphaction.data.prep.labelling.keyframes import LabelledRegion
+    from alphaction.utils.errors import InputFileError
+
+    root, labelmap = _one_keyframe(tmp_path), {1: "stand", 2: "talk"}
+
+    def region(name="vid/3.jpg", pid=None, size=None, box=(8, 8, 32, 40), number=1):
+        return LabelledRegion(name, f"region {number}", box, ["stand"], pid, size)
+
+    # a fitting project: boxes divided by the keyframe's 64 x 48 pixels; ids given in file order
+    result = regions_to_rows([region(size=(64, 48)), region(number=2, box=(0, 0, 16, 24))], labelmap, root, "p")
+    assert result.rows == [("vid", 3, 0.125, 8 / 48, 0.5, 40 / 48, 1, 0), ("vid", 3, 0.0, 0.0, 0.25, 0.5, 1, 1)]
+    with pytest.raises(InputFileError, match=r"keyframe 3\.jpg, region 1: the image name is not <video>/<second>"):
+        regions_to_rows([region(name="3.jpg")], labelmap, root, "p")
+    with pytest.raises(InputFileError, match="project says the image is 128x96, the keyframe .*3.jpg is 64x48"):
+        regions_to_rows([region(size=(128, 96))], labelmap, root, "p")
+    with pytest.raises(InputFileError, match="region 2 and region 1 have the same person id 4"):
+        regions_to_rows([region(pid=4), region(pid=4, number=2)], labelmap, root, "p")
+    # a box without an id gets the next one after those the project gives
+    rows = regions_to_rows([region(pid=0), region(number=2)], labelmap, root, "p").rows
+    assert [row[7] for row in rows] == [0, 1]
