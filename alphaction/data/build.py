@@ -17,7 +17,7 @@ from ..utils.errors import ConfigValueError
 from ..utils.labelmap import class_layout, read_labelmap
 from .datasets.balanced_sampler import ClassBalancedBatchSampler, balanced_weights
 from .datasets.clips import ClipViewTransform
-from .kinds import DATA_KINDS, data_kind, kind_of_factory
+from .kinds import DATA_KINDS, DataKind, data_kind, kind_of_factory
 from .prep.validate import ValidationReport, check_annotations, check_keyframe_clips
 from .samplers import InferenceSampler, IterationBatchSampler
 from .transforms import ClipTransform
@@ -139,9 +139,9 @@ def check_head_against_label_map(cfg, name: str, spec: dict) -> None:
         )
 
 
-def _check_kind(cfg, name: str, spec: dict) -> None:
-    """A dataset of the model's kind (data/kinds.py): detection datasets for a detector, classification ones for
-    a clip classifier."""
+def _check_kind(cfg, name: str, spec: dict) -> DataKind:
+    """The model's kind (data/kinds.py), which must be the dataset's: detection datasets for a detector,
+    classification ones for a clip classifier."""
     factory = spec.get("factory", "AVAVideoDataset")
     ours, theirs = data_kind(cfg), kind_of_factory(factory)
     if theirs is None:
@@ -159,6 +159,7 @@ def _check_kind(cfg, name: str, spec: dict) -> None:
             fix=f"set MODEL.META_ARCHITECTURE {theirs.model}, or name a {ours.task} dataset "
             f"({', '.join(sorted(ours.factories))})",
         )
+    return ours
 
 
 def _annotation_check(name: str, ann_file: str, num_classes: int):
@@ -252,8 +253,8 @@ def build_dataset(cfg, name: str, is_train: bool, augment: bool | None = None):
     machine and memory-mapped by the others.
     """
     spec = DatasetCatalog.get(name, extra_catalog=cfg.DATASETS.CATALOG)
-    _check_kind(cfg, name, spec)
-    return _DATASET_BUILDERS[data_kind(cfg).model](cfg, name, spec, is_train, augment)
+    kind = _check_kind(cfg, name, spec)
+    return _DATASET_BUILDERS[kind.model](cfg, name, spec, is_train, augment)
 
 
 # DataKind.model -> how its catalog entries become datasets

@@ -31,26 +31,16 @@ def _inputs(rank: int, groups: tuple[int, int, int]) -> tuple[torch.Tensor, torc
     return logits, labels, pose
 
 
+def _bce_per_box_sum(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=1).sum().item()
+
+
 def _expected(logits, labels, pose, groups, weights, norm: float) -> dict[str, float]:
     p, o, _ = groups
     return {
         "loss_pose_action": F.cross_entropy(logits[:, :p], pose, reduction="sum").item() / norm * weights[0],
-        "loss_object_interaction": F.binary_cross_entropy_with_logits(
-            logits[:, p : p + o], labels[:, p : p + o], reduction="none"
-        )
-        .mean(dim=1)
-        .sum()
-        .item()
-        / norm
-        * weights[1],
-        "loss_person_interaction": F.binary_cross_entropy_with_logits(
-            logits[:, p + o :], labels[:, p + o :], reduction="none"
-        )
-        .mean(dim=1)
-        .sum()
-        .item()
-        / norm
-        * weights[2],
+        "loss_object_interaction": _bce_per_box_sum(logits[:, p : p + o], labels[:, p : p + o]) / norm * weights[1],
+        "loss_person_interaction": _bce_per_box_sum(logits[:, p + o :], labels[:, p + o :]) / norm * weights[2],
     }
 
 

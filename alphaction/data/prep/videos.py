@@ -188,8 +188,8 @@ def prepare_video(
 
 def _todo_seconds(clip_dir: str, keyframe_dir: str, first: int, last: int) -> tuple[list[int], list[int]]:
     """``(seconds to write, seconds already finished)`` of ``first .. last``."""
-    todo = [s for s in range(first, last + 1) if not _finished(clip_dir, keyframe_dir, s)]
-    return todo, [s for s in range(first, last + 1) if s not in set(todo)]
+    done = {s for s in range(first, last + 1) if _finished(clip_dir, keyframe_dir, s)}
+    return [s for s in range(first, last + 1) if s not in done], sorted(done)
 
 
 def _open_video(source: str) -> av.container.InputContainer:
@@ -249,7 +249,9 @@ def _cut_seconds(
                     _finish_clip(writer, writer_second, result)
                     writer = None
                 writer_second = second
-                writer = _start_clip(clip_dir, keyframe_dir, second, size, fps, result)
+                # a start/end run listed its finished seconds before decoding; a whole-video run lists them here
+                skipped = result.skipped if last is None else None
+                writer = _start_clip(clip_dir, keyframe_dir, second, size, fps, skipped)
             if writer is not None:
                 writer.add(_upright_yuv(frame, size, turns))
         if writer is not None:
@@ -268,12 +270,12 @@ def _cut_seconds(
 
 
 def _start_clip(
-    clip_dir: str, keyframe_dir: str, second: int, size: tuple[int, int], fps: int, result: PrepareResult
+    clip_dir: str, keyframe_dir: str, second: int, size: tuple[int, int], fps: int, skipped: list[int] | None
 ) -> _ClipWriter | None:
-    """A writer of ``second``'s clip, or None when the second is finished (recorded in ``result.skipped``)."""
+    """A writer of ``second``'s clip, or None when the second is finished (then appended to ``skipped`` if given)."""
     if _finished(clip_dir, keyframe_dir, second):
-        if second not in result.skipped:  # a start/end run listed it before decoding
-            result.skipped.append(second)
+        if skipped is not None:
+            skipped.append(second)
         return None
     return _ClipWriter(clip_dir, keyframe_dir, second, size, fps)
 
